@@ -1,0 +1,3 @@
+"""genops: governed regeneration of LLM-generated software."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,26 @@
+"""`genops init DIR`: scaffold a working workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from genops.workspace.scaffold import PROVIDER_DEFAULT_MODELS, init_workspace
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def init(
+        directory: Path = typer.Argument(..., help="Where to create the workspace (new or empty)."),
+        name: str = typer.Option(None, help="Project name (default: the directory name)."),
+        provider: str = typer.Option("anthropic", help="Senior model provider: "
+                                     + ", ".join(PROVIDER_DEFAULT_MODELS)),
+        git: bool = typer.Option(True, help="Initialise a git repository and commit the scaffold."),
+        json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    ) -> None:
+        """Create a workspace: genops.toml, specs/, adr/, prompts/, CI workflow, git repo."""
+        from genops.render import workspace as render
+
+        result = init_workspace(directory, name=name, provider=provider, git=git)
+        render.init_result(result, as_json=json_out)

@@ -1,0 +1,77 @@
+"""Tokens to US dollars, from the prices the workspace pinned in genops.toml.
+
+Prices come from `[prices."<model>"]` only, never silently from the catalog: a release's cost must
+be reproducible from its inputs, so the price table is an input and `prices_hash` goes into the
+manifest. Token estimates are a documented byte heuristic so planning needs no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+from genops.errors import ConfigError
+from genops.providers.base import CompletionRequest, Usage
+from genops.providers.catalog import lookup
+from genops.workspace.config import GenopsConfig, Price
+
+PER_MILLION = 1_000_000
+BYTES_PER_TOKEN = 4
+# Chat formats wrap each message in role markers; a few tokens per message keeps estimates high.
+MESSAGE_OVERHEAD_TOKENS = 4
+NANO = 1_000_000_000  # budgets add integer nano-dollars so sums are exact
+
+
+def estimate_tokens(text: str) -> int:
+    """ceil(UTF-8 bytes / 4): deterministic, offline, and on the high side for English and code."""
+    return math.ceil(len(text.encode("utf-8")) / BYTES_PER_TOKEN)
+
+
+def estimate_request_tokens(request: CompletionRequest) -> int:
+    """The estimated input tokens of a request: every message's content plus per-message framing."""
+    return sum(estimate_tokens(m.content) + MESSAGE_OVERHEAD_TOKENS for m in request.messages)
+
+
+def cost_usd(usage: Usage, price: Price) -> float:
+    """What a call cost: each token class at its own per-million price."""
+    return (usage.input_tokens * price.input + usage.output_tokens * price.output
+            + usage.cache_read_tokens * price.cache_read
+            + usage.cache_write_tokens * price.cache_write) / PER_MILLION
+
+
+def worst_case_usd(input_tokens: int, max_output_tokens: int, price: Price) -> float:
+    """The most a request can cost: all input at the full price (no cache hit), full output limit."""
+    return (input_tokens * price.input + max_output_tokens * price.output) / PER_MILLION
+
+
+def usd_to_nano(usd: float, *, round_up: bool = False) -> int:
+    """Dollars to integer nano-dollars; reservations round up so they never under-reserve."""
+    scaled = usd * NANO
+    return math.ceil(scaled - 1e-6) if round_up else round(scaled)
+
+
+def nano_to_usd(nano: int) -> float:
+    return nano / NANO
+
+
+def price_for(config: GenopsConfig, model: str) -> Price:
+    """The price genops.toml pins for `model`; a missing pin is a configuration error."""
+    price = config.prices.get(model)
+    if price is not None:
+        return price
+    entry = lookup(model)
+    if entry is not None:
+        hint = ("add the catalog's figures to genops.toml (check them against the provider's "
+                "price page):\n" + entry.toml_pin())
+    else:
+        hint = (f'add a [prices."{model}"] table to genops.toml with input, output, cache_read '
+                "and cache_write in USD per million tokens, from the provider's price page")
+    raise ConfigError("genops.toml", f"no price pinned for model {model!r}", hint=hint)
+
+
+def prices_hash(config: GenopsConfig) -> str:
+    """sha256 of the canonical JSON of the pinned price table, recorded in each manifest."""
+    table = {model: price.model_dump() for model, price in config.prices.items()}
+    text = json.dumps(table, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

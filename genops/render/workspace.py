@@ -1,0 +1,16 @@
+"""Rendering of workspace-level results (init)."""
+
+from __future__ import annotations
+
+from genops.render.console import out, print_json
+from genops.workspace.scaffold import InitResult
+
+
+def init_result(result: InitResult, *, as_json: bool) -> None:
+    if as_json:
+        print_json({"root": str(result.root), "files": result.files, "git": result.git})
+        return
+    out.print(f"[green]created[/] workspace at {result.root}")
+    for rel in result.files:
+        out.print(f"  {rel}")
+    out.print("\nnext: edit specs/requirements.md, then `genops regenerate --dry-run`")

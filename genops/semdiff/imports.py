@@ -1,0 +1,118 @@
+"""Module naming and import resolution: how files under a tree root become dotted modules and edges.
+
+A module's name is its path under the tree root with `/` turned into `.` and the `.py` dropped;
+`pkg/__init__.py` is `pkg`, and an `__init__.py` at the root itself is named `__init__`.
+Absolute imports that name a module of the tree point at it; everything else is third-party
+(or stdlib) and keeps the dotted name written in the source.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath
+
+ROOT_INIT = "__init__"
+
+
+def module_name(relpath: str) -> str:
+    """Dotted module name of a POSIX path relative to the tree root (`pkg/__init__.py` -> `pkg`)."""
+    parts = list(PurePosixPath(relpath).with_suffix("").parts)
+    if parts and parts[-1] == "__init__" and len(parts) > 1:
+        parts.pop()
+    return ".".join(parts) if parts else ROOT_INIT
+
+
+def is_package_file(relpath: str) -> bool:
+    """True for `__init__.py` files, whose relative imports resolve against themselves."""
+    return PurePosixPath(relpath).name == "__init__.py"
+
+
+def package_of(module: str, is_package: bool) -> str:
+    """The package a module's relative imports start from."""
+    if module == ROOT_INIT:
+        return ""
+    if is_package:
+        return module
+    return module.rpartition(".")[0]
+
+
+def resolve_relative(module: str, is_package: bool, level: int, name: str | None) -> str | None:
+    """Absolute dotted name of `from <level dots><name> import ...`, or None if it leaves the tree."""
+    base = package_of(module, is_package)
+    parts = base.split(".") if base else []
+    if level - 1 > len(parts):
+        return None
+    if level > 1:
+        parts = parts[: len(parts) - (level - 1)]
+    if name:
+        parts.extend(name.split("."))
+    return ".".join(parts)
+
+
+RawImport = tuple[str, int, int, tuple[str, ...]]
+"""(module as written or resolved base, line, level, imported names for `from` imports)."""
+
+
+def raw_imports(tree: ast.Module, module: str, is_package: bool) -> list[RawImport]:
+    """Every import statement in a module (nested ones too), relative ones made absolute."""
+    found: list[RawImport] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found.append((alias.name, node.lineno, 0, ()))
+        elif isinstance(node, ast.ImportFrom):
+            names = tuple(a.name for a in node.names)
+            if node.level:
+                base = resolve_relative(module, is_package, node.level, node.module)
+                if base is None:
+                    continue
+                found.append((base, node.lineno, node.level, names))
+            elif node.module:
+                found.append((node.module, node.lineno, 0, names))
+    return found
+
+
+def resolve_targets(raw: Iterable[RawImport], modules: Mapping[str, object] | set[str]
+                    ) -> set[tuple[str, int]]:
+    """Turn raw imports into (target module, line) edges against the set of modules in the tree."""
+    edges: set[tuple[str, int]] = set()
+    for base, line, level, names in raw:
+        if not names:  # `import a.b.c`
+            edges.add((_longest_known(base, modules) or base, line))
+            continue
+        hit = False
+        for name in names:
+            sub = f"{base}.{name}" if base else name
+            if name != "*" and sub in modules:
+                edges.add((sub, line))
+                hit = True
+        if not hit and base:
+            edges.add((_longest_known(base, modules) or base, line))
+    return edges
+
+
+def _longest_known(name: str, modules: Mapping[str, object] | set[str]) -> str | None:
+    """The longest prefix of a dotted name that is a module of the tree."""
+    parts = name.split(".")
+    while parts:
+        candidate = ".".join(parts)
+        if candidate in modules:
+            return candidate
+        parts.pop()
+    return None
+
+
+def is_internal(target: str, modules: Mapping[str, object] | set[str]) -> bool:
+    """True when an import target is a module of the tree."""
+    return target in modules
+
+
+def import_graph(root: Path) -> dict[str, set[tuple[str, int]]]:
+    """Module dotted name -> {(imported module dotted name, line)}, third-party targets included."""
+    from genops.semdiff.tree import scan_tree
+    from genops.semdiff.model import build_models
+
+    models = build_models(root, scan_tree(root))
+    names = {m.name for m in models.values()}
+    return {m.name: resolve_targets(m.imports, names) for m in models.values()}

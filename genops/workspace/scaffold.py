@@ -1,0 +1,143 @@
+"""`genops init`: create a working workspace atomically (all files, or nothing).
+
+The files are built in a hidden sibling directory and renamed into place, so an interrupted init
+never leaves a half workspace behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from genops.errors import UsageError
+
+GITIGNORE = """\
+# genops: local state (the archive and releases are committed; these are not)
+.genops/ledger.db*
+.genops/runs/
+.genops/cache/
+.genops/trash/
+.genops/venvs/
+__pycache__/
+"""
+
+PROVIDER_DEFAULT_MODELS = {
+    "anthropic": "claude-sonnet-4-5-20250929",
+    "openai": "gpt-5-2025-08-07",
+    "gemini": "gemini-2.5-pro",
+    "openai-compatible": "qwen2.5-coder:32b",
+    "fake": "fake-1",
+    "manual": "manual",
+}
+
+
+@dataclass(frozen=True)
+class InitResult:
+    root: Path
+    files: list[str]
+    git: bool
+
+
+def _scaffold_text(name: str) -> str:
+    return (resources.files("genops.workspace") / "scaffold" / name).read_text(encoding="utf-8")
+
+
+def _default_prompts() -> dict[str, str]:
+    """The default templates shipped with the synthesis engine, by file name."""
+    try:
+        folder = resources.files("genops.synthesis") / "default_prompts"
+        return {p.name: p.read_text(encoding="utf-8") for p in folder.iterdir()
+                if p.name.endswith(".j2")}
+    except (ModuleNotFoundError, FileNotFoundError):
+        return {}
+
+
+def _workflow() -> str | None:
+    try:
+        from genops.gates.workflow import workflow_text
+    except ImportError:
+        return None
+    return workflow_text()
+
+
+def scaffold_files(name: str, provider: str) -> dict[str, str]:
+    """Every file of a new workspace, by relative path."""
+    if provider not in PROVIDER_DEFAULT_MODELS:
+        raise UsageError(f"unknown provider {provider!r}",
+                         hint="one of: " + ", ".join(PROVIDER_DEFAULT_MODELS))
+    toml = (_scaffold_text("genops.toml").replace("{{name}}", name)
+            .replace("{{provider}}", provider)
+            .replace("{{model}}", PROVIDER_DEFAULT_MODELS[provider]))
+    files = {
+        "genops.toml": toml,
+        "specs/requirements.md": _scaffold_text("requirements.md"),
+        "specs/principles.md": _scaffold_text("principles.md"),
+        "adr/ADR-0001-standard-library-only.yaml": _scaffold_text(
+            "ADR-0001-standard-library-only.yaml").replace("{{date}}", dt.date.today().isoformat()),
+        ".gitignore": GITIGNORE,
+    }
+    for filename, text in sorted(_default_prompts().items()):
+        files[f"prompts/{filename}"] = text
+    workflow = _workflow()
+    if workflow:
+        files[".github/workflows/genops.yml"] = workflow
+    return files
+
+
+def init_workspace(target: Path, *, name: str | None = None, provider: str = "anthropic",
+                   git: bool = True) -> InitResult:
+    """Create a workspace at `target` (which must not exist or be empty)."""
+    target = target.resolve()
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise UsageError(f"{target} exists and is not empty",
+                         hint="choose a new directory; genops init never overwrites files")
+    files = scaffold_files(name or target.name, provider)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.genops-init-", dir=target.parent))
+    try:
+        for rel, text in files.items():
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        (tmp / "generated").mkdir()
+        (tmp / "diffs").mkdir()
+        (tmp / ".genops" / "archive").mkdir(parents=True)
+        (tmp / ".genops" / "releases").mkdir(parents=True)
+        if git:
+            _git_init(tmp)
+        if target.exists():
+            target.rmdir()
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return InitResult(root=target, files=sorted(files), git=git)
+
+
+def _git_init(root: Path) -> None:
+    """A workspace is a git repository: releases are commits and tags."""
+    import git
+
+    repo = git.Repo.init(root, initial_branch="main")
+    repo.index.add([p.relative_to(root).as_posix() for p in sorted(root.rglob("*"))
+                    if p.is_file() and ".git" not in p.relative_to(root).parts])
+    with repo.config_writer() as cfg:
+        if not _has_identity(repo):
+            cfg.set_value("user", "name", "genops")
+            cfg.set_value("user", "email", "genops@localhost")
+    repo.index.commit("genops init: workspace scaffold")
+
+
+def _has_identity(repo: object) -> bool:
+    import git
+
+    try:
+        reader = repo.config_reader()  # type: ignore[attr-defined]
+        return bool(reader.get_value("user", "email", default=""))
+    except (git.GitError, KeyError, OSError):
+        return False

@@ -1,0 +1,66 @@
+"""Loading genops.toml into `GenopsConfig`, with errors that name the line of the bad key."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from genops.errors import ConfigError
+from genops.workspace.config import GenopsConfig
+
+CONFIG_NAME = "genops.toml"
+
+
+def _line_of_key(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line of a dotted TOML key: find its table header, then the key below it."""
+    lines = text.splitlines()
+    parts = [str(p) for p in loc]
+    for split in range(len(parts), 0, -1):
+        table, rest = parts[:split], parts[split:]
+        header = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(
+            r'"?' + re.escape(p) + r'"?' for p in table) + r"\s*\]\s*$")
+        for index, line in enumerate(lines):
+            if header.match(line):
+                if not rest:
+                    return index + 1
+                key = re.compile(r"^\s*" + re.escape(rest[0]) + r"\s*=")
+                for offset, sub in enumerate(lines[index + 1:], start=index + 2):
+                    if sub.lstrip().startswith("["):
+                        break
+                    if key.match(sub):
+                        return offset
+                return index + 1
+    if parts:
+        key = re.compile(r"^\s*" + re.escape(parts[-1]) + r"\s*=")
+        for index, line in enumerate(lines):
+            if key.match(line):
+                return index + 1
+    return None
+
+
+def load_config(root: Path) -> GenopsConfig:
+    """Parse and validate genops.toml; a ConfigError names the line and the field."""
+    path = root / CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError(CONFIG_NAME, "not found",
+                          hint=f"run `genops init {root}` to create a workspace, or cd into one")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(CONFIG_NAME, f"TOML syntax error: {exc}",
+                          line=int(match.group(1)) if match else None) from None
+    try:
+        return GenopsConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        raise ConfigError(CONFIG_NAME, f"{field}: {what}", line=_line_of_key(text, loc),
+                          hint="see README 'Configuration' for every key") from None
