@@ -29,7 +29,7 @@ def estimate_tokens(text: str) -> int:
 
 
 def estimate_request_tokens(request: CompletionRequest) -> int:
-    """The estimated input tokens of a request: every message's content plus per-message framing."""
+    """Estimated input tokens of a request: every message's content plus per-message framing."""
     return sum(estimate_tokens(m.content) + MESSAGE_OVERHEAD_TOKENS for m in request.messages)
 
 
@@ -41,8 +41,13 @@ def cost_usd(usage: Usage, price: Price) -> float:
 
 
 def worst_case_usd(input_tokens: int, max_output_tokens: int, price: Price) -> float:
-    """The most a request can cost: all input at the full price (no cache hit), full output limit."""
-    return (input_tokens * price.input + max_output_tokens * price.output) / PER_MILLION
+    """The most a request can cost: no cache discount on input, and the whole output limit.
+
+    An input token costs at most the dearer of the input and cache-write prices (Anthropic bills a
+    cache write at 1.25x input), so the reservation holds even when the prefix is written to cache.
+    """
+    per_input = max(price.input, price.cache_write)
+    return (input_tokens * per_input + max_output_tokens * price.output) / PER_MILLION
 
 
 def usd_to_nano(usd: float, *, round_up: bool = False) -> int:

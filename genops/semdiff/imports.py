@@ -8,7 +8,6 @@ Absolute imports that name a module of the tree point at it; everything else is 
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
@@ -50,34 +49,11 @@ def resolve_relative(module: str, is_package: bool, level: int, name: str | None
     return ".".join(parts)
 
 
-RawImport = tuple[str, int, int, tuple[str, ...]]
-"""(module as written or resolved base, line, level, imported names for `from` imports)."""
-
-
-def raw_imports(tree: ast.Module, module: str, is_package: bool) -> list[RawImport]:
-    """Every import statement in a module (nested ones too), relative ones made absolute."""
-    found: list[RawImport] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                found.append((alias.name, node.lineno, 0, ()))
-        elif isinstance(node, ast.ImportFrom):
-            names = tuple(a.name for a in node.names)
-            if node.level:
-                base = resolve_relative(module, is_package, node.level, node.module)
-                if base is None:
-                    continue
-                found.append((base, node.lineno, node.level, names))
-            elif node.module:
-                found.append((node.module, node.lineno, 0, names))
-    return found
-
-
-def resolve_targets(raw: Iterable[RawImport], modules: Mapping[str, object] | set[str]
-                    ) -> set[tuple[str, int]]:
-    """Turn raw imports into (target module, line) edges against the set of modules in the tree."""
+def resolve_targets(raw: Iterable[tuple[str, int, tuple[str, ...], bool]],
+                    modules: Mapping[str, object] | set[str]) -> set[tuple[str, int]]:
+    """Turn (base, line, names, top) imports into (target module, line) edges against the tree."""
     edges: set[tuple[str, int]] = set()
-    for base, line, level, names in raw:
+    for base, line, names, _top in raw:
         if not names:  # `import a.b.c`
             edges.add((_longest_known(base, modules) or base, line))
             continue
@@ -110,9 +86,8 @@ def is_internal(target: str, modules: Mapping[str, object] | set[str]) -> bool:
 
 def import_graph(root: Path) -> dict[str, set[tuple[str, int]]]:
     """Module dotted name -> {(imported module dotted name, line)}, third-party targets included."""
-    from genops.semdiff.tree import scan_tree
-    from genops.semdiff.model import build_models
+    from genops.semdiff.build import build_model
 
-    models = build_models(root, scan_tree(root))
-    names = {m.name for m in models.values()}
-    return {m.name: resolve_targets(m.imports, names) for m in models.values()}
+    tree = build_model(root)
+    names = set(tree.modules)
+    return {m.name: resolve_targets(m.raw_imports(), names) for m in tree.modules.values()}

@@ -1,0 +1,71 @@
+"""`genops check`: everything CI needs in one command, offline, no key.
+
+Exit 0 when every check passes (warnings allowed), 1 when any check found a violation, 2 for a
+usage or configuration error (a bad ADR rule included).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+
+class Format(str, Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+    github = "github"
+    sarif = "sarif"
+    junit = "junit"
+
+
+def _repo_prefix(root: Path) -> str:
+    """The workspace's directory inside its git repository ("" at the top), for report paths."""
+    current = root.resolve()
+    for candidate in (current, *current.parents):
+        if (candidate / ".git").exists():
+            rel = Path(os.path.relpath(current, candidate)).as_posix()
+            return "" if rel == "." else rel + "/"
+    return ""
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def check(
+        fmt: Format = typer.Option(Format.text, "--format", "-f", help="Output format."),
+        output: Path | None = typer.Option(None, "--output", "-o",
+                                           help="Write the report to FILE instead of stdout."),
+        base: str | None = typer.Option(
+            None, "--base", help="Diff the output tree against this directory, release id or "
+            "git ref (default: the parent of the current release)."),
+        evidence: Path | None = typer.Option(
+            None, "--evidence", help="Keep the evidence files (matrix, diff, rule report) here."),
+        workspace: Path | None = typer.Option(
+            None, "--workspace", "-w", help="The workspace (default: the one holding the "
+            "current directory)."),
+    ) -> None:
+        """Check drift, manifests, ADR rules, the diff policy and traceability (exit 1 on a violation)."""
+        from genops.errors import GateFailed
+        from genops.gates.check_suite import run_check
+        from genops.gates.rules_schema import validate_rules
+        from genops.render.check import render
+        from genops.workspace import find_root, load_workspace
+
+        ws = load_workspace(find_root(workspace or Path.cwd()))
+        validate_rules(ws)
+        report = run_check(ws, base=base, evidence_dir=evidence)
+        text = render(report.to_dict(), fmt.value, prefix=_repo_prefix(ws.root))
+        if output is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text, encoding="utf-8")
+        if not report.passed:
+            names = ", ".join(r.gate for r in report.failed)
+            raise GateFailed(f"genops check found violations ({names})",
+                             results=list(report.failed))

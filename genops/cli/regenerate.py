@@ -1,0 +1,117 @@
+"""`genops regenerate`, `genops resume` and `genops replay`: make, continue and verify releases."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import typer
+
+WORKSPACE_HELP = "The workspace (default: the one holding the current directory)."
+
+
+def _workspace(path: Path | None) -> Any:
+    from genops.workspace import find_root, load_workspace
+
+    return load_workspace(find_root(path or Path.cwd()))
+
+
+def _progress(as_json: bool) -> AbstractContextManager[Any]:
+    from genops.render.progress import JsonProgress, LiveProgress
+
+    return JsonProgress() if as_json else LiveProgress()
+
+
+def _replay(root: Path, release: str | None, *, as_json: bool, gates: bool) -> None:
+    from genops.errors import GateFailed
+    from genops.release.replay import replay
+    from genops.render import release as render
+
+    with _progress(as_json) as progress:
+        outcome = replay(root, release, progress=progress, gate_observer=progress.gate,
+                         gates=gates)
+    render.print_replay(outcome, as_json=as_json)
+    if not outcome.reproduced:
+        path, why = outcome.first_difference or ("?", "tree hashes differ")
+        raise GateFailed(f"release {outcome.release} was not reproduced: {path}: {why}")
+    failed = [g.gate for g in outcome.gates if not g.passed]
+    if failed:
+        raise GateFailed(f"release {outcome.release} was reproduced, but gates failed on the "
+                         f"rebuilt tree: {', '.join(failed)}")
+
+
+def _run(as_json: bool, call: Any) -> None:
+    from genops.errors import GateFailed
+    from genops.render import release as render
+
+    with _progress(as_json) as progress:
+        try:
+            outcome = call(progress)
+        except GateFailed as exc:
+            progress.__exit__(None, None, None)
+            render.print_gate_failure(exc, as_json=as_json)
+            raise
+    render.print_run_outcome(outcome, as_json=as_json)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def regenerate(
+        reason: str = typer.Option("", "--reason", "-m", help="Why: recorded in the manifest."),
+        provider: str | None = typer.Option(
+            None, "--provider", help="Send every rung to this provider (fake, manual, replay, "
+            "anthropic, openai, gemini, openai-compatible)."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Plan only: requests, tokens, "
+                                     "worst-case cost, context fit. Spends nothing."),
+        replay: bool = typer.Option(False, "--replay", help="Rebuild the current release from "
+                                    "the archive and compare, instead of regenerating."),
+        allow_breaking: bool = typer.Option(False, "--allow-breaking", help="Let the diff "
+                                            "policy pass breaking API changes (recorded)."),
+        json_out: bool = typer.Option(False, "--json", help="JSON lines events and result."),
+        workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
+    ) -> None:
+        """Synthesize the whole tree from specs/ and adr/, gate it, and promote it as a release."""
+        from genops.release import pipeline
+
+        ws = _workspace(workspace)
+        if replay:
+            _replay(ws.root, None, as_json=json_out, gates=True)
+            return
+        if dry_run:
+            from genops.render import release as render
+
+            outcome = pipeline.regenerate(ws, reason=reason, provider_override=provider,
+                                          dry_run=True)
+            render.print_run_outcome(outcome, as_json=json_out)
+            return
+        _run(json_out, lambda progress: pipeline.regenerate(
+            ws, reason=reason, provider_override=provider, allow_breaking=allow_breaking,
+            progress=progress, gate_observer=progress.gate))
+
+    @app.command()
+    def resume(
+        run: str | None = typer.Argument(None, help="The run id (default: the newest "
+                                         "unfinished run)."),
+        json_out: bool = typer.Option(False, "--json", help="JSON lines events and result."),
+        workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
+    ) -> None:
+        """Continue a run: after manual answers, a crash or a failed gate. Nothing is paid twice."""
+        from genops.release import pipeline
+
+        ws = _workspace(workspace)
+        _run(json_out, lambda progress: pipeline.resume(
+            ws, run, progress=progress, gate_observer=progress.gate))
+
+    @app.command("replay")
+    def replay_command(
+        release: str | None = typer.Argument(None, help="Release id (default: the current)."),
+        gates: bool = typer.Option(True, "--gates/--no-gates",
+                                   help="Run the gates on the rebuilt tree."),
+        json_out: bool = typer.Option(False, "--json", help="JSON lines events and result."),
+        workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
+    ) -> None:
+        """Rebuild a release from its commit and the archive, offline, and compare byte for byte."""
+        from genops.workspace import find_root
+
+        _replay(find_root(workspace or Path.cwd()), release, as_json=json_out, gates=gates)

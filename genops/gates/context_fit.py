@@ -1,0 +1,81 @@
+"""The context-fit gate: the tree must stay small enough for the senior model to hold it whole.
+
+Holistic regeneration only works while the whole system fits the pinned senior model's context
+window. The tree's tokens (genops.ledger.pricing.estimate_tokens, the same estimate planning uses)
+are compared with the window: a warning from [gates.context_fit] warn_share, a failure above
+fail_share, with the seed's advice: partition the system into sub-ecosystems.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from genops.gates.base import GateContext, GateResult
+from genops.gates.rules_tree import TreeFacts
+
+ADVICE = ("partition the system into sub-ecosystems: separate workspaces, each generated whole, "
+          "that talk only through published interfaces (the bus); small systems fit every model, "
+          "large ones only the longest windows, and beyond that partitioning is mandatory")
+
+
+def tree_tokens(tree: Path) -> tuple[int, int]:
+    """(estimated tokens, files counted) of every text file in the tree; binaries are skipped."""
+    from genops.ledger.pricing import estimate_tokens
+
+    facts = TreeFacts(root=tree, graph={}, files={})
+    tokens = files = 0
+    for rel in facts.all_files:
+        try:
+            text = (tree / rel).read_bytes().decode("utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        tokens += estimate_tokens(text)
+        files += 1
+    return tokens, files
+
+
+def senior_model(ws: Any) -> str:
+    """The pinned model id of the first ladder rung: the model that synthesizes whole trees."""
+    rung = ws.config.ladder.rungs[0]
+    return str(ws.config.models[rung].model)
+
+
+def fit_result(name: str, ws: Any, tree: Path) -> GateResult:
+    """Judge the tree's size against the senior model's context window."""
+    from genops.providers.catalog import load_catalog
+
+    model = senior_model(ws)
+    entry = load_catalog().get(model)
+    if entry is None:
+        return GateResult(name, "skip", f"model {model!r} is not in the catalog; its context "
+                          "window is unknown (add it to genops/providers/catalog.toml)")
+    tokens, files = tree_tokens(tree)
+    share = tokens / entry.context_window
+    policy = ws.config.gates.context_fit
+    data = {"model": model, "tokens": tokens, "files": files,
+            "context_window": entry.context_window, "share": round(share, 4),
+            "warn_share": policy.warn_share, "fail_share": policy.fail_share}
+    where = (f"the tree is ~{tokens:,} tokens ({files} files), {share:.0%} of {model}'s "
+             f"{entry.context_window:,}-token context window")
+    if share > policy.fail_share:
+        return GateResult(name, "fail", f"{where}, above fail_share {policy.fail_share:.0%}; "
+                          f"{ADVICE}", data=data)
+    if share >= policy.warn_share:
+        return GateResult(name, "warn", f"{where}, at or above warn_share "
+                          f"{policy.warn_share:.0%}; plan to {ADVICE}", data=data)
+    return GateResult(name, "pass", where, data=data)
+
+
+class ContextFitGate:
+    """Gate: the tree's size against the senior model's context window."""
+
+    name = "context_fit"
+
+    def check(self, ctx: GateContext) -> GateResult:
+        return fit_result(self.name, ctx.workspace, ctx.staged)
+
+
+def make_gate(ws: Any) -> ContextFitGate:
+    """The context-fit gate applies to every workspace (it skips for models the catalog lacks)."""
+    return ContextFitGate()

@@ -1,0 +1,191 @@
+"""Import contracts: forbid_import, layers, independent and acyclic, direct or through chains.
+
+As in import-linter, an import counts even when it is indirect: `a -> b -> c` breaks "a may not
+import c". A violation names the whole chain with the file:line of each edge, the first edge
+(the line to change) being where the finding points. Chains are shortest paths; they do not pass
+through modules that the same rule already governs, because those edges are reported on their own.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from genops.gates.rules_schema import as_list, matches
+from genops.gates.rules_tree import RuleRef, TreeFacts, Violation
+
+Chain = list[str]
+
+
+def shortest_chain(facts: TreeFacts, start: str, is_target: Callable[[str], bool],
+                   passable: Callable[[str], bool]) -> Chain | None:
+    """The shortest import chain from `start` to a target, through passable modules only."""
+    previous: dict[str, str | None] = {start: None}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        for nxt in facts.targets(node):
+            if nxt in previous:
+                continue
+            previous[nxt] = node
+            if is_target(nxt):
+                return _unwind(previous, nxt)
+            if facts.is_internal(nxt) and passable(nxt):
+                queue.append(nxt)
+    return None
+
+
+def _unwind(previous: dict[str, str | None], end: str) -> Chain:
+    chain = [end]
+    while (step := previous[chain[-1]]) is not None:
+        chain.append(step)
+    return chain[::-1]
+
+
+def describe_chain(chain: Chain) -> str:
+    return " → ".join(chain)
+
+
+def chain_edges(facts: TreeFacts, chain: Chain) -> str:
+    """`; edges: a.py:2, b.py:7` for an indirect chain, nothing for a direct import."""
+    if len(chain) <= 2:
+        return ""
+    edges = [f"{facts.file_of(a) or a}:{facts.edge_line(a, b) or '?'}"
+             for a, b in zip(chain, chain[1:])]
+    return f" (indirect; edges: {', '.join(edges)})"
+
+
+def chain_violation(facts: TreeFacts, ref: RuleRef, chain: Chain, what: str) -> Violation:
+    """A violation located at the first edge of a chain."""
+    message = f"{ref.label}: {describe_chain(chain)} — {what}{chain_edges(facts, chain)}"
+    return Violation(rule=ref, message=message, file=facts.file_of(chain[0]),
+                     line=facts.edge_line(chain[0], chain[1]), subjects=(chain[0],),
+                     chain=tuple(chain))
+
+
+def check_forbid_import(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any]) -> list[Violation]:
+    """Modules covered by `from` may not import (even indirectly) anything covered by `to`."""
+    to, skip = as_list(rule["to"]), as_list(rule.get("except"))
+
+    def is_target(name: str) -> bool:
+        return any(matches(name, p) for p in to) and not any(matches(name, p) for p in skip)
+
+    sources = sorted(m for m in facts.select(as_list(rule["from"]), skip) if not is_target(m))
+    source_set = set(sources)
+    direct_only = bool(rule.get("allow_indirect"))
+    what = f"{_show(rule['from'])} may not import {_show(rule['to'])}"
+    found = []
+    for module in sources:
+        chain = shortest_chain(facts, module, is_target,
+                               lambda m: not direct_only and m not in source_set)
+        if chain:
+            found.append(chain_violation(facts, ref, chain, what))
+    return found
+
+
+def layer_map(facts: TreeFacts, rule: dict[str, Any]) -> dict[str, int]:
+    """Module -> layer index (0 = highest); the most specific matching pattern decides."""
+    skip = as_list(rule.get("except"))
+    best: dict[str, tuple[int, int]] = {}  # module -> (pattern length, layer)
+    for index, layer in enumerate(rule["layers"]):
+        for pattern in as_list(layer):
+            for module in facts.select([pattern], skip):
+                if module not in best or len(pattern) > best[module][0]:
+                    best[module] = (len(pattern), index)
+    return {m: layer for m, (_, layer) in best.items()}
+
+
+def check_layers(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any]) -> list[Violation]:
+    """A module may import its own layer and lower ones, never a higher layer (indirectly too)."""
+    layer_of = layer_map(facts, rule)
+    names = [" | ".join(as_list(layer)) for layer in rule["layers"]]
+    found = []
+    for module in sorted(layer_of):
+        own = layer_of[module]
+        chain = shortest_chain(facts, module, lambda m: layer_of.get(m, own) < own,
+                               lambda m: m not in layer_of)
+        if chain:
+            higher = layer_of[chain[-1]]
+            what = (f"layer {own + 1} ({names[own]}) may not import the higher layer "
+                    f"{higher + 1} ({names[higher]})")
+            found.append(chain_violation(facts, ref, chain, what))
+    return found
+
+
+def sibling_members(facts: TreeFacts, rule: dict[str, Any]) -> list[str]:
+    """The independent siblings a rule names, wildcards expanded, excepted ones left out."""
+    skip = as_list(rule.get("except"))
+    members = {m for p in as_list(rule["modules"]) for m in facts.expand(p)}
+    return sorted(m for m in members if not any(matches(m, s) for s in skip))
+
+
+def _member_of(members: list[str], module: str) -> str | None:
+    hits = [m for m in members if matches(module, m)]
+    return max(hits, key=len) if hits else None
+
+
+def check_independent(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any]) -> list[Violation]:
+    """No sibling imports another, in either direction, directly or through other modules."""
+    members = sibling_members(facts, rule)
+    skip = as_list(rule.get("except"))
+    owner = {m: _member_of(members, m) for m in facts.modules}
+    found = []
+    for module in facts.modules:
+        mine = owner[module]
+        if mine is None or any(matches(module, s) for s in skip):
+            continue
+        chain = shortest_chain(facts, module,
+                               lambda m: owner.get(m) not in (None, mine),
+                               lambda m: owner.get(m) is None)
+        if chain:
+            other = owner[chain[-1]]
+            what = f"independent siblings {mine} and {other} may not import each other"
+            found.append(chain_violation(facts, ref, chain, what))
+    return found
+
+
+def _cycle_from(facts: TreeFacts, start: str, inside: set[str]) -> Chain | None:
+    """The shortest import cycle through `start` among `inside` modules."""
+    for first in facts.targets(start):
+        if first == start:
+            return [start, start]
+    best: Chain | None = None
+    for first in facts.targets(start):
+        if first not in inside:
+            continue
+        rest = shortest_chain(facts, first, lambda m: m == start, lambda m: m in inside)
+        if rest and (best is None or len(rest) + 1 < len(best)):
+            best = [start, *rest]
+    return best
+
+
+def check_acyclic(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any]) -> list[Violation]:
+    """No import cycle among the modules inside a package (the package's __init__ excluded)."""
+    found: list[Violation] = []
+    seen: set[frozenset[str]] = set()
+    for package in facts.expand(rule["package"]):
+        inside = {m for m in facts.modules if m.startswith(package + ".")}
+        for module in sorted(inside):
+            cycle = _cycle_from(facts, module, inside)
+            if not cycle or frozenset(cycle) in seen:
+                continue
+            seen.add(frozenset(cycle))
+            message = (f"{ref.label}: import cycle {describe_chain(cycle)} — modules inside "
+                       f"{package} may not import each other in a cycle{chain_edges(facts, cycle)}")
+            found.append(Violation(rule=ref, message=message, file=facts.file_of(cycle[0]),
+                                   line=facts.edge_line(cycle[0], cycle[1]),
+                                   subjects=tuple(sorted(set(cycle))), chain=tuple(cycle)))
+    return found
+
+
+def _show(value: Any) -> str:
+    return ", ".join(as_list(value))
+
+
+IMPORT_CHECKS: dict[str, Callable[[TreeFacts, RuleRef, dict[str, Any]], list[Violation]]] = {
+    "forbid_import": check_forbid_import,
+    "layers": check_layers,
+    "independent": check_independent,
+    "acyclic": check_acyclic,
+}

@@ -1,0 +1,336 @@
+"""The run ledger: one SQLite row per model call, in `<workspace>/.genops/ledger.db` (local).
+
+The schema changes only by appending to `MIGRATIONS`; `_migrations` records each applied one with
+the sha256 of its SQL, so an edited old migration is caught instead of silently diverging (the
+approach of simonw/llm's migrations.py). WAL mode and a busy timeout let many threads and processes
+share the file; `transaction()` takes the write lock up front (BEGIN IMMEDIATE) so read-then-write
+sequences such as a budget reservation are atomic across processes.
+
+Money is stored as integer nano-dollars so sums compared against a budget are exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from genops.errors import ConfigError
+from genops.ledger.pricing import nano_to_usd, usd_to_nano
+from genops.providers.base import Usage
+from genops.workspace.config import BudgetConfig
+
+LEDGER_NAME = "ledger.db"
+BUSY_TIMEOUT_S = 60.0
+Status = Literal["ok", "error", "archive_hit"]
+Grouping = Literal["run", "model", "month"]
+
+# Append only. Never edit or reorder an entry once released: add a new one.
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("m001_calls", """
+CREATE TABLE calls (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    month TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    rung TEXT NOT NULL DEFAULT '',
+    archive_key TEXT NOT NULL DEFAULT '',
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_nusd INTEGER NOT NULL DEFAULT 0,
+    latency_s REAL NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'error', 'archive_hit')),
+    error_class TEXT NOT NULL DEFAULT '',
+    label TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX calls_run ON calls (run_id);
+CREATE INDEX calls_month ON calls (month);
+"""),
+    ("m002_reservations", """
+CREATE TABLE reservations (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    month TEXT NOT NULL,
+    amount_nusd INTEGER NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL
+);
+CREATE INDEX reservations_run ON reservations (run_id);
+CREATE INDEX reservations_month ON reservations (month);
+"""),
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def month_of(ts: datetime) -> str:
+    """The budget month of a moment: YYYY-MM in UTC."""
+    return ts.astimezone(UTC).strftime("%Y-%m")
+
+
+def _sha(sql: str) -> str:
+    return hashlib.sha256(sql.strip().encode("utf-8")).hexdigest()
+
+
+def _statements(sql: str) -> list[str]:
+    # The migrations hold plain DDL (no triggers), so ';' ends every statement.
+    return [part.strip() for part in sql.split(";") if part.strip()]
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One model call as the ledger stores it."""
+
+    run_id: str
+    provider: str
+    model: str
+    status: Status
+    rung: str = ""
+    archive_key: str = ""
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    error_class: str = ""
+    label: str = ""
+    ts: str = ""  # ISO 8601 UTC; filled in when recorded
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SpendRow:
+    """Spend of one group (a run, a model or a month). Tokens count paid calls only."""
+
+    group: str
+    calls: int
+    archive_hits: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost_usd: float
+    first: str
+    last: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_GROUP_COLUMN = {"run": "run_id", "model": "model", "month": "month"}
+_GROUP_ORDER = {"run": "MAX(ts) DESC", "model": "SUM(cost_nusd) DESC, model", "month": "month DESC"}
+
+
+class Ledger:
+    """The SQLite ledger; safe to share between threads (one connection per thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._migrate()
+
+    @classmethod
+    def for_workspace(cls, workspace_root: Path) -> Ledger:
+        return cls(Path(workspace_root) / ".genops" / LEDGER_NAME)
+
+    # -- connections and transactions -------------------------------------------------------
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, in autocommit mode (transactions are explicit)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction holding the database lock from its first statement."""
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def _migrate(self) -> None:
+        with self.transaction() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, "
+                         "sha256 TEXT NOT NULL, applied_at TEXT NOT NULL)")
+            applied = {row["name"]: row["sha256"]
+                       for row in conn.execute("SELECT name, sha256 FROM _migrations")}
+            known = dict(MIGRATIONS)
+            for name, digest in applied.items():
+                if name not in known:
+                    raise ConfigError(self.path, f"ledger has migration {name!r}, unknown to "
+                                      "this genops", hint="upgrade genops")
+                if _sha(known[name]) != digest:
+                    raise ConfigError(self.path, f"migration {name!r} changed after it was "
+                                      "applied", hint="migrations are append-only: restore it "
+                                      "and add a new migration instead")
+            for name, sql in MIGRATIONS:
+                if name in applied:
+                    continue
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO _migrations (name, sha256, applied_at) VALUES (?, ?, ?)",
+                             (name, _sha(sql), utc_now().isoformat()))
+
+    def applied_migrations(self) -> list[str]:
+        rows = self.connection().execute("SELECT name FROM _migrations ORDER BY name")
+        return [row["name"] for row in rows]
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def insert(self, conn: sqlite3.Connection, record: CallRecord) -> int:
+        """Insert `record` inside a transaction the caller holds (budget settlement uses this)."""
+        now = utc_now()
+        ts = record.ts or now.isoformat()
+        usage = record.usage
+        cursor = conn.execute(
+            "INSERT INTO calls (run_id, ts, month, provider, model, rung, archive_key, "
+            "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_nusd, "
+            "latency_s, status, error_class, label) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.run_id, ts, month_of(datetime.fromisoformat(ts)), record.provider,
+             record.model, record.rung, record.archive_key, usage.input_tokens,
+             usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
+             usd_to_nano(record.cost_usd), record.latency_s, record.status, record.error_class,
+             record.label))
+        return int(cursor.lastrowid or 0)
+
+    def record(self, record: CallRecord) -> int:
+        """Append one call row; returns its id."""
+        with self.transaction() as conn:
+            return self.insert(conn, record)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def calls(self, run_id: str | None = None) -> list[CallRecord]:
+        """Every call row (of one run when `run_id` is given), oldest first."""
+        sql = "SELECT * FROM calls" + (" WHERE run_id = ?" if run_id is not None else "")
+        rows = self.connection().execute(sql + " ORDER BY id", () if run_id is None else (run_id,))
+        return [CallRecord(
+            run_id=r["run_id"], provider=r["provider"], model=r["model"], status=r["status"],
+            rung=r["rung"], archive_key=r["archive_key"],
+            usage=Usage(r["input_tokens"], r["output_tokens"], r["cache_read_tokens"],
+                        r["cache_write_tokens"]),
+            cost_usd=nano_to_usd(r["cost_nusd"]), latency_s=r["latency_s"],
+            error_class=r["error_class"], label=r["label"], ts=r["ts"]) for r in rows]
+
+    def spend(self, by: Grouping) -> list[SpendRow]:
+        """Spend grouped by run, model or month."""
+        column = _GROUP_COLUMN[by]
+        paid = "CASE WHEN status = 'ok' THEN {} ELSE 0 END"
+        sql = (f"SELECT {column} AS grp, SUM(status != 'archive_hit') AS calls, "
+               "SUM(status = 'archive_hit') AS hits, SUM(status = 'error') AS errors, "
+               + ", ".join(f"SUM({paid.format(c)}) AS {c}" for c in
+                           ("input_tokens", "output_tokens", "cache_read_tokens",
+                            "cache_write_tokens"))
+               + ", SUM(cost_nusd) AS cost, MIN(ts) AS first, MAX(ts) AS last "
+               f"FROM calls GROUP BY {column} ORDER BY {_GROUP_ORDER[by]}")
+        return [SpendRow(group=r["grp"], calls=r["calls"], archive_hits=r["hits"],
+                         errors=r["errors"], input_tokens=r["input_tokens"],
+                         output_tokens=r["output_tokens"],
+                         cache_read_tokens=r["cache_read_tokens"],
+                         cache_write_tokens=r["cache_write_tokens"],
+                         cost_usd=nano_to_usd(r["cost"]), first=r["first"], last=r["last"])
+                for r in self.connection().execute(sql)]
+
+    def spent_nano(self, conn: sqlite3.Connection, *, run_id: str | None = None,
+                   month: str | None = None) -> int:
+        """Settled spend of a run or a month in nano-dollars (exact)."""
+        column, value = ("run_id", run_id) if run_id is not None else ("month", month)
+        row = conn.execute(f"SELECT COALESCE(SUM(cost_nusd), 0) FROM calls WHERE {column} = ?",
+                           (value,)).fetchone()
+        return int(row[0])
+
+    def month_total(self, month: str | None = None) -> float:
+        """Settled spend of a month (default: this UTC month) in USD."""
+        return nano_to_usd(self.spent_nano(self.connection(), month=month or month_of(utc_now())))
+
+    def run_total(self, run_id: str) -> float:
+        return nano_to_usd(self.spent_nano(self.connection(), run_id=run_id))
+
+    def reserved_usd(self, month: str | None = None) -> float:
+        """What open reservations (requests in flight) hold this month."""
+        row = self.connection().execute(
+            "SELECT COALESCE(SUM(amount_nusd), 0) FROM reservations WHERE month = ?",
+            (month or month_of(utc_now()),)).fetchone()
+        return nano_to_usd(int(row[0]))
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """What `genops cost` shows: spend by run, model and month against the budgets."""
+
+    month: str
+    month_total_usd: float
+    in_flight_usd: float
+    per_month_usd: float
+    per_run_usd: float
+    by_run: list[SpendRow] = field(default_factory=list)
+    by_model: list[SpendRow] = field(default_factory=list)
+    by_month: list[SpendRow] = field(default_factory=list)
+
+    def to_dict(self, groups: tuple[Grouping, ...] = ("run", "model", "month")) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "month": self.month, "month_total_usd": self.month_total_usd,
+            "in_flight_usd": self.in_flight_usd, "per_month_usd": self.per_month_usd,
+            "per_run_usd": self.per_run_usd,
+            "month_remaining_usd": max(0.0, self.per_month_usd - self.month_total_usd)}
+        for group in groups:
+            data[f"by_{group}"] = [row.to_dict() for row in getattr(self, f"by_{group}")]
+        return data
+
+
+def cost_report(path: Path, budget: BudgetConfig) -> CostReport:
+    """The spend report of the ledger at `path`; a missing ledger is zero spend, not created."""
+    month = month_of(utc_now())
+    empty = CostReport(month=month, month_total_usd=0.0, in_flight_usd=0.0,
+                       per_month_usd=budget.per_month_usd, per_run_usd=budget.per_run_usd)
+    if not path.is_file():
+        return empty
+    ledger = Ledger(path)
+    try:
+        return CostReport(month=month, month_total_usd=ledger.month_total(month),
+                          in_flight_usd=ledger.reserved_usd(month),
+                          per_month_usd=budget.per_month_usd, per_run_usd=budget.per_run_usd,
+                          by_run=ledger.spend("run"), by_model=ledger.spend("model"),
+                          by_month=ledger.spend("month"))
+    finally:
+        ledger.close()

@@ -1,0 +1,125 @@
+"""What the SDK providers share: finding the key at call time, scrubbing secrets, collecting a stream.
+
+Keys are read from the environment on every call and handed straight to the SDK; genops never
+stores one, and every message that leaves a provider module passes through `scrub` first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
+
+import httpx
+import httpx2
+
+from genops.errors import ProviderError
+from genops.providers.base import StopReason, TokenCallback
+
+# The SDKs' own variables, in the order each SDK reads them (google-genai prefers GOOGLE_API_KEY).
+KEY_ENV: dict[str, tuple[str, ...]] = {
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "openai": ("OPENAI_API_KEY",),
+    "gemini": ("GOOGLE_API_KEY", "GEMINI_API_KEY"),
+    "openai-compatible": (),
+}
+# openai-compatible servers (vLLM, Ollama, llama.cpp, LM Studio) mostly ignore the key, but the
+# openai SDK refuses to send a request without one.
+PLACEHOLDER_KEY = "not-needed"
+
+# Errors below the SDKs: a dropped or timed-out connection surfaces as one of these, sometimes
+# unwrapped by the SDK (anthropic and google-genai re-raise httpx2's errors from a stream as is).
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    httpx2.TransportError, httpx.TransportError, ConnectionError, TimeoutError)
+
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
+_KEY_SHAPES = re.compile(r"sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|"
+                         r"(?i:bearer)\s+[A-Za-z0-9._~+/\-]{8,}=*")
+REDACTED = "[redacted]"
+C = TypeVar("C")
+
+
+def find_key(provider: str, api_key_env: str | None) -> tuple[str | None, str]:
+    """The key value and the name of the variable it came from (or the names that were tried)."""
+    names = (api_key_env,) if api_key_env else KEY_ENV.get(provider, ())
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value, name
+    return None, " or ".join(names)
+
+
+def missing_key(provider: str, names: str) -> ProviderError:
+    """The error for a call that cannot start because no key is set."""
+    return ProviderError(
+        f"{provider}: no API key: {names or 'no variable'} is not set", error_class="auth",
+        hint=f"export {names.split(' or ')[0] or 'the key variable'} in the environment, or name "
+             f"another variable with api_key_env in this model's [models] table in genops.toml")
+
+
+def secret_values(extra: Iterable[str | None] = ()) -> list[str]:
+    """Values that must never be shown: given keys plus every secret-looking environment variable."""
+    found = {v for v in extra if v and len(v) >= 6}
+    found.update(v for k, v in os.environ.items() if _SECRET_NAME.search(k) and len(v) >= 8)
+    found.discard(PLACEHOLDER_KEY)
+    return sorted(found, key=len, reverse=True)  # longest first, so no key leaves a visible tail
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """`text` with every known secret value and anything shaped like a key replaced."""
+    for value in secret_values(secrets):
+        text = text.replace(value, REDACTED)
+    return _KEY_SHAPES.sub(REDACTED, text)
+
+
+def truncated(provider: str, what: str) -> ProviderError:
+    """A stream that ended before its final event: a network failure, worth retrying."""
+    return ProviderError(f"{provider}: the stream ended before {what}", error_class="network",
+                         retryable=True,
+                         hint="the connection closed mid-answer; genops retries the whole request")
+
+
+class TextSink:
+    """Collects streamed text and forwards each non-empty delta to `on_text`."""
+
+    def __init__(self, on_text: TokenCallback | None) -> None:
+        self._parts: list[str] = []
+        self._on_text = on_text
+
+    def add(self, delta: str | None) -> None:
+        if not delta:
+            return
+        self._parts.append(delta)
+        if self._on_text is not None:
+            self._on_text(delta)
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+
+class ClientCache(Generic[C]):
+    """One SDK client per (key, base URL), shared by calls and threads: building one costs ~20 ms
+    of TLS setup. Entries are addressed by a hash, so the cache itself holds no key in the clear;
+    a key changed in the environment simply gets a new client on the next call."""
+
+    def __init__(self, build: Callable[[str | None, str | None], C]) -> None:
+        self._build = build
+        self._clients: dict[str, C] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str | None, base_url: str | None) -> C:
+        slot = hashlib.sha256(f"{key}\0{base_url}".encode()).hexdigest()
+        with self._lock:
+            client = self._clients.get(slot)
+            if client is None:
+                client = self._clients[slot] = self._build(key, base_url)
+            return client
+
+
+def stop_from(raw: str | None, table: dict[str, StopReason]) -> StopReason:
+    """Map a provider's stop reason through its table; anything unknown is 'other'."""
+    return table.get(raw or "", "other")

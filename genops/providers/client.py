@@ -1,0 +1,186 @@
+"""The one way genops calls a model: archive → budget → provider with retries → archive → ledger.
+
+Providers only translate wire formats; everything a call must guarantee is done here, in the same
+order for every provider:
+  1. an archived answer is returned at no cost (genops pays for no request twice);
+  2. the request's worst case is reserved against the per-run and per-month budgets;
+  3. the provider is called through `call_with_retry` (backoff honouring retry-after);
+  4. the response is archived before anything else happens to it;
+  5. the reservation is settled at the real cost and the call row written, in one transaction.
+A failure releases the reservation, writes an error row and re-raises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from collections.abc import Callable
+
+from genops.errors import ProviderError, UsageError
+from genops.ledger.archive import Archive
+from genops.ledger.budget import Budget, Reservation
+from genops.ledger.db import CallRecord, Ledger
+from genops.ledger.pricing import cost_usd, estimate_request_tokens, price_for, worst_case_usd
+from genops.providers.base import CompletionRequest, CompletionResponse, Provider, TokenCallback
+from genops.providers.replay import archive_miss_error
+from genops.providers.retry import call_with_retry
+from genops.workspace.config import GenopsConfig, Price
+
+log = logging.getLogger("genops.client")
+
+# Providers that need no network, allowed when offline.
+OFFLINE_PROVIDERS = frozenset({"replay", "fake", "manual"})
+# Providers nobody bills: no reservation, no price needed.
+UNPRICED_PROVIDERS = frozenset({"replay", "manual"})
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """A finished call: the response, its archive key, what it cost and how it was obtained."""
+
+    response: CompletionResponse
+    key: str
+    cost_usd: float
+    latency_s: float
+    from_archive: bool
+    rung: str
+    attempts: int
+
+
+class ModelClient:
+    """Calls models for one run; safe to use from many threads at once."""
+
+    def __init__(self, workspace_root: Path, config: GenopsConfig, *, run_id: str,
+                 providers: dict[str, Provider] | None = None, offline: bool = False,
+                 sleep: Callable[[float], None] = time.sleep, ledger: Ledger | None = None,
+                 budget: Budget | None = None) -> None:
+        self.workspace_root = Path(workspace_root)
+        self.config = config
+        self.run_id = run_id
+        self.offline = offline
+        self.archive = Archive.for_workspace(self.workspace_root)
+        self.ledger = ledger if ledger is not None else Ledger.for_workspace(self.workspace_root)
+        self.budget = budget if budget is not None else Budget(
+            self.ledger, config.budget.per_run_usd, config.budget.per_month_usd, run_id)
+        self._sleep = sleep
+        self._providers: dict[str, Provider] = dict(providers or {})
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+
+    def provider(self, rung: str) -> Provider:
+        """The provider serving `rung`, built from genops.toml on first use."""
+        with self._lock:
+            if rung not in self._providers:
+                if rung not in self.config.models:
+                    raise UsageError(f"no model named {rung!r} under [models] in genops.toml",
+                                     hint="have: " + ", ".join(sorted(self.config.models)))
+                from genops.providers.registry import make_provider
+
+                self._providers[rung] = make_provider(self.config.models[rung],
+                                                      workspace_root=self.workspace_root)
+            return self._providers[rung]
+
+    def call(self, rung: str, request: CompletionRequest, *, on_text: TokenCallback | None = None,
+             label: str | None = None) -> CallResult:
+        """Answer `request` on `rung`: from the archive if recorded, else paid for within budget."""
+        key = request.key()
+        label = label or ""
+        # Identical requests in flight wait for the first: the second becomes an archive hit.
+        with self._key_lock(key):
+            archived = self.archive.get(key)
+            if archived is not None:
+                return self._archive_hit(rung, request, key, archived, on_text, label)
+            return self._send(rung, request, key, on_text, label)
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _archive_hit(self, rung: str, request: CompletionRequest, key: str,
+                     response: CompletionResponse, on_text: TokenCallback | None,
+                     label: str) -> CallResult:
+        self.ledger.record(CallRecord(
+            run_id=self.run_id, provider=request.provider, model=request.model,
+            status="archive_hit", rung=rung, archive_key=key, usage=response.usage, label=label))
+        if on_text is not None and response.text:
+            on_text(response.text)
+        return CallResult(response=response, key=key, cost_usd=0.0, latency_s=0.0,
+                          from_archive=True, rung=rung, attempts=0)
+
+    def _send(self, rung: str, request: CompletionRequest, key: str,
+              on_text: TokenCallback | None, label: str) -> CallResult:
+        provider = self.provider(rung)
+        if self.offline and provider.name not in OFFLINE_PROVIDERS:
+            raise archive_miss_error(self.archive, request,
+                                     why=f"offline, and rung {rung!r} uses provider "
+                                         f"{provider.name!r}, which needs the network")
+        price = None if provider.name in UNPRICED_PROVIDERS else price_for(self.config,
+                                                                           request.model)
+        reservation = self._reserve(request, price, label or rung)
+        attempts = 0
+
+        def attempt() -> CompletionResponse:
+            nonlocal attempts
+            attempts += 1
+            return provider.complete(request, on_text)
+
+        started = time.monotonic()
+        try:
+            response = call_with_retry(attempt, self.config.retry, sleep=self._sleep,
+                                       on_retry=self._on_retry)
+        except BaseException as exc:
+            self._failed(rung, request, key, reservation, exc, time.monotonic() - started, label)
+            raise
+        latency = time.monotonic() - started
+        cost = 0.0 if price is None else cost_usd(response.usage, price)
+        record = CallRecord(run_id=self.run_id, provider=request.provider, model=request.model,
+                            status="ok", rung=rung, archive_key=key, usage=response.usage,
+                            cost_usd=cost, latency_s=latency, label=label)
+        try:
+            self.archive.put(request, response)
+        except BaseException:  # paid for but not archived: still book what it cost
+            self._book(reservation, dataclasses.replace(record, status="error",
+                                                        error_class="archive_write"))
+            raise
+        self._book(reservation, record)
+        return CallResult(response=response, key=key, cost_usd=cost, latency_s=latency,
+                          from_archive=False, rung=rung, attempts=attempts)
+
+    def _reserve(self, request: CompletionRequest, price: Price | None,
+                 label: str) -> Reservation | None:
+        if price is None:
+            return None
+        worst = worst_case_usd(estimate_request_tokens(request), request.max_output_tokens, price)
+        return self.budget.reserve(worst, label)
+
+    def _book(self, reservation: Reservation | None, record: CallRecord) -> None:
+        if reservation is None:
+            self.ledger.record(record)
+        else:
+            self.budget.settle(reservation, record.cost_usd, record=record)
+
+    def _failed(self, rung: str, request: CompletionRequest, key: str,
+                reservation: Reservation | None, exc: BaseException, latency: float,
+                label: str) -> None:
+        """Give the money back and write an error row; the caller re-raises."""
+        if reservation is not None:
+            self.budget.release(reservation)
+        if not isinstance(exc, Exception):  # KeyboardInterrupt and friends: just let go
+            return
+        error_class = exc.error_class if isinstance(exc, ProviderError) else type(exc).__name__
+        if error_class == "manual_pending":  # waiting for a person is not a failed call
+            return
+        self.ledger.record(CallRecord(
+            run_id=self.run_id, provider=request.provider, model=request.model, status="error",
+            rung=rung, archive_key=key, latency_s=latency, error_class=error_class, label=label))
+
+    def _on_retry(self, error: ProviderError, attempt: int, delay: float) -> None:
+        # The ledger keeps only each call's final outcome; backoffs go to the log.
+        log.info("attempt %d failed (%s); retrying in %.1fs", attempt, error.error_class, delay)
+
+    def _key_lock(self, key: str) -> threading.Lock:
+        with self._lock:
+            return self._key_locks.setdefault(key, threading.Lock())
+

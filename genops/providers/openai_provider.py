@@ -1,0 +1,188 @@
+"""OpenAI (Chat Completions or Responses) and any OpenAI-compatible server, through the `openai` SDK.
+
+- `api="chat"`: `chat.completions.create(stream=True, stream_options={"include_usage": True})`;
+  the usage arrives in a last chunk with no choices. Sends `seed`; the output limit is
+  `max_completion_tokens` for OpenAI and `max_tokens` for compatible servers (vLLM, Ollama,
+  llama.cpp and LM Studio all read `max_tokens`; not all read the newer name).
+- `api="responses"`: `responses.create(stream=True, store=False)`; the Responses API has no seed.
+  A cut-off answer ends with `response.incomplete` and `incomplete_details.reason`.
+- Prompt caching is automatic at OpenAI; `prompt_cache_key` (from `CompletionRequest.cache_key`)
+  routes requests that share a prefix to the same cache. Not sent to compatible servers.
+- Usage: OpenAI's prompt/input tokens INCLUDE cached tokens (and cache writes); genops' Usage
+  excludes them, so they are subtracted here.
+- Keys: OPENAI_API_KEY (or `api_key_env`) for OpenAI. A compatible server gets `api_key_env`'s
+  value if one is named, else the placeholder "not-needed": OPENAI_API_KEY is deliberately not sent
+  to a third-party server. Base URL: `base_url`, else OPENAI_BASE_URL (the SDK reads it).
+- The SDK retries twice by default (and ignores retry-after over 120 s): `max_retries=0` here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+import openai
+
+from genops.errors import ConfigError
+from genops.providers._common import (
+    PLACEHOLDER_KEY, TRANSPORT_ERRORS, ClientCache, TextSink, find_key, missing_key, stop_from, truncated,
+)
+from genops.providers.base import (
+    CompletionRequest, CompletionResponse, ProviderSettings, StopReason, TokenCallback, Usage,
+)
+from genops.providers.errors import classify, classify_body
+
+Api = Literal["chat", "responses"]
+CHAT_STOPS: dict[str, StopReason] = {"stop": "complete", "length": "max_tokens",
+                                     "content_filter": "refused"}
+INCOMPLETE_STOPS: dict[str, StopReason] = {"max_output_tokens": "max_tokens",
+                                           "content_filter": "refused"}
+
+
+class OpenAIProvider:
+    """OpenAI models, or any server speaking its API at `base_url` (`compatible=True`)."""
+
+    def __init__(self, settings: ProviderSettings | None = None, *, api: Api = "chat",
+                 compatible: bool = False) -> None:
+        self.settings = settings or ProviderSettings()
+        self.api: Api = api
+        self.compatible = compatible
+        self.name = "openai-compatible" if compatible else "openai"
+        self._clients: ClientCache[openai.OpenAI] = ClientCache(self._build)
+
+    def _build(self, key: str | None, base_url: str | None) -> openai.OpenAI:
+        return openai.OpenAI(api_key=key, base_url=base_url, max_retries=0,
+                             timeout=self.settings.timeout_s)
+
+    def __repr__(self) -> str:
+        return (f"OpenAIProvider(name={self.name!r}, api={self.api!r}, "
+                f"base_url={self.settings.base_url!r})")
+
+    def complete(self, request: CompletionRequest, on_text: TokenCallback | None = None
+                 ) -> CompletionResponse:
+        """Stream one answer, calling `on_text` with each text delta."""
+        key, key_env = self._key()
+        base_url = self._base_url()
+        try:
+            client = self._clients.get(key, base_url)
+            if self.api == "responses":
+                stream = client.responses.create(**self.responses_params(request))
+                with stream:
+                    return self._read_responses(stream, on_text, key_env, key)
+            stream = client.chat.completions.create(**self.chat_params(request))
+            with stream:
+                return self._read_chat(stream, on_text)
+        except (openai.OpenAIError, *TRANSPORT_ERRORS) as exc:
+            raise classify(exc, provider=self.name, key_env=key_env, secrets=(key,)) from None
+
+    def _key(self) -> tuple[str, str]:
+        if self.compatible and not self.settings.api_key_env:
+            return PLACEHOLDER_KEY, "api_key_env"
+        key, key_env = find_key("openai", self.settings.api_key_env)
+        if key is None:
+            raise missing_key(self.name, key_env)
+        return key, key_env
+
+    def _base_url(self) -> str | None:
+        base_url = self.settings.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        if base_url or not self.compatible:
+            return base_url  # None: the SDK's default, https://api.openai.com/v1
+        raise ConfigError("genops.toml", "a model with provider = \"openai-compatible\" needs a "
+                          "base_url", hint="e.g. base_url = \"http://localhost:11434/v1\" (Ollama) "
+                          "or \"http://localhost:8000/v1\" (vLLM); OPENAI_BASE_URL also works")
+
+    def chat_params(self, request: CompletionRequest) -> dict[str, Any]:
+        """The `chat.completions.create` arguments for a request."""
+        params: dict[str, Any] = {
+            "model": request.model, "stream": True, "stream_options": {"include_usage": True},
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "temperature": request.temperature}
+        params["max_tokens" if self.compatible else "max_completion_tokens"] = \
+            request.max_output_tokens
+        if request.seed is not None:
+            params["seed"] = request.seed
+        return self._common(params, request)
+
+    def responses_params(self, request: CompletionRequest) -> dict[str, Any]:
+        """The `responses.create` arguments for a request (messages stay in order as input)."""
+        params: dict[str, Any] = {
+            "model": request.model, "stream": True, "store": False,
+            "input": [{"role": m.role, "content": m.content} for m in request.messages],
+            "max_output_tokens": request.max_output_tokens, "temperature": request.temperature}
+        return self._common(params, request)
+
+    def _common(self, params: dict[str, Any], request: CompletionRequest) -> dict[str, Any]:
+        if request.top_p is not None:
+            params["top_p"] = request.top_p
+        if request.cache_key and not self.compatible:
+            params["prompt_cache_key"] = request.cache_key
+        if request.extra:
+            params["extra_body"] = dict(request.extra)
+        return params
+
+    def _read_chat(self, stream: Any, on_text: TokenCallback | None) -> CompletionResponse:
+        sink, refusal = TextSink(on_text), TextSink(None)
+        model, finish, usage = "", None, Usage()
+        for chunk in stream:
+            model = chunk.model or model
+            if chunk.usage is not None:
+                usage = _usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens,
+                               chunk.usage.prompt_tokens_details)
+            for choice in chunk.choices or ():
+                if choice.index != 0:
+                    continue
+                sink.add(choice.delta.content)
+                refusal.add(choice.delta.refusal)
+                finish = choice.finish_reason or finish
+        if finish is None:
+            raise truncated(self.name, "a finish_reason")
+        stop = "refused" if refusal.text else stop_from(finish, CHAT_STOPS)
+        return CompletionResponse(text=sink.text or refusal.text, stop=stop, usage=usage,
+                                  model=model, raw_stop_reason="refusal" if refusal.text else finish)
+
+    def _read_responses(self, stream: Any, on_text: TokenCallback | None, key_env: str,
+                        key: str) -> CompletionResponse:
+        sink, refusal = TextSink(on_text), TextSink(None)
+        final: Any = None
+        for event in stream:
+            if event.type == "response.output_text.delta":
+                sink.add(event.delta)
+            elif event.type == "response.refusal.delta":
+                refusal.add(event.delta)
+            elif event.type in ("response.completed", "response.incomplete"):
+                final = event.response
+            elif event.type in ("response.failed", "error"):
+                body = _error_of(event)
+                raise classify_body({"error": body}, provider=self.name, key_env=key_env,
+                                    secrets=(key,), fallback_message=event.type)
+        if final is None:
+            raise truncated(self.name, "response.completed")
+        usage = Usage()
+        if final.usage is not None:
+            usage = _usage(final.usage.input_tokens, final.usage.output_tokens,
+                           final.usage.input_tokens_details)
+        if refusal.text:
+            stop: StopReason = "refused"
+            raw = "refusal"
+        elif final.status == "incomplete":
+            raw = getattr(final.incomplete_details, "reason", None) or "incomplete"
+            stop = stop_from(raw, INCOMPLETE_STOPS)
+        else:
+            raw = final.status or ""
+            stop = "complete" if raw == "completed" else "other"
+        return CompletionResponse(text=sink.text or refusal.text, stop=stop, usage=usage,
+                                  model=final.model or "", raw_stop_reason=raw)
+
+
+def _error_of(event: Any) -> dict[str, Any]:
+    """The {code, message} of an `error` event or of a failed response."""
+    source = event.response.error if event.type == "response.failed" else event
+    return {"code": getattr(source, "code", None), "message": getattr(source, "message", None)}
+
+
+def _usage(prompt: int | None, output: int | None, details: Any) -> Usage:
+    """OpenAI counts cached prompt tokens (and cache writes) inside the prompt total."""
+    cached = getattr(details, "cached_tokens", None) or 0
+    written = getattr(details, "cache_write_tokens", None) or 0
+    return Usage(input_tokens=max(0, (prompt or 0) - cached - written), output_tokens=output or 0,
+                 cache_read_tokens=cached, cache_write_tokens=written)

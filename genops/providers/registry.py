@@ -1,0 +1,71 @@
+"""Provider name → provider object; every provider, built-in or offline, is found the same way.
+
+Each factory imports its module only when asked, so `genops --help` does not pay for three SDKs,
+and an offline run never imports one at all.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+
+from genops.errors import ConfigError
+from genops.providers.base import Provider, ProviderSettings
+from genops.workspace.config import ModelConfig
+
+Factory = Callable[[ModelConfig, Path], Provider]
+
+
+def settings_for(model_cfg: ModelConfig) -> ProviderSettings:
+    """How to reach the model: base URL, key variable name and timeout (never the key itself)."""
+    return ProviderSettings(base_url=model_cfg.base_url, api_key_env=model_cfg.api_key_env,
+                            timeout_s=model_cfg.timeout_s)
+
+
+def _anthropic(cfg: ModelConfig, root: Path) -> Provider:
+    from genops.providers.anthropic_provider import AnthropicProvider
+    return AnthropicProvider(settings_for(cfg))
+
+
+def _openai(cfg: ModelConfig, root: Path) -> Provider:
+    from genops.providers.openai_provider import OpenAIProvider
+    return OpenAIProvider(settings_for(cfg), api=cfg.api)
+
+
+def _openai_compatible(cfg: ModelConfig, root: Path) -> Provider:
+    from genops.providers.openai_provider import OpenAIProvider
+    return OpenAIProvider(settings_for(cfg), api=cfg.api, compatible=True)
+
+
+def _gemini(cfg: ModelConfig, root: Path) -> Provider:
+    from genops.providers.gemini_provider import GeminiProvider
+    return GeminiProvider(settings_for(cfg))
+
+
+def _offline(module: str, cls: str) -> Factory:
+    """Offline providers take only the workspace root and read what they need from it."""
+    def build(cfg: ModelConfig, root: Path) -> Provider:
+        provider: Provider = getattr(importlib.import_module(module), cls)(root)
+        return provider
+    return build
+
+
+FACTORIES: dict[str, Factory] = {
+    "anthropic": _anthropic,
+    "openai": _openai,
+    "openai-compatible": _openai_compatible,
+    "gemini": _gemini,
+    "fake": _offline("genops.providers.fake", "FakeProvider"),
+    "replay": _offline("genops.providers.replay", "ReplayProvider"),
+    "manual": _offline("genops.providers.manual", "ManualProvider"),
+}
+
+
+def make_provider(model_cfg: ModelConfig, *, workspace_root: Path) -> Provider:
+    """The provider for one [models] entry of genops.toml."""
+    factory = FACTORIES.get(model_cfg.provider)
+    if factory is None:
+        raise ConfigError("genops.toml", f"unknown provider {model_cfg.provider!r}",
+                          hint=f"use one of: {', '.join(FACTORIES)}")
+    return factory(model_cfg, Path(workspace_root))

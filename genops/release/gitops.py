@@ -1,0 +1,156 @@
+"""Git for releases: refuse hand edits in owned paths, commit a release, tag it, export a tag.
+
+gitpython's own errors are wrapped in `UsageError` with what to do; nothing here catches more.
+A release commit holds everything genops wrote (the output tree, diffs, the release directory,
+the response archive) and the inputs hashed into the manifest, so the tag `genops/<release>` is a
+snapshot from which `genops replay` can rebuild the tree.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import git
+
+from genops.errors import UsageError
+
+TAG_PREFIX = "genops/"
+RELEASE_TRAILER = "Genops-Release"
+_FALLBACK_IDENTITY = {"GIT_AUTHOR_NAME": "genops", "GIT_AUTHOR_EMAIL": "genops@localhost",
+                      "GIT_COMMITTER_NAME": "genops", "GIT_COMMITTER_EMAIL": "genops@localhost"}
+
+
+def open_repo(root: Path) -> git.Repo:
+    """The git repository holding the workspace, or UsageError saying how to make one."""
+    try:
+        return git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise UsageError(f"{root} is not inside a git repository; releases are commits and tags",
+                         hint=f"run `git init {root}` and commit the workspace first") from None
+
+
+def _rel(repo: git.Repo, path: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), Path(repo.working_tree_dir or ".").resolve())).as_posix()
+
+
+def dirty_paths(repo: git.Repo, paths: list[Path]) -> list[str]:
+    """Modified, staged, deleted or untracked files under `paths` (as `git status` names them)."""
+    specs = [_rel(repo, p) for p in paths]
+    out = repo.git.status("--porcelain=v1", "-z", "--untracked-files=all", "--", *specs)
+    entries = [e for e in out.split("\0") if e]
+    found: list[str] = []
+    skip = False
+    for entry in entries:
+        if skip:  # the second name of a rename record
+            skip = False
+            continue
+        found.append(entry[3:])
+        skip = entry[0] in "RC"
+    return found
+
+
+def refuse_dirty(repo: git.Repo, paths: list[Path]) -> None:
+    """Raise UsageError when a path genops owns has changes git does not hold in HEAD."""
+    dirty = dirty_paths(repo, [p for p in paths])
+    if not dirty:
+        return
+    shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+    raise UsageError(
+        f"refusing to run: paths genops owns have changes not in a release: {shown}",
+        hint="genops writes generated/, diffs/ and .genops/releases/ only through releases; "
+        "undo hand edits with `git checkout -- <path>` (and `git clean` for new files), "
+        "or change specs/ or adr/ and regenerate")
+
+
+def _identity_env(repo: git.Repo) -> dict[str, str]:
+    """GIT_* identity variables for a repository that has no user configured."""
+    reader = repo.config_reader()
+    has_user = bool(reader.get_value("user", "email", default="")) or "GIT_AUTHOR_EMAIL" in os.environ
+    return {} if has_user else {k: os.environ.get(k, v) for k, v in _FALLBACK_IDENTITY.items()}
+
+
+def commit_release(repo: git.Repo, paths: list[Path], *, release: str, message: str) -> str:
+    """Commit `paths` (only those) as the release commit; returns its sha. Idempotent per release."""
+    head = _head_commit(repo)
+    if head is not None and release_of_commit(head) == release:
+        return head.hexsha
+    env = _identity_env(repo)
+    try:
+        repo.git.add("-A", "--", *[_rel(repo, p) for p in paths if p.exists()], env=env)
+        specs = [s for s in (_rel(repo, p) for p in paths) if _known_to_git(repo, s)]
+        if not specs:  # `git commit --` with no path would commit whatever else is staged
+            raise UsageError(f"release {release} has nothing to commit")
+        repo.git.commit("--no-verify", "--allow-empty", "-m",
+                        f"{message}\n\n{RELEASE_TRAILER}: {release}", "--", *specs, env=env)
+    except git.GitCommandError as exc:
+        raise UsageError(f"git commit of release {release} failed: {exc.stderr.strip()}",
+                         hint="fix the repository state, then run any genops command: the "
+                         "interrupted promotion is finished from its journal") from None
+    return repo.head.commit.hexsha
+
+
+def _known_to_git(repo: git.Repo, spec: str) -> bool:
+    """True when a pathspec matches the index or HEAD (`git commit -- spec` errors otherwise)."""
+    if repo.git.ls_files("--", spec):
+        return True
+    return _head_commit(repo) is not None and bool(repo.git.ls_tree("HEAD", "--", spec))
+
+
+def _head_commit(repo: git.Repo) -> git.Commit | None:
+    try:
+        return repo.head.commit
+    except ValueError:  # a repository without commits
+        return None
+
+
+def release_of_commit(commit: git.Commit) -> str | None:
+    message = commit.message if isinstance(commit.message, str) else commit.message.decode()
+    for line in reversed(message.splitlines()):
+        if line.startswith(f"{RELEASE_TRAILER}: "):
+            return line.split(": ", 1)[1].strip()
+    return None
+
+
+def tag_release(repo: git.Repo, release: str, sha: str, message: str) -> None:
+    """Create the annotated tag `genops/<release>` on `sha` unless it already points there."""
+    name = TAG_PREFIX + release
+    existing = next((t for t in repo.tags if t.name == name), None)
+    if existing is not None:
+        if existing.commit.hexsha != sha:
+            raise UsageError(f"tag {name} already exists on another commit",
+                             hint=f"inspect it with `git show {name}`; release ids are never reused")
+        return
+    repo.git.tag("-a", name, sha, "-m", message, env=_identity_env(repo))
+
+
+def has_tag(repo: git.Repo, release: str) -> bool:
+    return any(t.name == TAG_PREFIX + release for t in repo.tags)
+
+
+def export_tree(repo: git.Repo, ref: str, dest: Path, subpath: str | None = None) -> Path:
+    """Write the files of `ref` (or of `subpath` inside it) into `dest`; returns `dest`.
+
+    Uses `git archive`, so the result holds exactly what the commit holds, nothing local.
+    """
+    try:
+        repo.git.rev_parse("--verify", f"{ref}^{{commit}}")
+    except git.GitCommandError:
+        raise UsageError(f"no such git ref: {ref}",
+                         hint="`genops log` lists releases; `git fetch --tags` brings missing tags") from None
+    args = ["--format=tar", ref]
+    if subpath:
+        args += ["--", subpath]
+    buffer = io.BytesIO()
+    try:
+        repo.git.archive(*args, output_stream=buffer)
+    except git.GitCommandError:
+        dest.mkdir(parents=True, exist_ok=True)  # the path is empty in that commit
+        return dest
+    buffer.seek(0)
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=buffer, mode="r:") as archive:
+        archive.extractall(dest, filter="data")
+    return dest

@@ -1,0 +1,157 @@
+"""The release manifest (`.genops/releases/<id>/manifest.json`): a release's full provenance.
+
+Fields (see docs/releases.md): release and parent; kind and reason; genops version and time; the
+run; sha256 of every input and of the relevant genops.toml sections; the price-table hash; every
+model used with its provider, pinned id, sampling and price; every call with its archive key,
+tokens, cost, latency and rung; totals against the budget; sha256 of every output file and the
+tree hash; each gate's verdict with pointers to its evidence; the generated tree's dependencies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import genops
+from genops.gates.base import GateResult
+from genops.gates.venvs import declared_dependencies
+from genops.ledger.pricing import prices_hash
+from genops.release.tree import tree_files, tree_hash
+
+SCHEMA = 1
+KINDS = ("regenerate", "patch", "replay", "manual", "rollback")
+# genops.toml tables that decide what a release contains (prices are hashed on their own).
+CONFIG_SECTIONS = ("project", "models", "ladder", "synthesis", "budget", "gates")
+
+
+@dataclass
+class ReleaseFacts:
+    """What a run knows about the release it is about to promote (besides the tree itself)."""
+
+    kind: str
+    reason: str
+    run_id: str
+    calls: Sequence[Any] = ()  # genops.synthesis.progress.CallRecord
+    blueprint: Any = None
+    rung_by_group: dict[str, str] = field(default_factory=dict)
+    cost_usd: float = 0.0
+    month_spend_usd: float | None = None
+    inputs: dict[str, str] | None = None  # None: hash the workspace's inputs now
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _canonical_sha(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def config_sections(config: Any) -> dict[str, Any]:
+    dumped = config.model_dump(mode="json")
+    return {name: dumped[name] for name in CONFIG_SECTIONS if name in dumped}
+
+
+def _usage_dict(usage: Any) -> dict[str, int]:
+    return {"input": usage.input_tokens, "output": usage.output_tokens,
+            "cache_read": usage.cache_read_tokens, "cache_write": usage.cache_write_tokens}
+
+
+def call_entry(call: Any) -> dict[str, Any]:
+    return {"label": call.label, "rung": call.rung, "provider": call.provider,
+            "model": call.model, "key": call.key, "tokens": _usage_dict(call.usage),
+            "cost_usd": round(call.cost_usd, 6), "latency_s": round(call.latency_s, 3),
+            "from_archive": call.from_archive, "stop": call.stop}
+
+
+def models_used(config: Any, calls: Sequence[Any]) -> list[dict[str, Any]]:
+    """Each (rung, provider, model) that answered a call, with its pinned sampling and price."""
+    seen: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for call in calls:
+        key = (call.rung, call.provider, call.model)
+        if key in seen:
+            continue
+        pinned = config.models.get(call.rung)
+        sampling = pinned.model_dump(mode="json", exclude={"provider", "model", "api_key_env"}) \
+            if pinned is not None else {}
+        price = config.prices.get(call.model)
+        seen[key] = {"rung": call.rung, "provider": call.provider, "model": call.model,
+                     "sampling": sampling, "price": price.model_dump() if price else None}
+    return list(seen.values())
+
+
+def totals(facts: ReleaseFacts, config: Any) -> dict[str, Any]:
+    usage = {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0}
+    for call in facts.calls:
+        for name, value in _usage_dict(call.usage).items():
+            usage[name] += value
+    paid = [c for c in facts.calls if not c.from_archive]
+    return {"calls": len(facts.calls), "paid_calls": len(paid),
+            "archive_hits": len(facts.calls) - len(paid), "tokens": usage,
+            "cost_usd": round(facts.cost_usd, 6),
+            "budget": {"per_run_usd": config.budget.per_run_usd,
+                       "per_month_usd": config.budget.per_month_usd,
+                       "month_spend_usd": facts.month_spend_usd},
+            "within_budget": facts.cost_usd <= config.budget.per_run_usd + 1e-9}
+
+
+def gate_entries(results: Sequence[GateResult], remap: dict[str, str]) -> list[dict[str, Any]]:
+    """Gate verdicts, with evidence paths moved from the run directory to the release's."""
+    entries = []
+    for result in results:
+        entry = result.to_dict()
+        entry["evidence"] = [_remap(p, remap) for p in result.evidence]
+        entries.append(entry)
+    return entries
+
+
+def _remap(path: str, remap: dict[str, str]) -> str:
+    for old, new in remap.items():
+        if path == old or path.startswith(old.rstrip("/") + "/"):
+            return new + path[len(old):]
+    return path
+
+
+def _blueprint(value: Any) -> Any:
+    if value is None:
+        return None
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) else value
+
+
+def build_manifest(ws: Any, facts: ReleaseFacts, *, release: str, parent: str | None,
+                   staged: Path, gates: Sequence[GateResult], evidence_remap: dict[str, str],
+                   diff_paths: dict[str, str], diff_stats: dict[str, Any] | None) -> dict[str, Any]:
+    """The manifest of `release`, whose tree is `staged` (hashed here, file by file)."""
+    files = tree_files(staged)
+    sections = config_sections(ws.config)
+    return {
+        "schema": SCHEMA,
+        "release": release, "parent": parent, "kind": facts.kind, "reason": facts.reason,
+        "genops_version": genops.__version__, "created": utc_now(), "run": facts.run_id,
+        "inputs": facts.inputs if facts.inputs is not None else ws.input_hashes(),
+        "config": {"sections": sections, "sha256": _canonical_sha(sections)},
+        "prices_sha256": prices_hash(ws.config),
+        "models": models_used(ws.config, facts.calls),
+        "calls": [call_entry(c) for c in facts.calls],
+        "totals": totals(facts, ws.config),
+        "output": {"dir": ws.config.project.output, "tree_sha256": tree_hash(files),
+                   "file_count": len(files), "files": files},
+        "gates": gate_entries(gates, evidence_remap),
+        "dependencies": declared_dependencies(staged).to_dict(),
+        "blueprint": _blueprint(facts.blueprint),
+        "rung_by_group": dict(facts.rung_by_group),
+        "diff": {**diff_paths, "stats": diff_stats},
+        **facts.extra,
+    }
+
+
+def manifest_json(manifest: dict[str, Any]) -> str:
+    return json.dumps(manifest, indent=2, sort_keys=False, ensure_ascii=False, default=str) + "\n"

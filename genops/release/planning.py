@@ -1,0 +1,106 @@
+"""The plan of a run (`genops regenerate --dry-run`): requests, tokens, worst-case cost, fit.
+
+Nothing is sent and nothing is written. The first request (the blueprint for `multi`, the whole
+tree for `single`) is rendered exactly as the run would render it, for every rung of the ladder.
+Group requests depend on the blueprint's answer, so they are estimated: one per group of the
+current release's blueprint (or one, for a first release), each at least the shared prefix plus
+the rung's full output limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genops.ledger.pricing import estimate_request_tokens, price_for, worst_case_usd
+from genops.providers.catalog import lookup
+from genops.release.store import current_release, load_manifest
+from genops.workspace.config import ModelConfig
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    label: str
+    rung: str
+    provider: str
+    model: str
+    input_tokens: int
+    max_output_tokens: int
+    worst_usd: float | None  # None: the provider bills nothing (manual, replay)
+    context_window: int | None
+    fits: bool | None  # None: the catalog does not know the model's window
+    estimated: bool  # True for group requests sized before the blueprint exists
+
+
+@dataclass
+class RunPlan:
+    strategy: str
+    requests: list[PlannedRequest]
+    groups_estimated: int
+    worst_case_usd: float
+    per_run_usd: float
+    per_month_usd: float
+    month_spent_usd: float | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def within_budget(self) -> bool:
+        return self.worst_case_usd <= self.per_run_usd
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["within_budget"] = self.within_budget
+        return data
+
+
+def _previous_groups(root: Path) -> int:
+    current = current_release(root)
+    if current is None:
+        return 1
+    blueprint = load_manifest(root, current).get("blueprint") or {}
+    return max(1, len(blueprint.get("groups", [])))
+
+
+def _row(ws: Any, label: str, rung: str, cfg: ModelConfig, input_tokens: int,
+         estimated: bool) -> PlannedRequest:
+    entry = lookup(cfg.model)
+    window = entry.context_window if entry else None
+    worst = None
+    if cfg.provider not in ("manual", "replay"):
+        worst = worst_case_usd(input_tokens, cfg.max_output_tokens, price_for(ws.config, cfg.model))
+    fits = None if window is None else input_tokens + cfg.max_output_tokens <= window
+    return PlannedRequest(label, rung, cfg.provider, cfg.model, input_tokens,
+                          cfg.max_output_tokens, worst, window, fits, estimated)
+
+
+def build_plan(ws: Any, rungs: list[tuple[str, ModelConfig]], *,
+               previous_tree: Path | None, release: str | None,
+               month_spent_usd: float | None = None) -> RunPlan:
+    """Render the first request for every rung and estimate the rest; spends nothing."""
+    from genops.synthesis.context import base_context, shared_prefix, task_messages
+    from genops.synthesis.conversation import build_request
+
+    strategy = ws.config.synthesis.strategy
+    context = base_context(ws, previous_tree, release=release)
+    first = "single" if strategy == "single" else "blueprint"
+    messages = task_messages(ws, first, context)
+    prefix_tokens = estimate_request_tokens(build_request(
+        rungs[0][1], shared_prefix(ws, context), cache_key="", label="prefix"))
+    groups = 0 if strategy == "single" else _previous_groups(ws.root)
+    rows: list[PlannedRequest] = []
+    for rung, cfg in rungs:
+        request = build_request(cfg, messages, cache_key="", label=first)
+        rows.append(_row(ws, first, rung, cfg, estimate_request_tokens(request), False))
+        if groups:
+            rows.append(_row(ws, f"group ×{groups}", rung, cfg, prefix_tokens, True))
+    top = [r for r in rows if r.rung == rungs[0][0]]
+    worst = sum((r.worst_usd or 0.0) * (groups if r.estimated else 1) for r in top)
+    notes = [f"{r.rung}: {r.model} has a {r.context_window}-token window; the request needs "
+             f"{r.input_tokens + r.max_output_tokens}" for r in rows if r.fits is False]
+    if groups:
+        notes.append(f"group requests are estimated ({groups} groups, from "
+                     f"{'the current release' if current_release(ws.root) else 'a guess'}); "
+                     "the blueprint's answer decides the real number")
+    return RunPlan(strategy, rows, groups, worst, ws.config.budget.per_run_usd,
+                   ws.config.budget.per_month_usd, month_spent_usd, notes)

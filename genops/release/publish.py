@@ -1,0 +1,138 @@
+"""Publishing a gated, staged tree as a release: id, manifest, diffs, then the atomic promotion.
+
+Under the promotion lock: refuse hand edits in owned paths, allocate the next release id, write the
+manifest, evidence and diffs inside the run directory, journal the plan and carry it out
+(`genops.release.promote`). Until the journal exists nothing outside the run directory changes
+except `.gitignore` gaining genops's local paths.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from genops.gates.base import GateResult
+from genops.release import gitops
+from genops.release.changes import ReleaseChanges, release_changes
+from genops.release.faults import crashpoint
+from genops.release.manifest import ReleaseFacts, build_manifest, manifest_json
+from genops.release.promote import PromotionPlan, promotion_lock, run_promotion
+from genops.release.store import (MANIFEST, current_release, load_manifest, next_release,
+                                  release_dir)
+from genops.release.tree import copy_tree, remove_tree, tree_files
+
+LOCAL_PATHS = (".genops/ledger.db*", ".genops/runs/", ".genops/cache/", ".genops/trash/",
+               ".genops/venvs/", ".genops/promote.*")
+
+
+@dataclass(frozen=True)
+class PublishedRelease:
+    release: str
+    parent: str | None
+    kind: str
+    commit: str
+    tree_sha256: str
+    manifest: dict[str, Any]
+    summary_path: Path
+
+
+def owned_paths(ws: Any) -> list[Path]:
+    """The paths only genops writes; a change there that no release made is refused."""
+    return [ws.output_dir, ws.root / "diffs", ws.root / ".genops" / "releases"]
+
+
+def ensure_gitignore(root: Path) -> None:
+    """Make git ignore genops's local state (ledger, runs, trash, venvs, promotion journal)."""
+    path = root / ".gitignore"
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    present = {line.strip() for line in text.splitlines()}
+    missing = [p for p in LOCAL_PATHS if p not in present]
+    if not missing:
+        return
+    if text and not text.endswith("\n"):
+        text += "\n"
+    header = "# genops: local state (the archive and releases are committed; these are not)\n"
+    path.write_text(text + ("" if "# genops" in text else header) + "\n".join(missing) + "\n",
+                    encoding="utf-8")
+
+
+def _rel(ws: Any, path: Path) -> str:
+    return path.relative_to(ws.root).as_posix()
+
+
+def _changes(ws: Any, facts: ReleaseFacts, release: str, parent: str | None,
+             staged: Path) -> tuple[ReleaseChanges, dict[str, str]]:
+    inputs = facts.inputs if facts.inputs is not None else ws.input_hashes()
+    parent_inputs = load_manifest(ws.root, parent).get("inputs", {}) if parent else {}
+    changes = release_changes(
+        ws, old_root=ws.output_dir if parent else None, new_root=staged,
+        old_label=parent or "(none)", new_label=release,
+        old_files=tree_files(ws.output_dir) if parent else {}, new_files=tree_files(staged),
+        parent_inputs=parent_inputs, inputs=inputs, blueprint=facts.blueprint)
+    return changes, inputs
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def prepare(ws: Any, facts: ReleaseFacts, *, release: str, parent: str | None, run_dir: Path,
+            staged: Path, gates: Sequence[GateResult]) -> tuple[PromotionPlan, dict[str, Any]]:
+    """Write the release's files inside `run_dir` and return the plan that publishes them."""
+    from genops.render.release import reviewer_summary
+
+    out = run_dir / "release"
+    remove_tree(out)
+    out.mkdir(parents=True)
+    if (run_dir / "evidence").is_dir():
+        copy_tree(run_dir / "evidence", out / "evidence")
+    changes, inputs = _changes(ws, facts, release, parent, staged)
+    facts.inputs = inputs
+    diff_paths = {"json": f"diffs/{release}.json", "markdown": f"diffs/{release}.md"}
+    remap = {_rel(ws, run_dir / "evidence"): f".genops/releases/{release}/evidence"}
+    manifest = build_manifest(ws, facts, release=release, parent=parent, staged=staged,
+                              gates=gates, evidence_remap=remap, diff_paths=diff_paths,
+                              diff_stats=changes.diff.get("stats"))
+    manifest["touches"] = {"requirements": changes.requirements, "adrs": changes.adrs,
+                           "inputs_changed": changes.inputs_changed,
+                           "files_added": len(changes.files_added),
+                           "files_removed": len(changes.files_removed),
+                           "files_changed": len(changes.files_changed),
+                           "breaking": len(changes.breaking)}
+    _write(out / MANIFEST, manifest_json(manifest))
+    _write(run_dir / "diffs" / f"{release}.json", json.dumps(changes.diff, indent=2) + "\n")
+    _write(run_dir / "diffs" / f"{release}.md", reviewer_summary(manifest, changes))
+    ensure_gitignore(ws.root)
+    output = ws.config.project.output
+    moves = [(_rel(ws, out), _rel(ws, release_dir(ws.root, release)))]
+    moves += [(_rel(ws, run_dir / "diffs" / Path(p).name), p) for p in diff_paths.values()]
+    title = f"genops: release {release} ({facts.kind})"
+    plan = PromotionPlan(
+        release=release, staged=_rel(ws, staged), output=output,
+        trash=f".genops/trash/{release}", moves=moves,
+        commit_paths=[output, *diff_paths.values(), f".genops/releases/{release}",
+                      ".genops/archive", ".gitignore", *sorted(inputs)],
+        message=f"{title}\n\n{facts.reason}".strip(),
+        tag_message=f"{title}: {facts.reason}".strip().rstrip(":"))
+    return plan, manifest
+
+
+def publish(ws: Any, facts: ReleaseFacts, *, run_dir: Path, staged: Path,
+            gates: Sequence[GateResult]) -> PublishedRelease:
+    """Promote `staged` as the next release; the caller has run the gates and they passed."""
+    repo = gitops.open_repo(ws.root)
+    with promotion_lock(ws.root):
+        gitops.refuse_dirty(repo, owned_paths(ws))
+        taken = [t.name.removeprefix(gitops.TAG_PREFIX) for t in repo.tags
+                 if t.name.startswith(gitops.TAG_PREFIX)]
+        release, parent = next_release(ws.root, taken), current_release(ws.root)
+        plan, manifest = prepare(ws, facts, release=release, parent=parent, run_dir=run_dir,
+                                 staged=staged, gates=gates)
+        crashpoint("after-prepare")
+        outcome = run_promotion(ws.root, plan)
+    return PublishedRelease(release, parent, facts.kind, outcome.commit,
+                            manifest["output"]["tree_sha256"], manifest,
+                            ws.root / "diffs" / f"{release}.md")

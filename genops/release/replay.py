@@ -1,0 +1,169 @@
+"""`genops replay <release>`: rebuild a release from its commit and the archive, and compare.
+
+The release's commit (tag `genops/<release>`) is exported into `.genops/runs/replay-<release>-…/`:
+its specs, ADRs, prompts, genops.toml and the archive as they were committed, nothing local. The
+parent release's tree, exported the same way, is the previous tree. Synthesis then runs with every
+rung answered by the replay provider (offline: no network, no key), with requests naming the
+provider and model each rung used in the original run, so every archive key matches. The result
+is reproduced byte for byte (same tree hash) or the first differing file is named; then the gates
+run on the rebuilt tree and each verdict is reported.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genops.errors import ProviderError, UsageError
+from genops.gates.base import GateContext, GateResult
+from genops.gates.registry import GateObserver, default_gates, run_gates
+from genops.providers.base import CompletionRequest, CompletionResponse, TokenCallback
+from genops.release import gitops
+from genops.release.manifest import ReleaseFacts
+from genops.release.promote import recover_interrupted
+from genops.release.runs import new_run_id, runs_dir
+from genops.release.staging import stage_tree
+from genops.release.store import load_manifest, resolve_release
+from genops.release.tree import first_difference, tree_files, tree_hash
+from genops.workspace.config import ModelConfig
+
+SYNTHESIZED_KINDS = ("regenerate", "manual", "replay")
+
+
+@dataclass
+class ReplayOutcome:
+    release: str
+    kind: str
+    reproduced: bool
+    expected_tree: str
+    actual_tree: str
+    file_count: int
+    first_difference: tuple[str, str] | None
+    gates: list[GateResult] = field(default_factory=list)
+    calls: int = 0
+    inputs_changed: list[str] = field(default_factory=list)
+    directory: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reproduced and all(g.passed for g in self.gates)
+
+    def to_dict(self) -> dict[str, Any]:
+        diff = self.first_difference
+        return {"release": self.release, "kind": self.kind, "reproduced": self.reproduced,
+                "expected_tree_sha256": self.expected_tree, "actual_tree_sha256": self.actual_tree,
+                "file_count": self.file_count,
+                "first_difference": {"path": diff[0], "why": diff[1]} if diff else None,
+                "gates": [g.to_dict() for g in self.gates], "calls": self.calls,
+                "inputs_changed": self.inputs_changed,
+                "directory": str(self.directory) if self.directory else None}
+
+
+class LadderReplayProvider:
+    """Answers from the archive; a miss on a rung that is not the last falls down the ladder.
+
+    The original run may have fallen back from a failing rung, so that rung's requests were never
+    answered; the replay then falls back the same way. The last rung's miss is a plain archive miss.
+    """
+
+    name = "replay"
+
+    def __init__(self, workspace_root: Path, *, last: bool) -> None:
+        from genops.providers.replay import ReplayProvider
+
+        self.inner = ReplayProvider(workspace_root)
+        self.last = last
+
+    def complete(self, request: CompletionRequest, on_text: TokenCallback | None = None
+                 ) -> CompletionResponse:
+        try:
+            return self.inner.complete(request, on_text)
+        except ProviderError as exc:
+            if self.last or exc.error_class != "archive_miss":
+                raise
+            raise ProviderError("not answered by this rung in the recorded run",
+                                error_class="server", retryable=False) from None
+
+
+def replay_rungs(ws: Any, manifest: dict[str, Any]) -> list[tuple[str, ModelConfig]]:
+    """The ladder rungs that answered in the recorded run, with the provider each one used."""
+    used = {m["rung"]: m["provider"] for m in manifest.get("models", [])}
+    rungs = [(name, cfg.model_copy(update={"provider": used[name]}))
+             for name, cfg in ws.config.rung_models() if name in used]
+    return rungs or ws.config.rung_models()
+
+
+def _export(repo: Any, release: str, dest: Path, subpath: str | None = None) -> Path:
+    return gitops.export_tree(repo, gitops.TAG_PREFIX + release, dest, subpath)
+
+
+def _rebuild_synthesized(repo: Any, manifest: dict[str, Any], work: Path, progress: Any
+                         ) -> tuple[Path, Any, Path | None, int, list[str]]:
+    from genops.providers.client import ModelClient
+    from genops.synthesis.engine import synthesize
+    from genops.workspace import load_workspace
+
+    release, parent, output = manifest["release"], manifest.get("parent"), manifest["output"]["dir"]
+    source = _export(repo, release, work / "workspace")
+    shutil.rmtree(source / output, ignore_errors=True)  # never let the answer leak into the rebuild
+    ws = load_workspace(source)
+    recorded = manifest.get("inputs", {})
+    now = ws.input_hashes()
+    changed = sorted(p for p in set(now) | set(recorded) if now.get(p) != recorded.get(p))
+    previous = None
+    if parent:
+        previous = _export(repo, parent, work / "parent", output) / output
+        previous.mkdir(parents=True, exist_ok=True)
+    rungs = replay_rungs(ws, manifest)
+    providers = {name: LadderReplayProvider(source, last=i == len(rungs) - 1)
+                 for i, (name, _) in enumerate(rungs)}
+    client = ModelClient(source, ws.config, run_id=work.name, providers=providers, offline=True)
+    result = synthesize(ws, client=client, rungs=rungs, previous_tree=previous,
+                        run_dir=work / "run", progress=progress, release=parent,
+                        on_failure="fallback")
+    staged = stage_tree(result.files, result.deletes, run_dir=work / "run")
+    return staged, ws, previous, len(result.calls), changed
+
+
+def _rebuild(root: Path, repo: Any, manifest: dict[str, Any], work: Path, progress: Any
+             ) -> tuple[Path, Any, Path | None, int, list[str]]:
+    kind = manifest["kind"]
+    if kind in SYNTHESIZED_KINDS:
+        return _rebuild_synthesized(repo, manifest, work, progress)
+    if kind == "rollback":
+        source = load_manifest(root, manifest["rollback_of"])
+        return _rebuild(root, repo, source, work / f"source-{source['release']}", progress)
+    raise UsageError(f"replay of {kind} releases is not supported yet",
+                     hint="replay the release it was made from, or check its tree with "
+                          f"`git diff {gitops.TAG_PREFIX}{manifest['release']}`")
+
+
+def replay(root: Path, ref: str | None = None, *, progress: Any = None,
+           gate_observer: GateObserver | None = None, gates: bool = True) -> ReplayOutcome:
+    """Rebuild `ref` (default: the current release) from the archive and compare it."""
+    recover_interrupted(root)
+    repo = gitops.open_repo(root)
+    release = resolve_release(root, ref)
+    manifest = load_manifest(root, release)
+    work = runs_dir(root) / f"replay-{release}-{new_run_id()}"
+    work.mkdir(parents=True)
+    staged, ws, previous, calls, changed = _rebuild(root, repo, manifest, work, progress)
+    files = tree_files(staged)
+    expected = manifest["output"]["files"]
+    outcome = ReplayOutcome(release, manifest["kind"],
+                            reproduced=tree_hash(files) == manifest["output"]["tree_sha256"],
+                            expected_tree=manifest["output"]["tree_sha256"],
+                            actual_tree=tree_hash(files), file_count=len(files),
+                            first_difference=first_difference(expected, files), calls=calls,
+                            inputs_changed=changed, directory=work)
+    if gates:
+        facts = ReleaseFacts(kind="replay", reason="", run_id=work.name)
+        ctx = GateContext(workspace=ws, staged=staged, previous=previous,
+                          evidence_dir=work / "evidence",
+                          run={"run_id": work.name, "kind": "replay", "cost_usd": facts.cost_usd,
+                               "allow_breaking": bool(manifest.get("flags", {}).get("allow_breaking")),
+                               "blueprint": manifest.get("blueprint"), "calls": []})
+        outcome.gates = run_gates(ctx, default_gates(ws), observer=gate_observer)
+    return outcome

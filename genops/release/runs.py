@@ -1,0 +1,117 @@
+"""Run directories: `.genops/runs/<run>/run.json` says what a run was asked and how far it got.
+
+`genops resume <run>` reads it to carry on: the parameters are replayed, finished model calls are
+archive hits, and the stage tells what is left (synthesis, staging, gates, promotion).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from genops.errors import UsageError
+
+RUN_FILE = "run.json"
+STAGES = ("created", "synthesizing", "awaiting", "staged", "unchanged", "gates_failed", "gated",
+          "promoting", "promoted", "failed")
+FINAL = ("promoted", "unchanged")
+
+
+def runs_dir(root: Path) -> Path:
+    return root / ".genops" / "runs"
+
+
+def new_run_id() -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class RunState:
+    """A run's parameters and progress, saved atomically after every stage."""
+
+    run_id: str
+    kind: str
+    reason: str
+    params: dict[str, Any]
+    stage: str = "created"
+    created: str = field(default_factory=_now)
+    updated: str = field(default_factory=_now)
+    release: str | None = None
+    inputs: dict[str, str] | None = None
+    pending: list[str] = field(default_factory=list)
+    gates: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    root: Path = field(default=Path("."), repr=False)
+
+    @property
+    def dir(self) -> Path:
+        return runs_dir(self.root) / self.run_id
+
+    @classmethod
+    def create(cls, root: Path, *, kind: str, reason: str, params: dict[str, Any],
+               run_id: str | None = None, inputs: dict[str, str] | None = None) -> "RunState":
+        run = cls(run_id=run_id or new_run_id(), kind=kind, reason=reason, params=params,
+                  inputs=inputs, root=root)
+        if (run.dir / RUN_FILE).exists():
+            raise UsageError(f"run {run.run_id} already exists",
+                             hint=f"`genops resume {run.run_id}` continues it")
+        run.save()
+        return run
+
+    @classmethod
+    def load(cls, root: Path, run_id: str) -> "RunState":
+        path = runs_dir(root) / run_id / RUN_FILE
+        if not path.is_file():
+            known = ", ".join(r.run_id for r in list_runs(root)[-5:]) or "none"
+            raise UsageError(f"no run {run_id!r} in {runs_dir(root)}",
+                             hint=f"recent runs: {known}")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__}, root=root)
+
+    def save(self) -> None:
+        self.updated = _now()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        data = {k: v for k, v in asdict(self).items() if k != "root"}
+        tmp = self.dir / f".{RUN_FILE}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(data, indent=2, default=str) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.dir / RUN_FILE)
+
+    def update(self, **changes: Any) -> None:
+        for name, value in changes.items():
+            if name not in self.__dataclass_fields__:
+                raise AttributeError(name)
+            setattr(self, name, value)
+        self.save()
+
+
+def list_runs(root: Path) -> list[RunState]:
+    """Every run with a readable run.json, oldest first."""
+    folder = runs_dir(root)
+    found = []
+    for path in sorted(folder.glob(f"*/{RUN_FILE}")) if folder.is_dir() else []:
+        try:
+            found.append(RunState.load(root, path.parent.name))
+        except (json.JSONDecodeError, TypeError):
+            continue
+    return found
+
+
+def latest_unfinished(root: Path) -> RunState:
+    """The newest run that is neither promoted nor unchanged (what `genops resume` continues)."""
+    for run in reversed(list_runs(root)):
+        if run.stage not in FINAL:
+            return run
+    raise UsageError("no unfinished run to resume", hint="`genops regenerate` starts one")

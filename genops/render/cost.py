@@ -1,0 +1,52 @@
+"""Rendering of `genops cost`: spend tables by run, model and month, or the same data as JSON."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.table import Table
+
+from genops.ledger.db import CostReport, Grouping, SpendRow
+from genops.render.console import out, print_json
+
+_TITLES = {"run": "by run", "model": "by model", "month": "by month"}
+
+
+def _usd(amount: float) -> str:
+    """Cents for dollar amounts, four decimals for the sub-dollar costs of single calls."""
+    return f"${amount:,.2f}" if amount >= 1 or amount == 0 else f"${amount:.4f}"
+
+
+def _table(group: Grouping, rows: list[SpendRow]) -> Table:
+    # Compact box and short headers: the table must stay readable in an 80-column terminal.
+    table = Table(title=f"spend {_TITLES[group]}", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column(group, no_wrap=True)
+    for name in ("calls", "hits", "errors", "in tok", "out tok", "cache r/w"):
+        table.add_column(name, justify="right")
+    table.add_column("cost", justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(row.group, str(row.calls), str(row.archive_hits), str(row.errors),
+                      f"{row.input_tokens:,}", f"{row.output_tokens:,}",
+                      f"{row.cache_read_tokens:,}/{row.cache_write_tokens:,}",
+                      _usd(row.cost_usd))
+    table.caption = "hits: answered from the archive at no cost; tokens count paid calls"
+    table.caption_justify = "left"
+    return table
+
+
+def cost_report(report: CostReport, *, groups: tuple[Grouping, ...], as_json: bool) -> None:
+    """Print the report: rich tables for people, one JSON object for scripts."""
+    if as_json:
+        print_json(report.to_dict(groups))
+        return
+    for group in groups:
+        rows: list[SpendRow] = getattr(report, f"by_{group}")
+        if rows:
+            out.print(_table(group, rows))
+        else:
+            out.print(f"spend {_TITLES[group]}: no calls recorded yet")
+    share = report.month_total_usd / report.per_month_usd if report.per_month_usd else 0.0
+    in_flight = (f" (+{_usd(report.in_flight_usd)} reserved in flight)"
+                 if report.in_flight_usd else "")
+    out.print(f"\nthis month ({report.month}): {_usd(report.month_total_usd)}{in_flight} of "
+              f"{_usd(report.per_month_usd)} budget ({share:.0%}); per-run budget "
+              f"{_usd(report.per_run_usd)}")

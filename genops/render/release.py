@@ -1,0 +1,244 @@
+"""Rendering of releases: the reviewer summary (markdown), and run, replay, log and rollback outcomes.
+
+`reviewer_summary` is plain markdown (it is committed as `diffs/<release>.md`); everything else
+prints to the terminal through rich, or as JSON with `--json`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from genops.render.console import err, out, print_json
+
+VERDICT_MARK = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️"}
+VERDICT_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
+
+
+def _usd(value: float | None) -> str:
+    return "n/a" if value is None else f"${value:.4f}"
+
+
+def _model_line(model: dict[str, Any]) -> str:
+    sampling = model.get("sampling") or {}
+    keys = ("temperature", "seed", "top_p", "max_output_tokens")
+    pinned = ", ".join(f"{k} {sampling[k]}" for k in keys if sampling.get(k) is not None)
+    return f"`{model['rung']}`: {model['provider']} `{model['model']}`" + (f" ({pinned})" if pinned else "")
+
+
+def _change_line(change: dict[str, Any]) -> str:
+    where = change.get("location") or {}
+    loc = f" ({where.get('file')}:{where.get('line')})" if where.get("file") else ""
+    return f"- `{change.get('path', '?')}`: {change.get('detail') or change.get('kind')}{loc}"
+
+
+def _header(manifest: dict[str, Any]) -> list[str]:
+    totals = manifest["totals"]
+    touches = manifest.get("touches", {})
+    output = manifest["output"]
+    gates = " · ".join(f"{VERDICT_MARK.get(g['verdict'], g['verdict'])} {g['gate']}"
+                       for g in manifest["gates"]) or "none"
+    models = "; ".join(_model_line(m) for m in manifest["models"]) or "none (no model call)"
+    return [
+        f"# Release {manifest['release']} ({manifest['kind']})", "",
+        f"> {manifest['reason'] or '(no reason given)'}", "",
+        "| | |", "|---|---|",
+        f"| parent | {manifest.get('parent') or '(first release)'} |",
+        f"| tree | `{output['tree_sha256'][:16]}` · {output['file_count']} files "
+        f"(+{touches.get('files_added', 0)} −{touches.get('files_removed', 0)} "
+        f"~{touches.get('files_changed', 0)}) |",
+        f"| cost | {_usd(totals['cost_usd'])} of {_usd(totals['budget']['per_run_usd'])} per-run "
+        f"budget · {totals['calls']} calls ({totals['archive_hits']} from the archive) |",
+        f"| models | {models} |",
+        f"| gates | {gates} |",
+        f"| genops | {manifest['genops_version']} · {manifest['created']} · run {manifest['run']} |",
+        "",
+    ]
+
+
+def _touched(manifest: dict[str, Any]) -> list[str]:
+    touches = manifest.get("touches", {})
+    parent = manifest.get("parent") or "nothing"
+    return [
+        "## Requirements and ADRs touched", "",
+        "- Requirements: " + (", ".join(touches.get("requirements", [])) or "none"),
+        "- ADRs: " + (", ".join(touches.get("adrs", [])) or "none"),
+        f"- Inputs changed since {parent}: "
+        + (", ".join(f"`{p}`" for p in touches.get("inputs_changed", [])) or "none"), "",
+    ]
+
+
+def _gates_table(manifest: dict[str, Any]) -> list[str]:
+    lines = ["## Gates", "", "| gate | verdict | summary | evidence |", "|---|---|---|---|"]
+    for gate in manifest["gates"]:
+        evidence = ", ".join(f"`{e}`" for e in gate.get("evidence", [])) or "—"
+        summary = str(gate["summary"]).replace("|", "\\|")
+        lines.append(f"| {gate['gate']} | {gate['verdict']} | {summary} | {evidence} |")
+    return lines + [""]
+
+
+def _calls_table(manifest: dict[str, Any]) -> list[str]:
+    if not manifest["calls"]:
+        return []
+    lines = ["## Calls", "", "| unit | rung | model | tokens in / out / cache read | cost | "
+             "latency | archive |", "|---|---|---|---|---|---|---|"]
+    for call in manifest["calls"]:
+        t = call["tokens"]
+        lines.append(f"| {call['label']} | {call['rung']} | {call['model']} | {t['input']} / "
+                     f"{t['output']} / {t['cache_read']} | {_usd(call['cost_usd'])} | "
+                     f"{call['latency_s']:.1f}s | {'hit' if call['from_archive'] else 'paid'} |")
+    return lines + [""]
+
+
+def reviewer_summary(manifest: dict[str, Any], changes: Any) -> str:
+    """The markdown a reviewer reads instead of the textual diff (`diffs/<release>.md`)."""
+    breaking = changes.breaking
+    lines = _header(manifest)
+    lines += ["## Breaking changes", ""]
+    lines += [_change_line(c) for c in breaking] or ["None."]
+    lines += [""] + _touched(manifest)
+    lines += ["## Semantic changes", "", changes.semantic_markdown.strip() or "None.", ""]
+    lines += _gates_table(manifest) + _calls_table(manifest)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# -- terminal ----------------------------------------------------------------------------------
+
+
+def gate_table(results: list[Any]) -> Table:
+    table = Table(title="gates", show_lines=False, expand=False)
+    for column in ("gate", "verdict", "summary", "time"):
+        table.add_column(column)
+    for r in results:
+        style = VERDICT_STYLE.get(r.verdict, "")
+        table.add_row(r.gate, f"[{style}]{r.verdict}[/]", r.summary, f"{r.seconds:.1f}s")
+    return table
+
+
+def print_gates(results: list[Any], *, as_json: bool) -> None:
+    if as_json:
+        print_json({"gates": [r.to_dict() for r in results]})
+        return
+    err.print(gate_table(results))
+    for r in results:
+        for finding in r.findings[:10]:
+            where = f"{finding.file}:{finding.line}: " if finding.file else ""
+            err.print(f"  [dim]{r.gate}[/] {where}{finding.message}")
+
+
+def print_recovery(outcome: Any) -> None:
+    err.print(f"[yellow]finished the interrupted promotion of {outcome.release}[/] "
+              f"(commit {outcome.commit[:12]})")
+
+
+def print_log(entries: list[dict[str, Any]], *, as_json: bool) -> None:
+    if as_json:
+        print_json({"releases": entries})
+        return
+    if not entries:
+        out.print("no releases yet; `genops regenerate` makes the first one")
+        return
+    table = Table(title="releases")
+    for column in ("release", "kind", "reason", "models", "cost", "gates", "created"):
+        table.add_column(column)
+    for e in entries:
+        gates = " ".join(f"[{VERDICT_STYLE.get(v, '')}]{g}[/]" for g, v in e["gates"].items())
+        table.add_row(e["release"], e["kind"], e["reason"], ", ".join(e["models"]) or "—",
+                      _usd(e["cost_usd"]), gates or "—", e["created"])
+    out.print(table)
+
+
+def print_plan(plan: Any, *, as_json: bool) -> None:
+    if as_json:
+        print_json({"status": "planned", "plan": plan.to_dict()})
+        return
+    table = Table(title=f"plan ({plan.strategy}) — nothing sent, nothing spent")
+    for column in ("request", "rung", "model", "input tok", "max output", "worst case",
+                   "context window", "fits"):
+        table.add_column(column)
+    for r in plan.requests:
+        fits = {True: "[green]yes[/]", False: "[bold red]no[/]", None: "unknown"}[r.fits]
+        table.add_row(r.label, r.rung, f"{r.provider} {r.model}",
+                      f"{'≈' if r.estimated else ''}{r.input_tokens:,}", f"{r.max_output_tokens:,}",
+                      _usd(r.worst_usd), f"{r.context_window:,}" if r.context_window else "?", fits)
+    out.print(table)
+    verdict = "[green]within[/]" if plan.within_budget else "[bold red]over[/]"
+    out.print(f"worst case for the first rung: {_usd(plan.worst_case_usd)} — {verdict} the "
+              f"per-run budget of {_usd(plan.per_run_usd)}; this month so far "
+              f"{_usd(plan.month_spent_usd)} of {_usd(plan.per_month_usd)}")
+    for note in plan.notes:
+        out.print(f"[dim]note:[/] {note}")
+
+
+def _release_dict(release: Any) -> dict[str, Any] | None:
+    if release is None:
+        return None
+    return {"release": release.release, "parent": release.parent, "kind": release.kind,
+            "commit": release.commit, "tree_sha256": release.tree_sha256,
+            "summary": str(release.summary_path)}
+
+
+def print_run_outcome(outcome: Any, *, as_json: bool) -> None:
+    if outcome.status == "planned":
+        print_plan(outcome.plan, as_json=as_json)
+        return
+    if as_json:
+        print_json({"status": outcome.status, "run": outcome.run_id,
+                    "release": _release_dict(outcome.release),
+                    "gates": [g.to_dict() for g in outcome.gates],
+                    "pending": [str(p) for p in outcome.pending],
+                    "responses_dir": str(outcome.responses_dir) if outcome.responses_dir else None,
+                    "cost_usd": outcome.cost_usd, "calls": outcome.calls})
+        return
+    if outcome.gates:
+        err.print(gate_table(outcome.gates))
+    if outcome.status == "awaiting":
+        out.print(f"[yellow]awaiting responses[/] for run {outcome.run_id}: "
+                  f"{len(outcome.pending)} request(s)")
+        for path in outcome.pending:
+            out.print(f"  {path}")
+        out.print(f"answer each one in {outcome.responses_dir}/ under the same file name "
+                  f"(the whole answer, verbatim), then run `genops resume {outcome.run_id}`")
+    elif outcome.status == "unchanged":
+        out.print(f"nothing to promote: run {outcome.run_id} rebuilt the current release's tree "
+                  f"from unchanged inputs ({outcome.calls} calls, {_usd(outcome.cost_usd)})")
+    elif outcome.release is not None:
+        r = outcome.release
+        out.print(f"[green]promoted {r.release}[/] ({r.kind}, parent {r.parent or 'none'}) · "
+                  f"tree {r.tree_sha256[:16]} · commit {r.commit[:12]} · tag genops/{r.release}")
+        out.print(f"cost {_usd(outcome.cost_usd)} over {outcome.calls} calls · reviewer summary: "
+                  f"{r.summary_path}")
+    else:
+        out.print(f"run {outcome.run_id}: {outcome.status}")
+
+
+def print_gate_failure(exc: Any, *, as_json: bool) -> None:
+    """The verdicts behind a GateFailed, before the error line itself."""
+    results = list(getattr(exc, "results", []) or [])
+    if as_json:
+        print_json({"status": "gates_failed", "error": exc.message, "hint": exc.hint,
+                    "gates": [r.to_dict() for r in results]})
+    elif results:
+        print_gates(results, as_json=False)
+
+
+def print_replay(outcome: Any, *, as_json: bool) -> None:
+    if as_json:
+        print_json(outcome.to_dict())
+        return
+    if outcome.reproduced:
+        out.print(f"[green]reproduced byte-for-byte[/]: {outcome.release} ({outcome.kind}), "
+                  f"{outcome.file_count} files, tree sha256 {outcome.actual_tree}")
+    else:
+        path, why = outcome.first_difference or ("?", "tree hashes differ")
+        out.print(f"[bold red]not reproduced[/]: {outcome.release} — first difference: "
+                  f"{path}: {why}")
+        out.print(f"  expected tree {outcome.expected_tree}\n  rebuilt tree  {outcome.actual_tree}")
+    if outcome.inputs_changed:
+        out.print("[yellow]inputs at the tag differ from the manifest:[/] "
+                  + ", ".join(outcome.inputs_changed))
+    if outcome.gates:
+        out.print(gate_table(outcome.gates))
+    out.print(f"[dim]rebuilt in {outcome.directory} from {outcome.calls} archived answers, "
+              "offline[/]")

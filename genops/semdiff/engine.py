@@ -1,0 +1,87 @@
+"""The semantic diff of two trees: build both code models, compare, and count the noise removed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genops.semdiff.architecture import cycle_changes, edge_changes, match_modules, module_changes
+from genops.semdiff.build import TreeModel, build_models
+from genops.semdiff.cache import ModelCache, default_cache_dir
+from genops.semdiff.changes import Category, Change, DiffResult, Kind, Stats
+from genops.semdiff.compare import ObjectComparer
+from genops.semdiff.deps import dependency_changes
+from genops.semdiff.resolve import TreeIndex
+from genops.semdiff.surface import surface_changes
+from genops.semdiff.tree import scan_tree, text_stats
+
+ERROR_KINDS = {"syntax_error": Kind.SYNTAX_ERROR, "encoding_fallback": Kind.ENCODING_FALLBACK,
+               "read_error": Kind.READ_ERROR}
+
+
+def diff_trees(old_root: Path, new_root: Path, *, old_label: str = "old", new_label: str = "new",
+               cache_dir: Path | None = None, jobs: int | None = None, use_cache: bool = True) -> DiffResult:
+    """Semantic diff of two directory trees (see BRIEF.md "Semantic diff JSON")."""
+    scans = [scan_tree(Path(old_root)), scan_tree(Path(new_root))]
+    cache = ModelCache(cache_dir or default_cache_dir(Path(new_root), Path(old_root))) if use_cache else None
+    old, new = build_models(scans, cache, jobs)
+    return compare_models(old, new, old_label=old_label, new_label=new_label)
+
+
+def compare_models(old: TreeModel, new: TreeModel, *, old_label: str = "old", new_label: str = "new") -> DiffResult:
+    """Semantic diff of two built code models."""
+    old_index, new_index = TreeIndex(old.modules), TreeIndex(new.modules)
+    mapping, moved = match_modules(old.modules, new.modules)
+    changes = module_changes(old, new, moved, old_index.public)
+    changes += error_changes(old, new, mapping, old_index.public)
+    comparer = ObjectComparer(old_index, new_index)
+    for old_name, new_name in mapping.items():
+        om, nm = old.modules[old_name], new.modules[new_name]
+        if (om.sha == nm.sha and old_name == new_name) or not (om.model.parsed and nm.model.parsed):
+            continue
+        comparer.compare_module(om, nm)
+    targets = set(mapping.values())
+    comparer.pair_leftovers([m for n, m in old.modules.items() if n not in mapping],
+                            [m for n, m in new.modules.items() if n not in targets])
+    changes += comparer.changes
+    changes += surface_changes(old_index, new_index)
+    changes += edge_changes(old, new, mapping)
+    changes += cycle_changes(old, new, mapping)
+    changes += dependency_changes(old, new)
+    changes += formatting_only(old, new, mapping, moved, changes)
+    changes = sorted(set(changes), key=Change.sort_key)
+    files, lines = text_stats(old.scan, new.scan)
+    semantic = sum(1 for c in changes if c.category is not Category.COSMETIC)
+    return DiffResult(old_label, new_label, changes, Stats(files, lines, semantic))
+
+
+def error_changes(old: TreeModel, new: TreeModel, mapping: dict[str, str], public: set[str]) -> list[Change]:
+    """Files that could not be read as Python: always on the NEW side, on the OLD side if it changed."""
+    changes = []
+    inverse = {v: k for k, v in mapping.items()}
+    for module in new.modules.values():
+        before = old.modules.get(inverse.get(module.name, ""))
+        for kind, line, message in module.model.errors:
+            breaking = kind == "syntax_error" and before is not None and before.name in public
+            detail = f"{kind.replace('_', ' ')}: {message}"
+            changes.append(Change(ERROR_KINDS[kind], module.name, detail, breaking, None, message, module.file, line))
+    for name, module in old.modules.items():
+        after = new.modules.get(mapping.get(name, ""))
+        if after is not None and after.sha == module.sha:
+            continue
+        for kind, line, message in module.model.errors:
+            changes.append(Change(ERROR_KINDS[kind], name, f"{kind.replace('_', ' ')} on the old side: {message}",
+                                  False, message, None, module.file, line))
+    return changes
+
+
+def formatting_only(old: TreeModel, new: TreeModel, mapping: dict[str, str], moved: dict[str, str],
+                    changes: list[Change]) -> list[Change]:
+    """Modules whose bytes changed but nothing else did: comments, whitespace, quotes, line breaks."""
+    touched = {c.file for c in changes}
+    out = []
+    for old_name, new_name in mapping.items():
+        om, nm = old.modules[old_name], new.modules[new_name]
+        if om.sha != nm.sha and old_name not in moved and nm.file not in touched and om.file not in touched:
+            out.append(Change(Kind.FORMATTING_ONLY, old_name, "only comments, whitespace, quotes or line breaks "
+                              "changed", file=nm.file, line=1))
+    return out

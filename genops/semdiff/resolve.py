@@ -1,0 +1,276 @@
+"""Cross-module facts of one tree: members, `__all__`, aliases, inheritance and the public API.
+
+The public API follows griffe's reading (the reference for `breaking`): a module is public unless
+a component of its name starts with `_`; in a public module a member is public if listed in a
+non-empty `__all__`, otherwise if its name is not private (`_x`, dunders stay public) and it was
+not imported (star-imported names count as defined); a public class's members are public unless
+private-named, inherited ones included; a public alias makes its target public wherever it lives.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+from genops.semdiff.model import CLASS, Module
+
+_DOTTED = re.compile(r"^[A-Za-z_][\w.]*$")
+MAX_ALIAS_DEPTH = 25
+
+Ref = tuple[str, str]  # (module name, qualname in it; "" for the module itself)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A name in a module's namespace: a defined object, an import, or a submodule."""
+
+    kind: str  # "object" | "alias" | "module"
+    target: str  # qualname, absolute dotted path, or module name
+    line: int
+    imported: bool = False  # explicit import (private by default); star-imports are not
+
+
+def is_private(name: str) -> bool:
+    """`_x` is private; dunders are special, hence public."""
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def join(module: str, qualname: str) -> str:
+    """The dotted path of an object."""
+    return f"{module}.{qualname}" if qualname else module
+
+
+class TreeIndex:
+    """Lazy, memoized lookups over a tree's modules."""
+
+    def __init__(self, modules: dict[str, Module]) -> None:
+        self.modules = modules
+        self.submodules: dict[str, dict[str, str]] = {}
+        for name in modules:
+            parent, _, short = name.rpartition(".")
+            if parent:
+                self.submodules.setdefault(parent, {})[short] = name
+        self._members: dict[str, dict[str, Member]] = {}
+        self._exports: dict[str, list[str] | None] = {}
+        self._children: dict[str, dict[str, list[str]]] = {}
+        self._mro: dict[Ref, list[Ref] | None] = {}
+        self._in_progress: set[str] = set()
+
+    def children(self, module: str) -> dict[str, list[str]]:
+        """Member names by parent qualname ("" for module level), in definition order."""
+        cached = self._children.get(module)
+        if cached is None:
+            cached = {}
+            for qualname in self.modules[module].model.objects:
+                parent, _, name = qualname.rpartition(".")
+                cached.setdefault(parent, []).append(name)
+            self._children[module] = cached
+        return cached
+
+    def exports(self, module: str, seen: frozenset[str] = frozenset()) -> list[str] | None:
+        """`__all__` with references to other modules' `__all__` spliced in (griffe's expansion)."""
+        if module in self._exports:
+            return self._exports[module]
+        raw = self.modules[module].model.exports
+        if raw is None:
+            self._exports[module] = None
+            return None
+        out: list[str] = []
+        aliases = self.modules[module].alias_targets
+        for entry in raw:
+            if not entry.startswith("@"):
+                out.append(entry)
+                continue
+            head, _, tail = entry[1:].partition(".")
+            canonical = aliases[head][0] + (f".{tail}" if tail else "") if head in aliases else f"{module}.{entry[1:]}"
+            source = canonical.rsplit(".", 1)[0]
+            if source in self.modules and source not in seen and source != module:
+                out.extend(e for e in self.exports(source, seen | {module}) or [] if e not in out)
+        self._exports[module] = out
+        return out
+
+    def members(self, module: str) -> dict[str, Member]:
+        """A module's namespace: defs and assignments, imports, star-imports, then submodules."""
+        cached = self._members.get(module)
+        if cached is not None:
+            return cached
+        mod = self.modules[module]
+        objects = mod.model.objects
+        result: dict[str, Member] = {n: Member("object", n, objects[n].line) for n in self.children(module).get("", ())}
+        for name, (target, line) in mod.alias_targets.items():
+            result[name] = Member("alias", target, line, imported=True)
+        self._in_progress.add(module)
+        for target, line in mod.wildcard_targets:
+            if target in self.modules and target not in self._in_progress:
+                for name in self.wildcard_exposed(target):
+                    previous = result.get(name)
+                    if previous is None or previous.line < line:
+                        result[name] = Member("alias", f"{target}.{name}", line)
+        self._in_progress.discard(module)
+        for short, full in self.submodules.get(module, {}).items():
+            result[short] = Member("module", full, 0)
+        self._members[module] = result
+        return result
+
+    def wildcard_exposed(self, module: str) -> list[str]:
+        """Names `from module import *` brings in."""
+        members = self.members(module)
+        exports = self.exports(module)
+        if exports is not None:
+            return [n for n in exports if n in members]
+        imported = self.modules[module].alias_targets
+        return [n for n, m in members.items()
+                if not n.startswith("_") and (m.kind != "module" or n in imported)]
+
+    def resolve(self, path: str, depth: int = 0) -> Ref | None:
+        """Follow a dotted path through submodules and aliases to what it names in this tree."""
+        if depth > MAX_ALIAS_DEPTH:
+            return None
+        parts = path.split(".")
+        for cut in range(len(parts), 0, -1):
+            module = ".".join(parts[:cut])
+            if module in self.modules:
+                return self.resolve_in(module, parts[cut:], depth)
+        return None
+
+    def resolve_in(self, module: str, rest: list[str], depth: int = 0) -> Ref | None:
+        """Resolve `rest` (a list of names) inside a module's namespace."""
+        if not rest:
+            return (module, "")
+        member = self.members(module).get(rest[0])
+        if member is None:
+            return None
+        if member.kind == "module":
+            return self.resolve_in(member.target, rest[1:], depth)
+        if member.kind == "alias":
+            return self.resolve(".".join([member.target, *rest[1:]]), depth + 1)
+        objects = self.modules[module].model.objects
+        qualname = rest[0]
+        for part in rest[1:]:
+            qualname = f"{qualname}.{part}"
+            if qualname not in objects:
+                return None
+        return (module, qualname)
+
+    def kind_of(self, ref: Ref) -> str:
+        """`module` or the object's kind."""
+        module, qualname = ref
+        return "module" if not qualname else self.modules[module].model.objects[qualname].kind
+
+    def bases(self, ref: Ref) -> list[Ref]:
+        """A class's bases that are classes of this tree, in order."""
+        module, qualname = ref
+        out: list[Ref] = []
+        for text in self.modules[module].model.objects[qualname].bases:
+            name = text.split("[", 1)[0].strip()
+            if not _DOTTED.match(name):
+                continue
+            found = self.resolve_in(module, name.split("."))
+            if found and found[1] and found != ref and self.kind_of(found) == CLASS:
+                out.append(found)
+        return out
+
+    def mro(self, ref: Ref, seen: tuple[Ref, ...] = ()) -> list[Ref] | None:
+        """C3 linearization (the class first); None when inconsistent or cyclic, as griffe gives up."""
+        if ref in self._mro:
+            return self._mro[ref]
+        if ref in seen:
+            return None
+        bases = self.bases(ref)
+        result: list[Ref] | None = [ref]
+        if bases:
+            lines = [self.mro(b, (*seen, ref)) for b in bases]
+            merged = None if any(line is None for line in lines) else _c3_merge([*lines, bases])  # type: ignore[list-item]
+            result = None if merged is None else [ref, *merged]
+        self._mro[ref] = result
+        return result
+
+    def all_members(self, ref: Ref) -> dict[str, Ref]:
+        """A class's own and inherited members: name -> where it is defined."""
+        module, qualname = ref
+        own = {name: (module, f"{qualname}.{name}") for name in self.children(module).get(qualname, ())}
+        inherited: dict[str, Ref] = {}
+        for base in reversed((self.mro(ref) or [ref])[1:]):
+            base_module, base_qualname = base
+            for name in self.children(base_module).get(base_qualname, ()):
+                if name not in own:
+                    inherited[name] = (base_module, f"{base_qualname}.{name}")
+        return {**inherited, **own}
+
+    @cached_property
+    def public(self) -> set[str]:
+        """Dotted paths of every public module and object (griffe's rules, see module docstring)."""
+        return {join(*ref) for ref in self.public_refs}
+
+    @cached_property
+    def public_refs(self) -> set[Ref]:
+        """Every public module and object, as (module, qualname) where it is defined."""
+        queue: list[Ref] = [(name, "") for name in self.modules
+                            if not any(p.startswith("_") for p in name.split("."))]
+        seen: set[Ref] = set()
+        while queue:
+            ref = queue.pop()
+            if ref in seen:
+                continue
+            seen.add(ref)
+            module, qualname = ref
+            if not qualname:
+                queue.extend(self._public_members(module))
+            elif self.modules[module].model.objects[qualname].kind == CLASS:
+                queue.extend(d for n, d in self.all_members(ref).items() if not is_private(n))
+        return seen
+
+    def _public_members(self, module: str) -> list[Ref]:
+        """What a public module exposes: its public objects and the targets of its public aliases."""
+        exports = self.exports(module)
+        out: list[Ref] = []
+        for name, member in self.members(module).items():
+            if member.kind == "module":
+                continue  # submodules are public by their own names
+            if exports:
+                if name not in exports:
+                    continue
+            elif is_private(name) or member.imported:
+                continue
+            if member.kind == "object":
+                out.append((module, name))
+            else:
+                target = self.resolve(member.target)
+                if target is not None:
+                    out.append(target)
+        return out
+
+    def public_names(self, module: str) -> dict[str, Member]:
+        """The members griffe checks in a public module (by name), aliases included."""
+        exports = self.exports(module)
+        out = {}
+        for name, member in self.members(module).items():
+            if member.kind == "module":
+                public = not name.startswith("_")
+            elif exports:
+                public = name in exports
+            else:
+                public = not is_private(name) and not member.imported
+            if public:
+                out[name] = member
+        return out
+
+
+def _c3_merge(sequences: list[list[Ref]]) -> list[Ref] | None:
+    """Merge MRO lines the C3 way; None when no consistent order exists."""
+    seqs = [list(s) for s in sequences if s]
+    result: list[Ref] = []
+    while seqs:
+        for seq in seqs:
+            head = seq[0]
+            if not any(head in s[1:] for s in seqs):
+                break
+        else:
+            return None
+        result.append(head)
+        for seq in seqs:
+            if seq[0] == head:
+                del seq[0]
+        seqs = [s for s in seqs if s]
+    return result

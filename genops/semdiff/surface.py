@@ -1,0 +1,58 @@
+"""Public-surface removals no single module shows: inherited members and re-exported names.
+
+griffe checks a public class through all its members, inherited ones included, so a method
+removed from a base class (or a base dropped) is a removal on every public subclass; and a public
+module's re-exported names (`__all__` aliases, star-imports) are part of its API too.
+"""
+
+from __future__ import annotations
+
+from genops.semdiff.changes import Change, Kind
+from genops.semdiff.model import CLASS
+from genops.semdiff.resolve import TreeIndex, is_private, join
+
+
+def surface_changes(old: TreeIndex, new: TreeIndex) -> list[Change]:
+    """Breaking removals of inherited members and of re-exported names."""
+    return [*_inherited_removals(old, new), *_reexport_removals(old, new)]
+
+
+def _inherited_removals(old: TreeIndex, new: TreeIndex) -> list[Change]:
+    """Public classes that no longer offer a member they used to inherit."""
+    changes = []
+    for ref in sorted(old.public_refs):
+        module, qualname = ref
+        if not qualname or old.modules[module].model.objects[qualname].kind != CLASS:
+            continue
+        path = join(module, qualname)
+        counterpart = new.resolve(path)
+        if counterpart is None or new.kind_of(counterpart) != CLASS:
+            continue
+        own = set(old.children(module).get(qualname, ()))
+        new_all = new.all_members(counterpart)
+        new_module = new.modules[counterpart[0]]
+        line = new_module.model.objects[counterpart[1]].line
+        for name, (where_module, where) in old.all_members(ref).items():
+            if name in own or name in new_all or is_private(name):
+                continue
+            source = old.modules[where_module].model.objects[where]
+            changes.append(Change(Kind.OBJECT_REMOVED, f"{path}.{name}",
+                                  f"inherited {source.kind} '{name}' (from {join(where_module, where)}) no longer "
+                                  "available", True, source.signature(), None, new_module.file, line))
+    return changes
+
+
+def _reexport_removals(old: TreeIndex, new: TreeIndex) -> list[Change]:
+    """Public names a module re-exported (imports in `__all__`, star-imports) that are gone."""
+    changes = []
+    for module in sorted(old.modules):
+        if (module, "") not in old.public_refs or module not in new.modules:
+            continue
+        new_members = new.members(module)
+        for name, member in old.public_names(module).items():
+            if member.kind != "alias" or name in new_members:
+                continue
+            changes.append(Change(Kind.OBJECT_REMOVED, f"{module}.{name}", f"re-exported name '{name}' (from "
+                                  f"{member.target}) removed", True, member.target, None,
+                                  new.modules[module].file, 1))
+    return changes

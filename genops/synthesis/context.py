@@ -1,0 +1,153 @@
+"""Template context and message building for synthesis requests.
+
+Every request starts with the same shared prefix, so provider prompt caching applies:
+
+    system   system.j2    role, rules, the file protocol
+    user     context.j2   specs, ADRs, the previous release's files and API, the blueprint
+                          (marked `cache_prefix=True`: the end of the cacheable prefix)
+    user     <task>.j2    blueprint.j2 | group.j2 | single.j2 (per-request instructions)
+
+Templates come from the workspace's prompts/<name>.j2 when it has one, else from
+genops/synthesis/default_prompts/. Rendering is byte-deterministic for the same inputs: every
+collection is sorted or in source order, and nothing machine-specific (absolute paths, times)
+reaches a prompt, because the archive is keyed by the request hash and replay depends on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from genops.errors import ConfigError
+from genops.providers.base import Message
+from genops.synthesis.apisummary import api_summary, list_tree, read_tree
+from genops.synthesis.blueprint import Blueprint, Group
+from genops.synthesis.protocol import render_protocol_help
+from genops.workspace import Workspace
+from genops.workspace.prompts import TEMPLATE_VARIABLES
+
+DEFAULT_PROMPTS = Path(__file__).parent / "default_prompts"
+TASK_TEMPLATES = ("system", "context", "blueprint", "group", "single", "repair", "continue",
+                  "patch")
+
+_default_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(DEFAULT_PROMPTS)),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,
+)
+
+
+def render_template(ws: Workspace, name: str, context: dict[str, Any]) -> str:
+    """prompts/<name>.j2 from the workspace if present, else the packaged default."""
+    if name in ws.templates:
+        return ws.render(name, context)
+    try:
+        return _default_env.get_template(f"{name}.j2").render(**context)
+    except jinja2.TemplateNotFound:
+        raise ConfigError(f"prompts/{name}.j2", "template not found (no workspace template and "
+                          "no packaged default)") from None
+    except jinja2.UndefinedError as exc:
+        raise ConfigError(f"genops/synthesis/default_prompts/{name}.j2",
+                          f"template error: {exc.message}") from None
+
+
+def _adr_dict(adr: Any) -> dict[str, Any]:
+    return {
+        "id": adr.id, "title": adr.title, "status": adr.status, "context": adr.context,
+        "decision": adr.decision, "consequences": adr.consequences,
+        "requirements": list(adr.requirements), "rules": list(adr.rules),
+        "rules_yaml": yaml.safe_dump(adr.rules, sort_keys=True, allow_unicode=True) if adr.rules
+        else "",
+    }
+
+
+def group_dict(group: Group) -> dict[str, Any]:
+    return group.model_dump()
+
+
+def base_context(ws: Workspace, previous_tree: Path | None, *,
+                 release: str | None = None) -> dict[str, Any]:
+    """Every template variable, filled from the workspace and the previous tree.
+
+    Per-request variables (`blueprint`, `group`, `dependencies`, `file_contents`, `instruction`,
+    `error`, `tail`) start empty; `request_context` fills them.
+    """
+    project = ws.config.project
+    files = list_tree(previous_tree) if previous_tree is not None else []
+    previous_sources = read_tree(previous_tree, [f for f in files if f.endswith(".py")]) \
+        if previous_tree is not None else {}
+    context: dict[str, Any] = {
+        "project": project.model_dump(),
+        "requirements": [{"id": r.id, "text": r.text, "file": r.file, "line": r.line}
+                         for r in ws.requirements],
+        "principles": ws.principles,
+        "specs": {path: ws.spec_texts[path] for path in sorted(ws.spec_texts)},
+        "adrs": [_adr_dict(a) for a in ws.active_adrs()],
+        "release": release or "",
+        "files": files,
+        "api_summary": api_summary(previous_sources),
+        "blueprint": None,
+        "group": None,
+        "dependencies": [],
+        "file_contents": {},
+        "instruction": "",
+        "protocol": render_protocol_help(),
+        "error": "",
+        "tail": "",
+        "output_dir": project.output,
+        "diff": "",
+        "package": project.package or "",
+    }
+    missing = TEMPLATE_VARIABLES - context.keys()
+    assert not missing, f"synthesis context lacks template variables {sorted(missing)}"
+    return context
+
+
+def dependency_interfaces(blueprint: Blueprint, group: Group,
+                          generated: dict[str, str]) -> list[dict[str, Any]]:
+    """The public interfaces of every group `group` depends on (transitively), from their files."""
+    deps = []
+    for dep in blueprint.closure(group.name):
+        sources = {path: generated[path] for path in dep.files if path in generated}
+        deps.append({"name": dep.name, "description": dep.description, "files": list(dep.files),
+                     "interface": api_summary(sources)})
+    return deps
+
+
+def request_context(base: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """The base context with per-request variables set; unknown names are a programming error."""
+    unknown = overrides.keys() - base.keys()
+    assert not unknown, f"unknown template variables {sorted(unknown)}"
+    return {**base, **overrides}
+
+
+def shared_prefix(ws: Workspace, context: dict[str, Any]) -> tuple[Message, Message]:
+    """The system message and the cacheable context message every request starts with."""
+    return (Message("system", render_template(ws, "system", context)),
+            Message("user", render_template(ws, "context", context), cache_prefix=True))
+
+
+def prefix_cache_key(prefix: tuple[Message, ...]) -> str:
+    """A stable name for a shared prefix (OpenAI's prompt_cache_key; also grouping in ledgers)."""
+    digest = hashlib.sha256()
+    for message in prefix:
+        digest.update(message.role.encode() + b"\0" + message.content.encode("utf-8") + b"\0")
+    return "genops-" + digest.hexdigest()[:32]
+
+
+def task_messages(ws: Workspace, task: str, context: dict[str, Any]) -> tuple[Message, ...]:
+    """Shared prefix + the rendered task template (`blueprint`, `group`, `single`, `patch`)."""
+    return (*shared_prefix(ws, context), Message("user", render_template(ws, task, context)))
+
+
+def previous_contents(previous_tree: Path | None, paths: list[str]) -> dict[str, str]:
+    """The previous release's text of `paths` that exist there (sorted), for stable regeneration."""
+    if previous_tree is None:
+        return {}
+    existing = [p for p in sorted(paths) if (previous_tree / p).is_file()]
+    return read_tree(previous_tree, existing)

@@ -1,0 +1,200 @@
+"""One unit of synthesis (the blueprint, one group, or the single answer) as a conversation.
+
+A unit sends its request on a rung of the ladder, continues an answer cut off at the output
+limit, parses it, and asks once for a repair when the answer breaks its format:
+
+    request ─► [max_tokens? continue ×max_continuations, stitch] ─► parse
+                                                                     │ ResponseFormatError
+                                                   repair request ◄──┘ (×max_repairs, then raise)
+
+Fallback: a rung whose call raises `ProviderError` (after the client's retries) hands the unit to
+the next rung when `on_failure == "fallback"`; one whose next request would cross the budget
+(`BudgetExceeded`) does so when `on_budget == "fallback"`. Every error class falls back except
+`archive_miss` (replay must fail loudly, not quietly pay another model) and `manual_pending` (a
+person has not answered yet; that is not a failure). The unit restarts from its first request on
+the next rung, since requests name their model. The last rung's error is raised.
+
+Every request of a unit follows from its inputs and the archived answers before it, so a re-run
+with the same inputs sends the same sequence of keys: resume is an archive hit per finished call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, TypeVar
+
+from genops.errors import BudgetExceeded, GenopsError, ProviderError
+from genops.providers.base import (CompletionRequest, CompletionResponse, Message,
+                                   TokenCallback)
+from genops.synthesis.journal import RunJournal
+from genops.synthesis.progress import CallRecord, Progress
+from genops.synthesis.protocol import ResponseFormatError
+from genops.workspace.config import ModelConfig
+
+T = TypeVar("T")
+NO_FALLBACK = frozenset({"archive_miss", "manual_pending"})
+TAIL_CHARS = 600  # how much of a cut-off answer a continuation request quotes
+OVERLAP_LINES = 10  # how far back a continuation's repeated lines are looked for
+MIN_OVERLAP_CHARS = 16  # a repeated whole line shorter than this is kept (it may be real code)
+
+
+class CallResultLike(Protocol):
+    response: CompletionResponse
+    key: str
+    cost_usd: float
+    latency_s: float
+    from_archive: bool
+
+
+class ClientLike(Protocol):
+    def call(self, rung: str, request: CompletionRequest, *, on_text: TokenCallback | None = None,
+             label: str | None = None) -> Any: ...
+
+
+class TruncatedResponse(GenopsError):
+    """An answer was still cut off after the allowed continuations."""
+
+
+@dataclass
+class RunSettings:
+    """What every unit of one synthesis run shares."""
+
+    client: ClientLike
+    rungs: list[tuple[str, ModelConfig]]
+    journal: RunJournal
+    progress: Progress
+    render: Callable[[str, dict[str, Any]], str]  # template name, overrides -> text
+    max_continuations: int
+    max_repairs: int
+    on_failure: str
+    on_budget: str
+
+
+def stitch(text: str, continuation: str) -> str:
+    """Join a cut-off answer and its continuation, dropping a repeat of the tail at the seam.
+
+    A continuation often starts by repeating the unfinished last line, or a few whole lines. The
+    longest tail of `text` that starts at a line start (within the last OVERLAP_LINES lines) and
+    that `continuation` begins with is dropped from the continuation, if it includes the
+    unfinished last line or is at least MIN_OVERLAP_CHARS long.
+    """
+    starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+    candidates = starts[-(OVERLAP_LINES + 1):]
+    for start in candidates:  # earliest start = longest overlap first
+        seam = text[start:]
+        if not seam.strip() or not continuation.startswith(seam):
+            continue
+        has_partial_line = not seam.endswith("\n")
+        if has_partial_line or len(seam.strip()) >= MIN_OVERLAP_CHARS:
+            return text + continuation[len(seam):]
+    return text + continuation
+
+
+def build_request(cfg: ModelConfig, messages: tuple[Message, ...], *, cache_key: str,
+                  label: str) -> CompletionRequest:
+    """The request for one rung; the label travels in `extra` only for the manual provider."""
+    extra: tuple[tuple[str, Any], ...] = (("label", label),) if cfg.provider == "manual" else ()
+    return CompletionRequest(provider=cfg.provider, model=cfg.model, messages=messages,
+                             max_output_tokens=cfg.max_output_tokens, temperature=cfg.temperature,
+                             seed=cfg.seed, top_p=cfg.top_p, cache_key=cache_key, extra=extra)
+
+
+class Unit:
+    """One blueprint, group or single answer, run down the ladder until a rung produces it."""
+
+    def __init__(self, settings: RunSettings, name: str, messages: tuple[Message, ...], *,
+                 cache_key: str, repair_instruction: str) -> None:
+        self.s = settings
+        self.name = name
+        self.messages = messages
+        self.cache_key = cache_key
+        self.repair_instruction = repair_instruction
+        self.records: list[CallRecord] = []  # every call of this unit, in order, on any rung
+
+    def run(self, parse: Callable[[str], T]) -> tuple[T, str]:
+        """The parsed answer and the name of the rung that produced it."""
+        self.s.progress.group_started(self.name)
+        for index, (rung, cfg) in enumerate(self.s.rungs):
+            last = index == len(self.s.rungs) - 1
+            try:
+                value = self._on_rung(rung, cfg, parse)
+            except BudgetExceeded as exc:
+                if last or self.s.on_budget != "fallback":
+                    raise
+                why = f"would cross the budget ({exc.message})"
+            except ProviderError as exc:
+                if last or self.s.on_failure != "fallback" or exc.error_class in NO_FALLBACK:
+                    raise
+                why = f"failed ({exc.error_class}: {exc.message})"
+            else:
+                self.s.progress.group_done(self.name, self.records[-1])
+                return value, rung
+            self.s.progress.message(f"{self.name}: rung {rung!r} {why}; falling back to "
+                                    f"{self.s.rungs[index + 1][0]!r}")
+        raise AssertionError("unreachable: the last rung either returns or raises")
+
+    def _on_rung(self, rung: str, cfg: ModelConfig, parse: Callable[[str], T]) -> T:
+        messages = self.messages
+        text = self._complete(rung, cfg, messages, self.name)
+        for attempt in range(1, self.s.max_repairs + 2):
+            try:
+                return parse(text)
+            except ResponseFormatError as exc:
+                if attempt > self.s.max_repairs:
+                    raise
+                self.s.progress.message(f"{self.name}: answer unusable ({exc.message}); "
+                                        f"asking for a repair")
+                repair = self.s.render("repair", {"error": str(exc),
+                                                  "instruction": self.repair_instruction})
+                messages = (*messages, Message("assistant", text), Message("user", repair))
+                text = self._complete(rung, cfg, messages, f"{self.name}.repair{attempt}")
+        raise AssertionError("unreachable")
+
+    def _complete(self, rung: str, cfg: ModelConfig, messages: tuple[Message, ...],
+                  label: str) -> str:
+        """The whole answer to `messages`, continuing it while it stops at the output limit."""
+        response = self._call(rung, cfg, messages, label)
+        text = response.text
+        for n in range(1, self.s.max_continuations + 1):
+            if response.stop != "max_tokens":
+                return text
+            self.s.progress.message(f"{label}: cut off at the output limit; continuing ({n})")
+            if cfg.provider == "anthropic":
+                # Assistant prefill: the model resumes its own message. The API refuses a final
+                # assistant turn ending in whitespace, so the seam is at the stripped end.
+                text = text.rstrip()
+                follow = (*messages, Message("assistant", text))
+                response = self._call(rung, cfg, follow, f"{label}.cont{n}")
+                text += response.text
+            else:
+                ask = self.s.render("continue", {"tail": text[-TAIL_CHARS:]})
+                follow = (*messages, Message("assistant", text), Message("user", ask))
+                response = self._call(rung, cfg, follow, f"{label}.cont{n}")
+                text = stitch(text, response.text)
+        if response.stop == "max_tokens":
+            raise TruncatedResponse(
+                f"{label}: the answer is still cut off after {self.s.max_continuations} "
+                "continuations",
+                hint="raise synthesis.max_continuations or the model's max_output_tokens, or use "
+                     "strategy 'multi' with smaller groups")
+        return text
+
+    def _call(self, rung: str, cfg: ModelConfig, messages: tuple[Message, ...],
+              label: str) -> CompletionResponse:
+        request = build_request(cfg, messages, cache_key=self.cache_key, label=label)
+
+        def on_text(delta: str) -> None:
+            self.s.progress.tokens(self.name, len(delta), 0.0)
+
+        result = self.s.client.call(rung, request, on_text=on_text, label=label)
+        response: CompletionResponse = result.response
+        record = CallRecord(label=label, rung=rung, provider=cfg.provider, model=cfg.model,
+                            key=result.key, usage=response.usage, cost_usd=result.cost_usd,
+                            latency_s=result.latency_s, from_archive=result.from_archive,
+                            stop=response.stop)
+        self.records.append(record)
+        self.s.journal.append(record)
+        self.s.progress.tokens(self.name, 0, result.cost_usd)
+        if response.stop == "refused":  # recorded above: a refusal is paid for too
+            raise ProviderError(f"{label}: the model refused to answer", error_class="refused")
+        return response

@@ -1,0 +1,192 @@
+"""The file protocol: how a model (or a person) returns whole files and deletions.
+
+    <file path="mad/bus.py">
+    ...the whole file, verbatim...
+    </file>
+    <delete path="mad/old_module.py"/>
+
+`parse_protocol` only returns data; it never writes. Every problem is a `ProtocolError` naming the
+block (1-based, counting file and delete blocks in order) and its path:
+
+    ResponseFormatError          a response a model must be asked to repair      -> exit 2
+    ├── ProtocolError            a file-protocol block is refused
+    └── (BlueprintError)         defined in genops.synthesis.blueprint
+
+Paths are relative POSIX paths inside the output tree. Refused: an empty or absolute path, a
+backslash, a drive letter, a `..`/`.`/empty component, a control character, a path through a
+symlink in the existing tree, a path given twice (also as file and delete), and a file block left
+open. A leading `./` is dropped. One markdown fence wrapped around a file's content is stripped.
+Text outside blocks is ignored. A closing `</file>` counts when it starts or ends a line, so a
+file may contain the string `"</file>"` inside a line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from genops.errors import GenopsError
+
+_TAG = re.compile(
+    r"<file\s+path\s*=\s*(?P<fq>[\"'])(?P<file>.*?)(?P=fq)\s*>"
+    r"|<delete\s+path\s*=\s*(?P<dq>[\"'])(?P<delete>.*?)(?P=dq)\s*(?:/>|>\s*</delete>)")
+# A closer counts at the start of a line or at the end of one (`last line</file>`).
+_CLOSE = re.compile(r"(?m)^[ \t]*</file>|</file>[ \t]*$")
+_NESTED_OPEN = re.compile(r"(?m)^[ \t]*<file\s+path\s*=")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_FENCE = re.compile(r"^(?P<ticks>`{3,}|~{3,})[\w+.#-]*[ \t]*$")
+
+
+class ResponseFormatError(GenopsError):
+    """A model's answer does not have the agreed shape; the engine asks once for a repair."""
+
+
+class ProtocolError(ResponseFormatError):
+    """A file-protocol block is refused; `block` is 1-based, `path` as the response gave it."""
+
+    def __init__(self, message: str, *, block: int | None = None, path: str | None = None,
+                 hint: str | None = None) -> None:
+        self.block = block
+        self.path = path
+        where = ""
+        if block is not None:
+            where = f"block {block}" + (f" ({path!r})" if path is not None else "") + ": "
+        super().__init__(where + message, hint=hint)
+
+
+@dataclass(frozen=True)
+class ParsedOutput:
+    """What a response asks for: files by path (in response order) and paths to delete."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    deletes: list[str] = field(default_factory=list)
+
+
+def check_path(path: str, *, root: Path | None = None) -> str:
+    """The normalized relative POSIX path, or ValueError saying why it is refused."""
+    if not path.strip():
+        raise ValueError("empty path")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+        raise ValueError("path contains a control character")
+    if "\\" in path:
+        raise ValueError("backslash in path (use POSIX '/' separators)")
+    if _DRIVE.match(path):
+        raise ValueError("drive-letter path (paths are relative to the output tree)")
+    if path.startswith("/"):
+        raise ValueError("absolute path (paths are relative to the output tree)")
+    while path.startswith("./"):
+        path = path[2:]
+    parts = path.split("/")
+    if ".." in parts:
+        raise ValueError("path escapes the output tree ('..')")
+    if any(part in ("", ".") for part in parts):
+        raise ValueError("path has an empty or '.' component")
+    if root is not None:
+        current = root
+        for part in parts:
+            current = current / part
+            if current.is_symlink():
+                link = current.relative_to(root).as_posix()
+                raise ValueError(f"path goes through a symlink ({link})")
+            if not current.exists():
+                break
+    return path
+
+
+def _strip_fence(content: str) -> str:
+    """Remove one markdown fence wrapped around the whole content, if there is exactly one."""
+    lines = content.strip("\n").split("\n")
+    if len(lines) < 2:
+        return content
+    opener = _FENCE.match(lines[0])
+    if not opener or lines[-1].strip() != opener.group("ticks"):
+        return content
+    ticks = opener.group("ticks")
+    inner = lines[1:-1]
+    # A fence line inside with the same marker means the first and last lines are not a wrapper
+    # (a README that starts and ends with code blocks).
+    if any(line.strip().startswith(ticks) for line in inner):
+        return content
+    return "\n".join(inner) + "\n" if inner else ""
+
+
+def _file_content(raw: str) -> str:
+    """The file text between the tags: drop the newline after the opener, strip a fence."""
+    if raw.startswith("\r\n"):
+        raw = raw[2:]
+    elif raw.startswith("\n"):
+        raw = raw[1:]
+    content = _strip_fence(raw)
+    if content and not content.endswith("\n"):
+        content += "\n"
+    return content
+
+
+def parse_protocol(text: str, *, root: Path | None = None) -> ParsedOutput:
+    """Parse every `<file>` and `<delete>` block in `text`; any refused block is a ProtocolError.
+
+    `root` is the existing output tree, checked for symlinks along each path.
+    """
+    files: dict[str, str] = {}
+    deletes: list[str] = []
+    seen: dict[str, int] = {}
+    block = 0
+    pos = 0
+    while True:
+        match = _TAG.search(text, pos)
+        if match is None:
+            break
+        block += 1
+        is_file = match.group("file") is not None
+        raw_path = match.group("file") if is_file else match.group("delete")
+        try:
+            path = check_path(raw_path, root=root)
+        except ValueError as exc:
+            raise ProtocolError(str(exc), block=block, path=raw_path) from None
+        if path in seen:
+            raise ProtocolError(f"path given twice (first in block {seen[path]})",
+                                block=block, path=raw_path)
+        seen[path] = block
+        if not is_file:
+            deletes.append(path)
+            pos = match.end()
+            continue
+        close = _CLOSE.search(text, match.end())
+        nested = _NESTED_OPEN.search(text, match.end())
+        if close is None or (nested is not None and nested.start() < close.start()):
+            raise ProtocolError("block is never closed (missing </file>)", block=block,
+                                path=raw_path,
+                                hint="end every file with a line holding only </file>")
+        files[path] = _file_content(text[match.end():close.start()])
+        pos = close.end()
+    return ParsedOutput(files=files, deletes=deletes)
+
+
+def format_protocol(files: dict[str, str], deletes: list[str] | tuple[str, ...] = ()) -> str:
+    """Files and deletes written in the protocol, in the given order (the inverse of parsing)."""
+    parts = []
+    for path, content in files.items():
+        body = content if content.endswith("\n") or not content else content + "\n"
+        parts.append(f'<file path="{path}">\n{body}</file>\n')
+    parts.extend(f'<delete path="{path}"/>\n' for path in deletes)
+    return "".join(parts)
+
+
+def render_protocol_help() -> str:
+    """The file protocol explained, for prompts and for people answering manual requests."""
+    return """\
+Return files with the file protocol (text outside the blocks is ignored):
+
+<file path="pkg/module.py">
+...the whole file, verbatim, every line...
+</file>
+<delete path="pkg/obsolete.py"/>
+
+Rules:
+- `path` is a relative POSIX path inside the output tree (forward slashes; no leading '/',
+  no '..', no drive letters, no backslashes).
+- Write the complete content of every file, never a fragment, an ellipsis or "unchanged".
+- Put `</file>` on its own line after the last line of the file.
+- Give each path once. Do not wrap the content in markdown fences.
+"""

@@ -1,0 +1,174 @@
+"""A real workspace in a temp git repository, answered by the fake provider through its file.
+
+The fake provider reads `.genops/fake-responses.json` ({substring of the last user message:
+reply}), so the same scripted model answers in-process calls and `genops` subprocesses alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import git
+
+from genops.release.store import load_manifest
+from genops.release.tree import hash_tree
+from genops.synthesis.protocol import format_protocol
+from genops.workspace import Workspace, load_workspace
+from genops.workspace.scaffold import init_workspace
+
+PYPROJECT = """\
+[project]
+name = "hello"
+version = "0.1.0"
+dependencies = []
+
+[project.optional-dependencies]
+test = ["pytest"]
+"""
+
+GREET = '''\
+"""Greetings."""
+
+
+def greet(name: str) -> str:
+    """REQ-GREET-1: say hello; REQ-GREET-2: a name is required."""
+    if not name:
+        raise ValueError("a name is required")
+    return f"Hello, {name}{punct}"
+'''
+
+TESTS = '''\
+"""REQ-GREET-1, REQ-GREET-2."""
+import os
+
+import pytest
+
+from hello import greet
+
+
+def test_greet():
+    assert greet("Ada") == "Hello, Ada{expected}"
+
+
+def test_empty_name():
+    with pytest.raises(ValueError):
+        greet("")
+
+
+def test_no_provider_key_in_environment():
+    assert not [k for k in os.environ if k.endswith("_API_KEY") or k.startswith("OPENAI_")]
+'''
+
+BLUEPRINT = {"groups": [
+    {"name": "core", "description": "the hello package", "files": ["hello/__init__.py",
+                                                                    "pyproject.toml"],
+     "requirements": ["REQ-GREET-1", "REQ-GREET-2"], "depends_on": []},
+    {"name": "tests", "description": "the test suite", "files": ["tests/test_greet.py"],
+     "requirements": ["REQ-GREET-1", "REQ-GREET-2"], "depends_on": ["core"]},
+]}
+
+
+def tree_files(punct: str = "!", expected: str | None = None) -> dict[str, str]:
+    """The generated tree the scripted model returns; tests fail when `expected` != `punct`."""
+    return {"hello/__init__.py": GREET.replace("{punct}", punct),
+            "pyproject.toml": PYPROJECT,
+            "tests/test_greet.py": TESTS.replace("{expected}", punct if expected is None
+                                                 else expected)}
+
+
+def script_model(root: Path, files: dict[str, str] | None = None, *,
+                 core_reply: str | None = None) -> None:
+    """Write the fake provider's replies: the blueprint, then each group's files."""
+    files = files or tree_files()
+    core = {p: files[p] for p in BLUEPRINT["groups"][0]["files"]}
+    tests = {p: files[p] for p in BLUEPRINT["groups"][1]["files"]}
+    replies = {
+        "Plan the complete source tree": json.dumps(BLUEPRINT),
+        "Write the files of group `core`": core_reply or format_protocol(core),
+        "Write the files of group `tests`": format_protocol(tests),
+        "Write the complete source tree": format_protocol(files),
+    }
+    path = root / ".genops" / "fake-responses.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(replies, indent=2), encoding="utf-8")
+
+
+def make_workspace(tmp_path: Path, *, name: str = "ws", strategy: str = "multi",
+                   test_timeout: float = 120.0) -> Path:
+    """`genops init` with the fake provider, one rung, priced so calls cost something."""
+    root = tmp_path / name
+    init_workspace(root, name="hello", provider="fake", git=True)
+    toml = (root / "genops.toml").read_text(encoding="utf-8")
+    toml = toml.replace('rungs = ["senior", "fallback"]', 'rungs = ["senior"]')
+    toml = toml.replace('strategy = "multi"', f'strategy = "{strategy}"')
+    toml = re.sub(r'\[prices\."fake-1"\]\ninput = 0.0\noutput = 0.0',
+                  '[prices."fake-1"]\ninput = 1.0\noutput = 2.0', toml)
+    toml = toml.replace("timeout_s = 900", f"timeout_s = {test_timeout}")
+    (root / "genops.toml").write_text(toml, encoding="utf-8")
+    (root / "specs" / "requirements.md").write_text(
+        "# Requirements\n\n## Greeting (GREET)\n"
+        "- **REQ-GREET-1** `greet(name)` returns `\"Hello, <name>!\"`.\n"
+        "- **REQ-GREET-2** `greet(\"\")` raises `ValueError`.\n", encoding="utf-8")
+    script_model(root)
+    commit_all(root, "workspace set up for tests")
+    return root
+
+
+def commit_all(root: Path, message: str) -> None:
+    repo = git.Repo(root)
+    repo.git.add("-A")
+    repo.git.commit("-m", message, "--allow-empty")
+
+
+def change_spec(root: Path, text: str, *, files: dict[str, str] | None = None) -> None:
+    """Edit the requirements (an input) and script the model's new answer; commit the spec."""
+    path = root / "specs" / "requirements.md"
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+    script_model(root, files)
+    commit_all(root, "spec change")
+
+
+def workspace(root: Path) -> Workspace:
+    return load_workspace(root)
+
+
+def output_hash(root: Path) -> str:
+    return hash_tree(root / "generated")
+
+
+def manifest(root: Path, release: str) -> dict[str, Any]:
+    return load_manifest(root, release)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for a `genops` subprocess: no provider keys, a git identity."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.endswith("_API_KEY") and not k.startswith(("OPENAI_", "ANTHROPIC_", "GEMINI_"))}
+    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.invalid",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.invalid")
+    env.update(extra)
+    return env
+
+
+def genops(root: Path, *args: str, env: dict[str, str] | None = None,
+           timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "genops.cli.main", *args], cwd=root,
+                          env=env or clean_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def paid_keys(root: Path) -> list[str]:
+    """Archive keys of every paid ('ok') ledger row, duplicates kept."""
+    from genops.ledger.db import Ledger
+
+    return [c.archive_key for c in Ledger.for_workspace(root).calls() if c.status == "ok"]
+
+
+def tags(root: Path) -> list[str]:
+    return sorted(t.name for t in git.Repo(root).tags)
