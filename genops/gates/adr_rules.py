@@ -14,14 +14,15 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from genops.gates.base import Finding, GateContext, GateResult
+from genops.gates.base import Finding, GateContext, GateResult, Verdict
 from genops.gates.rules_code import CODE_CHECKS, RuleEnv
 from genops.gates.rules_imports import IMPORT_CHECKS, sibling_members
-from genops.gates.rules_schema import (as_list, has_wildcard, matches, validate_adr_rules,
-                                       validate_rules)
+from genops.gates.rules_schema import as_list, has_wildcard, matches, validate_adr_rules, validate_rules
 from genops.gates.rules_tree import RuleRef, TreeFacts, Violation
+
+Severity = Literal["error", "warning", "note"]
 
 # Fields whose module patterns must name something in the tree (tach #876: rules silently passing).
 MODULE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -183,7 +184,7 @@ def to_finding(violation: Violation, prefix: str) -> Finding:
     if file and prefix and file != violation.rule.file:
         file = f"{prefix}/{file}"
     where = "" if file == violation.rule.file else f" [rule at {violation.rule.where}]"
-    severity = "warning" if violation.severity == "warning" else "error"
+    severity: Severity = "warning" if violation.severity == "warning" else "error"
     return Finding(message=violation.message + where, file=file, line=violation.line,
                    rule=violation.rule.rule_id, severity=severity)
 
@@ -222,7 +223,7 @@ class AdrRulesGate:
                        f"{first.message}")
             return GateResult(self.name, "fail", summary, tuple(findings), (shown,),
                               data=report.to_dict())
-        verdict = "warn" if report.unused_waivers else "pass"
+        verdict: Verdict = "warn" if report.unused_waivers else "pass"
         summary = f"{report.rules_checked} rule(s) of {len(adrs)} active ADR(s) hold{waived}"
         return GateResult(self.name, verdict, summary, tuple(findings), (shown,),
                           data=report.to_dict())
@@ -233,5 +234,5 @@ def make_gate(ws: Any) -> AdrRulesGate:
     return AdrRulesGate()
 
 
-__all__ = ["AdrRulesGate", "RulesReport", "check_rules", "make_gate", "apply_waivers",
-           "evaluate", "to_finding", "validate_rules", "validate_adr_rules"]
+__all__ = ["AdrRulesGate", "RulesReport", "apply_waivers", "check_rules", "evaluate", "make_gate",
+           "to_finding", "validate_adr_rules", "validate_rules"]

@@ -129,8 +129,9 @@ def resolve_base(ws: Any, base: str | None, release: str | None, scratch: Path) 
 
 def recorded_allow_breaking(manifest: dict[str, Any]) -> bool:
     """Whether the release was made with --allow-breaking (as its manifest records it)."""
-    flags = manifest.get("flags") if isinstance(manifest.get("flags"), dict) else {}
-    return bool(manifest.get("allow_breaking") or flags.get("allow_breaking"))
+    flags = manifest.get("flags")
+    flagged = isinstance(flags, dict) and bool(flags.get("allow_breaking"))
+    return flagged or bool(manifest.get("allow_breaking"))
 
 
 @contextmanager
@@ -173,8 +174,8 @@ def run_check(ws: Any, *, base: str | None = None,
     report = CheckReport(workspace=str(ws.root), output=output, release=release, base=None)
     report.results.append(drift_result(ws))
     report.results.append(integrity_result(ws))
-    if not ws.output_dir.is_dir():
-        report.results.append(GateResult("tree", "skip", f"no {output}/ yet: nothing to check"))
+    if not ws.output_dir.is_dir() or not any(ws.output_dir.iterdir()):
+        report.results.append(GateResult("tree", "skip", f"{output}/ is empty: nothing generated yet"))
         return report
     manifest = load_manifest(ws.root, release) if release else {}
     with tempfile.TemporaryDirectory(prefix="genops-base-") as scratch, \

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from genops.gates.adr_rules import evidence_path, tree_prefix
+from genops.gates.adr_rules import Severity, evidence_path, tree_prefix
 from genops.gates.base import Finding, GateContext, GateResult
 from genops.gates.rules_code import allowed_by, change_field, change_location, diff_changes
+
 
 def _breaking(change: Any) -> bool:
     return bool(change_field(change, "breaking"))
@@ -77,12 +78,12 @@ def describe(change: Any) -> str:
     return f"{change_field(change, 'path')}: {detail} ({', '.join(flags)})"
 
 
-def change_finding(change: Any, prefix: str, severity: str, why: str) -> Finding:
+def change_finding(change: Any, prefix: str, severity: Severity, why: str) -> Finding:
     file, line = change_location(change)
     if file and prefix:
         file = f"{prefix}/{file}"
     return Finding(message=f"{describe(change)}{why}", file=file, line=line,
-                   rule=f"diff/{change_field(change, 'kind')}", severity=severity)  # type: ignore[arg-type]
+                   rule=f"diff/{change_field(change, 'kind')}", severity=severity)
 
 
 BLOCKED_WHY = ("; needs an accepted ADR naming it in allows_breaking, or `--allow-breaking` "

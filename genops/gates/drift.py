@@ -134,8 +134,8 @@ def integrity_problems(root: Path) -> list[tuple[str, str]]:
         found += [(path, p) for p in _manifest_problems(root, release, manifest)]
         parent = manifest.get("parent")
         if parent is not None and not (release_dir(root, parent) / "manifest.json").is_file():
-            found.append((path, f"{release}: parent release {parent} has no manifest "
-                                f"(.genops/releases/{parent}/manifest.json is missing)"))
+            found.append((path, (f"{release}: parent release {parent} has no manifest "
+                                 f"(.genops/releases/{parent}/manifest.json is missing)")))
             break
         release = parent
     return found

@@ -76,10 +76,10 @@ def check_allowed_dependencies(facts: TreeFacts, ref: RuleRef, rule: dict[str, A
                 rule=ref, file=facts.file_of(module), line=line, subjects=(module, top),
                 message=f"{ref.label}: {module} imports third-party package {top!r}, which is "
                         f"not allowed (allowed: {listed or 'none'}; the stdlib always is)"))
-    for file, line, name in declared_dependencies(facts):
+    for file, at, name in declared_dependencies(facts):
         if not _allowed(name, allowed):
             found.append(Violation(
-                rule=ref, file=file, line=line, subjects=(name,),
+                rule=ref, file=file, line=at, subjects=(name,),
                 message=f"{ref.label}: {file} declares dependency {name!r}, which is not "
                         f"allowed (allowed: {listed or 'none'})"))
     return found

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from functools import partial
+from itertools import pairwise
 from typing import Any
 
 from genops.gates.rules_schema import as_list, matches
@@ -52,7 +54,7 @@ def chain_edges(facts: TreeFacts, chain: Chain) -> str:
     if len(chain) <= 2:
         return ""
     edges = [f"{facts.file_of(a) or a}:{facts.edge_line(a, b) or '?'}"
-             for a, b in zip(chain, chain[1:])]
+             for a, b in pairwise(chain)]
     return f" (indirect; edges: {', '.join(edges)})"
 
 
@@ -103,7 +105,7 @@ def check_layers(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any]) -> list[V
     found = []
     for module in sorted(layer_of):
         own = layer_of[module]
-        chain = shortest_chain(facts, module, lambda m: layer_of.get(m, own) < own,
+        chain = shortest_chain(facts, module, partial(_above, layer_of, own),
                                lambda m: m not in layer_of)
         if chain:
             higher = layer_of[chain[-1]]
@@ -111,6 +113,10 @@ def check_layers(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any]) -> list[V
                     f"{higher + 1} ({names[higher]})")
             found.append(chain_violation(facts, ref, chain, what))
     return found
+
+
+def _above(layer_of: dict[str, int], own: int, name: str) -> bool:
+    return layer_of.get(name, own) < own
 
 
 def sibling_members(facts: TreeFacts, rule: dict[str, Any]) -> list[str]:
@@ -125,6 +131,10 @@ def _member_of(members: list[str], module: str) -> str | None:
     return max(hits, key=len) if hits else None
 
 
+def _other_member(owner: dict[str, str | None], mine: str, name: str) -> bool:
+    return owner.get(name) not in (None, mine)
+
+
 def check_independent(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any]) -> list[Violation]:
     """No sibling imports another, in either direction, directly or through other modules."""
     members = sibling_members(facts, rule)
@@ -135,8 +145,7 @@ def check_independent(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any]) -> l
         mine = owner[module]
         if mine is None or any(matches(module, s) for s in skip):
             continue
-        chain = shortest_chain(facts, module,
-                               lambda m: owner.get(m) not in (None, mine),
+        chain = shortest_chain(facts, module, partial(_other_member, owner, mine),
                                lambda m: owner.get(m) is None)
         if chain:
             other = owner[chain[-1]]

@@ -88,7 +88,7 @@ class TreeFacts:
     _text: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, root: Path, previous: Path | None = None) -> "TreeFacts":
+    def load(cls, root: Path, previous: Path | None = None) -> TreeFacts:
         """Read a tree's import graph and files; `previous` only adds its module and object names."""
         from genops.semdiff.imports import import_graph
 

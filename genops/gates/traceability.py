@@ -15,8 +15,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from genops.gates.adr_rules import evidence_path, tree_prefix
-from genops.gates.base import Finding, GateContext, GateResult
+from genops.gates.adr_rules import Severity, evidence_path, tree_prefix
+from genops.gates.base import Finding, GateContext, GateResult, Verdict
 from genops.gates.rules_tree import TreeFacts
 
 REQ_REF = re.compile(r"\bREQ-[A-Z][A-Z0-9]*-\d+\b")
@@ -109,7 +109,7 @@ def matrix_markdown(rows: list[Row], unknown: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def matrix_findings(rows: list[Row], unknown: list[str], severity: str,
+def matrix_findings(rows: list[Row], unknown: list[str], severity: Severity,
                     refs: dict[str, list[str]], prefix: str) -> list[Finding]:
     """Each gap at the requirement's definition; unknown IDs as warnings at their first mention."""
     findings = []
@@ -118,7 +118,7 @@ def matrix_findings(rows: list[Row], unknown: list[str], severity: str,
             file, _, line = row.where.rpartition(":")
             findings.append(Finding(f"{row.id} ({row.text[:60]}): {'; '.join(row.gaps)}", file,
                                     int(line), rule="traceability/uncovered",
-                                    severity=severity))  # type: ignore[arg-type]
+                                    severity=severity))
     for req in unknown:
         file, _, line = refs[req][0].rpartition(":")
         findings.append(Finding(f"tests mention {req}, which no spec defines",
@@ -141,17 +141,17 @@ def trace_result(name: str, ws: Any, tree: Path, blueprint: Any,
             "utf-8")
     mode = ws.config.gates.traceability.uncovered
     gaps = [r for r in rows if r.gaps]
-    severity = "error" if mode == "fail" else "warning"
+    severity: Severity = "error" if mode == "fail" else "warning"
     findings = matrix_findings(rows, unknown, severity, refs, tree_prefix(ws))
     half = "" if blueprint is not None else " (no blueprint: implementation not checked)"
     data = {"requirements": len(rows), "uncovered": [r.id for r in gaps], "unknown_ids": unknown}
     if gaps:
-        verdict = "fail" if mode == "fail" else "warn"
+        verdict: Verdict = "fail" if mode == "fail" else "warn"
         summary = (f"{len(gaps)} of {len(rows)} requirement(s) not covered{half}: "
                    + ", ".join(r.id for r in gaps[:5]) + (" ..." if len(gaps) > 5 else ""))
-        return GateResult(name, verdict, summary, tuple(findings), shown, data=data)
-    verdict = "warn" if unknown else "pass"
-    summary = f"all {len(rows)} requirement(s) implemented and tested{half}"
+    else:
+        verdict = "warn" if unknown else "pass"
+        summary = f"all {len(rows)} requirement(s) implemented and tested{half}"
     return GateResult(name, verdict, summary, tuple(findings), shown, data=data)
 
 

@@ -28,10 +28,21 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from genops.providers._common import (
-    TRANSPORT_ERRORS, ClientCache, TextSink, find_key, missing_key, stop_from, truncated,
+    TRANSPORT_ERRORS,
+    ClientCache,
+    TextSink,
+    find_key,
+    missing_key,
+    stop_from,
+    truncated,
 )
 from genops.providers.base import (
-    CompletionRequest, CompletionResponse, ProviderSettings, StopReason, TokenCallback, Usage,
+    CompletionRequest,
+    CompletionResponse,
+    ProviderSettings,
+    StopReason,
+    TokenCallback,
+    Usage,
 )
 from genops.providers.errors import classify
 

@@ -25,10 +25,22 @@ import openai
 
 from genops.errors import ConfigError
 from genops.providers._common import (
-    PLACEHOLDER_KEY, TRANSPORT_ERRORS, ClientCache, TextSink, find_key, missing_key, stop_from, truncated,
+    PLACEHOLDER_KEY,
+    TRANSPORT_ERRORS,
+    ClientCache,
+    TextSink,
+    find_key,
+    missing_key,
+    stop_from,
+    truncated,
 )
 from genops.providers.base import (
-    CompletionRequest, CompletionResponse, ProviderSettings, StopReason, TokenCallback, Usage,
+    CompletionRequest,
+    CompletionResponse,
+    ProviderSettings,
+    StopReason,
+    TokenCallback,
+    Usage,
 )
 from genops.providers.errors import classify, classify_body
 

@@ -86,23 +86,26 @@ def module_changes(old: TreeModel, new: TreeModel, moved: dict[str, str], public
     return changes
 
 
-def edges(tree: TreeModel, *, runtime_only: bool = False) -> dict[Edge, int]:
-    """Import edges between modules of the tree -> the first line that makes them."""
+def edges(tree: TreeModel) -> tuple[dict[Edge, int], dict[Edge, int]]:
+    """Import edges between modules of the tree -> first line: (all imports, import-time only)."""
     names = set(tree.modules)
-    out: dict[Edge, int] = {}
+    every: dict[Edge, int] = {}
+    runtime: dict[Edge, int] = {}
     for module in tree.modules.values():
-        raw = [r for r in module.raw_imports() if r[3] or not runtime_only]
-        for target, line in resolve_targets(raw, names):
-            if target in names and target != module.name:
-                key = (module.name, target)
-                if key not in out or line < out[key]:
-                    out[key] = line
-    return out
+        raw = module.raw_imports()
+        for out, selected in ((every, raw), (runtime, [r for r in raw if r[3]])):
+            for target, line in resolve_targets(selected, names):
+                if target in names and target != module.name:
+                    key = (module.name, target)
+                    if key not in out or line < out[key]:
+                        out[key] = line
+    return every, runtime
 
 
-def edge_changes(old: TreeModel, new: TreeModel, mapping: dict[str, str]) -> list[Change]:
+def edge_changes(old: TreeModel, new: TreeModel, mapping: dict[str, str], old_graph: tuple[dict[Edge, int], ...],
+                 new_graph: tuple[dict[Edge, int], ...]) -> list[Change]:
     """Import edges and package (layer) edges added or removed between surviving modules."""
-    old_edges, new_edges = edges(old), edges(new)
+    old_edges, new_edges = old_graph[0], new_graph[0]
     inverse = {v: k for k, v in mapping.items()}
     mapped = {(mapping.get(s, s), mapping.get(d, d)): (s, d, line) for (s, d), line in old_edges.items()}
     changes = []
@@ -142,11 +145,11 @@ def _package(name: str, *trees: TreeModel) -> str:
     return name.rpartition(".")[0] or "<root>"
 
 
-def cycle_changes(old: TreeModel, new: TreeModel, mapping: dict[str, str]) -> list[Change]:
+def cycle_changes(old: TreeModel, new: TreeModel, mapping: dict[str, str], old_graph: tuple[dict[Edge, int], ...],
+                  new_graph: tuple[dict[Edge, int], ...]) -> list[Change]:
     """Import cycles (at import time) that appear or disappear."""
     inverse = {v: k for k, v in mapping.items()}
-    old_runtime = edges(old, runtime_only=True)
-    new_runtime = edges(new, runtime_only=True)
+    old_runtime, new_runtime = old_graph[1], new_graph[1]
     old_cycles = {frozenset(mapping.get(m, m) for m in c) for c in cycles(old_runtime)}
     new_cycles = {frozenset(c) for c in cycles(new_runtime)}
     changes = []

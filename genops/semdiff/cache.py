@@ -48,6 +48,15 @@ def decode(data: Encoded) -> FileModel | None:
     return FileModel(decoded, aliases, wildcards, exports, imports, body, content, doc, errors)
 
 
+def pair_key(old: Iterable[tuple[str, str]], new: Iterable[tuple[str, str]]) -> str:
+    """The identity of a pair of whole trees: every (path, sha) on each side."""
+    digest = hashlib.sha256()
+    for side in (old, new):
+        digest.update("\n".join(f"{rel}\0{sha}" for rel, sha in side).encode())
+        digest.update(b"\1")
+    return digest.hexdigest()
+
+
 def tree_key(shas: Iterable[str]) -> str:
     """The identity of a tree state: its Python files' content hashes, order-free."""
     return hashlib.sha256("\n".join(sorted(set(shas))).encode()).hexdigest()
@@ -84,6 +93,15 @@ class ModelCache:
             return
         for old in entries[:-KEEP_TREES]:
             old.unlink(missing_ok=True)
+
+    def get_stats(self, key: str) -> tuple[int, int] | None:
+        """Text statistics of a pair of tree states, or None."""
+        data = self._read(self.directory / "stats" / key[:2] / key)
+        return (data[0], data[1]) if isinstance(data, tuple) and len(data) == 2 else None
+
+    def put_stats(self, key: str, stats: tuple[int, int]) -> None:
+        """Store the text statistics of a pair of tree states."""
+        self._write(self.directory / "stats" / key[:2] / key, stats)
 
     @staticmethod
     def _read(path: Path) -> object:

@@ -64,7 +64,7 @@ class ObjectComparer:
             self._parameters(path, o, nm, n, public)
             self._returns(path, o, nm, n, public)
         elif o.kind == CLASS:
-            self._bases(path, o, nm, n, public)
+            self._bases(path, om, o, nm, n, public)
         elif o.annotation != n.annotation:
             self._add(Kind.ATTRIBUTE_ANNOTATION_CHANGED, path, "annotation changed", nm, n.line,
                       old=o.annotation, new=n.annotation)
@@ -93,24 +93,45 @@ class ObjectComparer:
                 by_new[(n.kind, n.content)].append((nm, n))
         paired_old: set[int] = set()
         paired_new: set[int] = set()
+        for (om, o), (nm, n) in self._same_public_name(candidates_old, candidates_new):
+            self._renamed(om, o, nm, n)
+            paired_old.add(id(o))
+            paired_new.add(id(n))
         for key, olds in by_old.items():
-            news = by_new.get(key, [])
+            olds = [(m, o) for m, o in olds if id(o) not in paired_old]
+            news = [(m, n) for m, n in by_new.get(key, []) if id(n) not in paired_new]
             if len(olds) == 1 and len(news) == 1:
                 (om, o), (nm, n) = olds[0], news[0]
                 self._renamed(om, o, nm, n)
                 paired_old.add(id(o))
                 paired_new.add(id(n))
-        gone = {id(m) for m in removed_modules}
-        fresh = {id(m) for m in added_modules}
-        for om, o in self.removed:
-            if id(o) not in paired_old and id(om) not in gone:
+        for om, o in self.removed:  # grows while pairs are compared; removed modules' objects are not in it
+            if id(o) not in paired_old:
                 path = join(om.name, o.qualname)
                 self._add(Kind.OBJECT_REMOVED, path, f"{o.kind} removed", om, o.line,
                           breaking=self._broken(path), old=o.signature())
         for nm, n in self.added:
-            if id(n) not in paired_new and id(nm) not in fresh:
+            if id(n) not in paired_new:
                 self._add(Kind.OBJECT_ADDED, join(nm.name, n.qualname), f"{n.kind} added", nm, n.line,
                           new=n.signature())
+
+    def _same_public_name(self, olds: list[Placed], news: list[Placed]) -> list[tuple[Placed, Placed]]:
+        """A removed and an added object reached through the same module-level name on both sides
+        (typically re-exported from a package whose implementation moved) are one object moved."""
+        removed = {(m.name, o.qualname): (m, o) for m, o in olds}
+        added = {(m.name, n.qualname): (m, n) for m, n in news}
+        pairs = []
+        for module in self.old.modules.keys() & self.new.modules.keys():
+            for name, member in self.old.members(module).items():
+                if member.kind != "alias":
+                    continue
+                before = self.old.resolve(f"{module}.{name}")
+                if before not in removed:
+                    continue
+                after = self.new.resolve(f"{module}.{name}")
+                if after in added and removed[before][1].kind == added[after][1].kind:
+                    pairs.append((removed.pop(before), added.pop(after)))  # type: ignore[arg-type]
+        return pairs
 
     def _renamed(self, om: Module, o: Obj, nm: Module, n: Obj) -> None:
         """Report a rename (same parent) or move, then compare the pair as one object."""
@@ -188,12 +209,18 @@ class ObjectComparer:
             self._add(Kind.RETURN_ANNOTATION_CHANGED, path, "return annotation changed", nm, n.line,
                       breaking=breaking, old=o.returns, new=n.returns)
 
-    def _bases(self, path: str, o: Obj, nm: Module, n: Obj, public: bool) -> None:
-        """Removed bases break isinstance checks and inherited members; added ones do not."""
+    def _bases(self, path: str, om: Module, o: Obj, nm: Module, n: Obj, public: bool) -> None:
+        """Removed bases break isinstance checks, unless still inherited through a new base."""
+        ancestors: set[str] | None = None
         for base in o.bases:
             if base not in n.bases:
-                self._add(Kind.BASE_CLASS_REMOVED, path, f"base class '{base}' removed", nm, n.line,
-                          breaking=public, old=", ".join(o.bases), new=", ".join(n.bases))
+                if ancestors is None:
+                    ancestors = {join(*ref) for ref in self.new.mro((nm.name, n.qualname)) or ()}
+                old_ref = self.old.resolve_in(om.name, base.split("[", 1)[0].strip().split("."))
+                kept = old_ref is not None and join(*old_ref) in ancestors
+                detail = f"base class '{base}' removed" + (" (still inherited through another base)" if kept else "")
+                self._add(Kind.BASE_CLASS_REMOVED, path, detail, nm, n.line, breaking=public and not kept,
+                          old=", ".join(o.bases), new=", ".join(n.bases))
         for base in n.bases:
             if base not in o.bases:
                 self._add(Kind.BASE_CLASS_ADDED, path, f"base class '{base}' added", nm, n.line,

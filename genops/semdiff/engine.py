@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genops.semdiff.architecture import cycle_changes, edge_changes, match_modules, module_changes
-from genops.semdiff.build import TreeModel, build_models
-from genops.semdiff.cache import ModelCache, default_cache_dir
+from genops.semdiff.architecture import cycle_changes, edge_changes, edges, match_modules, module_changes
+from genops.semdiff.build import TreeModel, build_models, paused_gc
+from genops.semdiff.cache import ModelCache, default_cache_dir, pair_key
 from genops.semdiff.changes import Category, Change, DiffResult, Kind, Stats
 from genops.semdiff.compare import ObjectComparer
 from genops.semdiff.deps import dependency_changes
 from genops.semdiff.resolve import TreeIndex
 from genops.semdiff.surface import surface_changes
-from genops.semdiff.tree import scan_tree, text_stats
+from genops.semdiff.tree import TreeScan, scan_trees, text_stats
 
 ERROR_KINDS = {"syntax_error": Kind.SYNTAX_ERROR, "encoding_fallback": Kind.ENCODING_FALLBACK,
                "read_error": Kind.READ_ERROR}
@@ -21,13 +21,15 @@ ERROR_KINDS = {"syntax_error": Kind.SYNTAX_ERROR, "encoding_fallback": Kind.ENCO
 def diff_trees(old_root: Path, new_root: Path, *, old_label: str = "old", new_label: str = "new",
                cache_dir: Path | None = None, jobs: int | None = None, use_cache: bool = True) -> DiffResult:
     """Semantic diff of two directory trees (see BRIEF.md "Semantic diff JSON")."""
-    scans = [scan_tree(Path(old_root)), scan_tree(Path(new_root))]
-    cache = ModelCache(cache_dir or default_cache_dir(Path(new_root), Path(old_root))) if use_cache else None
-    old, new = build_models(scans, cache, jobs)
-    return compare_models(old, new, old_label=old_label, new_label=new_label)
+    with paused_gc():
+        scans = scan_trees(Path(old_root), Path(new_root))
+        cache = ModelCache(cache_dir or default_cache_dir(Path(new_root), Path(old_root))) if use_cache else None
+        old, new = build_models(scans, cache, jobs)
+        return compare_models(old, new, old_label=old_label, new_label=new_label, cache=cache)
 
 
-def compare_models(old: TreeModel, new: TreeModel, *, old_label: str = "old", new_label: str = "new") -> DiffResult:
+def compare_models(old: TreeModel, new: TreeModel, *, old_label: str = "old", new_label: str = "new",
+                   cache: ModelCache | None = None) -> DiffResult:
     """Semantic diff of two built code models."""
     old_index, new_index = TreeIndex(old.modules), TreeIndex(new.modules)
     mapping, moved = match_modules(old.modules, new.modules)
@@ -44,14 +46,26 @@ def compare_models(old: TreeModel, new: TreeModel, *, old_label: str = "old", ne
                             [m for n, m in new.modules.items() if n not in targets])
     changes += comparer.changes
     changes += surface_changes(old_index, new_index)
-    changes += edge_changes(old, new, mapping)
-    changes += cycle_changes(old, new, mapping)
+    old_edges, new_edges = edges(old), edges(new)
+    changes += edge_changes(old, new, mapping, old_edges, new_edges)
+    changes += cycle_changes(old, new, mapping, old_edges, new_edges)
     changes += dependency_changes(old, new)
     changes += formatting_only(old, new, mapping, moved, changes)
     changes = sorted(set(changes), key=Change.sort_key)
-    files, lines = text_stats(old.scan, new.scan)
+    files, lines = cached_text_stats(old.scan, new.scan, cache)
     semantic = sum(1 for c in changes if c.category is not Category.COSMETIC)
     return DiffResult(old_label, new_label, changes, Stats(files, lines, semantic))
+
+
+def cached_text_stats(old: TreeScan, new: TreeScan, cache: ModelCache | None) -> tuple[int, int]:
+    """Text statistics, computed once per pair of tree states."""
+    key = pair_key(((r, e.sha) for r, e in old.files.items()), ((r, e.sha) for r, e in new.files.items()))
+    stats = cache.get_stats(key) if cache else None
+    if stats is None:
+        stats = text_stats(old, new)
+        if cache:
+            cache.put_stats(key, stats)
+    return stats
 
 
 def error_changes(old: TreeModel, new: TreeModel, mapping: dict[str, str], public: set[str]) -> list[Change]:

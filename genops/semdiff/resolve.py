@@ -55,6 +55,7 @@ class TreeIndex:
         self._exports: dict[str, list[str] | None] = {}
         self._children: dict[str, dict[str, list[str]]] = {}
         self._mro: dict[Ref, list[Ref] | None] = {}
+        self._all: dict[Ref, dict[str, Ref]] = {}
         self._in_progress: set[str] = set()
 
     def children(self, module: str) -> dict[str, list[str]]:
@@ -148,9 +149,17 @@ class TreeIndex:
         objects = self.modules[module].model.objects
         qualname = rest[0]
         for part in rest[1:]:
-            qualname = f"{qualname}.{part}"
-            if qualname not in objects:
+            candidate = f"{qualname}.{part}"
+            if candidate in objects:
+                qualname = candidate
+                continue
+            if objects[qualname].kind != CLASS:
                 return None
+            owner = self.all_members((module, qualname)).get(part)  # inherited from a base
+            if owner is None:
+                return None
+            module, qualname = owner[0], f"{owner[1]}.{part}"
+            objects = self.modules[module].model.objects
         return (module, qualname)
 
     def kind_of(self, ref: Ref) -> str:
@@ -187,16 +196,17 @@ class TreeIndex:
         return result
 
     def all_members(self, ref: Ref) -> dict[str, Ref]:
-        """A class's own and inherited members: name -> where it is defined."""
-        module, qualname = ref
-        own = {name: (module, f"{qualname}.{name}") for name in self.children(module).get(qualname, ())}
-        inherited: dict[str, Ref] = {}
-        for base in reversed((self.mro(ref) or [ref])[1:]):
-            base_module, base_qualname = base
-            for name in self.children(base_module).get(base_qualname, ()):
-                if name not in own:
-                    inherited[name] = (base_module, f"{base_qualname}.{name}")
-        return {**inherited, **own}
+        """A class's own and inherited member names -> the class that defines each (griffe's order)."""
+        cached = self._all.get(ref)
+        if cached is not None:
+            return cached
+        result: dict[str, Ref] = {}
+        for owner in reversed(self.mro(ref) or [ref]):
+            owner_module, owner_qualname = owner
+            for name in self.children(owner_module).get(owner_qualname, ()):
+                result[name] = owner
+        self._all[ref] = result
+        return result
 
     @cached_property
     def public(self) -> set[str]:
@@ -218,7 +228,8 @@ class TreeIndex:
             if not qualname:
                 queue.extend(self._public_members(module))
             elif self.modules[module].model.objects[qualname].kind == CLASS:
-                queue.extend(d for n, d in self.all_members(ref).items() if not is_private(n))
+                queue.extend((owner[0], f"{owner[1]}.{n}") for n, owner in self.all_members(ref).items()
+                             if not is_private(n))
         return seen
 
     def _public_members(self, module: str) -> list[Ref]:

@@ -28,13 +28,13 @@ def _inherited_removals(old: TreeIndex, new: TreeIndex) -> list[Change]:
         counterpart = new.resolve(path)
         if counterpart is None or new.kind_of(counterpart) != CLASS:
             continue
-        own = set(old.children(module).get(qualname, ()))
         new_all = new.all_members(counterpart)
         new_module = new.modules[counterpart[0]]
         line = new_module.model.objects[counterpart[1]].line
-        for name, (where_module, where) in old.all_members(ref).items():
-            if name in own or name in new_all or is_private(name):
+        for name, owner in old.all_members(ref).items():
+            if owner == ref or name in new_all or is_private(name):
                 continue
+            where_module, where = owner[0], f"{owner[1]}.{name}"
             source = old.modules[where_module].model.objects[where]
             changes.append(Change(Kind.OBJECT_REMOVED, f"{path}.{name}",
                                   f"inherited {source.kind} '{name}' (from {join(where_module, where)}) no longer "

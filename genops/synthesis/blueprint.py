@@ -54,6 +54,9 @@ class Group(BaseModel):
     files: list[str] = Field(min_length=1)
     requirements: list[str] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
+    # The planner's estimate of the group's output size: groups of a level start largest first
+    # (longest-processing-time order), so the slowest group is never queued behind small ones.
+    estimated_tokens: int | None = Field(default=None, ge=0)
 
 
 class Blueprint(BaseModel):

@@ -198,6 +198,15 @@ def _group_parser(run: _Run, blueprint: Blueprint, group: Group
     return parse
 
 
+def _expected_size(group: Group, previous_tree: Path | None) -> int:
+    """A group's likely output size: the planner's estimate, else its files' previous size."""
+    if group.estimated_tokens is not None:
+        return group.estimated_tokens
+    previous = previous_contents(previous_tree, group.files)
+    known = sum(len(text) for text in previous.values()) // 4
+    return known or 1000 * len(group.files)
+
+
 def _run_level(run: _Run, blueprint: Blueprint, level: list[Group],
                group_context: dict[str, Any], prefix: tuple[Message, Message],
                generated: dict[str, str]) -> list[tuple[Unit, ParsedOutput, str]]:
@@ -210,9 +219,10 @@ def _run_level(run: _Run, blueprint: Blueprint, level: list[Group],
     units = [_group_unit(run, blueprint, g, group_context, prefix, generated) for g in level]
     with ThreadPoolExecutor(max_workers=min(run.concurrency, len(level)),
                             thread_name_prefix="genops-group") as pool:
-        futures: list[Future[tuple[ParsedOutput, str]]] = [
-            pool.submit(unit.run, _group_parser(run, blueprint, group))
-            for unit, group in zip(units, level, strict=True)]
+        order = sorted(range(len(level)), key=lambda i: -_expected_size(level[i], run.previous_tree))
+        submitted = {i: pool.submit(units[i].run, _group_parser(run, blueprint, level[i]))
+                     for i in order}
+        futures: list[Future[tuple[ParsedOutput, str]]] = [submitted[i] for i in range(len(level))]
         for future in as_completed(futures):
             error = future.exception()
             if error is not None and not isinstance(error, ManualPending):

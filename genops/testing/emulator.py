@@ -39,8 +39,18 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from genops.testing.emulator_wire import (
-    DIALECTS, RESPONSES, Dialect, Fault, FaultKind, Pacing, Recorded, Rendered, Reply, StopKind,
-    cut, estimate_tokens,
+    DIALECTS,
+    RESPONSES,
+    Dialect,
+    Fault,
+    FaultKind,
+    Pacing,
+    Recorded,
+    Rendered,
+    Reply,
+    StopKind,
+    cut,
+    estimate_tokens,
 )
 
 __all__ = ["Emulator", "Fault", "FaultKind", "Pacing", "Recorded", "Reply", "Responder", "StopKind"]
@@ -78,12 +88,12 @@ class Emulator:
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         server = _Server((self._host, 0), _Handler)
         server.emulator = self  # type: ignore[attr-defined]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="genops-emulator",
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+                                        kwargs={"poll_interval": 0.01}, daemon=True)
         self._thread.start()
         return self
 
@@ -93,7 +103,7 @@ class Emulator:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "Emulator":
+    def __enter__(self) -> Emulator:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -203,13 +213,13 @@ class _Handler(BaseHTTPRequestHandler):
         # Events are small writes; without this, Nagle plus delayed ACKs add ~40 ms per request.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         self._send_json(404, {"error": {"message": f"no route for GET {self.path}"}})
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+    def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:

@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 StopKind = Literal["complete", "max_tokens", "refused"]
 FaultKind = Literal["rate_limit", "quota", "overloaded", "server", "unavailable", "auth",
@@ -169,8 +169,8 @@ def _with_key(message: str, fault: Fault, req: Recorded) -> str:
 class Dialect:
     """What one API sends; subclasses fill in the event shapes and error bodies."""
 
-    name = ""
-    statuses: dict[FaultKind, int] = {}
+    name: ClassVar[str] = ""
+    statuses: ClassVar[dict[FaultKind, int]] = {}
 
     def status_for(self, fault: Fault) -> int:
         return fault.status or self.statuses.get(fault.resolved_kind(), 500)
@@ -211,10 +211,12 @@ _ANTHROPIC_ERRORS: dict[str, tuple[str, str]] = {
 
 class Anthropic(Dialect):
     name = "anthropic"
-    statuses = {"rate_limit": 429, "quota": 400, "overloaded": 529, "server": 500,
-                "unavailable": 503, "auth": 401, "context_too_long": 400, "bad_request": 400,
-                "not_found": 404, "stream_error": 200, "drop": 200}
-    _STOPS = {"complete": "end_turn", "max_tokens": "max_tokens", "refused": "refusal"}
+    statuses: ClassVar[dict[FaultKind, int]] = {
+        "rate_limit": 429, "quota": 400, "overloaded": 529, "server": 500, "unavailable": 503,
+        "auth": 401, "context_too_long": 400, "bad_request": 400, "not_found": 404,
+        "stream_error": 200, "drop": 200}
+    _STOPS: ClassVar[dict[str, str]] = {"complete": "end_turn", "max_tokens": "max_tokens",
+                                        "refused": "refusal"}
 
     def _message(self, reply: Reply, req: Recorded, content: list[Any], stop: str | None,
                  output_tokens: int) -> dict[str, Any]:
@@ -291,10 +293,11 @@ _RESPONSES_CONTEXT = ("Your input exceeds the context window of this model. Plea
 
 class OpenAIChat(Dialect):
     name = "openai"
-    statuses = {"rate_limit": 429, "quota": 429, "overloaded": 503, "server": 500,
-                "unavailable": 503, "auth": 401, "context_too_long": 400, "bad_request": 400,
-                "not_found": 404, "stream_error": 200, "drop": 200}
-    _FINISH = {"complete": "stop", "max_tokens": "length", "refused": "stop"}
+    statuses: ClassVar[dict[FaultKind, int]] = {
+        "rate_limit": 429, "quota": 429, "overloaded": 503, "server": 500, "unavailable": 503,
+        "auth": 401, "context_too_long": 400, "bad_request": 400, "not_found": 404,
+        "stream_error": 200, "drop": 200}
+    _FINISH: ClassVar[dict[str, str]] = {"complete": "stop", "max_tokens": "length", "refused": "stop"}
 
     def _usage(self, reply: Reply, req: Recorded) -> dict[str, Any]:
         prompt = _input(reply, req) + reply.cache_read + reply.cache_write
@@ -379,8 +382,7 @@ class OpenAIResponses(OpenAIChat):
         seq = iter(range(1_000_000))
         refused = reply.stop == "refused"
         final = "incomplete" if reply.stop == "max_tokens" else "completed"
-        part_type, delta_type = (("refusal", "response.refusal.delta") if refused
-                                 else ("output_text", "response.output_text.delta"))
+        delta_type = "response.refusal.delta" if refused else "response.output_text.delta"
 
         def ev(kind: str, **data: Any) -> bytes:
             return sse({"type": kind, "sequence_number": next(seq), **data}, kind)
@@ -439,10 +441,11 @@ _GRPC_STATUS_BY_HTTP = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 429: "
 
 class Gemini(Dialect):
     name = "gemini"
-    statuses = {"rate_limit": 429, "quota": 429, "overloaded": 503, "server": 500,
-                "unavailable": 503, "auth": 400, "context_too_long": 400, "bad_request": 400,
-                "not_found": 404, "stream_error": 200, "drop": 200}
-    _FINISH = {"complete": "STOP", "max_tokens": "MAX_TOKENS", "refused": "SAFETY"}
+    statuses: ClassVar[dict[FaultKind, int]] = {
+        "rate_limit": 429, "quota": 429, "overloaded": 503, "server": 500, "unavailable": 503,
+        "auth": 400, "context_too_long": 400, "bad_request": 400, "not_found": 404,
+        "stream_error": 200, "drop": 200}
+    _FINISH: ClassVar[dict[str, str]] = {"complete": "STOP", "max_tokens": "MAX_TOKENS", "refused": "SAFETY"}
 
     def _usage(self, reply: Reply, req: Recorded, final: bool) -> dict[str, Any]:
         prompt = _input(reply, req) + reply.cache_read

@@ -74,3 +74,18 @@ def make_workspace(root: Path, adrs: dict[str, str], *, git: bool = False,
 
 def load(root: Path) -> Workspace:
     return load_workspace(root)
+
+
+def publish_release(root: Path, files: dict[str, str], *, run: str,
+                    flags: dict[str, Any] | None = None) -> str:
+    """Promote `files` as the next release with genops.release's own publish (manifest, diffs,
+    commit, tag), as a run that passed its gates would; returns the release id."""
+    from genops.release.manifest import ReleaseFacts
+    from genops.release.publish import publish
+
+    ws = load_workspace(root)
+    run_dir = ws.root / ".genops" / "runs" / run
+    staged = write_tree(run_dir / "staged", dict(files))
+    facts = ReleaseFacts(kind="manual", reason=f"test release {run}", run_id=run,
+                         extra={"flags": flags} if flags else {})
+    return publish(ws, facts, run_dir=run_dir, staged=staged, gates=[]).release

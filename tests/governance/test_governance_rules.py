@@ -36,8 +36,8 @@ CASES = [
          indirect={"mad/mads/rogers.py": "from mad import bus\nfrom mad import util\n",
                    "mad/util.py": "import os\nfrom mad import sandbox\n"},
          indirect_at=[("mad/mads/rogers.py", 2,
-                       "mad.mads.rogers → mad.util → mad.sandbox — mad.mads may not import "
-                       "mad.sandbox (indirect; edges: mad/mads/rogers.py:2, mad/util.py:2)")],
+                       ("mad.mads.rogers → mad.util → mad.sandbox — mad.mads may not import "
+                        "mad.sandbox (indirect; edges: mad/mads/rogers.py:2, mad/util.py:2)"))],
          waive="mad.mads.rogers"),
     Case("layers", {"kind": "layers", "layers": ["mad.mads", "mad.bus", "mad.util"]},
          direct={"mad/util.py": "from mad import bus\n"},

@@ -13,6 +13,7 @@ from google import genai
 from google.genai import types
 from providers_support import KEYS, VARIANTS, make_request
 
+from genops.errors import ProviderError
 from genops.testing.emulator import Emulator, Fault, Pacing, Reply
 
 
@@ -28,7 +29,7 @@ def test_script_and_faults_share_one_queue_per_dialect(emu: Emulator) -> None:
     provider = VARIANTS["anthropic"].provider(emu)
 
     assert provider.complete(make_request()).text == "one"
-    with pytest.raises(Exception):
+    with pytest.raises(ProviderError):
         provider.complete(make_request())
     assert provider.complete(make_request()).text == "three"
     assert emu.pending("anthropic") == 0 and emu.pending("openai-compatible") == 1
@@ -52,7 +53,7 @@ def test_responder_answers_once_the_script_is_empty(emu: Emulator) -> None:
 
     assert provider.complete(make_request(user="a")).text == "scripted"
     assert provider.complete(make_request(user="b")).text == "echo b"
-    with pytest.raises(Exception):
+    with pytest.raises(ProviderError):
         VARIANTS["gemini"].provider(emu).complete(make_request())
 
 

@@ -1,0 +1,134 @@
+"""kill -9 anywhere in a run or a promotion: after recovery generated/ is the old tree or the new
+one, never a mix; the release records agree with it; resume finishes the run without paying twice.
+
+Each case copies one prepared workspace (release r0001 promoted, the spec changed, the model
+scripted to answer differently), runs `genops regenerate` in a child process and kills it: either
+at a named crash point (GENOPS_CRASH_AT makes the child `os._exit(137)` there) or with SIGKILL
+after a random delay. Recovery is `genops.release.recover_interrupted`, as every command runs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from release_helpers import (change_spec, clean_env, genops, make_workspace, output_hash,
+                             paid_keys, tags, tree_files, workspace)
+
+from genops.release import recover_interrupted
+from genops.release.faults import CRASH_POINTS
+from genops.release.pipeline import regenerate
+from genops.release.store import current_release
+from genops.release.tree import tree_hash
+
+RANDOM_KILLS = 8
+
+
+def _expected_hash(files: dict[str, str]) -> str:
+    return tree_hash({p: hashlib.sha256(c.encode()).hexdigest() for p, c in files.items()})
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory, venv_cache: Path
+             ) -> tuple[Path, str, str, float]:
+    """(workspace, old tree hash, new tree hash, seconds a full regenerate takes)."""
+    base = tmp_path_factory.mktemp("crash-base")
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in clean_env(GENOPS_VENV_CACHE=str(venv_cache)).items():
+            if key.startswith(("GIT_", "GENOPS_")):
+                patch.setenv(key, value)
+        root = make_workspace(base)
+        regenerate(workspace(root), reason="first")
+    old = output_hash(root)
+    new_files = tree_files(punct="!!")
+    change_spec(root, "- **REQ-GREET-3** louder.\n", files=new_files)
+    timing = _copy(root, base / "timing")
+    started = time.monotonic()
+    result = genops(timing, "regenerate", "--reason", "timing",
+                    env=clean_env(GENOPS_VENV_CACHE=str(venv_cache)))
+    assert result.returncode == 0, result.stderr
+    assert output_hash(timing) == _expected_hash(new_files)
+    return root, old, _expected_hash(new_files), time.monotonic() - started
+
+
+def _copy(root: Path, dest: Path) -> Path:
+    shutil.copytree(root, dest, symlinks=True)
+    return dest
+
+
+def _wait_group_gone(pgid: int, timeout: float = 30.0) -> None:
+    """Wait until no process of the killed child's group is left (e.g. a git it started)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+
+
+def _check_after_recovery(root: Path, old: str, new: str) -> str:
+    """Recover, then assert the tree is whole and the release records agree with it."""
+    recover_interrupted(root)
+    assert not (root / ".genops/promote.journal").exists()
+    now = output_hash(root)
+    assert now in (old, new), "generated/ is a mix of two releases"
+    promoted = current_release(root) == "r0002"
+    assert promoted == (now == new)
+    assert ("genops/r0002" in tags(root)) == promoted
+    return now
+
+
+def _resume_and_check(root: Path, new: str, env: dict[str, str]) -> None:
+    if current_release(root) != "r0002":
+        result = genops(root, "resume", env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert output_hash(root) == new
+    assert current_release(root) == "r0002"
+    paid = paid_keys(root)
+    assert len(paid) == len(set(paid)), "a request was paid for twice"
+    status = subprocess.run(["git", "status", "--porcelain", "--", "generated", "diffs",
+                             ".genops/releases"], cwd=root, capture_output=True, text=True)
+    assert status.stdout == ""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_crash_point_never_leaves_a_mixed_tree(prepared: tuple[Path, str, str, float],
+                                               tmp_path: Path, point: str) -> None:
+    root, old, new, _ = prepared
+    ws = _copy(root, tmp_path / "ws")
+    env = clean_env(GENOPS_VENV_CACHE=os.environ["GENOPS_VENV_CACHE"])
+    crashed = genops(ws, "regenerate", "--reason", f"crash at {point}",
+                     env={**env, "GENOPS_CRASH_AT": point})
+    assert crashed.returncode == 137, f"crash point {point} was not reached: {crashed.stderr}"
+    _check_after_recovery(ws, old, new)
+    _resume_and_check(ws, new, env)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(RANDOM_KILLS))
+def test_sigkill_at_a_random_instant(prepared: tuple[Path, str, str, float], tmp_path: Path,
+                                     seed: int) -> None:
+    root, old, new, seconds = prepared
+    ws = _copy(root, tmp_path / "ws")
+    env = clean_env(GENOPS_VENV_CACHE=os.environ["GENOPS_VENV_CACHE"])
+    delay = random.Random(seed).uniform(0.3, seconds)
+    child = subprocess.Popen([sys.executable, "-m", "genops.cli.main", "regenerate", "--reason",
+                              f"killed after {delay:.2f}s"], cwd=ws, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    time.sleep(delay)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    _wait_group_gone(child.pid)
+    _check_after_recovery(ws, old, new)
+    _resume_and_check(ws, new, env)
