@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from genops.gates.base import Finding, GateContext, GateResult
+from genops.gates.base import Finding, GateContext, GateResult, Verdict
 from genops.gates.venvs import VenvBuildError, declared_dependencies, ensure_venv
 from genops.release.tree import copy_tree, remove_tree
 
@@ -186,7 +186,7 @@ class TestsGate:
 
     def _verdict(self, summary: str, findings: tuple[Finding, ...], evidence: tuple[str, ...],
                  data: dict[str, Any], seconds: float = 0.0) -> GateResult:
-        verdict = "fail" if self.required else "warn"
+        verdict: Verdict = "fail" if self.required else "warn"
         return GateResult(self.name, verdict, summary, findings=findings, evidence=evidence,
                           seconds=seconds, data=data)
 

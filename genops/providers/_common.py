@@ -56,8 +56,8 @@ def missing_key(provider: str, names: str) -> ProviderError:
     """The error for a call that cannot start because no key is set."""
     return ProviderError(
         f"{provider}: no API key: {names or 'no variable'} is not set", error_class="auth",
-        hint=f"export {names.split(' or ')[0] or 'the key variable'} in the environment, or name "
-             f"another variable with api_key_env in this model's [models] table in genops.toml")
+        hint=f"export {names or 'the key variable'} in the environment, or name another "
+             f"variable with api_key_env in this model's [models] table in genops.toml")
 
 
 def secret_values(extra: Iterable[str | None] = ()) -> list[str]:

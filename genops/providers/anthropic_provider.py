@@ -37,6 +37,8 @@ from genops.providers.base import (
 )
 from genops.providers.errors import classify
 
+SDK_ERRORS: tuple[type[BaseException], ...] = (anthropic.AnthropicError, *TRANSPORT_ERRORS)
+
 MAX_CACHE_BREAKPOINTS = 4
 STOP_REASONS: dict[str, StopReason] = {
     "end_turn": "complete", "stop_sequence": "complete", "max_tokens": "max_tokens",
@@ -75,7 +77,7 @@ class AnthropicProvider:
             stream = client.messages.create(**anthropic_params(request), stream=True)
             with stream:
                 return _read_stream(stream, on_text, self.name)
-        except (anthropic.AnthropicError, *TRANSPORT_ERRORS) as exc:
+        except SDK_ERRORS as exc:
             raise classify(exc, provider=self.name, key_env=key_env, secrets=(key,)) from None
 
 

@@ -46,6 +46,8 @@ from genops.providers.base import (
 )
 from genops.providers.errors import classify
 
+SDK_ERRORS: tuple[type[BaseException], ...] = (genai_errors.APIError, *TRANSPORT_ERRORS)
+
 API_VERSION = "v1beta"
 FINISH_REASONS: dict[str, StopReason] = {
     "STOP": "complete", "MAX_TOKENS": "max_tokens", "SAFETY": "refused", "RECITATION": "refused",
@@ -84,7 +86,7 @@ class GeminiProvider:
                 model=request.model, contents=gemini_contents(request),
                 config=gemini_config(request))
             return _read_stream(chunks, on_text, self.name)
-        except (genai_errors.APIError, *TRANSPORT_ERRORS) as exc:
+        except SDK_ERRORS as exc:
             raise classify(exc, provider=self.name, key_env=key_env, secrets=(key,)) from None
 
 

@@ -44,6 +44,8 @@ from genops.providers.base import (
 )
 from genops.providers.errors import classify, classify_body
 
+SDK_ERRORS: tuple[type[BaseException], ...] = (openai.OpenAIError, *TRANSPORT_ERRORS)
+
 Api = Literal["chat", "responses"]
 CHAT_STOPS: dict[str, StopReason] = {"stop": "complete", "length": "max_tokens",
                                      "content_filter": "refused"}
@@ -84,12 +86,13 @@ class OpenAIProvider:
             stream = client.chat.completions.create(**self.chat_params(request))
             with stream:
                 return self._read_chat(stream, on_text)
-        except (openai.OpenAIError, *TRANSPORT_ERRORS) as exc:
+        except SDK_ERRORS as exc:
             raise classify(exc, provider=self.name, key_env=key_env, secrets=(key,)) from None
 
     def _key(self) -> tuple[str, str]:
         if self.compatible and not self.settings.api_key_env:
-            return PLACEHOLDER_KEY, "api_key_env"
+            return PLACEHOLDER_KEY, (f"the variable named by api_key_env (none is named, so "
+                                     f"{PLACEHOLDER_KEY!r} was sent)")
         key, key_env = find_key("openai", self.settings.api_key_env)
         if key is None:
             raise missing_key(self.name, key_env)

@@ -23,7 +23,7 @@ RetryCallback = Callable[[ProviderError, int, float], None]
 def backoff_delay(attempt: int, cfg: RetryConfig, *, rand: Callable[[], float] = random.random
                   ) -> float:
     """The jittered exponential wait after failed attempt number `attempt` (1-based)."""
-    ceiling = min(cfg.max_delay_s, cfg.base_delay_s * 2 ** (attempt - 1))
+    ceiling = min(cfg.max_delay_s, cfg.base_delay_s * 2.0 ** (attempt - 1))
     # "Equal jitter": half fixed, half random, so waits grow but concurrent callers spread out.
     return ceiling / 2 + rand() * ceiling / 2
 

@@ -19,7 +19,12 @@ from genops.release.manifest import ReleaseFacts
 from genops.release.pipeline import RunOutcome, gate, preflight
 from genops.release.publish import publish
 from genops.release.runs import RunState
-from genops.release.store import current_release, load_manifest, release_ids, resolve_release
+from genops.release.store import (
+    current_release,
+    load_manifest,
+    release_ids,
+    resolve_release,
+)
 from genops.release.tree import hash_tree
 
 

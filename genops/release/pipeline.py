@@ -224,8 +224,8 @@ def _unchanged(ws: Any, parent: str | None, staged: Path) -> bool:
     if parent is None:
         return False
     manifest = load_manifest(ws.root, parent)
-    return (manifest["output"]["tree_sha256"] == hash_tree(staged)
-            and manifest.get("inputs") == ws.input_hashes())
+    return bool(manifest["output"]["tree_sha256"] == hash_tree(staged)
+                and manifest.get("inputs") == ws.input_hashes())
 
 
 def gate(ws: Any, run: RunState, staged: Path, facts: ReleaseFacts, *,

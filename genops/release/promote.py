@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from genops.errors import UsageError
 from genops.release import gitops
@@ -50,10 +51,9 @@ class PromotionPlan:
     version: int = JOURNAL_VERSION
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> "PromotionPlan":
-        data = dict(data)
-        data["moves"] = [tuple(m) for m in data["moves"]]  # type: ignore[union-attr]
-        return cls(**data)  # type: ignore[arg-type]
+    def from_dict(cls, data: dict[str, Any]) -> PromotionPlan:
+        moves = [(str(src), str(dst)) for src, dst in data["moves"]]
+        return cls(**{**data, "moves": moves})
 
 
 @dataclass(frozen=True)

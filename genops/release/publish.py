@@ -9,9 +9,10 @@ except `.gitignore` gaining genops's local paths.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from genops.gates.base import GateResult
 from genops.release import gitops
@@ -19,8 +20,13 @@ from genops.release.changes import ReleaseChanges, release_changes
 from genops.release.faults import crashpoint
 from genops.release.manifest import ReleaseFacts, build_manifest, manifest_json
 from genops.release.promote import PromotionPlan, promotion_lock, run_promotion
-from genops.release.store import (MANIFEST, current_release, load_manifest, next_release,
-                                  release_dir)
+from genops.release.store import (
+    MANIFEST,
+    current_release,
+    load_manifest,
+    next_release,
+    release_dir,
+)
 from genops.release.tree import copy_tree, remove_tree, tree_files
 
 LOCAL_PATHS = (".genops/ledger.db*", ".genops/runs/", ".genops/cache/", ".genops/trash/",

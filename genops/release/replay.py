@@ -19,7 +19,12 @@ from typing import Any
 from genops.errors import ProviderError, UsageError
 from genops.gates.base import GateContext, GateResult
 from genops.gates.registry import GateObserver, default_gates, run_gates
-from genops.providers.base import CompletionRequest, CompletionResponse, TokenCallback
+from genops.providers.base import (
+    CompletionRequest,
+    CompletionResponse,
+    Provider,
+    TokenCallback,
+)
 from genops.release import gitops
 from genops.release.manifest import ReleaseFacts
 from genops.release.promote import recover_interrupted
@@ -117,8 +122,8 @@ def _rebuild_synthesized(repo: Any, manifest: dict[str, Any], work: Path, progre
         previous = _export(repo, parent, work / "parent", output) / output
         previous.mkdir(parents=True, exist_ok=True)
     rungs = replay_rungs(ws, manifest)
-    providers = {name: LadderReplayProvider(source, last=i == len(rungs) - 1)
-                 for i, (name, _) in enumerate(rungs)}
+    providers: dict[str, Provider] = {name: LadderReplayProvider(source, last=i == len(rungs) - 1)
+                                      for i, (name, _) in enumerate(rungs)}
     client = ModelClient(source, ws.config, run_id=work.name, providers=providers, offline=True)
     result = synthesize(ws, client=client, rungs=rungs, previous_tree=previous,
                         run_dir=work / "run", progress=progress, release=parent,

@@ -10,7 +10,7 @@ import json
 import os
 import secrets
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,12 @@ def runs_dir(root: Path) -> Path:
 
 
 def new_run_id() -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -59,7 +59,7 @@ class RunState:
 
     @classmethod
     def create(cls, root: Path, *, kind: str, reason: str, params: dict[str, Any],
-               run_id: str | None = None, inputs: dict[str, str] | None = None) -> "RunState":
+               run_id: str | None = None, inputs: dict[str, str] | None = None) -> RunState:
         run = cls(run_id=run_id or new_run_id(), kind=kind, reason=reason, params=params,
                   inputs=inputs, root=root)
         if (run.dir / RUN_FILE).exists():
@@ -69,7 +69,7 @@ class RunState:
         return run
 
     @classmethod
-    def load(cls, root: Path, run_id: str) -> "RunState":
+    def load(cls, root: Path, run_id: str) -> RunState:
         path = runs_dir(root) / run_id / RUN_FILE
         if not path.is_file():
             known = ", ".join(r.run_id for r in list_runs(root)[-5:]) or "none"

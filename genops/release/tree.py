@@ -50,7 +50,7 @@ def tree_hash(files: dict[str, str]) -> str:
     """The tree hash of a `tree_files` mapping (see the module docstring)."""
     digest = hashlib.sha256()
     for path in sorted(files):
-        digest.update(f"{path}\0{files[path]}\n".encode("utf-8"))
+        digest.update(f"{path}\0{files[path]}\n".encode())
     return digest.hexdigest()
 
 

@@ -8,13 +8,16 @@ what GitHub annotations and code scanning need.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from typing import Any
 
+# The same GitHub escaping and SARIF schema as the semantic-diff renderers.
+from genops.render.semdiff import SARIF_SCHEMA, _escape_data, _escape_property
+
 FORMATS = ("text", "markdown", "json", "github", "sarif", "junit")
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 COMMENT_MARKER = "<!-- genops-check -->"
 MAX_FINDINGS_SHOWN = 50
 _MARK = {"pass": "✓", "fail": "✗", "warn": "!", "skip": "-"}
@@ -94,21 +97,15 @@ def to_json(report: dict[str, Any], prefix: str = "") -> str:
     return json.dumps(report, indent=2, default=str) + "\n"
 
 
-def _gh_escape(text: str, *, prop: bool = False) -> str:
-    """Escape a GitHub workflow-command value (properties also escape ':' and ',')."""
-    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
-
-
 def _gh_command(level: str, message: str, title: str, file: str | None = None,
                 line: int | None = None) -> str:
     props = []
     if file:
-        props.append(f"file={_gh_escape(file, prop=True)}")
+        props.append(f"file={_escape_property(file)}")
         if line:
             props.append(f"line={line}")
-    props.append(f"title={_gh_escape(title, prop=True)}")
-    return f"::{level} {','.join(props)}::{_gh_escape(message)}"
+    props.append(f"title={_escape_property(title)}")
+    return f"::{level} {','.join(props)}::{_escape_data(message)}"
 
 
 def to_github(report: dict[str, Any], prefix: str = "") -> str:
@@ -146,7 +143,9 @@ def _sarif_results(report: dict[str, Any], prefix: str) -> Iterator[tuple[str, s
 
 def _sarif_result(rule: str, level: str, message: str, file: str | None,
                   line: int | None) -> dict[str, Any]:
-    item: dict[str, Any] = {"ruleId": rule, "level": level, "message": {"text": message}}
+    identity = f"{rule}:{file or ''}:{hashlib.sha256(message.encode()).hexdigest()[:16]}"
+    item: dict[str, Any] = {"ruleId": rule, "level": level, "message": {"text": message},
+                            "partialFingerprints": {"genopsCheck/v1": identity}}
     if file:
         physical: dict[str, Any] = {"artifactLocation": {"uri": file, "uriBaseId": "%SRCROOT%"}}
         if line and line > 0:

@@ -59,7 +59,7 @@ class LiveProgress:
         self._live = Live(console=self.console, refresh_per_second=8, transient=False,
                           get_renderable=self._render)
 
-    def __enter__(self) -> "LiveProgress":
+    def __enter__(self) -> LiveProgress:
         self._live.__enter__()
         return self
 
@@ -132,7 +132,7 @@ class JsonProgress:
         self._chars: dict[str, int] = {}
         self._last: dict[str, float] = {}
 
-    def __enter__(self) -> "JsonProgress":
+    def __enter__(self) -> JsonProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:

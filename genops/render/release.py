@@ -132,6 +132,11 @@ def print_recovery(outcome: Any) -> None:
               f"(commit {outcome.commit[:12]})")
 
 
+def _gates_summary(gates: dict[str, str]) -> str:
+    bad = [f"[{VERDICT_STYLE[v]}]{g} {v}[/]" for g, v in gates.items() if v in ("fail", "warn")]
+    return ", ".join(bad) if bad else (f"[green]{len(gates)} pass[/]" if gates else "—")
+
+
 def print_log(entries: list[dict[str, Any]], *, as_json: bool) -> None:
     if as_json:
         print_json({"releases": entries})
@@ -140,12 +145,15 @@ def print_log(entries: list[dict[str, Any]], *, as_json: bool) -> None:
         out.print("no releases yet; `genops regenerate` makes the first one")
         return
     table = Table(title="releases")
-    for column in ("release", "kind", "reason", "models", "cost", "gates", "created"):
-        table.add_column(column)
+    table.add_column("release", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    for column in ("reason", "models", "cost", "gates"):
+        table.add_column(column, overflow="fold")
+    table.add_column("created", no_wrap=True)
     for e in entries:
-        gates = " ".join(f"[{VERDICT_STYLE.get(v, '')}]{g}[/]" for g, v in e["gates"].items())
-        table.add_row(e["release"], e["kind"], e["reason"], ", ".join(e["models"]) or "—",
-                      _usd(e["cost_usd"]), gates or "—", e["created"])
+        kind = e["kind"] + (f" of {e['rollback_of']}" if e.get("rollback_of") else "")
+        table.add_row(e["release"], kind, e["reason"], ", ".join(e["models"]) or "—",
+                      _usd(e["cost_usd"]), _gates_summary(e["gates"]), e["created"][:10])
     out.print(table)
 
 

@@ -117,22 +117,29 @@ def edge_changes(old: TreeModel, new: TreeModel, mapping: dict[str, str], old_gr
         if (s, d) not in mapped and s in inverse:
             changes.append(Change(Kind.IMPORT_EDGE_ADDED, s, f"now imports {d}", file=new.modules[s].file,
                                   line=line, target=d))
-    old_pkg = _package_edges(((mapping.get(s, s), mapping.get(d, d)) for s, d in old_edges), new, old)
-    new_pkg = _package_edges(new_edges, new, old)
-    for s, d in sorted(old_pkg - new_pkg):
-        changes.append(Change(Kind.PACKAGE_EDGE_REMOVED, s, f"package {s} no longer imports package {d}", target=d))
-    for s, d in sorted(new_pkg - old_pkg):
-        changes.append(Change(Kind.PACKAGE_EDGE_ADDED, s, f"package {s} now imports package {d}", target=d))
+    old_pkg = _package_edges({(mapping.get(s, s), mapping.get(d, d)): (s, line) for (s, d), line in old_edges.items()},
+                             new, old)
+    new_pkg = _package_edges({key: (key[0], line) for key, line in new_edges.items()}, new, old)
+    for (s, d), (module, line) in sorted(old_pkg.items()):
+        if (s, d) not in new_pkg:
+            changes.append(Change(Kind.PACKAGE_EDGE_REMOVED, s, f"package {s} no longer imports package {d}",
+                                  file=old.modules[module].file, line=line, target=d))
+    for (s, d), (module, line) in sorted(new_pkg.items()):
+        if (s, d) not in old_pkg:
+            changes.append(Change(Kind.PACKAGE_EDGE_ADDED, s, f"package {s} now imports package {d}",
+                                  file=new.modules[module].file, line=line, target=d))
     return changes
 
 
-def _package_edges(module_edges: Iterable[Edge], new: TreeModel, old: TreeModel) -> set[Edge]:
-    """Collapse module edges to edges between the packages that hold the modules."""
-    out = set()
-    for s, d in module_edges:
+def _package_edges(module_edges: dict[Edge, tuple[str, int]], new: TreeModel, old: TreeModel
+                   ) -> dict[Edge, tuple[str, int]]:
+    """Collapse module edges to edges between the packages holding the modules, keeping one witness
+    (source module on its own side, line)."""
+    out: dict[Edge, tuple[str, int]] = {}
+    for (s, d), witness in sorted(module_edges.items()):
         ps, pd = _package(s, new, old), _package(d, new, old)
-        if ps != pd:
-            out.add((ps, pd))
+        if ps != pd and (ps, pd) not in out:
+            out[(ps, pd)] = witness
     return out
 
 

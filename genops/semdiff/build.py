@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from genops.semdiff.cache import Encoded, ModelCache, decode, default_cache_dir, encode, tree_key
+from genops.semdiff.cache import ModelCache, default_cache_dir, from_blob, to_blob, tree_key
 from genops.semdiff.extract import extract
 from genops.semdiff.model import FileModel, Module
 from genops.semdiff.tree import TreeScan, scan_tree
@@ -30,6 +30,7 @@ class TreeModel:
     scan: TreeScan
     modules: dict[str, Module]
     shadowed: list[str]  # files whose module name was taken (a `pkg.py` next to `pkg/`)
+    parsed: int = 0  # files this build had to parse (0 when every model came from the cache)
 
     @property
     def root(self) -> Path:
@@ -63,31 +64,37 @@ def build_model(root: Path, *, cache_dir: Path | None = None, jobs: int | None =
 def build_models(scans: list[TreeScan], cache: ModelCache | None, jobs: int | None) -> list[TreeModel]:
     """Models for several scans at once, so a file present on both sides is read once."""
     with paused_gc():
-        models: dict[str, FileModel] = {}
-        fresh: dict[str, Encoded] = {}
-        states: list[tuple[str, dict[str, Encoded] | None]] = []
+        blobs: dict[str, bytes] = {}
+        states: list[tuple[str, bool]] = []
         for scan in scans:
             key = tree_key(e.sha for e in scan.python.values())
             state = cache.get_tree(key) if cache else None
-            states.append((key, state))
-            for sha, data in (state or {}).items():
-                if sha not in models and (model := decode(data)) is not None:
-                    models[sha] = model
-        missing = {e.sha: e.path for scan in scans for e in scan.python.values() if e.sha not in models}
-        for sha in list(missing):
-            hit = cache.get(sha) if cache else None
-            if hit is not None:
-                models[sha] = hit
-                del missing[sha]
-        fresh = _extract_all(missing, jobs)
-        for sha, data in fresh.items():
-            models[sha] = decode(data)  # type: ignore[assignment]
+            states.append((key, state is not None))
+            blobs.update(state or {})
+        missing = {e.sha: e.path for scan in scans for e in scan.python.values() if e.sha not in blobs}
+        if cache is not None and missing:
+            blobs.update(cache.get_many(missing))
+        models: dict[str, FileModel] = {}
+        for scan in scans:
+            for entry in scan.python.values():
+                if entry.sha not in models and entry.sha in blobs:
+                    model = from_blob(blobs[entry.sha])
+                    if model is not None:
+                        models[entry.sha] = model
+        fresh = _extract_all({e.sha: e.path for scan in scans for e in scan.python.values()
+                              if e.sha not in models}, jobs)
+        for sha, blob in fresh.items():
+            models[sha] = from_blob(blob)  # type: ignore[assignment]
+            blobs[sha] = blob
         if cache is not None:
             cache.put_many(fresh)
-            for scan, (key, state) in zip(scans, states, strict=True):
-                if state is None:
-                    cache.put_tree(key, {e.sha: encode(models[e.sha]) for e in scan.python.values()})
-        return [_place(scan, models) for scan in scans]
+            for scan, (key, hit) in zip(scans, states, strict=True):
+                if not hit:
+                    cache.put_tree(key, {e.sha: blobs[e.sha] for e in scan.python.values()})
+        trees = [_place(scan, models) for scan in scans]
+        for tree in trees:
+            tree.parsed = len({e.sha for e in tree.scan.python.values()} & fresh.keys())
+        return trees
 
 
 def _place(scan: TreeScan, models: dict[str, FileModel]) -> TreeModel:
@@ -106,22 +113,22 @@ def _place(scan: TreeScan, models: dict[str, FileModel]) -> TreeModel:
     return TreeModel(scan, modules, shadowed)
 
 
-def _extract_all(paths: dict[str, str], jobs: int | None) -> dict[str, Encoded]:
+def _extract_all(paths: dict[str, str], jobs: int | None) -> dict[str, bytes]:
     """Parse files (by sha -> path), across processes when there are many."""
     items = sorted(paths.items())
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     if len(items) <= PARALLEL_THRESHOLD or workers <= 1:
         return dict(_extract_chunk(items))
     chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
-    out: dict[str, Encoded] = {}
+    out: dict[str, bytes] = {}
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for result in pool.map(_extract_chunk, chunks):
             out.update(result)
     return out
 
 
-def _extract_chunk(items: list[tuple[str, str]]) -> list[tuple[str, Encoded]]:
-    """Worker: read and extract a batch of files, returning compact encodings."""
+def _extract_chunk(items: list[tuple[str, str]]) -> list[tuple[str, bytes]]:
+    """Worker: read and extract a batch of files, returning stored-form bytes (cheap to ship back)."""
     out = []
     with paused_gc():
         for sha, path in items:
@@ -132,5 +139,5 @@ def _extract_chunk(items: list[tuple[str, str]]) -> list[tuple[str, Encoded]]:
                 model = FileModel(errors=(("read_error", 1, str(error)),))
             else:
                 model = extract(data)
-            out.append((sha, encode(model)))
+            out.append((sha, to_blob(model)))
     return out

@@ -1,12 +1,13 @@
 """The model cache: a file's extracted model stored under the sha256 of its bytes.
 
-Two layers, both `marshal` of plain tuples (fast, and unlike pickle it cannot run code when
-read): `files/<sha[:2]>/<sha>` holds one file's model, so an unchanged file is never parsed
-twice; `trees/<key>` holds every model of one tree state (key: hash of its Python files' shas),
-so a warm run reads one file per side. Writes are atomic (temp file + rename); an unreadable
-entry is a miss, never an error. Default location: `<workspace>/.genops/cache/semdiff/` inside a
-workspace (a directory with genops.toml above the compared tree or the cwd), else
-`$XDG_CACHE_HOME/genops/semdiff`.
+One SQLite file per cache directory (file creation is the slow part of many filesystems, so not
+a file per entry) with three tables, all values `marshal`ed plain tuples (fast, and unlike pickle
+reading them cannot run code): `models` (sha -> one file's model, so an unchanged file is never
+parsed twice), `trees` (hash of a tree's Python shas -> every model of that tree state, so a warm
+run reads one row per side) and `stats` (a pair of tree states -> their text statistics). A
+damaged or unwritable cache only costs speed: it is set aside and rebuilt, never an error. Default
+location: `<workspace>/.genops/cache/semdiff/` inside a workspace (a directory with genops.toml
+above the compared tree or the cwd), else `$XDG_CACHE_HOME/genops/semdiff`.
 """
 
 from __future__ import annotations
@@ -14,14 +15,26 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
+import sqlite3
 import sys
-import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from genops.semdiff.model import MODEL_VERSION, FileModel, Obj, Param
 
-LAYOUT = f"v{MODEL_VERSION}-py{sys.version_info[0]}{sys.version_info[1]}"
+def _code_fingerprint() -> str:
+    """A hash of the code that decides what a model holds, so editing it can never serve stale models."""
+    digest = hashlib.sha256()
+    for name in ("extract.py", "model.py", "cache.py"):
+        try:
+            digest.update((Path(__file__).parent / name).read_bytes())
+        except OSError:
+            digest.update(name.encode())
+    return digest.hexdigest()[:12]
+
+
+LAYOUT = f"v{MODEL_VERSION}-py{sys.version_info[0]}{sys.version_info[1]}-{_code_fingerprint()}"
 KEEP_TREES = 16  # tree-state files kept; older ones are pruned on write
 
 Encoded = tuple  # the marshal-friendly tuple form of a FileModel
@@ -36,9 +49,20 @@ def encode(model: FileModel) -> Encoded:
             model.content, model.doc, model.errors)
 
 
+def to_blob(model: FileModel) -> bytes:
+    """A FileModel as stored bytes."""
+    return marshal.dumps(encode(model))
+
+
+def from_blob(blob: bytes) -> FileModel | None:
+    """A FileModel from stored bytes; None for damaged or foreign data."""
+    data = _unmarshal(blob)
+    return decode(data) if isinstance(data, tuple) else None
+
+
 def decode(data: Encoded) -> FileModel | None:
     """The FileModel of an encoded tuple, or None if it comes from another model version."""
-    if not data or data[0] != MODEL_VERSION:
+    if not data or data[0] != MODEL_VERSION or len(data) != 10:
         return None
     _, objects, aliases, wildcards, exports, imports, body, content, doc, errors = data
     decoded = {}
@@ -63,66 +87,113 @@ def tree_key(shas: Iterable[str]) -> str:
 
 
 class ModelCache:
-    """Content-addressed store of FileModels under one directory."""
+    """Content-addressed store of FileModels in one SQLite file under a directory."""
+
+    SCHEMA = ("CREATE TABLE IF NOT EXISTS models (sha TEXT PRIMARY KEY, data BLOB NOT NULL)",
+              "CREATE TABLE IF NOT EXISTS trees (key TEXT PRIMARY KEY, data BLOB NOT NULL, used REAL NOT NULL)",
+              "CREATE TABLE IF NOT EXISTS stats (key TEXT PRIMARY KEY, files INTEGER, lines INTEGER)")
 
     def __init__(self, directory: Path) -> None:
-        self.directory = directory / LAYOUT
+        self.directory = directory
+        self.path = directory / f"semdiff-{LAYOUT}.sqlite"
+        self._db: sqlite3.Connection | None = None
+        self._broken = False
 
-    def get(self, sha: str) -> FileModel | None:
-        """One file's model, or None."""
-        data = self._read(self.directory / "files" / sha[:2] / sha)
-        return decode(data) if isinstance(data, tuple) else None
+    def get_many(self, shas: Iterable[str]) -> dict[str, bytes]:
+        """The stored (marshalled) models for some of these shas."""
+        wanted = list(dict.fromkeys(shas))
+        out: dict[str, bytes] = {}
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start:start + 500]
+            rows = self._query(f"SELECT sha, data FROM models WHERE sha IN ({','.join('?' * len(batch))})", batch)
+            out.update((str(sha), data) for sha, data in rows if isinstance(data, bytes))
+        return out
 
-    def put_many(self, encoded: dict[str, Encoded]) -> None:
-        """Store freshly extracted models."""
-        for sha, data in encoded.items():
-            self._write(self.directory / "files" / sha[:2] / sha, data)
+    def put_many(self, blobs: dict[str, bytes]) -> None:
+        """Store freshly extracted (marshalled) models."""
+        self._execute("INSERT OR REPLACE INTO models VALUES (?, ?)", list(blobs.items()))
 
-    def get_tree(self, key: str) -> dict[str, Encoded] | None:
-        """Every encoded model of a tree state, or None."""
-        data = self._read(self.directory / "trees" / key)
-        return data if isinstance(data, dict) else None
+    def get_tree(self, key: str) -> dict[str, bytes] | None:
+        """Every marshalled model of a tree state, or None."""
+        rows = self._query("SELECT data FROM trees WHERE key = ?", [key])
+        data = _unmarshal(rows[0][0]) if rows else None
+        if isinstance(data, dict):
+            self._execute("UPDATE trees SET used = ? WHERE key = ?", [(time.time(), key)])
+            return data
+        return None
 
-    def put_tree(self, key: str, encoded: dict[str, Encoded]) -> None:
-        """Store a tree state and prune the oldest ones."""
-        trees = self.directory / "trees"
-        self._write(trees / key, encoded)
-        try:
-            entries = sorted(trees.iterdir(), key=lambda p: p.stat().st_mtime)
-        except OSError:
-            return
-        for old in entries[:-KEEP_TREES]:
-            old.unlink(missing_ok=True)
+    def put_tree(self, key: str, blobs: dict[str, bytes]) -> None:
+        """Store a tree state and forget the least recently used ones beyond KEEP_TREES."""
+        self._execute("INSERT OR REPLACE INTO trees VALUES (?, ?, ?)", [(key, marshal.dumps(blobs), time.time())])
+        self._execute("DELETE FROM trees WHERE key NOT IN (SELECT key FROM trees ORDER BY used DESC LIMIT ?)",
+                      [(KEEP_TREES,)])
 
     def get_stats(self, key: str) -> tuple[int, int] | None:
         """Text statistics of a pair of tree states, or None."""
-        data = self._read(self.directory / "stats" / key[:2] / key)
-        return (data[0], data[1]) if isinstance(data, tuple) and len(data) == 2 else None
+        rows = self._query("SELECT files, lines FROM stats WHERE key = ?", [key])
+        return (int(rows[0][0]), int(rows[0][1])) if rows else None
 
     def put_stats(self, key: str, stats: tuple[int, int]) -> None:
         """Store the text statistics of a pair of tree states."""
-        self._write(self.directory / "stats" / key[:2] / key, stats)
+        self._execute("INSERT OR REPLACE INTO stats VALUES (?, ?, ?)", [(key, *stats)])
 
-    @staticmethod
-    def _read(path: Path) -> object:
-        """Unmarshal a file; a missing or damaged one reads as None."""
-        try:
-            with open(path, "rb") as handle:
-                return marshal.loads(handle.read())
-        except (OSError, EOFError, ValueError, TypeError):
-            return None
+    def _connect(self) -> sqlite3.Connection | None:
+        """Open (and create) the database once; a damaged file is set aside and replaced."""
+        if self._db is not None or self._broken:
+            return self._db
+        for attempt in range(2):
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                for statement in self.SCHEMA:
+                    db.execute(statement)
+                self._db = db
+                return db
+            except sqlite3.DatabaseError:
+                if attempt == 0:
+                    self._set_aside()
+            except OSError:
+                break
+        self._broken = True
+        return None
 
-    @staticmethod
-    def _write(path: Path, data: object) -> None:
-        """Write atomically; a read-only or full disk only costs speed."""
+    def _set_aside(self) -> None:
+        """Move a damaged database out of the way (kept for inspection)."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(marshal.dumps(data))
-            os.replace(tmp, path)
+            os.replace(self.path, self.path.with_suffix(".damaged"))
         except OSError:
+            pass
+
+    def _query(self, sql: str, args: list[str]) -> list[tuple[object, ...]]:
+        """Rows of a read; a failing cache reads as empty."""
+        db = self._connect()
+        if db is None:
+            return []
+        try:
+            return db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError:
+            self._broken, self._db = True, None
+            return []
+
+    def _execute(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        """A write in one transaction; a failing cache only loses the write."""
+        db = self._connect()
+        if db is None or not rows:
             return
+        try:
+            with db:
+                db.execute("BEGIN")
+                db.executemany(sql, rows)
+        except sqlite3.DatabaseError:
+            self._broken, self._db = True, None
+
+
+def _unmarshal(data: object) -> object:
+    """Unmarshal a stored value; a damaged one reads as None."""
+    try:
+        return marshal.loads(data) if isinstance(data, bytes) else None
+    except (EOFError, ValueError, TypeError):
+        return None
 
 
 def default_cache_dir(*anchors: Path) -> Path:

@@ -126,7 +126,7 @@ class Change:
         if self.target is not None:
             data["target"] = self.target
         data.update({"breaking": self.breaking, "detail": self.detail, "old": self.old, "new": self.new,
-                     "location": {"file": self.file, "line": self.line} if self.file else None})
+                     "location": {"file": self.file, "line": self.line}})
         return data
 
 

@@ -16,7 +16,7 @@ from genops.semdiff.model import (
     ATTRIBUTE, CLASS, FUNCTION, KEYWORD_ONLY, POSITIONAL, POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD,
     VAR_KEYWORD, VAR_POSITIONAL, VARIADIC, Module, Obj, Param,
 )
-from genops.semdiff.resolve import TreeIndex, join
+from genops.semdiff.resolve import TreeIndex, is_private, join
 
 Placed = tuple[Module, Obj]
 
@@ -30,6 +30,7 @@ class ObjectComparer:
         self.changes: list[Change] = []
         self.removed: list[Placed] = []
         self.added: list[Placed] = []
+        self.touched: set[str] = set()  # files of either side where a change was found
 
     def compare_module(self, om: Module, nm: Module) -> None:
         """Module docstring and module-level code, then every object of the pair."""
@@ -49,6 +50,8 @@ class ObjectComparer:
             if n is not None:
                 self.compare_object(om, o, nm, n)
         gone, fresh = olds.keys() - news.keys(), news.keys() - olds.keys()
+        if gone or fresh:
+            self.touched.update((om.file, nm.file))
         self.removed.extend((om, olds[s]) for s in sorted(gone) if _parent(s) not in gone)
         self.added.extend((nm, news[s]) for s in sorted(fresh) if _parent(s) not in fresh)
 
@@ -218,8 +221,10 @@ class ObjectComparer:
                     ancestors = {join(*ref) for ref in self.new.mro((nm.name, n.qualname)) or ()}
                 old_ref = self.old.resolve_in(om.name, base.split("[", 1)[0].strip().split("."))
                 kept = old_ref is not None and join(*old_ref) in ancestors
+                private = is_private(base.split("[", 1)[0].rpartition(".")[2].strip())
                 detail = f"base class '{base}' removed" + (" (still inherited through another base)" if kept else "")
-                self._add(Kind.BASE_CLASS_REMOVED, path, detail, nm, n.line, breaking=public and not kept,
+                self._add(Kind.BASE_CLASS_REMOVED, path, detail, nm, n.line,
+                          breaking=public and not kept and not private,
                           old=", ".join(o.bases), new=", ".join(n.bases))
         for base in n.bases:
             if base not in o.bases:
@@ -229,12 +234,14 @@ class ObjectComparer:
     def _param(self, kind: Kind, path: str, name: str, detail: str, nm: Module, n: Obj, breaking: bool,
                old: Param | None, new: Param | None) -> None:
         """Record a parameter change."""
+        self.touched.add(nm.file)
         self.changes.append(Change(kind, path, detail, breaking, old.render() if old else None,
                                    new.render() if new else None, nm.file, n.line, parameter=name))
 
     def _add(self, kind: Kind, path: str, detail: str, module: Module, line: int, *, breaking: bool = False,
              old: str | None = None, new: str | None = None, new_path: str | None = None) -> None:
         """Record a change located in a module's file."""
+        self.touched.add(module.file)
         self.changes.append(Change(kind, path, detail, breaking, old, new, module.file, line, new_path=new_path))
 
 

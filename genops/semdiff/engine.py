@@ -50,7 +50,7 @@ def compare_models(old: TreeModel, new: TreeModel, *, old_label: str = "old", ne
     changes += edge_changes(old, new, mapping, old_edges, new_edges)
     changes += cycle_changes(old, new, mapping, old_edges, new_edges)
     changes += dependency_changes(old, new)
-    changes += formatting_only(old, new, mapping, moved, changes)
+    changes += formatting_only(old, new, mapping, moved, {c.file for c in changes} | comparer.touched)
     changes = sorted(set(changes), key=Change.sort_key)
     files, lines = cached_text_stats(old.scan, new.scan, cache)
     semantic = sum(1 for c in changes if c.category is not Category.COSMETIC)
@@ -89,9 +89,8 @@ def error_changes(old: TreeModel, new: TreeModel, mapping: dict[str, str], publi
 
 
 def formatting_only(old: TreeModel, new: TreeModel, mapping: dict[str, str], moved: dict[str, str],
-                    changes: list[Change]) -> list[Change]:
+                    touched: set[str | None]) -> list[Change]:
     """Modules whose bytes changed but nothing else did: comments, whitespace, quotes, line breaks."""
-    touched = {c.file for c in changes}
     out = []
     for old_name, new_name in mapping.items():
         om, nm = old.modules[old_name], new.modules[new_name]

@@ -37,6 +37,7 @@ def digest(text: str) -> str:
 
 _SKIP_FIELDS = frozenset({"ctx", "type_comment", "kind"})  # no meaning for behaviour (`kind` is the u"" prefix)
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 def _norm(node: ast.AST, out: list[str]) -> None:
@@ -48,6 +49,8 @@ def _norm(node: ast.AST, out: list[str]) -> None:
     out.append(cls.__name__)
     for name in fields:
         value = getattr(node, name, None)
+        if name == "body" and cls in _DEFS:
+            value = docstring(value)[1]  # nested docstrings are documentation, not behaviour
         if isinstance(value, ast.AST):
             _norm(value, out)
         elif isinstance(value, list):
@@ -233,7 +236,7 @@ class _Extractor:
         """Visit statements of a scope; return those that are not members (its 'rest' code)."""
         rest: list[ast.stmt] = []
         for stmt in stmts:
-            if not self.statement(stmt, scope, parent):
+            if not self.statement(stmt, scope, parent) and not _filler(stmt):
                 rest.append(stmt)
         return rest
 
@@ -422,6 +425,12 @@ class _Extractor:
             elif isinstance(stmt, COMPOUND):
                 for block in _child_blocks(stmt):
                     self._collect_imports(block, top)
+
+
+def _filler(stmt: ast.stmt) -> bool:
+    """`pass` and `...` placeholders do nothing; a class losing its last method must not change them."""
+    return isinstance(stmt, ast.Pass) or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+                                         and stmt.value.value is Ellipsis)
 
 
 def _hash_doc(doc: str | None) -> str | None:

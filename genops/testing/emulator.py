@@ -31,6 +31,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -164,23 +165,33 @@ class Emulator:
 
     # --- used by the handler --------------------------------------------------------------------
 
-    def _admit(self, req: Recorded) -> Reply | Fault | None:
-        """Record the request, take a slot, and pick its answer; None means 'busy'."""
+    def _admit(self, req: Recorded) -> bool:
+        """Record the request and take an in-flight slot; False means 'too busy'."""
         with self._lock:
             self._requests.append(req)
             if self.max_in_flight is not None and self._in_flight >= self.max_in_flight:
                 self.busy_rejections += 1
-                return None
+                return False
             self._in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+            return True
+
+    def _answer_for(self, req: Recorded) -> Reply | Fault:
+        """The next scripted item, else the responder's answer, else a loud 400."""
+        with self._lock:
             queue = self._queues[req.dialect]
             if queue:
                 return queue.popleft()
             responder = self._responders.get(req.dialect) or self._responders.get(None)
-        if responder is not None:
+        if responder is None:
+            return Fault(status=400, kind="bad_request",
+                         message=f"emulator: nothing scripted for {req.dialect} {req.path}")
+        try:
             return responder(req)
-        return Fault(status=400, kind="bad_request",
-                     message=f"emulator: nothing scripted for {req.dialect} {req.path}")
+        except Exception as exc:  # a broken test responder must fail the test, not hang it
+            traceback.print_exc()
+            return Fault(status=400, kind="bad_request",
+                         message=f"emulator: the responder raised {exc!r}")
 
     def _release(self) -> None:
         with self._lock:
@@ -237,14 +248,13 @@ class _Handler(BaseHTTPRequestHandler):
                        headers={k.lower(): v for k, v in self.headers.items()}, body=body,
                        model=model)
         stream = stream or req.stream
-        answer = self.emu._admit(req)
-        if answer is None:
+        if not self.emu._admit(req):
             busy = Fault(kind="rate_limit", retry_after=self.emu.busy_retry_after,
                          message="emulator: too many requests in flight")
             self._send_error(dialect, busy, req)
             return
         try:
-            self._answer(dialect, req, answer, stream)
+            self._answer(dialect, req, self.emu._answer_for(req), stream)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
@@ -270,8 +280,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not stream:
             if isinstance(answer, Fault):  # a mid-stream fault on a plain request: cut the body
-                self._send_head(200, "application/json", None)
+                self._send_head(200, "application/json", 4096)
                 self.wfile.write(b'{"id": "trunc')
+                self.wfile.flush()
                 self.close_connection = True
                 return
             self._send_json(200, dialect.render_body(answer, req))

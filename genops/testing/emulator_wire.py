@@ -328,7 +328,7 @@ class OpenAIChat(Dialect):
 
     def render_body(self, reply: Reply, req: Recorded) -> dict[str, Any]:
         refused = reply.stop == "refused"
-        message = {"role": "assistant", "content": None if refused else reply.text,
+        message: dict[str, Any] = {"role": "assistant", "content": None if refused else reply.text,
                    "refusal": reply.text if refused else None, "annotations": []}
         return {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion",
                 "created": int(time.time()), "model": reply.model or req.model,
@@ -395,7 +395,7 @@ class OpenAIResponses(OpenAIChat):
                    ev("response.in_progress", response=self._response(reply, req, "in_progress", None)),
                    ev("response.output_item.added", output_index=0, item=item),
                    ev("response.content_part.added", part=empty_part, **where)]
-        extra = {} if refused else {"logprobs": []}
+        extra: dict[str, Any] = {} if refused else {"logprobs": []}
         events = [(d, ev(delta_type, delta=d, **where, **extra)) for d in deltas]
         done = self._response(reply, req, final, reply.text)
         finale = [ev("response.refusal.done" if refused else "response.output_text.done",

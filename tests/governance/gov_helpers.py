@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
+import tomllib
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 import yaml
 
 from genops.workspace import Workspace, load_workspace
@@ -58,17 +59,20 @@ def adr_yaml(adr_id: str, *, rules: list[dict[str, Any]] | None = None,
 
 
 def make_workspace(root: Path, adrs: dict[str, str], *, git: bool = False,
-                   config_extra: str = "") -> Path:
-    """A scaffolded workspace whose adr/ holds exactly `adrs` (file name -> YAML text)."""
+                   gates: dict[str, dict[str, Any]] | None = None) -> Path:
+    """A scaffolded workspace whose adr/ holds exactly `adrs` (file name -> YAML text), with
+    some [gates.*] settings overridden."""
     ws = init_workspace(root, git=git).root
     for old in (ws / "adr").glob("*.yaml"):
         old.unlink()
     for name, text in adrs.items():
         (ws / "adr" / name).write_text(text, encoding="utf-8")
-    if config_extra:
+    if gates:
         toml = ws / "genops.toml"
-        toml.write_text(toml.read_text(encoding="utf-8") + "\n" + textwrap.dedent(config_extra),
-                        encoding="utf-8")
+        data = tomllib.loads(toml.read_text(encoding="utf-8"))
+        for table, values in gates.items():
+            data.setdefault("gates", {}).setdefault(table, {}).update(values)
+        toml.write_text(tomli_w.dumps(data), encoding="utf-8")
     return ws
 
 

@@ -164,3 +164,27 @@ def test_base_urls_match_what_each_sdk_appends(emu: Emulator) -> None:
     assert not emu.base_url("anthropic").endswith("/v1")
     with pytest.raises(ValueError):
         emu.base_url("bard")
+
+
+def test_a_failing_responder_fails_the_request_loudly(emu: Emulator,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(req: object) -> Reply:
+        raise RuntimeError("responder bug")
+    emu.responder(broken)
+    with pytest.raises(ProviderError, match="responder bug") as caught:
+        VARIANTS["anthropic"].provider(emu).complete(make_request())
+    assert not caught.value.retryable
+    assert "RuntimeError" in capsys.readouterr().err
+
+
+def test_a_drop_on_a_plain_request_is_an_incomplete_body(emu: Emulator) -> None:
+    emu.fault("openai", Fault(kind="drop"))
+    with pytest.raises(httpx.RemoteProtocolError):
+        post(emu, "/v1/chat/completions", {"model": "m", "messages": []})
+
+
+def test_a_compatible_server_demanding_a_key_says_how_to_give_one(emu: Emulator) -> None:
+    emu.fault("openai", Fault(status=401))
+    with pytest.raises(ProviderError) as caught:
+        VARIANTS["openai-compatible"].provider(emu).complete(make_request())
+    assert "api_key_env" in (caught.value.hint or "")

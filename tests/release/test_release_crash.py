@@ -26,10 +26,11 @@ from release_helpers import (change_spec, clean_env, genops, make_workspace, out
 from genops.release import recover_interrupted
 from genops.release.faults import CRASH_POINTS
 from genops.release.pipeline import regenerate
+from genops.release.runs import list_runs
 from genops.release.store import current_release
 from genops.release.tree import tree_hash
 
-RANDOM_KILLS = 8
+RANDOM_KILLS = 10
 
 
 def _expected_hash(files: dict[str, str]) -> str:
@@ -38,8 +39,12 @@ def _expected_hash(files: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory, venv_cache: Path
-             ) -> tuple[Path, str, str, float]:
-    """(workspace, old tree hash, new tree hash, seconds a full regenerate takes)."""
+             ) -> tuple[Path, str, str, tuple[float, float]]:
+    """(workspace, old tree hash, new tree hash, (seconds until promotion starts, in all)).
+
+    The timings come from one full regenerate watched from outside, so random kills can be
+    spread over the whole run and, for half of them, over the promotion itself.
+    """
     base = tmp_path_factory.mktemp("crash-base")
     with pytest.MonkeyPatch.context() as patch:
         for key, value in clean_env(GENOPS_VENV_CACHE=str(venv_cache)).items():
@@ -51,12 +56,28 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, venv_cache: Path
     new_files = tree_files(punct="!!")
     change_spec(root, "- **REQ-GREET-3** louder.\n", files=new_files)
     timing = _copy(root, base / "timing")
-    started = time.monotonic()
-    result = genops(timing, "regenerate", "--reason", "timing",
-                    env=clean_env(GENOPS_VENV_CACHE=str(venv_cache)))
-    assert result.returncode == 0, result.stderr
+    seconds = _watch(timing, clean_env(GENOPS_VENV_CACHE=str(venv_cache)))
     assert output_hash(timing) == _expected_hash(new_files)
-    return root, old, _expected_hash(new_files), time.monotonic() - started
+    return root, old, _expected_hash(new_files), seconds
+
+
+def _watch(root: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Run a regenerate; (seconds until its run.json says "promoting", seconds in all)."""
+    known = {p.name for p in (root / ".genops/runs").iterdir()}
+    started = time.monotonic()
+    child = subprocess.Popen([sys.executable, "-m", "genops.cli.main", "regenerate", "--reason",
+                              "timing"], cwd=root, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    promoting = None
+    while child.poll() is None:
+        for path in (root / ".genops/runs").glob("*/run.json"):
+            if path.parent.name not in known and promoting is None and \
+                    '"stage": "promoting"' in path.read_text():
+                promoting = time.monotonic() - started
+        time.sleep(0.005)
+    assert child.returncode == 0
+    total = time.monotonic() - started
+    return (promoting or total * 0.6), total
 
 
 def _copy(root: Path, dest: Path) -> Path:
@@ -89,7 +110,10 @@ def _check_after_recovery(root: Path, old: str, new: str) -> str:
 
 def _resume_and_check(root: Path, new: str, env: dict[str, str]) -> None:
     if current_release(root) != "r0002":
-        result = genops(root, "resume", env=env)
+        unfinished = [r for r in list_runs(root) if r.stage not in ("promoted", "unchanged")]
+        # killed before its run.json existed: nothing was paid, so simply start again
+        args = ("resume",) if unfinished else ("regenerate", "--reason", "again")
+        result = genops(root, *args, env=env)
         assert result.returncode == 0, result.stdout + result.stderr
     assert output_hash(root) == new
     assert current_release(root) == "r0002"
@@ -102,7 +126,7 @@ def _resume_and_check(root: Path, new: str, env: dict[str, str]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", CRASH_POINTS)
-def test_crash_point_never_leaves_a_mixed_tree(prepared: tuple[Path, str, str, float],
+def test_crash_point_never_leaves_a_mixed_tree(prepared: tuple[Path, str, str, tuple[float, float]],
                                                tmp_path: Path, point: str) -> None:
     root, old, new, _ = prepared
     ws = _copy(root, tmp_path / "ws")
@@ -116,12 +140,14 @@ def test_crash_point_never_leaves_a_mixed_tree(prepared: tuple[Path, str, str, f
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(RANDOM_KILLS))
-def test_sigkill_at_a_random_instant(prepared: tuple[Path, str, str, float], tmp_path: Path,
-                                     seed: int) -> None:
-    root, old, new, seconds = prepared
+def test_sigkill_at_a_random_instant(prepared: tuple[Path, str, str, tuple[float, float]],
+                                     tmp_path: Path,
+                                     seed: int, capsys: pytest.CaptureFixture[str]) -> None:
+    root, old, new, (promoting, seconds) = prepared
     ws = _copy(root, tmp_path / "ws")
     env = clean_env(GENOPS_VENV_CACHE=os.environ["GENOPS_VENV_CACHE"])
-    delay = random.Random(seed).uniform(0.3, seconds)
+    low, high = (0.3, promoting) if seed % 2 else (promoting, seconds)  # half inside promotion
+    delay = random.Random(seed).uniform(low, high)
     child = subprocess.Popen([sys.executable, "-m", "genops.cli.main", "regenerate", "--reason",
                               f"killed after {delay:.2f}s"], cwd=ws, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -130,5 +156,12 @@ def test_sigkill_at_a_random_instant(prepared: tuple[Path, str, str, float], tmp
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     _wait_group_gone(child.pid)
+    journal = (ws / ".genops/promote.journal").exists()
+    runs = list_runs(ws)
+    stage = runs[-1].stage if len(runs) > 1 else "before run.json"
     _check_after_recovery(ws, old, new)
     _resume_and_check(ws, new, env)
+    with capsys.disabled():
+        print(f"\n[sigkill after {delay:.2f}s; promotion from ~{promoting:.2f}s to ~{seconds:.2f}s] "
+              f"stage {stage}"
+              + (", promotion journal pending" if journal else ""))
