@@ -79,6 +79,7 @@ def describe(change: Any) -> str:
 
 
 def change_finding(change: Any, prefix: str, severity: Severity, why: str) -> Finding:
+    """A finding at the change's location in the workspace (`generated/...`)."""
     file, line = change_location(change)
     if file and prefix:
         file = f"{prefix}/{file}"

@@ -154,6 +154,7 @@ class _CallScanner(ast.NodeVisitor):
     visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _scoped
 
     def visit_Call(self, node: ast.Call) -> None:
+        """Record a call whose callee resolves to an imported or builtin dotted name."""
         written = _dotted(node.func)
         if written:
             head, _, rest = written.partition(".")

@@ -66,20 +66,39 @@ def chain_violation(facts: TreeFacts, ref: RuleRef, chain: Chain, what: str) -> 
                      chain=tuple(chain))
 
 
+def _target_owner(facts: TreeFacts, to: list[str], members: list[str], name: str) -> str | None:
+    """Which forbidden target `name` belongs to: a `to` member of the tree, or a third-party pattern."""
+    hits = [m for m in members if matches(name, m)]
+    if hits:
+        return max(hits, key=len)
+    if facts.is_internal(name):
+        return None
+    return next((p for p in to if matches(name, p)), None)
+
+
+def _forbidden(owner: Callable[[str], str | None], skip: list[str], own: str | None,
+               name: str) -> bool:
+    """A target outside the source's own target member (a target may import itself)."""
+    target = owner(name)
+    return target is not None and target != own and not any(matches(name, s) for s in skip)
+
+
 def check_forbid_import(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any]) -> list[Violation]:
-    """Modules covered by `from` may not import (even indirectly) anything covered by `to`."""
+    """Modules covered by `from` may not import (even indirectly) anything covered by `to`.
+
+    `to` wildcards expand to members as in `independent`, so `from: mad.mads.*, to: mad.mads.*`
+    forbids imports between MADs while each MAD's modules still import each other.
+    """
     to, skip = as_list(rule["to"]), as_list(rule.get("except"))
-
-    def is_target(name: str) -> bool:
-        return any(matches(name, p) for p in to) and not any(matches(name, p) for p in skip)
-
-    sources = sorted(m for m in facts.select(as_list(rule["from"]), skip) if not is_target(m))
+    members = [m for p in to for m in facts.expand(p)]
+    owner = partial(_target_owner, facts, to, members)
+    sources = sorted(facts.select(as_list(rule["from"]), skip))
     source_set = set(sources)
     direct_only = bool(rule.get("allow_indirect"))
     what = f"{_show(rule['from'])} may not import {_show(rule['to'])}"
     found = []
     for module in sources:
-        chain = shortest_chain(facts, module, is_target,
+        chain = shortest_chain(facts, module, partial(_forbidden, owner, skip, owner(module)),
                                lambda m: not direct_only and m not in source_set)
         if chain:
             found.append(chain_violation(facts, ref, chain, what))

@@ -34,6 +34,7 @@ class Row:
 
     @property
     def gaps(self) -> list[str]:
+        """What is missing: an implementing group (when a blueprint exists) and a test."""
         missing = [] if self.tests else ["no test references it"]
         if self.groups is not None and not self.groups:
             missing.insert(0, "no blueprint group implements it")

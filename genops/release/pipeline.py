@@ -60,24 +60,30 @@ class Routing:
     offline: bool
 
 
-def route(ws: Any, override: str | None, run_dir: Path) -> Routing:
-    """The ladder, with every rung sent to `override` when given (`--provider NAME`).
+def ladder(ws: Any, override: str | None) -> list[tuple[str, ModelConfig]]:
+    """The ladder's rungs, each sent to provider `override` when given (`--provider NAME`).
 
     `replay` keeps each rung's pinned provider and model in the requests, so their archive keys
     match the recorded run; any other override rewrites the rungs' provider.
     """
+    rungs: list[tuple[str, ModelConfig]] = ws.config.rung_models()
+    if override is None or override == "replay":
+        return rungs
+    if override not in PROVIDER_NAMES:
+        raise UsageError(f"unknown provider {override!r}",
+                         hint="one of: " + ", ".join(PROVIDER_NAMES))
+    return [(name, cfg.model_copy(update={"provider": override})) for name, cfg in rungs]
+
+
+def route(ws: Any, override: str | None, run_dir: Path) -> Routing:
+    """The ladder and the provider object answering each rung (see `ladder`)."""
     from genops.providers.manual import ManualProvider
     from genops.providers.registry import make_provider
     from genops.providers.replay import ReplayProvider
 
-    rungs = ws.config.rung_models()
+    rungs = ladder(ws, override)
     if override == "replay":
         return Routing(rungs, {name: ReplayProvider(ws.root) for name, _ in rungs}, True)
-    if override is not None:
-        if override not in PROVIDER_NAMES:
-            raise UsageError(f"unknown provider {override!r}",
-                             hint="one of: " + ", ".join(PROVIDER_NAMES))
-        rungs = [(name, cfg.model_copy(update={"provider": override})) for name, cfg in rungs]
     providers: dict[str, Provider] = {}
     for name, cfg in rungs:
         if cfg.provider == "manual":  # request and response files live in the run directory
@@ -116,10 +122,9 @@ def regenerate(ws: Any, *, reason: str, kind: str = "regenerate",
     """Synthesize the whole tree from the workspace and promote it if every gate passes."""
     preflight(ws)
     if dry_run:
-        routing = route(ws, provider_override, ws.root / ".genops" / "runs" / "dry-run")
         from genops.ledger.db import Ledger
 
-        plan = build_plan(ws, routing.rungs, previous_tree=_previous_tree(ws),
+        plan = build_plan(ws, ladder(ws, provider_override), previous_tree=_previous_tree(ws),
                           release=current_release(ws.root),
                           month_spent_usd=Ledger.for_workspace(ws.root).month_total())
         return RunOutcome("planned", plan=plan)

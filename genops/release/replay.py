@@ -145,9 +145,13 @@ def _rebuild(root: Path, repo: Any, manifest: dict[str, Any], work: Path, progre
                           f"`git diff {gitops.TAG_PREFIX}{manifest['release']}`")
 
 
-def replay(root: Path, ref: str | None = None, *, progress: Any = None,
+def replay(workspace: Any, ref: str | None = None, *, progress: Any = None,
            gate_observer: GateObserver | None = None, gates: bool = True) -> ReplayOutcome:
-    """Rebuild `ref` (default: the current release) from the archive and compare it."""
+    """Rebuild `ref` (default: the current release) from the archive and compare it.
+
+    `workspace` is a loaded Workspace or just its root: only the commit and archive are used.
+    """
+    root = workspace if isinstance(workspace, Path) else Path(workspace.root)
     recover_interrupted(root)
     repo = gitops.open_repo(root)
     release = resolve_release(root, ref)

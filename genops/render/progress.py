@@ -64,7 +64,11 @@ class LiveProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if not self._live.is_started:
+            return
         self._live.__exit__(None, None, None)
+        if not self.console.is_terminal:  # rich leaves the last line open when not on a terminal
+            self.console.line()
 
     # -- Progress ----------------------------------------------------------------------------
 
@@ -119,7 +123,11 @@ class LiveProgress:
                 parts.append(Text(f"running cost ${total:.4f}", style="dim"))
             parts += [Text(f"• {m}", style="yellow") for m in self._messages[-5:]]
             if self._gates:
-                parts.append(Text("gates: " + "  ".join(f"{n} {v}" for n, v in self._gates)))
+                done = [n for n, v in self._gates if v != "running"]
+                failed = [n for n, v in self._gates if v == "fail"]
+                running = [n for n, v in self._gates if v == "running"]
+                line = f"gates: {len(done)} done" + (f", failed: {', '.join(failed)}" if failed else "")
+                parts.append(Text(line + (f" · running {running[0]}" if running else "")))
             return Group(*parts)
 
 

@@ -45,11 +45,11 @@ def _header(manifest: dict[str, Any]) -> list[str]:
         f"> {manifest['reason'] or '(no reason given)'}", "",
         "| | |", "|---|---|",
         f"| parent | {manifest.get('parent') or '(first release)'} |",
-        f"| tree | `{output['tree_sha256'][:16]}` · {output['file_count']} files "
-        f"(+{touches.get('files_added', 0)} −{touches.get('files_removed', 0)} "
-        f"~{touches.get('files_changed', 0)}) |",
-        f"| cost | {_usd(totals['cost_usd'])} of {_usd(totals['budget']['per_run_usd'])} per-run "
-        f"budget · {totals['calls']} calls ({totals['archive_hits']} from the archive) |",
+        (f"| tree | `{output['tree_sha256'][:16]}` · {output['file_count']} files "
+         f"(+{touches.get('files_added', 0)} −{touches.get('files_removed', 0)} "
+         f"~{touches.get('files_changed', 0)}) |"),
+        (f"| cost | {_usd(totals['cost_usd'])} of ${totals['budget']['per_run_usd']:.2f} per-run "
+         f"budget · {totals['calls']} calls ({totals['archive_hits']} from the archive) |"),
         f"| models | {models} |",
         f"| gates | {gates} |",
         f"| genops | {manifest['genops_version']} · {manifest['created']} · run {manifest['run']} |",
@@ -59,13 +59,15 @@ def _header(manifest: dict[str, Any]) -> list[str]:
 
 def _touched(manifest: dict[str, Any]) -> list[str]:
     touches = manifest.get("touches", {})
-    parent = manifest.get("parent") or "nothing"
+    parent = manifest.get("parent")
+    changed = touches.get("inputs_changed", [])
+    inputs = (f"- Inputs changed since {parent}: " + (", ".join(f"`{p}`" for p in changed) or "none")
+              if parent else f"- Inputs: {len(manifest.get('inputs', {}))} files (first release)")
     return [
         "## Requirements and ADRs touched", "",
         "- Requirements: " + (", ".join(touches.get("requirements", [])) or "none"),
         "- ADRs: " + (", ".join(touches.get("adrs", [])) or "none"),
-        f"- Inputs changed since {parent}: "
-        + (", ".join(f"`{p}`" for p in touches.get("inputs_changed", [])) or "none"), "",
+        inputs, "",
     ]
 
 
@@ -81,8 +83,8 @@ def _gates_table(manifest: dict[str, Any]) -> list[str]:
 def _calls_table(manifest: dict[str, Any]) -> list[str]:
     if not manifest["calls"]:
         return []
-    lines = ["## Calls", "", "| unit | rung | model | tokens in / out / cache read | cost | "
-             "latency | archive |", "|---|---|---|---|---|---|---|"]
+    header = "| unit | rung | model | tokens in / out / cache read | cost | latency | archive |"
+    lines = ["## Calls", "", header, "|---|---|---|---|---|---|---|"]
     for call in manifest["calls"]:
         t = call["tokens"]
         lines.append(f"| {call['label']} | {call['rung']} | {call['model']} | {t['input']} / "
@@ -98,7 +100,9 @@ def reviewer_summary(manifest: dict[str, Any], changes: Any) -> str:
     lines += ["## Breaking changes", ""]
     lines += [_change_line(c) for c in breaking] or ["None."]
     lines += [""] + _touched(manifest)
-    lines += ["## Semantic changes", "", changes.semantic_markdown.strip() or "None.", ""]
+    semantic = "\n".join("#" + line if line.startswith("#") else line
+                         for line in changes.semantic_markdown.strip().splitlines())
+    lines += ["## Semantic changes", "", semantic or "None.", ""]
     lines += _gates_table(manifest) + _calls_table(manifest)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -162,8 +166,8 @@ def print_plan(plan: Any, *, as_json: bool) -> None:
         print_json({"status": "planned", "plan": plan.to_dict()})
         return
     table = Table(title=f"plan ({plan.strategy}) — nothing sent, nothing spent")
-    for column in ("request", "rung", "model", "input tok", "max output", "worst case",
-                   "context window", "fits"):
+    table.add_column("request", no_wrap=True)
+    for column in ("rung", "model", "input", "max out", "worst $", "window", "fits"):
         table.add_column(column)
     for r in plan.requests:
         fits = {True: "[green]yes[/]", False: "[bold red]no[/]", None: "unknown"}[r.fits]
@@ -173,8 +177,8 @@ def print_plan(plan: Any, *, as_json: bool) -> None:
     out.print(table)
     verdict = "[green]within[/]" if plan.within_budget else "[bold red]over[/]"
     out.print(f"worst case for the first rung: {_usd(plan.worst_case_usd)} — {verdict} the "
-              f"per-run budget of {_usd(plan.per_run_usd)}; this month so far "
-              f"{_usd(plan.month_spent_usd)} of {_usd(plan.per_month_usd)}")
+              f"per-run budget of ${plan.per_run_usd:.2f}; this month so far "
+              f"{_usd(plan.month_spent_usd)} of ${plan.per_month_usd:.2f}")
     for note in plan.notes:
         out.print(f"[dim]note:[/] {note}")
 

@@ -100,7 +100,7 @@ def to_text(result: DiffResult, *, color: bool = False, width: int = 120) -> str
             continue
         for change in changes:
             line = Text("  ")
-            line.append(f"{change.kind.value:<28}", style=style)
+            line.append(f"{change.kind.value:<30}", style=style)
             line.append(_subject(change), style="bold")
             line.append(f"  {change.detail}")
             where = _where(change)
@@ -120,10 +120,10 @@ def _md(text: str | None) -> str:
 def to_markdown(result: DiffResult) -> str:
     """The reviewer summary body: noise meter, then tables by category with breaking first."""
     s = result.stats
+    meter = (f"| {s.files_textually_changed:,} files, {s.text_lines_changed:,} lines | "
+             f"{s.semantic_changes:,} changes, {len(result.breaking):,} breaking |")
     lines = [f"## Semantic diff `{result.old_label}` → `{result.new_label}`", "",
-             "| Text view | Semantic view |", "|---|---|",
-             f"| {s.files_textually_changed:,} files, {s.text_lines_changed:,} lines | "
-             f"{s.semantic_changes:,} changes, {len(result.breaking):,} breaking |", ""]
+             "| Text view | Semantic view |", "|---|---|", meter, ""]
     if not result.changes:
         lines.append("No semantic changes.")
     for title, category, changes in _sections(result):

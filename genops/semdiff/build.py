@@ -17,7 +17,7 @@ from pathlib import Path
 from genops.semdiff.cache import ModelCache, default_cache_dir, from_blob, to_blob, tree_key
 from genops.semdiff.extract import extract
 from genops.semdiff.model import FileModel, Module
-from genops.semdiff.tree import TreeScan, scan_tree
+from genops.semdiff.tree import TreeScan, scan_trees
 
 PARALLEL_THRESHOLD = 200  # uncached files above which parsing is spread across processes
 CHUNK = 24  # files per worker task: big enough to amortize the round trip
@@ -58,7 +58,7 @@ def build_model(root: Path, *, cache_dir: Path | None = None, jobs: int | None =
                 use_cache: bool = True) -> TreeModel:
     """The code model of one tree (modules, objects, imports), using and filling the cache."""
     cache = ModelCache(cache_dir or default_cache_dir(root)) if use_cache else None
-    return build_models([scan_tree(root)], cache, jobs)[0]
+    return build_models(scan_trees(root, cache=cache), cache, jobs)[0]
 
 
 def build_models(scans: list[TreeScan], cache: ModelCache | None, jobs: int | None) -> list[TreeModel]:

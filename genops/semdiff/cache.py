@@ -20,13 +20,15 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from genops.semdiff.model import MODEL_VERSION, FileModel, Obj, Param
 
-def _code_fingerprint() -> str:
-    """A hash of the code that decides what a model holds, so editing it can never serve stale models."""
+
+def _code_fingerprint(*names: str) -> str:
+    """A hash of the code that decides what is cached, so editing it can never serve stale entries."""
     digest = hashlib.sha256()
-    for name in ("extract.py", "model.py", "cache.py"):
+    for name in names or sorted(p.name for p in Path(__file__).parent.glob("*.py")):
         try:
             digest.update((Path(__file__).parent / name).read_bytes())
         except OSError:
@@ -34,10 +36,14 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
-LAYOUT = f"v{MODEL_VERSION}-py{sys.version_info[0]}{sys.version_info[1]}-{_code_fingerprint()}"
+LAYOUT = f"v{MODEL_VERSION}-py{sys.version_info[0]}{sys.version_info[1]}-" + \
+    _code_fingerprint("extract.py", "model.py", "cache.py")
+RESULTS_VERSION = _code_fingerprint()  # every module of semdiff decides a result
+STAT_TTL_S = 30 * 24 * 3600  # remembered file hashes are forgotten after this
+MAX_STAT_ROWS = 200_000
 KEEP_TREES = 16  # tree-state files kept; older ones are pruned on write
 
-Encoded = tuple  # the marshal-friendly tuple form of a FileModel
+Encoded = tuple[Any, ...]  # the marshal-friendly tuple form of a FileModel
 
 
 def encode(model: FileModel) -> Encoded:
@@ -91,7 +97,10 @@ class ModelCache:
 
     SCHEMA = ("CREATE TABLE IF NOT EXISTS models (sha TEXT PRIMARY KEY, data BLOB NOT NULL)",
               "CREATE TABLE IF NOT EXISTS trees (key TEXT PRIMARY KEY, data BLOB NOT NULL, used REAL NOT NULL)",
-              "CREATE TABLE IF NOT EXISTS stats (key TEXT PRIMARY KEY, files INTEGER, lines INTEGER)")
+              "CREATE TABLE IF NOT EXISTS stats (key TEXT PRIMARY KEY, files INTEGER, lines INTEGER)",
+              "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, data BLOB NOT NULL, used REAL NOT NULL)",
+              ("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, mtime INTEGER, sha TEXT, "
+               "stored REAL)"))
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -131,11 +140,50 @@ class ModelCache:
     def get_stats(self, key: str) -> tuple[int, int] | None:
         """Text statistics of a pair of tree states, or None."""
         rows = self._query("SELECT files, lines FROM stats WHERE key = ?", [key])
-        return (int(rows[0][0]), int(rows[0][1])) if rows else None
+        if not rows or not all(isinstance(value, int) for value in rows[0]):
+            return None
+        return (int(str(rows[0][0])), int(str(rows[0][1])))
 
     def put_stats(self, key: str, stats: tuple[int, int]) -> None:
         """Store the text statistics of a pair of tree states."""
         self._execute("INSERT OR REPLACE INTO stats VALUES (?, ?, ?)", [(key, *stats)])
+
+    def get_result(self, key: str) -> object:
+        """A stored diff result (see engine) for a pair of whole trees, or None."""
+        rows = self._query("SELECT data FROM results WHERE key = ?", [f"{RESULTS_VERSION}:{key}"])
+        if not rows:
+            return None
+        self._execute("UPDATE results SET used = ? WHERE key = ?", [(time.time(), f"{RESULTS_VERSION}:{key}")])
+        return _unmarshal(rows[0][0])
+
+    def put_result(self, key: str, data: Any) -> None:
+        """Store a diff result and forget the least recently used ones beyond KEEP_TREES."""
+        self._execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?)",
+                      [(f"{RESULTS_VERSION}:{key}", marshal.dumps(data), time.time())])
+        self._execute("DELETE FROM results WHERE key NOT IN (SELECT key FROM results ORDER BY used DESC LIMIT ?)",
+                      [(KEEP_TREES,)])
+
+    def file_hashes(self, root: str) -> dict[str, tuple[int, int, str]]:
+        """Remembered (size, mtime_ns, sha) of files under a directory, by path."""
+        prefix = root.rstrip("/") + "/"
+        rows = self._query("SELECT path, size, mtime, sha FROM files WHERE path >= ? AND path < ?",
+                           [prefix, prefix + "\U0010ffff"])
+        out: dict[str, tuple[int, int, str]] = {}
+        for path, size, mtime, sha in rows:
+            if isinstance(size, int) and isinstance(mtime, int):
+                out[str(path)] = (size, mtime, str(sha))
+        return out
+
+    def remember_hashes(self, rows: dict[str, tuple[int, int, str]]) -> None:
+        """Remember file hashes by (path, size, mtime) and forget stale ones."""
+        if not rows:
+            return
+        now = time.time()
+        self._execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
+                      [(path, size, mtime, sha, now) for path, (size, mtime, sha) in rows.items()])
+        self._execute("DELETE FROM files WHERE stored < ?", [(now - STAT_TTL_S,)])
+        self._execute("DELETE FROM files WHERE path IN (SELECT path FROM files ORDER BY stored DESC LIMIT -1 "
+                      "OFFSET ?)", [(MAX_STAT_ROWS,)])
 
     def _connect(self) -> sqlite3.Connection | None:
         """Open (and create) the database once; a damaged file is set aside and replaced."""
@@ -145,6 +193,8 @@ class ModelCache:
             try:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+                db.execute("PRAGMA synchronous=NORMAL")  # no fsync per commit: a lost entry is only a miss
                 for statement in self.SCHEMA:
                     db.execute(statement)
                 self._db = db

@@ -13,8 +13,19 @@ from collections import defaultdict
 
 from genops.semdiff.changes import Change, Kind
 from genops.semdiff.model import (
-    ATTRIBUTE, CLASS, FUNCTION, KEYWORD_ONLY, POSITIONAL, POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD,
-    VAR_KEYWORD, VAR_POSITIONAL, VARIADIC, Module, Obj, Param,
+    ATTRIBUTE,
+    CLASS,
+    FUNCTION,
+    KEYWORD_ONLY,
+    POSITIONAL,
+    POSITIONAL_ONLY,
+    POSITIONAL_OR_KEYWORD,
+    VAR_KEYWORD,
+    VAR_POSITIONAL,
+    VARIADIC,
+    Module,
+    Obj,
+    Param,
 )
 from genops.semdiff.resolve import TreeIndex, is_private, join
 
@@ -133,7 +144,7 @@ class ObjectComparer:
                     continue
                 after = self.new.resolve(f"{module}.{name}")
                 if after in added and removed[before][1].kind == added[after][1].kind:
-                    pairs.append((removed.pop(before), added.pop(after)))  # type: ignore[arg-type]
+                    pairs.append((removed.pop(before), added.pop(after)))
         return pairs
 
     def _renamed(self, om: Module, o: Obj, nm: Module, n: Obj) -> None:
@@ -154,7 +165,7 @@ class ObjectComparer:
 
     def _parameters(self, path: str, o: Obj, nm: Module, n: Obj, public: bool) -> None:
         """griffe's parameter rules, plus renames, optional additions and annotation changes."""
-        new_at = {}
+        new_at: dict[str, tuple[int, Param]] = {}
         for index, param in enumerate(n.params):
             new_at.setdefault(param.name, (index, param))
         old_names = {p.name for p in o.params}

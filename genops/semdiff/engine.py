@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from genops.semdiff.architecture import cycle_changes, edge_changes, edges, match_modules, module_changes
 from genops.semdiff.build import TreeModel, build_models, paused_gc
@@ -19,13 +20,40 @@ ERROR_KINDS = {"syntax_error": Kind.SYNTAX_ERROR, "encoding_fallback": Kind.ENCO
 
 
 def diff_trees(old_root: Path, new_root: Path, *, old_label: str = "old", new_label: str = "new",
-               cache_dir: Path | None = None, jobs: int | None = None, use_cache: bool = True) -> DiffResult:
-    """Semantic diff of two directory trees (see BRIEF.md "Semantic diff JSON")."""
+               cache_dir: Path | None = None, jobs: int | None = None, use_cache: bool = True,
+               reuse_result: bool = True) -> DiffResult:
+    """Semantic diff of two directory trees (see BRIEF.md "Semantic diff JSON").
+
+    With the cache on, only files never seen before are parsed, and (unless `reuse_result` is
+    False) a pair of trees already diffed returns the stored result.
+    """
     with paused_gc():
-        scans = scan_trees(Path(old_root), Path(new_root))
         cache = ModelCache(cache_dir or default_cache_dir(Path(new_root), Path(old_root))) if use_cache else None
+        scans = scan_trees(Path(old_root), Path(new_root), cache=cache)
+        key = pair_key(((r, e.sha) for r, e in scans[0].files.items()), ((r, e.sha) for r, e in scans[1].files.items()))
+        stored = _result_from(cache.get_result(key)) if cache and reuse_result else None
+        if stored is not None:
+            return DiffResult(old_label, new_label, *stored)
         old, new = build_models(scans, cache, jobs)
-        return compare_models(old, new, old_label=old_label, new_label=new_label, cache=cache)
+        result = compare_models(old, new, old_label=old_label, new_label=new_label, cache=cache)
+        if cache is not None:
+            cache.put_result(key, _result_to(result))
+        return result
+
+
+def _result_to(result: DiffResult) -> tuple[object, ...]:
+    """A result as plain tuples for the cache (labels excluded: the same pair may be named differently)."""
+    return (tuple((c.kind.value, c.path, c.detail, c.breaking, c.old, c.new, c.file, c.line, c.parameter,
+                   c.new_path, c.target) for c in result.changes), tuple(result.stats.to_json().values()))
+
+
+def _result_from(data: Any) -> tuple[list[Change], Stats] | None:
+    """The changes and stats of a cached result; None when absent or unreadable."""
+    try:
+        changes, stats = data
+        return [Change(Kind(row[0]), *row[1:]) for row in changes], Stats(*stats)
+    except (TypeError, ValueError):
+        return None
 
 
 def compare_models(old: TreeModel, new: TreeModel, *, old_label: str = "old", new_label: str = "new",
@@ -45,7 +73,8 @@ def compare_models(old: TreeModel, new: TreeModel, *, old_label: str = "old", ne
     comparer.pair_leftovers([m for n, m in old.modules.items() if n not in mapping],
                             [m for n, m in new.modules.items() if n not in targets])
     changes += comparer.changes
-    changes += surface_changes(old_index, new_index)
+    changed = {n for n, m in old.modules.items() if n not in new.modules or new.modules[n].sha != m.sha}
+    changes += surface_changes(old_index, new_index, changed)
     old_edges, new_edges = edges(old), edges(new)
     changes += edge_changes(old, new, mapping, old_edges, new_edges)
     changes += cycle_changes(old, new, mapping, old_edges, new_edges)

@@ -14,18 +14,28 @@ import hashlib
 import inspect
 import io
 import tokenize
+from collections.abc import Sequence
 
 from genops.semdiff.model import (
-    ATTRIBUTE, CLASS, FUNCTION, KEYWORD_ONLY, POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD, VAR_KEYWORD,
-    VAR_POSITIONAL, FileModel, Obj, Param, RawImport,
+    ATTRIBUTE,
+    CLASS,
+    FUNCTION,
+    KEYWORD_ONLY,
+    POSITIONAL_ONLY,
+    POSITIONAL_OR_KEYWORD,
+    VAR_KEYWORD,
+    VAR_POSITIONAL,
+    FileModel,
+    Obj,
+    Param,
+    RawImport,
 )
 
 PROPERTY_DECORATORS = frozenset({"property", "functools.cached_property", "cached_property.cached_property"})
 OVERLOAD_DECORATORS = frozenset({"typing.overload", "typing_extensions.overload"})
 LABEL_DECORATORS = {"staticmethod": "staticmethod", "classmethod": "classmethod"}
-COMPOUND = (ast.If, ast.Try, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Match)
-if hasattr(ast, "TryStar"):
-    COMPOUND = (*COMPOUND, ast.TryStar)
+COMPOUND: tuple[type[ast.stmt], ...] = (ast.If, ast.Try, ast.For, ast.AsyncFor, ast.While, ast.With,
+                                         ast.AsyncWith, ast.Match, *([ast.TryStar] if hasattr(ast, "TryStar") else []))
 VALUE_DISPLAY_LIMIT = 120
 TRIVIAL_DUMP = 60  # normalized bodies shorter than this (`pass`, `...`, `return x`) never pair a rename
 
@@ -49,7 +59,7 @@ def _norm(node: ast.AST, out: list[str]) -> None:
     out.append(cls.__name__)
     for name in fields:
         value = getattr(node, name, None)
-        if name == "body" and cls in _DEFS:
+        if name == "body" and cls in _DEFS and isinstance(value, list):
             value = docstring(value)[1]  # nested docstrings are documentation, not behaviour
         if isinstance(value, ast.AST):
             _norm(value, out)
@@ -66,7 +76,7 @@ def _norm(node: ast.AST, out: list[str]) -> None:
     out.append(")")
 
 
-def norm(*groups: list[ast.AST] | list[ast.stmt] | list[ast.expr] | list[ast.keyword]) -> str:
+def norm(*groups: Sequence[ast.AST]) -> str:
     """Normalized text of node lists: equal exactly when the code is equal but for formatting."""
     out: list[str] = []
     for group in groups:
@@ -97,7 +107,11 @@ def extract(data: bytes) -> FileModel:
     except (ValueError, RecursionError, MemoryError) as error:
         errors.append(("syntax_error", 1, str(error) or type(error).__name__))
         return FileModel(errors=tuple(errors))
-    model = _Extractor().module(tree)
+    try:
+        model = _Extractor().module(tree)
+    except RecursionError:
+        errors.append(("syntax_error", 1, "code nested too deeply to analyse"))
+        return FileModel(errors=tuple(errors))
     model.errors = tuple(errors)
     return model
 
@@ -257,7 +271,7 @@ class _Extractor:
             return False
         if isinstance(stmt, COMPOUND):
             for child in _child_blocks(stmt):
-                child_parent = stmt if isinstance(stmt, ast.If) else None
+                child_parent: ast.stmt | None = stmt if isinstance(stmt, ast.If) else None
                 for index, sub in enumerate(child):
                     sub_parent = child_parent
                     if isinstance(stmt, ast.Try) and any(child is h.body for h in stmt.handlers):
@@ -283,14 +297,12 @@ class _Extractor:
             return True
         labels = tuple(sorted({LABEL_DECORATORS[d] for d in decorators if d in LABEL_DECORATORS}
                               | ({"async"} if isinstance(node, ast.AsyncFunctionDef) else set())))
-        common = dict(line=node.lineno, body=body_hash, content=body_hash, doc=_hash_doc(doc),
-                      trivial=len(body_text) < TRIVIAL_DUMP)
-        if any(d in PROPERTY_DECORATORS for d in decorators):
-            obj = Obj(qualname, ATTRIBUTE, annotation=unparse(node.returns),
-                      labels=tuple(sorted({*labels, "property"})), **common)  # type: ignore[arg-type]
+        obj = Obj(qualname, FUNCTION, node.lineno, body=body_hash, content=body_hash, doc=_hash_doc(doc),
+                  trivial=len(body_text) < TRIVIAL_DUMP, labels=labels)
+        if any(d in PROPERTY_DECORATORS for d in decorators):  # griffe: a property is an attribute
+            obj.kind, obj.annotation, obj.labels = ATTRIBUTE, unparse(node.returns), (*labels, "property")
         else:
-            obj = Obj(qualname, FUNCTION, params=parameters(node.args), returns=unparse(node.returns),
-                      labels=labels, **common)  # type: ignore[arg-type]
+            obj.params, obj.returns = parameters(node.args), unparse(node.returns)
         scope.set(node.name, obj, node)
         if scope.is_class and node.name == "__init__":
             self.instance_attributes(node.body, scope)

@@ -79,11 +79,6 @@ def _longest_known(name: str, modules: Mapping[str, object] | set[str]) -> str |
     return None
 
 
-def is_internal(target: str, modules: Mapping[str, object] | set[str]) -> bool:
-    """True when an import target is a module of the tree."""
-    return target in modules
-
-
 def import_graph(root: Path) -> dict[str, set[tuple[str, int]]]:
     """Module dotted name -> {(imported module dotted name, line)}, third-party targets included."""
     from genops.semdiff.build import build_model

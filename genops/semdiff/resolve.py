@@ -44,8 +44,10 @@ def join(module: str, qualname: str) -> str:
 class TreeIndex:
     """Lazy, memoized lookups over a tree's modules."""
 
-    def __init__(self, modules: dict[str, Module]) -> None:
+    def __init__(self, modules: dict[str, Module], public_refs: set[Ref] | None = None) -> None:
         self.modules = modules
+        if public_refs is not None:
+            self.__dict__["public_refs"] = public_refs  # precomputed (cached per tree state)
         self.submodules: dict[str, dict[str, str]] = {}
         for name in modules:
             parent, _, short = name.rpartition(".")
@@ -57,6 +59,8 @@ class TreeIndex:
         self._mro: dict[Ref, list[Ref] | None] = {}
         self._all: dict[Ref, dict[str, Ref]] = {}
         self._in_progress: set[str] = set()
+        self._trail: set[str] | None = None  # modules consulted by the resolution under way
+        self._trails: dict[Ref, frozenset[str]] = {}
 
     def children(self, module: str) -> dict[str, list[str]]:
         """Member names by parent qualname ("" for module level), in definition order."""
@@ -93,6 +97,8 @@ class TreeIndex:
 
     def members(self, module: str) -> dict[str, Member]:
         """A module's namespace: defs and assignments, imports, star-imports, then submodules."""
+        if self._trail is not None:
+            self._trail.add(module)
         cached = self._members.get(module)
         if cached is not None:
             return cached
@@ -168,17 +174,31 @@ class TreeIndex:
         return "module" if not qualname else self.modules[module].model.objects[qualname].kind
 
     def bases(self, ref: Ref) -> list[Ref]:
-        """A class's bases that are classes of this tree, in order."""
+        """A class's bases that are classes of this tree, in order (and which modules decided that)."""
         module, qualname = ref
+        outer, self._trail = self._trail, {module}
         out: list[Ref] = []
-        for text in self.modules[module].model.objects[qualname].bases:
-            name = text.split("[", 1)[0].strip()
-            if not _DOTTED.match(name):
-                continue
-            found = self.resolve_in(module, name.split("."))
-            if found and found[1] and found != ref and self.kind_of(found) == CLASS:
-                out.append(found)
+        try:
+            for text in self.modules[module].model.objects[qualname].bases:
+                name = text.split("[", 1)[0].strip()
+                if not _DOTTED.match(name):
+                    continue
+                found = self.resolve_in(module, name.split("."))
+                if found and found[1] and found != ref and self.kind_of(found) == CLASS:
+                    out.append(found)
+        finally:
+            trail, self._trail = self._trail, outer
+            if outer is not None:
+                outer |= trail
+        self._trails[ref] = frozenset(trail)
         return out
+
+    def lineage(self, ref: Ref) -> set[str]:
+        """Modules whose content decides a class's inherited members (its MRO and base lookups)."""
+        modules: set[str] = set()
+        for cls in self.mro(ref) or [ref]:
+            modules |= self._trails.get(cls, frozenset({cls[0]}))
+        return modules
 
     def mro(self, ref: Ref, seen: tuple[Ref, ...] = ()) -> list[Ref] | None:
         """C3 linearization (the class first); None when inconsistent or cyclic, as griffe gives up."""
@@ -190,7 +210,8 @@ class TreeIndex:
         result: list[Ref] | None = [ref]
         if bases:
             lines = [self.mro(b, (*seen, ref)) for b in bases]
-            merged = None if any(line is None for line in lines) else _c3_merge([*lines, bases])  # type: ignore[list-item]
+            complete = [line for line in lines if line is not None]
+            merged = _c3_merge([*complete, bases]) if len(complete) == len(lines) else None
             result = None if merged is None else [ref, *merged]
         self._mro[ref] = result
         return result

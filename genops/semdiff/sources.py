@@ -3,7 +3,8 @@
 Resolution order for one argument: an existing directory; a release id (`r0002`, or `current`)
 with `.genops/releases/<id>/` in the workspace, read from the git tag `genops/<id>` at the
 workspace's output directory (genops.toml `[project] output`, default `generated`); a git ref of
-the workspace repository, read at the output directory (or `REF:PATH` for another directory).
+the workspace repository, read at the output directory. `REF:PATH` (or `RELEASE:PATH`) reads
+another directory of that commit.
 With no arguments OLD is the current release and NEW the output directory; with one, NEW is the
 output directory. Git trees are exported with `git archive` into temporary directories that live
 as long as the `resolve_sides` context.
@@ -53,13 +54,14 @@ def resolve_side(spec: str, cwd: Path, workspace: Path | None, stack: ExitStack)
     directory = cwd / spec
     if directory.is_dir():
         return Side(spec, directory, _repo_prefix(directory))
-    if workspace is not None:
-        release = _current_release(workspace) if spec in ("current", "latest") else spec
-        if (workspace / ".genops" / "releases" / release).is_dir():
-            output = output_dir_name(workspace)
-            return _export(workspace, TAG_PREFIX + release, output, release, stack)
-    repo = workspace or cwd
     ref, _, subpath = spec.partition(":")
+    if workspace is not None:
+        release = _current_release(workspace) if ref in ("current", "latest") else ref
+        if (workspace / ".genops" / "releases" / release).is_dir():
+            label = release if not subpath else f"{release}:{subpath}"
+            return _export(workspace, TAG_PREFIX + release, subpath.strip("/") or output_dir_name(workspace),
+                           label, stack)
+    repo = workspace or cwd
     if _git_ok(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"):
         if not subpath and workspace is not None:
             subpath = output_dir_name(workspace)

@@ -12,17 +12,20 @@ from genops.semdiff.model import CLASS
 from genops.semdiff.resolve import TreeIndex, is_private, join
 
 
-def surface_changes(old: TreeIndex, new: TreeIndex) -> list[Change]:
-    """Breaking removals of inherited members and of re-exported names."""
-    return [*_inherited_removals(old, new), *_reexport_removals(old, new)]
+def surface_changes(old: TreeIndex, new: TreeIndex, changed: set[str]) -> list[Change]:
+    """Breaking removals of inherited members and of re-exported names (`changed`: OLD modules whose
+    file changed or went away; nothing else can change what a class inherits or a module re-exports)."""
+    return [*_inherited_removals(old, new, changed), *_reexport_removals(old, new, changed)]
 
 
-def _inherited_removals(old: TreeIndex, new: TreeIndex) -> list[Change]:
+def _inherited_removals(old: TreeIndex, new: TreeIndex, changed: set[str]) -> list[Change]:
     """Public classes that no longer offer a member they used to inherit."""
     changes = []
     for ref in sorted(old.public_refs):
         module, qualname = ref
         if not qualname or old.modules[module].model.objects[qualname].kind != CLASS:
+            continue
+        if not old.lineage(ref) & changed:
             continue
         path = join(module, qualname)
         counterpart = new.resolve(path)
@@ -42,11 +45,13 @@ def _inherited_removals(old: TreeIndex, new: TreeIndex) -> list[Change]:
     return changes
 
 
-def _reexport_removals(old: TreeIndex, new: TreeIndex) -> list[Change]:
+def _reexport_removals(old: TreeIndex, new: TreeIndex, changed: set[str]) -> list[Change]:
     """Public names a module re-exported (imports in `__all__`, star-imports) that are gone."""
     changes = []
     for module in sorted(old.modules):
         if (module, "") not in old.public_refs or module not in new.modules:
+            continue
+        if module not in changed and not any(t in changed for t, _ in old.modules[module].wildcard_targets):
             continue
         new_members = new.members(module)
         for name, member in old.public_names(module).items():

@@ -1,19 +1,25 @@
 """Scanning a tree: every regular file under a root with its size and sha256, safely.
 
 Symlinks are followed only when they resolve inside the root (a link out of the tree is ignored,
-and a directory reached twice is walked once); tool and VCS directories are skipped.
+and a directory reached twice is walked once); tool and VCS directories are skipped. Like git's
+index, a file whose size and mtime match a remembered hash is not read again, unless it changed
+within RACY_NS of the scan (a write in the same clock tick could keep both).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 import os
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from genops.errors import UsageError
+from genops.semdiff.cache import ModelCache
 
+RACY_NS = 2_000_000_000
+Known = dict[str, tuple[int, int, str]]  # path -> (size, mtime_ns, sha256)
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache",
                        ".tox", ".nox", ".venv", "venv", "node_modules", ".genops", ".eggs"})
 
@@ -33,6 +39,7 @@ class TreeScan:
 
     root: Path
     files: dict[str, FileEntry] = field(default_factory=dict)
+    hashed: Known = field(default_factory=dict)  # hashes computed by this scan, safe to remember
 
     @property
     def python(self) -> dict[str, FileEntry]:
@@ -40,14 +47,18 @@ class TreeScan:
         return {rel: entry for rel, entry in self.files.items() if rel.endswith(".py")}
 
 
-def scan_tree(root: Path) -> TreeScan:
-    """Every regular file under `root` with its sha256; raise UsageError if root is no directory."""
+def scan_tree(root: Path, known: Known | None = None) -> TreeScan:
+    """Every regular file under `root` with its sha256; raise UsageError if root is no directory.
+
+    `known` maps absolute paths to remembered (size, mtime_ns, sha256), see module docstring.
+    """
     if not root.is_dir():
         raise UsageError(f"{root} is not a directory", hint="pass a directory, a git ref or a release id")
     real_root = root.resolve()
     scan = TreeScan(root)
+    settled = time.time_ns() - RACY_NS
     seen_dirs: set[str] = {str(real_root)}
-    stack: list[tuple[str, str]] = [(str(root), "")]
+    stack: list[tuple[str, str]] = [(str(real_root), "")]
     while stack:
         directory, prefix = stack.pop()
         try:
@@ -69,14 +80,21 @@ def scan_tree(root: Path) -> TreeScan:
                 if entry.name not in SKIP_DIRS:
                     stack.append((entry.path, rel + "/"))
             elif entry.is_file():
-                _add(scan, rel, entry.path)
+                _add(scan, rel, entry, known, settled)
     scan.files = dict(sorted(scan.files.items()))
     return scan
 
 
-def scan_trees(*roots: Path) -> list[TreeScan]:
-    """Scan several trees (threads do not help: the walk is bound by the interpreter, measured)."""
-    return [scan_tree(root) for root in roots]
+def scan_trees(*roots: Path, cache: ModelCache | None = None) -> list[TreeScan]:
+    """Scan several trees, reusing and then remembering file hashes in the cache (threads do not
+    help here: the walk is bound by the interpreter, measured)."""
+    scans = []
+    for root in roots:
+        known = cache.file_hashes(str(root.resolve())) if cache is not None and root.is_dir() else None
+        scans.append(scan_tree(root, known))
+    if cache is not None:
+        cache.remember_hashes({path: row for scan in scans for path, row in scan.hashed.items()})
+    return scans
 
 
 def _inside(path: str, real_root: Path) -> str | None:
@@ -88,14 +106,27 @@ def _inside(path: str, real_root: Path) -> str | None:
     return str(target) if target == real_root or real_root in target.parents else None
 
 
-def _add(scan: TreeScan, rel: str, path: str) -> None:
-    """Hash one file into the scan (unreadable files are skipped)."""
+def _add(scan: TreeScan, rel: str, entry: os.DirEntry[str], known: Known | None, settled: int) -> None:
+    """Hash one file into the scan, reusing a remembered hash when size and mtime still match."""
+    try:
+        stat = entry.stat()
+    except OSError:
+        return
+    path = entry.path
+    if known is not None:
+        hit = known.get(path)
+        if hit is not None and hit[0] == stat.st_size and hit[1] == stat.st_mtime_ns and stat.st_mtime_ns < settled:
+            scan.files[rel] = FileEntry(path, stat.st_size, hit[2])
+            return
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError:
         return
-    scan.files[rel] = FileEntry(path, len(data), hashlib.sha256(data).hexdigest())
+    sha = hashlib.sha256(data).hexdigest()
+    scan.files[rel] = FileEntry(path, len(data), sha)
+    if stat.st_mtime_ns < settled and len(data) == stat.st_size:
+        scan.hashed[path] = (stat.st_size, stat.st_mtime_ns, sha)
 
 
 def text_stats(old: TreeScan, new: TreeScan) -> tuple[int, int]:

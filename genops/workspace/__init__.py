@@ -81,6 +81,9 @@ def load_workspace(root: Path) -> Workspace:
     config = load_config(root)
     requirements, spec_texts = load_specs(root)
     adrs = load_adrs(root)
+    from genops.gates.rules_schema import validate_adr_rules  # late: gates import workspace
+
+    validate_adr_rules(adrs, root)
     templates = load_templates(root)
     return Workspace(root=root, config=config, requirements=requirements, spec_texts=spec_texts,
                      adrs=adrs, templates=templates)

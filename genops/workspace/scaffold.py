@@ -23,6 +23,7 @@ GITIGNORE = """\
 .genops/cache/
 .genops/trash/
 .genops/venvs/
+.genops/promote.*
 __pycache__/
 """
 

@@ -182,3 +182,25 @@ def test_fresh_workspace_passes(tmp_path: Path) -> None:
     result = genops(root, "check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "generated/ is empty: nothing generated yet" in result.stdout
+
+
+def test_base_can_be_a_release_a_directory_or_a_git_ref(released: Path, tmp_path: Path) -> None:
+    publish_release(released, BREAKING, run="run-3")
+
+    def policy(*args: str) -> tuple[int, str, str | None]:
+        result = genops(released, "check", "--format", "json", *args)
+        data = json.loads(result.stdout)
+        gate = next(r for r in data["results"] if r["gate"] == "diff_policy")
+        return result.returncode, gate["verdict"], data["base"]
+
+    assert policy() == (1, "fail", "r0002")
+    assert policy("--base", "r0003") == (0, "pass", "r0003")
+    assert policy("--base", "genops/r0001") == (1, "fail", "r0001")
+    assert policy("--base", "HEAD~1") == (1, "fail", "HEAD~1")  # the commit of r0002
+    before = tmp_path / "before"
+    for rel, text in BREAKING.items():
+        (before / rel).parent.mkdir(parents=True, exist_ok=True)
+        (before / rel).write_text(text)
+    assert policy("--base", str(before))[:2] == (0, "pass")
+    missing = genops(released, "check", "--base", "no-such-ref")
+    assert missing.returncode == 2 and "no such git ref: no-such-ref" in missing.stderr

@@ -230,3 +230,23 @@ def test_independent_rule_with_one_sibling_is_an_error(tmp_path: Path) -> None:
     rule = {"kind": "independent", "modules": ["mad.mads.*"], "except": ["mad.mads.fiedler"]}
     report = run_case(tmp_path, Case("one", rule, {}, [], {}, [], ""), {})
     assert ["fewer than two siblings" in v.message for v in report.violations] == [True]
+
+
+def test_forbid_import_between_members_of_one_wildcard(tmp_path: Path) -> None:
+    rule = {"kind": "forbid_import", "from": "mad.mads.*", "to": "mad.mads.*"}
+    case = Case("siblings", rule, {}, [], {}, [], "")
+    report = run_case(tmp_path, case, {
+        "mad/mads/rogers/__init__.py": "from mad.mads.rogers import core\n",
+        "mad/mads/rogers/core.py": "from mad.mads import fiedler\n",
+        "mad/mads/rogers.py": None})
+    assert [(v.file, v.line) for v in report.violations] == [("mad/mads/rogers/core.py", 1)]
+
+
+def test_forbid_import_of_a_subpackage_from_its_package(tmp_path: Path) -> None:
+    rule = {"kind": "forbid_import", "from": "mad", "to": "mad.sandbox"}
+    case = Case("nested", rule, {}, [], {}, [], "")
+    report = run_case(tmp_path, case, {"mad/sandbox.py": None,
+                                       "mad/sandbox/__init__.py": "from mad.sandbox import run\n",
+                                       "mad/sandbox/run.py": "import subprocess\n",
+                                       "mad/util.py": "from mad.sandbox import run\n"})
+    assert [(v.file, v.line) for v in report.violations] == [("mad/util.py", 1)]

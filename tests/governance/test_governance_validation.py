@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from gov_helpers import load, make_workspace
 
 from genops.errors import ConfigError
@@ -44,9 +46,8 @@ MISTAKES = [
 @pytest.mark.parametrize("name, text, line, words", MISTAKES, ids=[m[0] for m in MISTAKES])
 def test_rule_mistake_is_a_clear_config_error(tmp_path: Path, name: str, text: str, line: int,
                                               words: str) -> None:
-    ws = load(make_workspace(tmp_path / "ws", {"ADR-0002-x.yaml": text}))
-    with pytest.raises(ConfigError) as caught:
-        validate_rules(ws)
+    with pytest.raises(ConfigError) as caught:  # load_workspace validates rules
+        validate_rules(load(make_workspace(tmp_path / "ws", {"ADR-0002-x.yaml": text})))
     error = caught.value
     assert error.file == "adr/ADR-0002-x.yaml"
     assert error.line == line, str(error)
@@ -71,23 +72,22 @@ def test_bad_waiver_is_a_clear_config_error(tmp_path: Path, name: str, waiver: s
     waiving = ("id: ADR-0003\ntitle: t\nstatus: accepted\ndecision: d\n"
                "rules:\n  - kind: acyclic\n    package: mad\n"
                f"waives:\n  - {waiver}\n")
-    ws = load(make_workspace(tmp_path / "ws", {"ADR-0002-a.yaml": GOOD,
-                                               "ADR-0003-b.yaml": waiving}))
-    with pytest.raises(ConfigError) as caught:
-        validate_rules(ws)
+    with pytest.raises(ConfigError) as caught:  # load_workspace validates rules
+        validate_rules(load(make_workspace(tmp_path / "ws", {"ADR-0002-a.yaml": GOOD,
+                                                             "ADR-0003-b.yaml": waiving})))
     assert caught.value.file == "adr/ADR-0003-b.yaml" and caught.value.line == 9
     assert words in str(caught.value)
 
 
 def test_waiving_a_later_adr_is_refused(tmp_path: Path) -> None:
     early = HEAD.replace("ADR-0002", "ADR-0001") + "waives:\n  - {adr: ADR-0002, rule: independent, path: x}\n"
-    ws = load(make_workspace(tmp_path / "ws", {"ADR-0001-a.yaml": early, "ADR-0002-b.yaml": GOOD}))
     with pytest.raises(ConfigError, match="a later ADR"):
-        validate_rules(ws)
+        validate_rules(load(make_workspace(tmp_path / "ws", {"ADR-0001-a.yaml": early,
+                                                             "ADR-0002-b.yaml": GOOD})))
 
 
 def test_every_rule_kind_in_the_docs_validates(tmp_path: Path) -> None:
-    examples = [
+    examples: list[dict[str, Any]] = [
         {"kind": "forbid_import", "from": "mad.mads.*", "to": ["redis"], "except": ["mad.bus.*"],
          "allow_indirect": False},
         {"kind": "layers", "layers": ["mad.gateway", ["mad.mads", "mad.bus"], "mad.core"]},
@@ -99,7 +99,5 @@ def test_every_rule_kind_in_the_docs_validates(tmp_path: Path) -> None:
         {"kind": "protected_api", "paths": ["mad.bus.Bus.publish"], "description": "the bus"},
     ]
     assert {e["kind"] for e in examples} == set(RULE_KINDS)
-    import yaml
-
     text = HEAD + yaml.safe_dump({"rules": examples}, sort_keys=False)
     validate_rules(load(make_workspace(tmp_path / "ws", {"ADR-0002-x.yaml": text})))

@@ -6,8 +6,16 @@ from pathlib import Path
 
 import git
 import pytest
-from release_helpers import (commit_all, genops, make_workspace, output_hash, script_model, tags,
-                             tree_files, workspace)
+from release_helpers import (
+    commit_all,
+    genops,
+    make_workspace,
+    output_hash,
+    script_model,
+    tags,
+    tree_files,
+    workspace,
+)
 
 from genops.errors import GenopsError
 from genops.release.pipeline import regenerate

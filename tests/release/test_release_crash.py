@@ -4,7 +4,7 @@ one, never a mix; the release records agree with it; resume finishes the run wit
 Each case copies one prepared workspace (release r0001 promoted, the spec changed, the model
 scripted to answer differently), runs `genops regenerate` in a child process and kills it: either
 at a named crash point (GENOPS_CRASH_AT makes the child `os._exit(137)` there) or with SIGKILL
-after a random delay. Recovery is `genops.release.recover_interrupted`, as every command runs it.
+a random moment after its run.json reaches a given stage. Recovery is `genops.release.recover_interrupted`, as every command runs it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -20,8 +21,17 @@ import time
 from pathlib import Path
 
 import pytest
-from release_helpers import (change_spec, clean_env, genops, make_workspace, output_hash,
-                             paid_keys, tags, tree_files, workspace)
+from release_helpers import (
+    change_spec,
+    clean_env,
+    genops,
+    make_workspace,
+    output_hash,
+    paid_keys,
+    tags,
+    tree_files,
+    workspace,
+)
 
 from genops.release import recover_interrupted
 from genops.release.faults import CRASH_POINTS
@@ -31,6 +41,10 @@ from genops.release.store import current_release
 from genops.release.tree import tree_hash
 
 RANDOM_KILLS = 10
+# Each random kill waits for its run to reach one of these stages, then a random 0-250 ms more.
+KILL_TARGETS = ("created", "synthesizing", "staged", "gated", "promoting")
+STAGE_ORDER = ("created", "synthesizing", "awaiting", "staged", "gates_failed", "gated",
+               "promoting", "promoted", "unchanged", "failed")
 
 
 def _expected_hash(files: dict[str, str]) -> str:
@@ -38,13 +52,8 @@ def _expected_hash(files: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory, venv_cache: Path
-             ) -> tuple[Path, str, str, tuple[float, float]]:
-    """(workspace, old tree hash, new tree hash, (seconds until promotion starts, in all)).
-
-    The timings come from one full regenerate watched from outside, so random kills can be
-    spread over the whole run and, for half of them, over the promotion itself.
-    """
+def prepared(tmp_path_factory: pytest.TempPathFactory, venv_cache: Path) -> tuple[Path, str, str]:
+    """(workspace, old tree hash, new tree hash), the new hash checked by one uninterrupted run."""
     base = tmp_path_factory.mktemp("crash-base")
     with pytest.MonkeyPatch.context() as patch:
         for key, value in clean_env(GENOPS_VENV_CACHE=str(venv_cache)).items():
@@ -55,29 +64,12 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, venv_cache: Path
     old = output_hash(root)
     new_files = tree_files(punct="!!")
     change_spec(root, "- **REQ-GREET-3** louder.\n", files=new_files)
-    timing = _copy(root, base / "timing")
-    seconds = _watch(timing, clean_env(GENOPS_VENV_CACHE=str(venv_cache)))
-    assert output_hash(timing) == _expected_hash(new_files)
-    return root, old, _expected_hash(new_files), seconds
-
-
-def _watch(root: Path, env: dict[str, str]) -> tuple[float, float]:
-    """Run a regenerate; (seconds until its run.json says "promoting", seconds in all)."""
-    known = {p.name for p in (root / ".genops/runs").iterdir()}
-    started = time.monotonic()
-    child = subprocess.Popen([sys.executable, "-m", "genops.cli.main", "regenerate", "--reason",
-                              "timing"], cwd=root, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-    promoting = None
-    while child.poll() is None:
-        for path in (root / ".genops/runs").glob("*/run.json"):
-            if path.parent.name not in known and promoting is None and \
-                    '"stage": "promoting"' in path.read_text():
-                promoting = time.monotonic() - started
-        time.sleep(0.005)
-    assert child.returncode == 0
-    total = time.monotonic() - started
-    return (promoting or total * 0.6), total
+    check = _copy(root, base / "uninterrupted")
+    result = genops(check, "regenerate", "--reason", "whole",
+                    env=clean_env(GENOPS_VENV_CACHE=str(venv_cache)))
+    assert result.returncode == 0, result.stderr
+    assert output_hash(check) == _expected_hash(new_files)
+    return root, old, _expected_hash(new_files)
 
 
 def _copy(root: Path, dest: Path) -> Path:
@@ -126,9 +118,9 @@ def _resume_and_check(root: Path, new: str, env: dict[str, str]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", CRASH_POINTS)
-def test_crash_point_never_leaves_a_mixed_tree(prepared: tuple[Path, str, str, tuple[float, float]],
-                                               tmp_path: Path, point: str) -> None:
-    root, old, new, _ = prepared
+def test_crash_point_never_leaves_a_mixed_tree(prepared: tuple[Path, str, str], tmp_path: Path,
+                                               point: str) -> None:
+    root, old, new = prepared
     ws = _copy(root, tmp_path / "ws")
     env = clean_env(GENOPS_VENV_CACHE=os.environ["GENOPS_VENV_CACHE"])
     crashed = genops(ws, "regenerate", "--reason", f"crash at {point}",
@@ -138,30 +130,41 @@ def test_crash_point_never_leaves_a_mixed_tree(prepared: tuple[Path, str, str, t
     _resume_and_check(ws, new, env)
 
 
+def _stage_of_new_run(root: Path, known: set[str]) -> str | None:
+    for path in (root / ".genops/runs").glob("*/run.json"):
+        if path.parent.name not in known:
+            match = re.search(r'"stage": "(\w+)"', path.read_text())
+            return match.group(1) if match else None
+    return None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(RANDOM_KILLS))
-def test_sigkill_at_a_random_instant(prepared: tuple[Path, str, str, tuple[float, float]],
-                                     tmp_path: Path,
-                                     seed: int, capsys: pytest.CaptureFixture[str]) -> None:
-    root, old, new, (promoting, seconds) = prepared
+def test_sigkill_at_a_random_instant(prepared: tuple[Path, str, str], tmp_path: Path, seed: int,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Watch the child's run.json; once it reaches the target stage, kill it a random moment later."""
+    root, old, new = prepared
     ws = _copy(root, tmp_path / "ws")
     env = clean_env(GENOPS_VENV_CACHE=os.environ["GENOPS_VENV_CACHE"])
-    low, high = (0.3, promoting) if seed % 2 else (promoting, seconds)  # half inside promotion
-    delay = random.Random(seed).uniform(low, high)
+    target = KILL_TARGETS[seed % len(KILL_TARGETS)]
+    delay = random.Random(seed).uniform(0.0, 0.25)
+    known = {p.name for p in (ws / ".genops/runs").iterdir()}
     child = subprocess.Popen([sys.executable, "-m", "genops.cli.main", "regenerate", "--reason",
-                              f"killed after {delay:.2f}s"], cwd=ws, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
+                              f"killed in {target}"], cwd=ws, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    while child.poll() is None:
+        stage = _stage_of_new_run(ws, known)
+        if stage is not None and STAGE_ORDER.index(stage) >= STAGE_ORDER.index(target):
+            break
+        time.sleep(0.002)
     time.sleep(delay)
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     _wait_group_gone(child.pid)
     journal = (ws / ".genops/promote.journal").exists()
-    runs = list_runs(ws)
-    stage = runs[-1].stage if len(runs) > 1 else "before run.json"
+    landed = _stage_of_new_run(ws, known) or "before run.json"
     _check_after_recovery(ws, old, new)
     _resume_and_check(ws, new, env)
     with capsys.disabled():
-        print(f"\n[sigkill after {delay:.2f}s; promotion from ~{promoting:.2f}s to ~{seconds:.2f}s] "
-              f"stage {stage}"
+        print(f"\n[sigkill {delay:.3f}s after reaching {target!r}] run stage {landed}"
               + (", promotion journal pending" if journal else ""))

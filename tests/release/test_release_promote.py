@@ -7,13 +7,24 @@ from pathlib import Path
 
 import git
 import pytest
-from release_helpers import (change_spec, genops, make_workspace, manifest, output_hash,
-                             paid_keys, script_model, tags, tree_files, workspace)
+from release_helpers import (
+    change_spec,
+    genops,
+    make_workspace,
+    manifest,
+    output_hash,
+    paid_keys,
+    script_model,
+    tags,
+    tree_files,
+    workspace,
+)
 
 from genops.errors import GateFailed, UsageError
 from genops.release.history import release_log, rollback
 from genops.release.pipeline import regenerate, resume
-from genops.release.tree import hash_tree, tree_files as hashed_files
+from genops.release.tree import hash_tree
+from genops.release.tree import tree_files as hashed_files
 
 MANIFEST_KEYS = {"release", "parent", "kind", "reason", "genops_version", "created", "run",
                  "inputs", "config", "prices_sha256", "models", "calls", "totals", "output",

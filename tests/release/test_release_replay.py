@@ -7,8 +7,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from release_helpers import (change_spec, clean_env, genops, make_workspace, manifest,
-                             tree_files, workspace)
+from release_helpers import (
+    change_spec,
+    clean_env,
+    genops,
+    make_workspace,
+    manifest,
+    tree_files,
+    workspace,
+)
 
 from genops.release.history import rollback
 from genops.release.pipeline import regenerate

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from genops.semdiff import DiffResult, diff_trees
 
@@ -24,10 +25,10 @@ def write_tree(root: Path, files: Tree) -> Path:
     return root
 
 
-def diff(tmp_path: Path, old: Tree, new: Tree, **options: object) -> DiffResult:
+def diff(tmp_path: Path, old: Tree, new: Tree, **options: Any) -> DiffResult:
     """Diff two trees written under tmp_path, with a private cache."""
     options.setdefault("cache_dir", tmp_path / "cache")
-    return diff_trees(write_tree(tmp_path / "old", old), write_tree(tmp_path / "new", new), **options)  # type: ignore[arg-type]
+    return diff_trees(write_tree(tmp_path / "old", old), write_tree(tmp_path / "new", new), **options)
 
 
 def findings(result: DiffResult, *, cosmetic: bool = True) -> set[tuple[str, str, bool]]:

@@ -190,8 +190,8 @@ def test_module_model_shape(tmp_path: Path) -> None:
                 return x
     '''))
     objects = build_model(root, cache_dir=tmp_path / "c").modules["pkg.mod"].model.objects
-    assert set(objects) == {"__all__", "LIMIT", "Bus", "Bus.__init__", "Bus.name", "Bus.extra", "Bus.size", "Bus.cached",
-                            "Bus.get"}
+    assert set(objects) == {"__all__", "LIMIT", "Bus", "Bus.__init__", "Bus.name", "Bus.extra", "Bus.size",
+                            "Bus.cached", "Bus.get"}
     init = objects["Bus.__init__"]
     assert [(p.name, p.kind, p.default, p.annotation) for p in init.params] == [
         ("self", "positional_or_keyword", None, None), ("name", "positional_or_keyword", None, None),

@@ -71,8 +71,8 @@ title: Standard library only
 status: accepted
 decision: Use only the Python standard library.
 rules:
-  - kind: forbid_import
-    modules: [requests]
+  - kind: max_file_lines
+    max: 600
 """
 
 
