@@ -1,0 +1,1 @@
+"""The tool gateway: namespaced tools ``mads.<mad>.<tool>`` with permissions and quotas, over MCP."""

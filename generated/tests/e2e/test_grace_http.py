@@ -1,0 +1,206 @@
+"""A user talks to the ecosystem through Grace's HTTP API (real HTTP, server started here)."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any, Callable
+
+import pytest
+
+from mad.app import Ecosystem
+from tests.helpers import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, Api, wait_for
+
+
+@pytest.mark.req("REQ-GRACE-1", "REQ-FIEDLER-6", "REQ-ROGERS-1", "REQ-ROGERS-2", "REQ-OBS-2")
+def test_chat_reaches_fiedler_and_rogers_keeps_it(eco: Ecosystem, api: Api) -> None:
+    response = api.chat("Hello, MAD!")
+    assert response.status == 200, response.text
+    body = response.body
+    assert body["model"] == "local/rules"
+    assert body["reply"].startswith("Hello! I am Fiedler's local rules model")
+    assert body["conversation_id"].startswith("c-") and body["tokens_in"] > 0 and body["cost_usd"] > 0
+    cid, correlation = body["conversation_id"], response.headers["X-Correlation-ID"]
+
+    def stored() -> list[tuple[Any, ...]]:
+        with sqlite3.connect(eco.config.data_dir / "rogers.db") as db:
+            return db.execute("SELECT sender, recipient, kind, text, correlation_id FROM messages "
+                              "WHERE conversation_id = ? ORDER BY seq", (cid,)).fetchall()
+
+    rows = wait_for(lambda: len(stored()) >= 2 and stored())  # Rogers persists asynchronously
+    with sqlite3.connect(eco.config.data_dir / "rogers.db") as db:
+        participants = {r[0] for r in db.execute("SELECT mad FROM participants WHERE conversation_id = ?",
+                                                 (cid,))}
+    assert rows[0] == ("grace", "fiedler", "request", "Hello, MAD!", correlation)
+    assert rows[1][:3] == ("fiedler", "grace", "reply") and rows[1][3] == body["reply"]
+    assert participants == {"grace", "fiedler"}
+
+    transcript = api.call("GET", f"/api/conversations/{cid}").body
+    assert [(m["role"], m["text"]) for m in transcript["messages"]] == [
+        ("user", "Hello, MAD!"), ("assistant", body["reply"])]
+    # one correlation id followed the request through every MAD it touched
+    assert eco.obs is not None
+    touched = {r["mad"] for r in eco.obs.log.recent(correlation_id=correlation)}
+    assert {"grace", "turing", "rogers", "fiedler"} <= touched
+
+
+@pytest.mark.req("REQ-GRACE-1", "REQ-FIEDLER-7")
+def test_a_conversation_continues_with_its_context(api: Api) -> None:
+    first = api.chat("what is 6 * 7?").body
+    assert first["reply"] == "42"
+    cid = first["conversation_id"]
+    second = api.chat("What did I say before?", conversation_id=cid).body
+    assert second["conversation_id"] == cid
+    assert second["reply"] == "You said: what is 6 * 7?"
+    third = api.chat("how many messages so far?", conversation_id=cid).body
+    assert third["reply"] == "This conversation has 4 earlier messages."
+    listed = api.call("GET", "/api/conversations").body
+    assert [c["id"] for c in listed] == [cid] and listed[0]["title"] == "what is 6 * 7?"
+
+
+@pytest.mark.req("REQ-GRACE-1", "REQ-FIEDLER-3")
+def test_a_consulting_team_answers_through_grace(api: Api) -> None:
+    body = api.chat("12 + 30", task="math", team=3).body
+    assert body["reply"] == "42" and body["model"] == "team"
+    assert {m["model"] for m in body["team"]} == {"local/rules", "local/calc"}
+
+
+@pytest.mark.req("REQ-GRACE-3")
+def test_every_api_call_needs_a_valid_token(eco: Ecosystem, api: Api) -> None:
+    for token in (None, "wrong-token", ""):
+        response = api.call("GET", "/api/conversations", token=token)
+        assert response.status == 401
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert api.call("GET", "/api/conversations", token=ALICE_TOKEN).status == 200
+    # only hashes are stored, and only in Turing (encrypted)
+    for name in ("turing.db", "rogers.db"):
+        raw = (eco.config.data_dir / name).read_bytes()
+        assert ADMIN_TOKEN.encode() not in raw and ALICE_TOKEN.encode() not in raw
+
+
+@pytest.mark.req("REQ-GRACE-4")
+def test_input_is_validated_before_any_mad_sees_it(api: Api) -> None:
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({"raw": b"{}", "headers": {"Content-Type": "text/plain"}}, 415, "application/json"),
+        ({"raw": b"x" * 20000}, 413, "larger than"),
+        ({"raw": b"{not json"}, 400, "not valid JSON"),
+        ({"raw": b"[1, 2]"}, 400, "JSON object"),
+        ({"body": {"message": "hi", "admin": True}}, 400, "unknown field(s): admin"),
+        ({"body": {"message": "   "}}, 400, "must not be empty"),
+        ({"body": {"message": 42}}, 400, "must be a string"),
+        ({"body": {"message": "x" * 4001}}, 400, "longer than 4000"),
+        ({"body": {"message": "bell\x07"}}, 400, "control characters"),
+        ({"body": {"message": "hi", "conversation_id": "../../etc"}}, 400, "malformed"),
+        ({"body": {"message": "hi", "task": "hack"}}, 400, "task must be one of"),
+        ({"body": {"message": "hi", "team": 99}}, 400, "team must be"),
+    ]
+    for kwargs, status, fragment in cases:
+        response = api.call("POST", "/api/chat", **kwargs)
+        assert response.status == status, (kwargs, response.text)
+        assert fragment in response.body["error"]
+    assert api.call("GET", "/api/chat").status == 405
+    assert api.call("GET", "/api/search?q=").status == 400
+
+
+@pytest.mark.req("REQ-GRACE-5")
+def test_rate_limits_per_user_and_for_failed_logins(make_eco: Callable[..., Ecosystem]) -> None:
+    eco = make_eco(rate=0.01, burst=3, login_burst=2)
+    assert eco.url
+    alice, bob = Api(eco.url, ALICE_TOKEN), Api(eco.url, BOB_TOKEN)
+    assert [alice.call("GET", "/api/conversations").status for _ in range(3)] == [200, 200, 200]
+    limited = alice.call("GET", "/api/conversations")
+    assert limited.status == 429 and int(limited.headers["Retry-After"]) >= 1
+    assert "rate limit exceeded for user 'alice'" in limited.body["error"]
+    assert bob.call("GET", "/api/conversations").status == 200  # buckets are per user
+    stranger = Api(eco.url, "guess-1")
+    statuses = [stranger.call("GET", "/api/conversations").status for _ in range(4)]
+    assert statuses[:2] == [401, 401] and statuses[-1] == 429
+
+
+@pytest.mark.req("REQ-GRACE-6", "REQ-ROGERS-5")
+def test_users_see_only_their_own_conversations(eco: Ecosystem) -> None:
+    assert eco.url
+    alice, bob = Api(eco.url, ALICE_TOKEN), Api(eco.url, BOB_TOKEN)
+    cid = alice.chat("my secret plan is pineapples").body["conversation_id"]
+    assert alice.call("GET", f"/api/conversations/{cid}").status == 200
+    assert bob.call("GET", f"/api/conversations/{cid}").status == 404
+    assert bob.chat("continue it", conversation_id=cid).status == 404
+    assert bob.call("GET", "/api/conversations").body == []
+    assert bob.call("GET", "/api/search?q=pineapples").body == []
+    hits = alice.call("GET", "/api/search?q=pineapples").body
+    assert hits and {h["conversation_id"] for h in hits} == {cid}
+    assert alice.call("GET", "/api/conversations/c-doesnotexist").status == 404
+
+
+@pytest.mark.req("REQ-GRACE-2", "REQ-GRACE-7")
+def test_chat_page_and_security_headers(api: Api) -> None:
+    page = api.call("GET", "/", token=None)
+    assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert '<form id="chat">' in page.text and '<script src="/chat.js"></script>' in page.text
+    assert "<script>" not in page.text  # no inline script: the CSP forbids it
+    script = api.call("GET", "/chat.js", token=None)
+    assert script.status == 200 and "fetch('/api/chat'" in script.text
+    for response in (page, script, api.call("GET", "/nowhere", token=None), api.chat("hi")):
+        headers = response.headers
+        assert "script-src 'self'" in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
+        assert headers["X-Correlation-ID"]
+    missing = api.call("GET", "/nowhere", token=None)
+    assert missing.status == 404 and set(missing.body) == {"error", "correlation_id"}
+
+
+@pytest.mark.req("REQ-GRACE-7", "REQ-OBS-2")
+def test_internal_failures_do_not_leak(eco: Ecosystem, api: Api) -> None:
+    class Exploding:
+        name = "local"
+
+        def complete(self, model: Any, messages: Any) -> Any:
+            raise RuntimeError("secret internal detail /etc/shadow")
+
+    eco.mads["fiedler"].providers["local"] = Exploding()  # type: ignore[attr-defined]
+    response = api.call("POST", "/api/chat", {"message": "hello"},
+                        headers={"X-Correlation-ID": "trace-0123456789"})
+    assert response.status == 502
+    assert "secret internal detail" not in response.text and "Traceback" not in response.text
+    assert response.body["correlation_id"] == "trace-0123456789"
+    assert eco.obs is not None
+    failure = eco.obs.log.recent(event="action_failed", correlation_id="trace-0123456789")
+    assert failure and failure[0]["mad"] == "fiedler" and "secret internal detail" in failure[0]["error"]
+
+
+@pytest.mark.req("REQ-GRACE-8", "REQ-OBS-3", "REQ-OBS-4", "REQ-OBS-6", "REQ-FIEDLER-4")
+def test_health_metrics_and_audit(eco: Ecosystem, api: Api) -> None:
+    health = api.call("GET", "/healthz", token=None)
+    assert health.status == 200 and health.body["status"] == "ok"
+    api.chat("hello")
+    alice = Api(api.base, ALICE_TOKEN)
+    assert alice.call("GET", "/api/metrics").status == 403
+    assert alice.call("GET", "/api/audit").status == 403
+    metrics = api.call("GET", "/api/metrics").body
+    assert metrics["mads"]["fiedler"]["handled"] >= 1 and metrics["mads"]["fiedler"]["latency_ms_max"] > 0
+    assert metrics["mads"]["grace"]["tokens_in"] > 0 and metrics["mads"]["grace"]["cost_usd"] > 0
+    assert metrics["breakers"]["fiedler"] == "closed"
+    audit = api.call("GET", "/api/audit").body
+    assert any(a["actor"] == "grace" and a["secret"] == "grace/users" and a["outcome"] == "granted"
+               for a in audit)
+    assert "value" not in json.dumps(audit)
+    wait_for(lambda: eco.obs and eco.obs.log.recent(event="http_request", path="/api/audit"))
+
+
+@pytest.mark.req("REQ-OBS-6", "REQ-GRACE-7")
+def test_grace_answers_503_while_fiedlers_breaker_is_open(make_eco: Callable[..., Ecosystem]) -> None:
+    eco = make_eco(breaker_threshold=2, breaker_reset=60)
+    assert eco.url
+
+    class Broken:
+        name = "local"
+
+        def complete(self, model: Any, messages: Any) -> Any:
+            raise RuntimeError("GPU melted")
+
+    eco.mads["fiedler"].providers["local"] = Broken()  # type: ignore[attr-defined]
+    api = Api(eco.url)
+    assert [api.chat("hello").status for _ in range(2)] == [502, 502]
+    refused = api.chat("hello")
+    assert refused.status == 503 and "circuit open for 'fiedler'" in refused.body["error"]
+    assert api.call("GET", "/healthz", token=None).body["breakers"]["fiedler"] == "open"
+    assert api.call("GET", "/api/metrics").body["mads"]["fiedler"]["errors"] == 2
