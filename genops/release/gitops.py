@@ -130,6 +130,28 @@ def has_tag(repo: git.Repo, release: str) -> bool:
     return any(t.name == TAG_PREFIX + release for t in repo.tags)
 
 
+def release_ref(repo: git.Repo, release: str) -> str:
+    """The commit of a release: its tag, else the commit that added its manifest.
+
+    CI systems often clone without tags (or shallow); a release is still found from its manifest,
+    and in a shallow clone whose history stops at HEAD, HEAD itself when it holds the manifest.
+    """
+    if has_tag(repo, release):
+        return TAG_PREFIX + release
+    manifest = f".genops/releases/{release}/manifest.json"
+    try:
+        sha = repo.git.log("-1", "--diff-filter=A", "--format=%H", "--", manifest).strip()
+    except git.GitCommandError:
+        sha = ""
+    if sha:
+        return sha
+    try:
+        repo.git.cat_file("-e", f"HEAD:{manifest}")
+    except git.GitCommandError:
+        return TAG_PREFIX + release  # export_tree reports it missing, with the hint to fetch tags
+    return "HEAD"
+
+
 def export_tree(repo: git.Repo, ref: str, dest: Path, subpath: str | None = None) -> Path:
     """Write the files of `ref` (or of `subpath` inside it) into `dest`; returns `dest`.
 

@@ -101,7 +101,7 @@ def replay_rungs(ws: Any, manifest: dict[str, Any]) -> list[tuple[str, ModelConf
 
 
 def _export(repo: Any, release: str, dest: Path, subpath: str | None = None) -> Path:
-    return gitops.export_tree(repo, gitops.TAG_PREFIX + release, dest, subpath)
+    return gitops.export_tree(repo, gitops.release_ref(repo, release), dest, subpath)
 
 
 def _rebuild_synthesized(repo: Any, manifest: dict[str, Any], work: Path, progress: Any

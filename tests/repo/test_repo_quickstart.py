@@ -69,3 +69,13 @@ def test_check_passes_on_this_repository(clone: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report
+
+
+def test_replay_works_in_a_shallow_clone_without_tags(tmp_path: Path) -> None:
+    """CI systems clone with --depth 1 and no tags: the release is found from its manifest."""
+    target = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--no-tags", "--depth", "1", f"file://{REPO}",
+                    str(target)], check=True)
+    result = _genops(["replay", "--json"], target)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert _outcome(result.stdout)["reproduced"] is True
