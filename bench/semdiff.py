@@ -30,9 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "semdiff")]
 
-from griffe_reference import griffe_breakages, patched_griffe, unmatched
+from griffe_reference import griffe_breakages, patched_griffe, unmatched  # noqa: E402
 
-from genops.semdiff import DiffResult, diff_trees
+from genops.semdiff import DiffResult, diff_trees  # noqa: E402
 
 FIXTURES = REPO / "tests" / "semdiff" / "fixtures"
 WARM_RUNS = 5

@@ -107,7 +107,7 @@ def evaluate(adrs: list[Any], facts: TreeFacts, env: RuleEnv) -> tuple[list[Viol
     found: list[Violation] = []
     count = 0
     for adr in adrs:
-        for ref, rule in zip(rule_refs(adr), adr.rules):
+        for ref, rule in zip(rule_refs(adr), adr.rules, strict=True):
             count += 1
             dead = _dead_rule(facts, ref, rule)
             if dead:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from genops.gates.base import Finding, GateContext, GateResult
-from genops.release.tree import IGNORED_DIRS
+from genops.treeignore import IGNORED_DIRS
 
 
 def _python_files(root: Path) -> list[Path]:

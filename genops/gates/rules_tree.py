@@ -15,8 +15,7 @@ from typing import Any
 
 from genops.gates.rules_schema import has_wildcard, matches, matches_any
 
-SKIP_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".git",
-                       ".venv", "venv", "node_modules"})
+from genops.treeignore import IGNORED_DIRS as SKIP_DIRS
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,7 @@ def release_ref(repo: git.Repo, release: str) -> str:
         return TAG_PREFIX + release
     manifest = f".genops/releases/{release}/manifest.json"
     try:
-        sha = repo.git.log("-1", "--diff-filter=A", "--format=%H", "--", manifest).strip()
+        sha = str(repo.git.log("-1", "--diff-filter=A", "--format=%H", "--", manifest)).strip()
     except git.GitCommandError:
         sha = ""
     if sha:

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 # Never part of an output tree: interpreter and tool caches a test run may leave behind.
-IGNORED_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
+from genops.treeignore import IGNORED_DIRS
 
 
 def sha256_bytes(data: bytes) -> str:

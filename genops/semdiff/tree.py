@@ -18,10 +18,10 @@ from pathlib import Path
 from genops.errors import UsageError
 from genops.semdiff.cache import ModelCache
 
+from genops.treeignore import IGNORED_DIRS as SKIP_DIRS
+
 RACY_NS = 2_000_000_000
 Known = dict[str, tuple[int, int, str]]  # path -> (size, mtime_ns, sha256)
-SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache",
-                       ".tox", ".nox", ".venv", "venv", "node_modules", ".genops", ".eggs"})
 
 
 @dataclass(frozen=True, slots=True)

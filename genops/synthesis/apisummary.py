@@ -11,9 +11,8 @@ import ast
 from pathlib import Path
 
 # Directories and files that are never part of a tree's content.
-SKIP_DIRS = frozenset({"__pycache__", ".git", ".pytest_cache", ".mypy_cache", ".ruff_cache",
-                       ".venv", "venv", ".tox", "node_modules", ".eggs"})
-SKIP_SUFFIXES = (".pyc", ".pyo")
+from genops.treeignore import IGNORED_DIRS as SKIP_DIRS
+from genops.treeignore import IGNORED_SUFFIXES as SKIP_SUFFIXES
 
 
 def module_name(path: str) -> str:

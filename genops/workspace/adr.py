@@ -110,7 +110,7 @@ def load_adrs(root: Path) -> list[Adr]:
 
 def effective_status(adrs: list[Adr]) -> dict[str, str]:
     """Status after supersession: an ADR superseded by an accepted one no longer applies."""
-    status = {a.id: a.status for a in adrs}
+    status: dict[str, str] = {a.id: a.status for a in adrs}
     for adr in adrs:
         if adr.status == "accepted":
             for target in adr.supersedes:

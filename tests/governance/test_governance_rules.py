@@ -113,7 +113,7 @@ def run_case(tmp_path: Path, case: Case, changes: Changes, extra_adrs: dict[str,
 def assert_found(report: RulesReport, expected: Expect) -> None:
     found = [(v.file, v.line, v.message) for v in report.violations]
     assert len(found) == len(expected), found
-    for (file, line, message), (want_file, want_line, words) in zip(found, expected):
+    for (file, line, message), (want_file, want_line, words) in zip(found, expected, strict=True):
         assert (file, line) == (want_file, want_line), found
         assert words in message, message
         assert message.startswith("ADR-0002 rule 1 ("), message

@@ -4,7 +4,8 @@ one, never a mix; the release records agree with it; resume finishes the run wit
 Each case copies one prepared workspace (release r0001 promoted, the spec changed, the model
 scripted to answer differently), runs `genops regenerate` in a child process and kills it: either
 at a named crash point (GENOPS_CRASH_AT makes the child `os._exit(137)` there) or with SIGKILL
-a random moment after its run.json reaches a given stage. Recovery is `genops.release.recover_interrupted`, as every command runs it.
+a random moment after its run.json reaches a given stage. Recovery is
+`genops.release.recover_interrupted`, as every command runs it.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ tree equal to the scripted files, and the key must appear in no file genops wrot
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
