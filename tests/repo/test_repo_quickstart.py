@@ -49,7 +49,7 @@ def _outcome(stdout: str) -> dict:
 
 
 def test_fresh_clone_replays_the_current_release_byte_for_byte(clone: Path) -> None:
-    result = _genops(["replay", "--json"], clone)
+    result = _genops(["regenerate", "--replay", "--json"], clone)  # the README's main job
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     outcome = _outcome(result.stdout)
     manifest = json.loads((clone / ".genops" / "releases" / _current_release() / "manifest.json")
