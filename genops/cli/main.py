@@ -40,6 +40,7 @@ def _root() -> None:
 COMMAND_MODULES = (
     "genops.cli.init",
     "genops.cli.regenerate",
+    "genops.cli.patch",
     "genops.cli.diff",
     "genops.cli.check",
     "genops.cli.release",

@@ -11,6 +11,8 @@ run on the rebuilt tree and each verdict is reported.
 
 from __future__ import annotations
 
+import json
+
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,11 +134,35 @@ def _rebuild_synthesized(repo: Any, manifest: dict[str, Any], work: Path, progre
     return staged, ws, previous, len(result.calls), changed
 
 
+def _rebuild_recorded_patch(repo: Any, manifest: dict[str, Any], work: Path
+                            ) -> tuple[Path, Any, Path | None, int, list[str]]:
+    """A hand edit recorded by `genops patch --from-drift`: the parent's tree plus its edits."""
+    from genops.patch.from_drift import EDITS_FILE, apply_edits, read_tree_text
+    from genops.workspace import load_workspace
+
+    release, parent, output = manifest["release"], manifest["parent"], manifest["output"]["dir"]
+    source = _export(repo, release, work / "workspace")
+    shutil.rmtree(source / output, ignore_errors=True)  # the answer must not leak into the rebuild
+    ws = load_workspace(source)
+    edits = json.loads((source / ".genops" / "releases" / release / "evidence" / EDITS_FILE)
+                       .read_text(encoding="utf-8"))
+    previous = _export(repo, parent, work / "parent", output) / output
+    previous.mkdir(parents=True, exist_ok=True)
+    files = apply_edits(read_tree_text(previous), edits)
+    staged = stage_tree(files, [], run_dir=work / "run")
+    recorded = manifest.get("inputs", {})
+    now = ws.input_hashes()
+    changed = sorted(p for p in set(now) | set(recorded) if now.get(p) != recorded.get(p))
+    return staged, ws, previous, 0, changed
+
+
 def _rebuild(root: Path, repo: Any, manifest: dict[str, Any], work: Path, progress: Any
              ) -> tuple[Path, Any, Path | None, int, list[str]]:
     kind = manifest["kind"]
     if kind in SYNTHESIZED_KINDS:
         return _rebuild_synthesized(repo, manifest, work, progress)
+    if kind == "patch" and manifest.get("flags", {}).get("source") == "drift":
+        return _rebuild_recorded_patch(repo, manifest, work)
     if kind == "rollback":
         source = load_manifest(root, manifest["rollback_of"])
         return _rebuild(root, repo, source, work / f"source-{source['release']}", progress)

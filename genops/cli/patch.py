@@ -1,0 +1,31 @@
+"""`genops patch --from-drift`: record a hand edit of the output tree as a gated patch release."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from genops.cli.regenerate import WORKSPACE_HELP, _run, _workspace
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def patch(
+        from_drift: bool = typer.Option(False, "--from-drift", help="Record the hand edits that "
+                                        "`genops check` reports as a patch release."),
+        reason: str = typer.Option("", "--reason", "-m", help="Why: recorded in the manifest."),
+        json_out: bool = typer.Option(False, "--json", help="JSON lines events and result."),
+        workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
+    ) -> None:
+        """Make a patch release. This version records hand edits (--from-drift)."""
+        from genops.errors import UsageError
+        from genops.patch.from_drift import record_drift
+
+        if not from_drift:
+            raise UsageError("genops patch needs --from-drift in this version",
+                             hint="model-made targeted patches are not built yet; change specs/ "
+                                  "or adr/ and run `genops regenerate`")
+        ws = _workspace(workspace)
+        _run(json_out, lambda progress: record_drift(ws, reason=reason or None,
+                                                     gate_observer=progress.gate))
