@@ -20,6 +20,8 @@ with the same inputs sends the same sequence of keys: resume is an archive hit p
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TypeVar
 
@@ -78,6 +80,7 @@ def stitch(text: str, continuation: str) -> str:
     that `continuation` begins with is dropped from the continuation, if it includes the
     unfinished last line or is at least MIN_OVERLAP_CHARS long.
     """
+    continuation = _unfence(continuation)
     starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
     candidates = starts[-(OVERLAP_LINES + 1):]
     for start in candidates:  # earliest start = longest overlap first
@@ -88,6 +91,20 @@ def stitch(text: str, continuation: str) -> str:
         if has_partial_line or len(seam.strip()) >= MIN_OVERLAP_CHARS:
             return text + continuation[len(seam):]
     return text + continuation
+
+
+_OPEN_FENCE = re.compile(r"\A[ \t]*```[\w+-]*[ \t]*\n")
+_CLOSE_FENCE = re.compile(r"\n[ \t]*```[ \t]*\s*\Z")
+
+
+def _unfence(continuation: str) -> str:
+    """A continuation request answered inside one markdown fence: the fence is not content."""
+    opening = _OPEN_FENCE.match(continuation)
+    if opening is None:
+        return continuation
+    body = continuation[opening.end():]
+    closing = _CLOSE_FENCE.search(body)
+    return body[:closing.start()] + "\n" if closing else body
 
 
 def build_request(cfg: ModelConfig, messages: tuple[Message, ...], *, cache_key: str,

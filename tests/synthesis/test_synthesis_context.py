@@ -82,6 +82,11 @@ SEAMS = [
      "second_line = 2\nthird = 3\n", "first_line = 1\nsecond_line = 2\nthird = 3\n"),
     ("short repeated line kept", "x = [\n    1,\n", "    1,\n]\n", "x = [\n    1,\n    1,\n]\n"),
     ("whitespace seam kept", "a = 1\n\n", "\nb = 2\n", "a = 1\n\n\nb = 2\n"),
+    ("continuation wrapped in a fence", "a = 1\nb = ", "```python\nb = 2\n```\n",
+     "a = 1\nb = 2\n"),
+    ("continuation with an unclosed fence", "a = 1\nb = ", "```\nb = 2\n",
+     "a = 1\nb = 2\n"),
+    ("backticks inside the code kept", "s = ", "'```'\n", "s = '```'\n"),
 ]
 
 
