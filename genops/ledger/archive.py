@@ -16,12 +16,12 @@ import json
 import os
 import re
 import threading
-import uuid
 import zlib
 from pathlib import Path
 from typing import Any
 
 from genops.errors import ConfigError, UsageError
+from genops.fsutil import write_atomic
 from genops.providers.base import CompletionRequest, CompletionResponse
 
 ENTRY_FORMAT = 1
@@ -39,25 +39,6 @@ _CLIP = 60
 
 def _content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a synced temp file and rename: readers see all or nothing."""
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "xb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _refuse_credentials(request: CompletionRequest, text: str) -> None:
@@ -197,7 +178,7 @@ class Archive:
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._ensure_gitignore()
-        _atomic_write(path, blob)
+        write_atomic(path, blob)
         self._append_index([_index_record(key, canonical)])
         return key
 
@@ -233,7 +214,7 @@ class Archive:
         path = self.root / ".gitignore"
         if not path.exists():
             self.root.mkdir(parents=True, exist_ok=True)
-            _atomic_write(path, GITIGNORE.encode("utf-8"))
+            write_atomic(path, GITIGNORE.encode("utf-8"))
 
     def _append_index(self, records: list[dict[str, Any]]) -> None:
         # One O_APPEND write per batch: concurrent writers never interleave within a line, and a

@@ -15,12 +15,12 @@ a re-run numbers the same requests the same way. The label travels in the reques
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from pathlib import Path
 
 from genops.errors import ExitCode, ProviderError
+from genops.fsutil import write_atomic
 from genops.ledger.pricing import estimate_request_tokens, estimate_tokens
 from genops.providers.base import CompletionRequest, CompletionResponse, TokenCallback, Usage
 from genops.synthesis.protocol import render_protocol_help
@@ -57,12 +57,6 @@ def request_label(request: CompletionRequest) -> str:
     return _SAFE.sub("-", str(label)).strip("-") or "request"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 class ManualProvider:
     """Answers come from files a person writes; missing answers become request files."""
 
@@ -91,7 +85,7 @@ class ManualProvider:
                                       model=request.model, raw_stop_reason="manual")
         self.responses_dir.mkdir(parents=True, exist_ok=True)
         path = self.requests_dir / f"{stem}.md"
-        _write_atomic(path, self.render_request(request, stem, answer))
+        write_atomic(path, self.render_request(request, stem, answer))
         raise ManualPending([path], responses_dir=self.responses_dir)
 
     def _stem(self, request: CompletionRequest) -> str:
@@ -105,7 +99,7 @@ class ManualProvider:
                 index = json.loads(index_path.read_text(encoding="utf-8"))
             if key not in index:
                 index[key] = f"{len(index) + 1:02d}-{request_label(request)}"
-                _write_atomic(index_path, json.dumps(index, indent=2, sort_keys=True) + "\n")
+                write_atomic(index_path, json.dumps(index, indent=2, sort_keys=True) + "\n")
             return index[key]
 
     def render_request(self, request: CompletionRequest, stem: str, answer: Path) -> str:

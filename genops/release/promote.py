@@ -29,7 +29,8 @@ from typing import Any
 from genops.errors import UsageError
 from genops.release import gitops
 from genops.release.faults import crashpoint
-from genops.release.tree import fsync_dir, remove_tree
+from genops.fsutil import fsync_dir, write_atomic
+from genops.release.tree import remove_tree
 
 JOURNAL = "promote.journal"
 LOCK = "promote.lock"
@@ -83,13 +84,7 @@ def promotion_lock(root: Path) -> Iterator[None]:
 def write_journal(root: Path, plan: PromotionPlan) -> None:
     """Durably record the plan: temp file, fsync, rename, fsync the directory."""
     path = journal_path(root)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(asdict(plan), indent=2) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    write_atomic(path, json.dumps(asdict(plan), indent=2) + "\n")
 
 
 def read_journal(root: Path) -> PromotionPlan | None:

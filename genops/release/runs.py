@@ -7,7 +7,6 @@ archive hits, and the stage tells what is left (synthesis, staging, gates, promo
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from genops.errors import UsageError
+from genops.fsutil import write_atomic
 
 RUN_FILE = "run.json"
 STAGES = ("created", "synthesizing", "awaiting", "staged", "unchanged", "gates_failed", "gated",
@@ -82,12 +82,7 @@ class RunState:
         self.updated = _now()
         self.dir.mkdir(parents=True, exist_ok=True)
         data = {k: v for k, v in asdict(self).items() if k != "root"}
-        tmp = self.dir / f".{RUN_FILE}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(data, indent=2, default=str) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.dir / RUN_FILE)
+        write_atomic(self.dir / RUN_FILE, json.dumps(data, indent=2, default=str) + "\n")
 
     def update(self, **changes: Any) -> None:
         for name, value in changes.items():

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from genops.errors import GenopsError
-from genops.release.tree import copy_tree, fsync_dir, remove_tree
+from genops.fsutil import fsync_dir
+from genops.release.tree import copy_tree, remove_tree
 from genops.synthesis.protocol import check_path
 
 STAGED = "staged"

@@ -76,15 +76,6 @@ def copy_tree(src: Path, dst: Path) -> None:
                     ignore=shutil.ignore_patterns(*IGNORED_DIRS))
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename or create inside `path` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def remove_tree(path: Path) -> None:
     """Remove a file, a symlink or a directory tree if present."""
     if path.is_symlink() or path.is_file():
