@@ -13,6 +13,8 @@ from pathlib import Path
 
 import typer
 
+from genops.cli.common import WORKSPACE_HELP, open_workspace
+
 
 class Format(str, Enum):
     text = "text"
@@ -45,18 +47,13 @@ def register(app: typer.Typer) -> None:
         evidence: Path | None = typer.Option(
             None, "--evidence", help="Keep the evidence files (matrix, diff, rule report) here."),
         workspace: Path | None = typer.Option(
-            None, "--workspace", "-w", help="The workspace (default: the one holding the "
-            "current directory)."),
+            None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
         """Check drift, manifests, ADR rules, the diff policy and traceability (exit 1 on a violation)."""
         from genops.errors import GateFailed
         from genops.gates.check_suite import run_check
-        from genops.gates.rules_schema import validate_rules
         from genops.render.check import render
-        from genops.workspace import find_root, load_workspace
-
-        ws = load_workspace(find_root(workspace or Path.cwd()))
-        validate_rules(ws)
+        ws = open_workspace(workspace)  # loading validates every ADR rule
         report = run_check(ws, base=base, evidence_dir=evidence)
         text = render(report.to_dict(), fmt.value, prefix=_repo_prefix(ws.root))
         if output is None:

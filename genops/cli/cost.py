@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from enum import Enum
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+
+from genops.cli.common import open_workspace
 
 if TYPE_CHECKING:
     from genops.ledger.db import Grouping
@@ -31,9 +32,7 @@ def register(app: typer.Typer) -> None:
         """Show spend by run, model and month, with this month's total against its budget."""
         from genops.ledger.db import LEDGER_NAME, cost_report
         from genops.render import cost as render
-        from genops.workspace import find_root, load_workspace
-
-        workspace = load_workspace(find_root(Path.cwd()))
+        workspace = open_workspace(None)
         report = cost_report(workspace.genops_dir / LEDGER_NAME, workspace.config.budget)
         groups: tuple[Grouping, ...] = ("month", "model", "run") if by is None else (_GROUPS[by],)
         render.cost_report(report, groups=groups, as_json=json_out)

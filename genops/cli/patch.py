@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from genops.cli.regenerate import WORKSPACE_HELP, _run, _workspace
+from genops.cli.common import WORKSPACE_HELP, open_workspace, run_with_progress
 
 
 def register(app: typer.Typer) -> None:
@@ -26,6 +26,6 @@ def register(app: typer.Typer) -> None:
             raise UsageError("genops patch needs --from-drift in this version",
                              hint="model-made targeted patches are not built yet; change specs/ "
                                   "or adr/ and run `genops regenerate`")
-        ws = _workspace(workspace)
-        _run(json_out, lambda progress: record_drift(ws, reason=reason or None,
+        ws = open_workspace(workspace)
+        run_with_progress(json_out, lambda progress: record_drift(ws, reason=reason or None,
                                                      gate_observer=progress.gate))

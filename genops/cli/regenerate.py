@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
 
 import typer
 
-WORKSPACE_HELP = "The workspace (default: the one holding the current directory)."
-
-
-def _workspace(path: Path | None) -> Any:
-    from genops.workspace import find_root, load_workspace
-
-    return load_workspace(find_root(path or Path.cwd()))
-
-
-def _progress(as_json: bool) -> AbstractContextManager[Any]:
-    from genops.render.progress import JsonProgress, LiveProgress
-
-    return JsonProgress() if as_json else LiveProgress()
+from genops.cli.common import (WORKSPACE_HELP, open_workspace, progress_display,
+                                 run_with_progress, workspace_root)
 
 
 def _replay(root: Path, release: str | None, *, as_json: bool, gates: bool) -> None:
@@ -28,7 +15,7 @@ def _replay(root: Path, release: str | None, *, as_json: bool, gates: bool) -> N
     from genops.release.replay import replay
     from genops.render import release as render
 
-    with _progress(as_json) as progress:
+    with progress_display(as_json) as progress:
         outcome = replay(root, release, progress=progress, gate_observer=progress.gate,
                          gates=gates)
     render.print_replay(outcome, as_json=as_json)
@@ -39,20 +26,6 @@ def _replay(root: Path, release: str | None, *, as_json: bool, gates: bool) -> N
     if failed:
         raise GateFailed(f"release {outcome.release} was reproduced, but gates failed on the "
                          f"rebuilt tree: {', '.join(failed)}")
-
-
-def _run(as_json: bool, call: Any) -> None:
-    from genops.errors import GateFailed
-    from genops.render import release as render
-
-    with _progress(as_json) as progress:
-        try:
-            outcome = call(progress)
-        except GateFailed as exc:
-            progress.__exit__(None, None, None)
-            render.print_gate_failure(exc, as_json=as_json)
-            raise
-    render.print_run_outcome(outcome, as_json=as_json)
 
 
 def register(app: typer.Typer) -> None:
@@ -74,7 +47,7 @@ def register(app: typer.Typer) -> None:
         """Synthesize the whole tree from specs/ and adr/, gate it, and promote it as a release."""
         from genops.release import pipeline
 
-        ws = _workspace(workspace)
+        ws = open_workspace(workspace)
         if replay:
             _replay(ws.root, None, as_json=json_out, gates=True)
             return
@@ -85,7 +58,7 @@ def register(app: typer.Typer) -> None:
                                           dry_run=True)
             render.print_run_outcome(outcome, as_json=json_out)
             return
-        _run(json_out, lambda progress: pipeline.regenerate(
+        run_with_progress(json_out, lambda progress: pipeline.regenerate(
             ws, reason=reason, provider_override=provider, allow_breaking=allow_breaking,
             progress=progress, gate_observer=progress.gate))
 
@@ -99,8 +72,8 @@ def register(app: typer.Typer) -> None:
         """Continue a run: after manual answers, a crash or a failed gate. Nothing is paid twice."""
         from genops.release import pipeline
 
-        ws = _workspace(workspace)
-        _run(json_out, lambda progress: pipeline.resume(
+        ws = open_workspace(workspace)
+        run_with_progress(json_out, lambda progress: pipeline.resume(
             ws, run, progress=progress, gate_observer=progress.gate))
 
     @app.command("replay")
@@ -112,6 +85,4 @@ def register(app: typer.Typer) -> None:
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
         """Rebuild a release from its commit and the archive, offline, and compare byte for byte."""
-        from genops.workspace import find_root
-
-        _replay(find_root(workspace or Path.cwd()), release, as_json=json_out, gates=gates)
+        _replay(workspace_root(workspace), release, as_json=json_out, gates=gates)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-WORKSPACE_HELP = "The workspace (default: the one holding the current directory)."
+from genops.cli.common import WORKSPACE_HELP, open_workspace, workspace_root
 
 
 def register(app: typer.Typer) -> None:
@@ -19,9 +19,7 @@ def register(app: typer.Typer) -> None:
         """List releases, newest first: kind, reason, models, cost and gate verdicts."""
         from genops.release.history import release_log
         from genops.render.release import print_log
-        from genops.workspace import find_root
-
-        entries = release_log(find_root(workspace or Path.cwd()))
+        entries = release_log(workspace_root(workspace))
         print_log(entries[:limit] if limit else entries, as_json=json_out)
 
     @app.command()
@@ -35,9 +33,7 @@ def register(app: typer.Typer) -> None:
         from genops.errors import GateFailed
         from genops.release.history import rollback as do_rollback
         from genops.render import release as render
-        from genops.workspace import find_root, load_workspace
-
-        ws = load_workspace(find_root(workspace or Path.cwd()))
+        ws = open_workspace(workspace)
         try:
             outcome = do_rollback(ws, release, reason=reason)
         except GateFailed as exc:

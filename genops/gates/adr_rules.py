@@ -207,7 +207,6 @@ class AdrRulesGate:
     needs = ("parse",)
 
     def check(self, ctx: GateContext) -> GateResult:
-        validate_rules(ctx.workspace)  # a bad rule is a broken setup: ConfigError, not a verdict
         adrs = ctx.workspace.active_adrs()
         if not any(a.rules for a in adrs):
             return GateResult(self.name, "skip", "no active ADR has rules")
