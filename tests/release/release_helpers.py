@@ -12,9 +12,12 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import git
+import pytest
 
 from genops.release.store import load_manifest
 from genops.release.tree import hash_tree
@@ -154,6 +157,16 @@ def clean_env(**extra: str) -> dict[str, str]:
                GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.invalid")
     env.update(extra)
     return env
+
+
+@contextmanager
+def in_process_env(venv_cache: Path) -> Iterator[None]:
+    """For module-scoped fixtures (no monkeypatch): the git identity and the shared venv cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in clean_env(GENOPS_VENV_CACHE=str(venv_cache)).items():
+            if key.startswith(("GIT_", "GENOPS_")):
+                patch.setenv(key, value)
+        yield
 
 
 def genops(root: Path, *args: str, env: dict[str, str] | None = None,

@@ -26,6 +26,7 @@ from release_helpers import (
     change_spec,
     clean_env,
     genops,
+    in_process_env,
     make_workspace,
     output_hash,
     paid_keys,
@@ -56,10 +57,7 @@ def _expected_hash(files: dict[str, str]) -> str:
 def prepared(tmp_path_factory: pytest.TempPathFactory, venv_cache: Path) -> tuple[Path, str, str]:
     """(workspace, old tree hash, new tree hash), the new hash checked by one uninterrupted run."""
     base = tmp_path_factory.mktemp("crash-base")
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in clean_env(GENOPS_VENV_CACHE=str(venv_cache)).items():
-            if key.startswith(("GIT_", "GENOPS_")):
-                patch.setenv(key, value)
+    with in_process_env(venv_cache):
         root = make_workspace(base)
         regenerate(workspace(root), reason="first")
     old = output_hash(root)

@@ -11,6 +11,7 @@ from release_helpers import (
     change_spec,
     clean_env,
     genops,
+    in_process_env,
     make_workspace,
     manifest,
     tree_files,
@@ -29,10 +30,7 @@ OFFLINE = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:
 def released(tmp_path_factory: pytest.TempPathFactory, venv_cache: Path) -> Path:
     """A workspace with r0001, r0002 (spec change) and r0003 (rollback to r0001)."""
     base = tmp_path_factory.mktemp("replay")
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in clean_env(GENOPS_VENV_CACHE=str(venv_cache)).items():
-            if key.startswith(("GIT_", "GENOPS_")):
-                patch.setenv(key, value)
+    with in_process_env(venv_cache):
         root = make_workspace(base)
         regenerate(workspace(root), reason="first")
         change_spec(root, "- **REQ-GREET-3** louder.\n", files=tree_files(punct="!!"))
