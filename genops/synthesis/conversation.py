@@ -20,7 +20,6 @@ with the same inputs sends the same sequence of keys: resume is an archive hit p
 
 from __future__ import annotations
 
-import re
 
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TypeVar
@@ -30,7 +29,7 @@ from genops.providers.base import (CompletionRequest, CompletionResponse, Messag
                                    TokenCallback)
 from genops.synthesis.journal import RunJournal
 from genops.synthesis.progress import CallRecord, Progress
-from genops.synthesis.protocol import ResponseFormatError
+from genops.synthesis.protocol import FENCE_LINE, ResponseFormatError, strip_fence
 from genops.workspace.config import ModelConfig
 
 T = TypeVar("T")
@@ -93,18 +92,14 @@ def stitch(text: str, continuation: str) -> str:
     return text + continuation
 
 
-_OPEN_FENCE = re.compile(r"\A[ \t]*```[\w+-]*[ \t]*\n")
-_CLOSE_FENCE = re.compile(r"\n[ \t]*```[ \t]*\s*\Z")
-
-
 def _unfence(continuation: str) -> str:
-    """A continuation request answered inside one markdown fence: the fence is not content."""
-    opening = _OPEN_FENCE.match(continuation)
-    if opening is None:
-        return continuation
-    body = continuation[opening.end():]
-    closing = _CLOSE_FENCE.search(body)
-    return body[:closing.start()] + "\n" if closing else body
+    """A continuation answered inside one markdown fence (closed, or cut off again before its end):
+    the fence is not content."""
+    unwrapped = strip_fence(continuation)
+    if unwrapped != continuation:
+        return unwrapped
+    first, newline, rest = continuation.partition("\n")
+    return rest if newline and FENCE_LINE.match(first.strip()) else continuation
 
 
 def build_request(cfg: ModelConfig, messages: tuple[Message, ...], *, cache_key: str,

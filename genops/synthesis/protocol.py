@@ -35,7 +35,7 @@ _TAG = re.compile(
 _CLOSE = re.compile(r"(?m)^[ \t]*</file>|</file>[ \t]*$")
 _NESTED_OPEN = re.compile(r"(?m)^[ \t]*<file\s+path\s*=")
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_FENCE = re.compile(r"^(?P<ticks>`{3,}|~{3,})[\w+.#-]*[ \t]*$")
+FENCE_LINE = re.compile(r"^(?P<ticks>`{3,}|~{3,})[\w+.#-]*[ \t]*$")
 
 
 class ResponseFormatError(GenopsError):
@@ -94,12 +94,12 @@ def check_path(path: str, *, root: Path | None = None) -> str:
     return path
 
 
-def _strip_fence(content: str) -> str:
+def strip_fence(content: str) -> str:
     """Remove one markdown fence wrapped around the whole content, if there is exactly one."""
     lines = content.strip("\n").split("\n")
     if len(lines) < 2:
         return content
-    opener = _FENCE.match(lines[0])
+    opener = FENCE_LINE.match(lines[0])
     if not opener or lines[-1].strip() != opener.group("ticks"):
         return content
     ticks = opener.group("ticks")
@@ -117,7 +117,7 @@ def _file_content(raw: str) -> str:
         raw = raw[2:]
     elif raw.startswith("\n"):
         raw = raw[1:]
-    content = _strip_fence(raw)
+    content = strip_fence(raw)
     if content and not content.endswith("\n"):
         content += "\n"
     return content
