@@ -4,7 +4,8 @@ The checks, in order: drift (the output tree against the current manifest), mani
 then the tree gates on the output tree itself: parse, diff policy (against a base tree), ADR
 rules, traceability and context fit. The base is the current release's parent by default (the
 tree the current release was gated against), or `--base`: a directory, a release id or a git ref.
-The parent's tree comes from its git tag; when the tag is not there (a shallow clone), the diff
+The parent's tree comes from its release commit (its tag, or without tags the commit found from
+its manifest and trailer); when that commit is not in the clone (a shallow clone), the diff
 recorded at promotion (`diffs/<release>.json`) is judged instead, and the summary says so.
 """
 
@@ -71,11 +72,13 @@ def _repo_subpath(ws: Any) -> tuple[Any, str]:
     return repo, Path(os.path.relpath(ws.output_dir.resolve(), top)).as_posix()
 
 
-def _export(ws: Any, ref: str, dest: Path) -> Path:
-    """The output tree as it is in a git ref (a release tag or any commit)."""
-    from genops.release.gitops import export_tree
+def _export(ws: Any, ref: str, dest: Path, *, release: str | None = None) -> Path:
+    """The output tree as it is in a git ref, or in `release`'s commit (tag or trailer)."""
+    from genops.release.gitops import export_tree, release_ref
 
     repo, sub = _repo_subpath(ws)
+    if release is not None:
+        ref = release_ref(repo, release, ws.root)
     export_tree(repo, ref, dest / "tree", subpath=sub)
     inner = dest / "tree" / sub
     return inner if inner.is_dir() else _empty(dest)
@@ -96,22 +99,23 @@ def _recorded(ws: Any, release: str) -> dict[str, Any] | None:
 
 
 def _default_base(ws: Any, release: str | None, scratch: Path) -> Base:
-    """The current release's parent: its tag if present, else the recorded diff."""
+    """The current release's parent: its commit if in the clone, else the recorded diff."""
     if release is None:
         return Base(label=None, note="no release yet")
     parent = load_manifest(ws.root, release).get("parent")
     if parent is None:
         return Base(label=None, note=f"{release} is the first release")
     try:
-        return Base(label=parent, tree=_export(ws, f"genops/{parent}", scratch))
+        return Base(label=parent, tree=_export(ws, "", scratch, release=parent))
     except UsageError as exc:
         recorded = _recorded(ws, release)
         if recorded is None:
             raise UsageError(f"cannot diff against {parent}: {exc.message}",
-                             hint="fetch the release tags (`git fetch --tags`, or "
+                             hint="fetch the history (`git fetch --unshallow`, or "
                              "actions/checkout with fetch-depth: 0), or pass --base") from None
         return Base(label=parent, recorded_diff=recorded,
-                    note=f"tag genops/{parent} not found; judged diffs/{release}.json")
+                    note=f"the commit of {parent} is not in this clone; judged "
+                    f"diffs/{release}.json")
 
 
 def resolve_base(ws: Any, base: str | None, release: str | None, scratch: Path) -> Base:
@@ -123,7 +127,7 @@ def resolve_base(ws: Any, base: str | None, release: str | None, scratch: Path) 
         return Base(label=base, tree=as_dir.resolve())
     if RELEASE_ID.match(base.removeprefix("genops/")) or base in ("current", "latest"):
         rid = resolve_release(ws.root, base)
-        return Base(label=rid, tree=_export(ws, f"genops/{rid}", scratch))
+        return Base(label=rid, tree=_export(ws, "", scratch, release=rid))
     return Base(label=base, tree=_export(ws, base, scratch))
 
 
