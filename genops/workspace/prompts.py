@@ -77,15 +77,33 @@ def _private_names(parsed: nodes.Template) -> Iterator[tuple[str, int]]:
             yield name, node.lineno
 
 
-def check_template(env: jinja2.Environment, rel: str, source: str) -> None:
-    """Syntax, unknown variables and private attributes, each a ConfigError naming the line."""
+def _refusals(parsed: nodes.Template, names: frozenset[str]) -> Iterator[tuple[str, int]]:
+    """What a prompt never needs and an escape does, each with its line."""
+    for name, line in _private_names(parsed):
+        yield f"reaches for {name!r}", line
+    for node in parsed.find_all(nodes.Filter):
+        if node.name == "attr" and not (node.args and isinstance(node.args[0], nodes.Const)):
+            yield "uses |attr with a computed name", node.lineno
+    for call in parsed.find_all(nodes.Call):
+        if isinstance(call.node, nodes.Getattr) and call.node.attr in ("format", "format_map"):
+            yield f"calls .{call.node.attr}() (use the |format filter)", call.lineno
+    for ref in parsed.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+        target = ref.template
+        if not (isinstance(target, nodes.Const) and isinstance(target.value, str)
+                and target.value.removesuffix(".j2") in names):
+            shown = target.value if isinstance(target, nodes.Const) else "a computed name"
+            yield f"loads {shown!r}, which is not a template of this folder", ref.lineno
+
+
+def check_template(env: jinja2.Environment, rel: str, source: str,
+                   names: frozenset[str] = frozenset()) -> None:
+    """Syntax, sandbox refusals and unknown variables, each a ConfigError naming the line."""
     try:
         parsed = env.parse(source)
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(rel, f"template syntax error: {exc.message}", line=exc.lineno) from None
-    for name, line in _private_names(parsed):
-        raise ConfigError(rel, f"template reaches for {name!r}, which the sandbox refuses",
-                          line=line, hint=_HINT)
+    for what, line in _refusals(parsed, names):
+        raise ConfigError(rel, f"template {what}; the sandbox refuses it", line=line, hint=_HINT)
     unknown = sorted(meta.find_undeclared_variables(parsed) - TEMPLATE_VARIABLES)
     if unknown:
         name = unknown[0]
@@ -101,14 +119,16 @@ def load_templates(root: Path) -> dict[str, str]:
         return {}
     env = make_environment(jinja2.DictLoader({}))
     templates: dict[str, str] = {}
-    for path in sorted(prompt_dir.glob("*.j2")):
+    paths = sorted(prompt_dir.glob("*.j2"))
+    names = frozenset(p.stem for p in paths)
+    for path in paths:
         rel = check_inside(root, path)
         try:
             source = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise ConfigError(rel, f"not UTF-8 ({exc.reason} at byte {exc.start})",
                               hint="save the file as UTF-8") from None
-        check_template(env, rel, source)
+        check_template(env, rel, source, names)
         templates[path.stem] = source
     return templates
 
