@@ -88,7 +88,7 @@ def _refusals(parsed: nodes.Template, names: frozenset[str]) -> Iterator[tuple[s
         if isinstance(call.node, nodes.Getattr) and call.node.attr in ("format", "format_map"):
             yield f"calls .{call.node.attr}() (use the |format filter)", call.lineno
     for ref in parsed.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
-        target = ref.template
+        target = getattr(ref, "template", None)
         if not (isinstance(target, nodes.Const) and isinstance(target.value, str)
                 and target.value.removesuffix(".j2") in names):
             shown = target.value if isinstance(target, nodes.Const) else "a computed name"
