@@ -101,3 +101,37 @@ def test_bounds_come_from_genops_toml(tmp_path: Path) -> None:
         synthesize(ws, client=client, rungs=ws.config.rung_models()[:1], previous_tree=None,
                    run_dir=root / ".genops" / "runs" / "run-1")
     assert f"{len(BLUEPRINT['groups'])} groups; at most 3" in info.value.message
+
+
+def test_cli_refuses_a_huge_blueprint_with_exit_2_and_promotes_nothing(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from genops.workspace.scaffold import init_workspace
+
+    root = init_workspace(tmp_path / "ws", name="hello", provider="fake", git=True).root
+    toml = (root / "genops.toml").read_text(encoding="utf-8")
+    toml = toml.replace('rungs = ["senior", "fallback"]', 'rungs = ["senior"]')
+    (root / "genops.toml").write_text(toml.replace("max_output_tokens = 32000",
+                                                   "max_output_tokens = 400000", 1),
+                                      encoding="utf-8")
+    (root / ".genops" / "fake-responses.json").write_text(json.dumps({"": groups(10_000)}),
+                                                           encoding="utf-8")
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-qm", "hostile model"], cwd=root, check=True)
+    tree = sorted(p.relative_to(root) for p in (root / "generated").rglob("*"))
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "genops.cli.main", "regenerate"], cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    flat = " ".join(done.stderr.split())
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "10000 groups; at most 64 are allowed ([synthesis] max_groups)" in flat
+    assert "Traceback" not in done.stderr and time.monotonic() - started < 60
+    assert sorted(p.relative_to(root) for p in (root / "generated").rglob("*")) == tree
+    assert not list((root / ".genops" / "releases").glob("r*"))
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=root,
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    # Only the run folder, the local ledger and the response archive (every answer is archived
+    # before it is parsed) may change; nothing reaches the tree, diffs or releases.
+    assert all(line[3:].startswith((".genops/runs/", ".genops/archive/", ".genops/ledger"))
+               for line in status), status
