@@ -128,6 +128,8 @@ def main() -> None:
         bench_pair("packaging 21.3 -> 22.0 (vendored sample)", FIXTURES / "packaging-21.3",
                    FIXTURES / "packaging-22.0", "packaging")
     remote = {"attrs": ("attrs==21.4.0", "attrs==22.1.0", "attr"),
+              "httpx": ("httpx==0.27.2", "httpx==0.28.1", "httpx"),
+              "pydantic": ("pydantic==2.9.2", "pydantic==2.10.6", "pydantic"),
               "django": ("django==5.0.14", "django==5.1.15", "django")}
     for key, (old_req, new_req, package) in remote.items():
         if key not in wanted:

@@ -83,7 +83,12 @@ class ObjectComparer:
             self._add(Kind.ATTRIBUTE_ANNOTATION_CHANGED, path, "annotation changed", nm, n.line,
                       old=o.annotation, new=n.annotation)
         if o.body != n.body:
-            if o.kind == ATTRIBUTE and "property" not in o.labels and "property" not in n.labels:
+            plain = o.kind == ATTRIBUTE and "property" not in o.labels and "property" not in n.labels
+            if plain and not public and o.name != "__all__":
+                # not public API: callers cannot rely on it, but the code reading it now behaves differently
+                self._add(Kind.BODY_CHANGED, path, "value of non-public attribute changed", nm, n.line,
+                          old=o.value, new=n.value)
+            elif plain:  # `__all__` is API (what `import *` gives) even where it is not itself exported
                 breaking = public and o.name != "__all__" and "instance" not in o.labels
                 self._add(Kind.ATTRIBUTE_VALUE_CHANGED, path, "value changed", nm, n.line, breaking=breaking,
                           old=o.value, new=n.value)

@@ -52,11 +52,13 @@ def patched_griffe() -> Iterator[None]:
 
 
 def griffe_breakages(old_root: Path, new_root: Path, package: str) -> list[tuple[str, str]]:
-    """(griffe kind, path) of every breaking change griffe finds between two trees."""
+    """(griffe kind, path) of every breaking change griffe finds between two trees, loading them the
+    way `griffe check` does (aliases resolved, external packages only when needed), statically."""
     import griffe
 
-    old = griffe.load(package, search_paths=[str(old_root)], allow_inspection=False)
-    new = griffe.load(package, search_paths=[str(new_root)], allow_inspection=False)
+    options: dict[str, Any] = {"allow_inspection": False, "resolve_aliases": True, "resolve_external": None}
+    old = griffe.load(package, search_paths=[str(old_root)], **options)
+    new = griffe.load(package, search_paths=[str(new_root)], **options)
     return [(b.kind.name, b.obj.path) for b in griffe.find_breaking_changes(old, new)]
 
 
