@@ -165,8 +165,8 @@ class ObjectComparer:
             self.compare_scope(om, nm, o.qualname + ".", n.qualname + ".")
 
     def _broken(self, path: str) -> bool:
-        """A public OLD path that NEW no longer resolves."""
-        return path in self.old.public and self.new.resolve(path) is None
+        """A public OLD path (by its own right, not only inherited) that NEW no longer resolves."""
+        return path in self.old.own_public and self.new.resolve(path) is None
 
     def _parameters(self, path: str, o: Obj, nm: Module, n: Obj, public: bool) -> None:
         """griffe's parameter rules, plus renames, optional additions and annotation changes."""

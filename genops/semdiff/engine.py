@@ -45,7 +45,7 @@ def diff_trees(old_root: Path, new_root: Path, *, old_label: str = "old", new_la
 def _result_to(result: DiffResult) -> tuple[object, ...]:
     """A result as plain tuples for the cache (labels excluded: the same pair may be named differently)."""
     return (tuple((c.kind.value, c.path, c.detail, c.breaking, c.old, c.new, c.file, c.line, c.parameter,
-                   c.new_path, c.target) for c in result.changes), tuple(result.stats.to_json().values()))
+                   c.new_path, c.target, c.origin) for c in result.changes), tuple(result.stats.to_json().values()))
 
 
 def _result_from(data: Any) -> tuple[list[Change], Stats] | None:

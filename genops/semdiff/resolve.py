@@ -237,6 +237,16 @@ class TreeIndex:
     @cached_property
     def public_refs(self) -> set[Ref]:
         """Every public module and object, as (module, qualname) where it is defined."""
+        return self._reach(inherited=True)
+
+    @cached_property
+    def own_public(self) -> set[str]:
+        """Dotted paths public without counting inheritance: a base class's member reached only as a public
+        subclass's inherited member is not removed at its own path, only at the subclass's (griffe's paths)."""
+        return {join(*ref) for ref in self._reach(inherited=False)}
+
+    def _reach(self, inherited: bool) -> set[Ref]:
+        """Modules and objects reachable from the public modules; through inherited members if asked."""
         queue: list[Ref] = [(name, "") for name in self.modules
                             if not any(p.startswith("_") for p in name.split("."))]
         seen: set[Ref] = set()
@@ -250,7 +260,7 @@ class TreeIndex:
                 queue.extend(self._public_members(module))
             elif self.modules[module].model.objects[qualname].kind == CLASS:
                 queue.extend((owner[0], f"{owner[1]}.{n}") for n, owner in self.all_members(ref).items()
-                             if not is_private(n))
+                             if not is_private(n) and (inherited or owner == ref))
         return seen
 
     def _public_members(self, module: str) -> list[Ref]:

@@ -68,9 +68,10 @@ def _inherited_removals(old: TreeIndex, new: TreeIndex, changed: set[str]) -> li
                 continue
             where_module, where = owner[0], f"{owner[1]}.{name}"
             source = old.modules[where_module].model.objects[where]
+            origin = join(where_module, where)
             changes.append(Change(Kind.OBJECT_REMOVED, f"{path}.{name}",
-                                  f"inherited {source.kind} '{name}' (from {join(where_module, where)}) no longer "
-                                  "available", True, source.signature(), None, new_module.file, line))
+                                  f"inherited {source.kind} '{name}' (from {origin}) no longer available", True,
+                                  source.signature(), None, new_module.file, line, origin=origin))
     return changes
 
 
