@@ -230,6 +230,7 @@ class _Extractor:
         self.imports: list[RawImport] = []
         self.exports: list[str] | None = None
         self.exports_known = True
+        self.imported: set[str] = set()  # module-level names bound by an import, even if reassigned later
 
     def module(self, tree: ast.Module) -> FileModel:
         """Visit a whole module."""
@@ -382,6 +383,7 @@ class _Extractor:
             scope.set(local, "alias", node)
             if not scope.is_class:
                 self.aliases[local] = (level, target, node.lineno)
+                self.imported.add(local)
 
     def set_exports(self, entries: list[str] | None) -> None:
         """Record `__all__ = ...`; an unreadable one makes exports unknown (griffe then has none)."""
@@ -414,6 +416,8 @@ class _Extractor:
             self.aliases = {k: v for k, v in self.aliases.items() if scope.members.get(k) == "alias"}
         for name, member in scope.members.items():
             if isinstance(member, Obj):
+                if not scope.is_class and name in self.imported:  # griffe: imported names stay private
+                    member.labels = tuple(sorted({*member.labels, "imported"}))
                 self.objects[scope.prefix + name] = member
 
     def _collect_imports(self, stmts: list[ast.stmt], top: bool) -> None:

@@ -104,7 +104,8 @@ class TreeIndex:
             return cached
         mod = self.modules[module]
         objects = mod.model.objects
-        result: dict[str, Member] = {n: Member("object", n, objects[n].line) for n in self.children(module).get("", ())}
+        result: dict[str, Member] = {n: Member("object", n, objects[n].line, imported="imported" in objects[n].labels)
+                                     for n in self.children(module).get("", ())}
         for name, (target, line) in mod.alias_targets.items():
             result[name] = Member("alias", target, line, imported=True)
         self._in_progress.add(module)
