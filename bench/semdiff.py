@@ -2,13 +2,16 @@
 
 For each pair prints the files per side, genops cold (empty cache), warm (best of 5: every model
 cached, the comparison redone) and same (best of 5: the stored result of an already diffed pair),
-griffe (load both trees + `find_breaking_changes`), the ratios to griffe, and how many of
-griffe's breaking changes genops reports (path + matching kind). griffe 2.4.1 crashes on the Django
-pair with AliasResolutionError; the crash is caught and reported, then griffe is timed again with
-the small patch in tests/semdiff/griffe_reference.py.
+griffe (both trees loaded the way `griffe check` loads them, aliases resolved, then
+`find_breaking_changes`), the ratios to griffe; recall (griffe's breaking changes that genops
+reports as breaking at griffe's own path, with a matching kind); and precision (the breaking
+changes genops reports where griffe reports none, each checked against griffe's own models of
+both trees and classified "genops right" or "genops wrong", with a sample of each class).
+griffe 2.4.1 crashes on the Django pair with AliasResolutionError; the crash is caught and
+reported, then griffe is timed again with the small patch in tests/semdiff/griffe_reference.py.
 
-Run by hand: `python bench/semdiff.py [--work DIR] [--pairs django,packaging,attrs]`. The wheels
-and sdists are fetched with `pip download --no-deps` into DIR (default: the user cache); a pair
+Run by hand: `python bench/semdiff.py [--work DIR] [--pairs packaging,httpx,pydantic,django,attrs]`.
+The wheels are fetched with `pip download --no-deps` into DIR (default: the user cache); a pair
 that cannot be fetched is skipped. Bars on a 2-core machine (Django 5.0.14 -> 5.1.15): cold at
 most half griffe's time, warm at most a tenth.
 """
