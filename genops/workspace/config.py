@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from genops.gates.sandbox import check_env_names
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PROVIDER_NAMES = ("anthropic", "openai", "gemini", "openai-compatible", "replay", "manual", "fake")
 
@@ -78,6 +79,13 @@ class TestGateConfig(_Strict):
     timeout_s: float = Field(900.0, gt=0)
     use_venv: bool = True
     required: bool = True
+    sandbox: Literal["required", "preferred", "off"] = "preferred"  # bubblewrap around the suite
+    env: list[str] = Field(default_factory=list)  # variable names passed through to the suite
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, names: list[str]) -> list[str]:
+        return check_env_names(names)
 
 
 class DiffPolicyConfig(_Strict):
@@ -86,6 +94,7 @@ class DiffPolicyConfig(_Strict):
 
 class TraceabilityConfig(_Strict):
     uncovered: Literal["fail", "warn"] = "warn"
+    skipped: Literal["fail", "warn"] = "warn"  # a requirement whose only tests were skipped
 
 
 class ContextFitConfig(_Strict):
