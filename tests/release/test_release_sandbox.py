@@ -440,9 +440,8 @@ def test_traceability_counts_only_passing_tests(arena: Arena, skipped: str, unco
                                                 verdict: str) -> None:
     (arena.root / "specs" / "requirements.md").write_text(TRACE_SPECS)
     toml = arena.root / "genops.toml"
-    toml.write_text(toml.read_text().replace(
-        "[gates.traceability]\n", f'[gates.traceability]\nskipped = "{skipped}"\n')
-        .replace('uncovered = "warn"', f'uncovered = "{uncovered}"'))
+    toml.write_text(toml.read_text().replace('skipped = "warn"', f'skipped = "{skipped}"')
+                    .replace('uncovered = "warn"', f'uncovered = "{uncovered}"'))
     arena.gate(TRACE_TESTS, sandbox="off")
     ctx = GateContext(workspace=workspace(arena.root), staged=arena.run / "staged", previous=None,
                       evidence_dir=arena.run / "evidence")
