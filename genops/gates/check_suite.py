@@ -138,6 +138,16 @@ def recorded_allow_breaking(manifest: dict[str, Any]) -> bool:
     return flagged or bool(manifest.get("allow_breaking"))
 
 
+def recorded_junit(ws: Any, manifest: dict[str, Any]) -> Path | None:
+    """The JUnit evidence the current release's tests gate kept, if the manifest points at one."""
+    for gate in manifest.get("gates", []):
+        if isinstance(gate, dict) and gate.get("gate") == "tests":
+            for path in gate.get("evidence", []):
+                if str(path).endswith("junit.xml") and (ws.root / path).is_file():
+                    return Path(ws.root / path)
+    return None
+
+
 @contextmanager
 def _evidence(evidence_dir: Path | None) -> Iterator[Path]:
     if evidence_dir is not None:
@@ -156,6 +166,9 @@ def _tree_results(ws: Any, base: Base, manifest: dict[str, Any], evidence: Path)
                            "blueprint": manifest.get("blueprint")}
     if base.recorded_diff is not None:
         run["diff"] = base.recorded_diff
+    junit = recorded_junit(ws, manifest)
+    if junit is not None:
+        run["junit"] = junit  # traceability judges the outcomes the release's tests gate saw
     ctx = GateContext(workspace=ws, staged=ws.output_dir, previous=base.tree,
                       evidence_dir=evidence, run=run)
     results = run_gates(ctx, default_gates(ws, TREE_GATES))

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from genops.gates.sandbox import check_env_names
+
 PROVIDER_NAMES = ("anthropic", "openai", "gemini", "openai-compatible", "replay", "manual", "fake")
 # Folders genops reads or owns: the output tree may be none of them, nor inside one.
 RESERVED_OUTPUT = frozenset({".git", ".genops", "specs", "adr", "prompts", "diffs", "genops.toml"})
@@ -107,6 +109,13 @@ class TestGateConfig(_Strict):
     timeout_s: float = Field(900.0, gt=0)
     use_venv: bool = True
     required: bool = True
+    sandbox: Literal["required", "preferred", "off"] = "preferred"  # bubblewrap around the suite
+    env: list[str] = Field(default_factory=list)  # variable names passed through to the suite
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, names: list[str]) -> list[str]:
+        return check_env_names(names)
 
 
 class DiffPolicyConfig(_Strict):
@@ -115,6 +124,7 @@ class DiffPolicyConfig(_Strict):
 
 class TraceabilityConfig(_Strict):
     uncovered: Literal["fail", "warn"] = "warn"
+    skipped: Literal["fail", "warn"] = "warn"  # a requirement whose only tests were skipped
 
 
 class ContextFitConfig(_Strict):
