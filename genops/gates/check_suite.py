@@ -26,7 +26,8 @@ from genops.gates.drift import drift_result, integrity_result
 from genops.release.store import RELEASE_ID, current_release, load_manifest, resolve_release
 
 TREE_GATES = ("genops.gates.parse", "genops.gates.diff_policy", "genops.gates.adr_rules",
-              "genops.gates.traceability", "genops.gates.context_fit")
+              "genops.gates.lock", "genops.gates.licenses", "genops.gates.traceability",
+              "genops.gates.context_fit")
 
 
 @dataclass
@@ -177,6 +178,13 @@ def _tree_results(ws: Any, base: Base, manifest: dict[str, Any], evidence: Path)
     return results
 
 
+def _audit_result(ws: Any, release: str | None) -> GateResult:
+    from genops.release.verify import verify_result
+
+    result: GateResult = verify_result(ws, release)
+    return result
+
+
 def _noted(result: GateResult, note: str) -> GateResult:
     from dataclasses import replace
 
@@ -191,6 +199,7 @@ def run_check(ws: Any, *, base: str | None = None,
     report = CheckReport(workspace=str(ws.root), output=output, release=release, base=None)
     report.results.append(drift_result(ws))
     report.results.append(integrity_result(ws))
+    report.results.append(_audit_result(ws, release))
     if not ws.output_dir.is_dir() or not any(ws.output_dir.iterdir()):
         report.results.append(GateResult("tree", "skip", f"{output}/ is empty: nothing generated yet"))
         return report

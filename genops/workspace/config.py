@@ -139,6 +139,15 @@ class GatesConfig(_Strict):
     context_fit: ContextFitConfig = ContextFitConfig()
 
 
+class AuditConfig(_Strict):
+    """Audit packs (docs/releases.md "Auditing a release")."""
+
+    lock: Literal["required", "when_present", "off"] = "when_present"
+    require_signature: bool = False
+    signing_key: str | None = None  # a path; $GENOPS_SIGNING_KEY wins; never inside the workspace
+    allowed_licenses: list[str] = Field(default_factory=list)  # empty: licenses are not gated
+
+
 class GenopsConfig(_Strict):
     """The whole of genops.toml."""
 
@@ -150,6 +159,7 @@ class GenopsConfig(_Strict):
     budget: BudgetConfig = BudgetConfig()
     prices: dict[str, Price] = Field(default_factory=dict)
     gates: GatesConfig = GatesConfig()
+    audit: AuditConfig = AuditConfig()
 
     @model_validator(mode="after")
     def _rungs_exist(self) -> "GenopsConfig":
