@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -197,3 +198,29 @@ def test_lock_round_trip_and_staleness(tmp_path: Path) -> None:
     assert package.hashes == (f"sha256:{FAKE_HASH}",)
     assert stale_reason(["pytest"], lock, fix="genops lock") is None
     assert "genops lock" in (stale_reason(["pytest", "redis"], lock, fix="genops lock") or "")
+
+
+def _resolve_or_skip(requirements: list[str]) -> str:
+    from genops.audit.lockfile import resolve
+    from genops.errors import GenopsError
+
+    try:
+        return resolve(requirements, python_version="3.11")
+    except GenopsError as exc:  # no route to the package index here
+        pytest.skip(f"cannot reach the package index to resolve a lock: {exc.message[:200]}")
+
+
+def test_lock_installs_with_hashes_required(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from genops.gates.venvs import VenvBuildError, ensure_venv
+
+    monkeypatch.setenv("GENOPS_VENV_CACHE", str(tmp_path / "venvs"))
+    lock = _resolve_or_skip(["six==1.16.0"])
+    [package] = parse_lock(lock)
+    assert package.name == "six" and package.hashes and package.license != "unknown"
+    venv = ensure_venv([], lock)
+    probe = subprocess.run([str(venv.python), "-c", "import six; print(six.__version__)"],
+                           capture_output=True, text=True)
+    assert probe.stdout.strip() == "1.16.0"
+    forged = re.sub(r"sha256:[0-9a-f]{64}", "sha256:" + "0" * 64, lock)
+    with pytest.raises(VenvBuildError):
+        ensure_venv([], forged)
