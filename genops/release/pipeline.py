@@ -49,6 +49,7 @@ class RunOutcome:
     cost_usd: float = 0.0
     calls: int = 0
     staged: Path | None = None
+    selection: dict[str, Any] | None = None  # selective or full, and why (genops.release.selective)
 
 
 @dataclass(frozen=True)
@@ -118,18 +119,24 @@ def preflight(ws: Any) -> Any:
 def regenerate(ws: Any, *, reason: str, kind: str = "regenerate",
                provider_override: str | None = None, dry_run: bool = False,
                allow_breaking: bool = False, run_id: str | None = None,
-               progress: Any = None, gate_observer: GateObserver | None = None) -> RunOutcome:
-    """Synthesize the whole tree from the workspace and promote it if every gate passes."""
+               progress: Any = None, gate_observer: GateObserver | None = None,
+               full: bool = False) -> RunOutcome:
+    """Synthesize the tree (selectively when a parent release exists) and promote it if every
+    gate passes; `full` regenerates every group."""
     preflight(ws)
     if dry_run:
         from genops.ledger.db import Ledger
+        from genops.release.selective import choose, estimate
 
         plan = build_plan(ws, ladder(ws, provider_override), previous_tree=_previous_tree(ws),
                           release=current_release(ws.root),
                           month_spent_usd=Ledger.for_workspace(ws.root).month_total())
-        return RunOutcome("planned", plan=plan)
+        return RunOutcome("planned", plan=plan, selection=estimate(ws, choose(ws, full=full)))
+    params: dict[str, Any] = {"provider": provider_override, "allow_breaking": allow_breaking}
+    if full:
+        params["full"] = True
     run = RunState.create(ws.root, kind=run_kind(ws, kind, provider_override), reason=reason,
-                          params={"provider": provider_override, "allow_breaking": allow_breaking},
+                          params=params,
                           run_id=run_id, inputs=ws.input_hashes())
     crashpoint("after-run-created")
     return execute(ws, run, progress=progress, gate_observer=gate_observer)
@@ -185,6 +192,7 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
     """Carry a run through synthesis, staging, gates and promotion."""
     from genops.providers.client import ModelClient
     from genops.providers.manual import ManualPending
+    from genops.release.selective import choose
     from genops.synthesis.engine import synthesize
 
     _check_inputs(ws, run)
@@ -194,9 +202,12 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
     run.update(stage="synthesizing", error=None)
     parent = current_release(ws.root)
     try:
+        choice = choose(ws, full=bool(run.params.get("full")))
+        if progress is not None and choice.full_reason and parent is not None:
+            progress.message(f"full regeneration: {choice.full_reason}")
         result = synthesize(ws, client=client, rungs=routing.rungs,
                             previous_tree=_previous_tree(ws), run_dir=run.dir,
-                            progress=progress, release=parent)
+                            progress=progress, release=parent, selection=choice.selection)
     except ManualPending as pending:
         run.update(stage="awaiting", pending=[str(p) for p in pending.pending])
         return RunOutcome("awaiting", run_id=run.run_id, pending=list(pending.pending),
@@ -205,23 +216,25 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
         run.update(stage="failed", error=str(exc))
         raise
     crashpoint("after-synthesis")
-    staged = stage_tree(result.files, result.deletes, run_dir=run.dir)
+    staged = stage_tree(result.files, result.deletes, run_dir=run.dir, base=result.base)
     run.update(stage="staged", pending=[])
+    selection = result.selection or {"mode": "full", "reason": choice.full_reason}
     crashpoint("after-staging")
     calls = _settled_calls(result.calls, client.ledger.calls(run.run_id))
     cost = client.ledger.run_total(run.run_id)
     if _unchanged(ws, parent, staged):
         run.update(stage="unchanged")
         return RunOutcome("unchanged", run_id=run.run_id, cost_usd=cost, calls=len(calls),
-                          staged=staged)
+                          staged=staged, selection=selection)
     facts = ReleaseFacts(kind=run.kind, reason=run.reason, run_id=run.run_id, calls=calls,
                          blueprint=result.blueprint, rung_by_group=dict(result.rung_by_group),
                          cost_usd=cost, month_spend_usd=client.ledger.month_total(),
-                         inputs=run.inputs, extra={"flags": dict(run.params)})
+                         inputs=run.inputs,
+                         extra={"flags": dict(run.params), "selection": selection})
     results = gate(ws, run, staged, facts, observer=gate_observer)
     published = _promote(ws, run, staged, facts, results)
     return RunOutcome("promoted", run_id=run.run_id, release=published, gates=results,
-                      cost_usd=cost, calls=len(calls), staged=None)
+                      cost_usd=cost, calls=len(calls), staged=None, selection=selection)
 
 
 def _unchanged(ws: Any, parent: str | None, staged: Path) -> bool:

@@ -191,12 +191,47 @@ def _release_dict(release: Any) -> dict[str, Any] | None:
             "summary": str(release.summary_path)}
 
 
+def selection_lines(selection: dict[str, Any] | None) -> list[str]:
+    """What a run regenerates and why: the selective groups with reasons, or the full reason."""
+    if not selection:
+        return []
+    if selection.get("mode") != "selective":
+        reason = selection.get("full_reason") or selection.get("reason")
+        lines = [f"full regeneration: {reason}" if reason else "full regeneration"]
+        if selection.get("full_usd") is not None:
+            lines.append(f"estimated cost {_usd(selection['full_usd'])}")
+        return lines
+    groups = selection.get("groups") or {}
+    if "plan" in selection:  # a run's record: every group, regenerated or carried
+        regenerated = {n: g["reasons"] for n, g in groups.items() if g["status"] == "regenerated"}
+        carried = [n for n, g in groups.items() if g["status"] == "carried"]
+    else:  # a dry-run estimate: only the groups it would regenerate
+        regenerated, carried = groups, []
+    lines = [f"selective regeneration: {len(regenerated)} group(s) regenerated"
+             + (f", {len(carried)} carried byte for byte ({', '.join(carried)})" if carried else "")]
+    lines += [f"  {name}: {'; '.join(why)}" for name, why in regenerated.items()]
+    lines += [f"  note: {note}" for note in selection.get("notes", [])]
+    if selection.get("estimated_usd") is not None:
+        ratio = selection.get("ratio")
+        lines.append(f"estimated cost {_usd(selection['estimated_usd'])} against "
+                     f"{_usd(selection['full_usd'])} for a full run"
+                     + (f" ({ratio:.0%})" if ratio is not None else ""))
+    return lines
+
+
 def print_run_outcome(outcome: Any, *, as_json: bool) -> None:
+    selection = getattr(outcome, "selection", None)
     if outcome.status == "planned":
+        if as_json:
+            print_json({"status": "planned", "plan": outcome.plan.to_dict(),
+                        "selection": selection})
+            return
         print_plan(outcome.plan, as_json=as_json)
+        for line in selection_lines(selection):
+            out.print(line, markup=False, highlight=False)
         return
     if as_json:
-        print_json({"status": outcome.status, "run": outcome.run_id,
+        print_json({"status": outcome.status, "run": outcome.run_id, "selection": selection,
                     "release": _release_dict(outcome.release),
                     "gates": [g.to_dict() for g in outcome.gates],
                     "pending": [str(p) for p in outcome.pending],
@@ -205,6 +240,8 @@ def print_run_outcome(outcome: Any, *, as_json: bool) -> None:
         return
     if outcome.gates:
         err.print(gate_table(outcome.gates))
+    for line in selection_lines(selection):
+        out.print(line, markup=False, highlight=False)
     if outcome.status == "awaiting":
         out.print(f"[yellow]awaiting responses[/] for run {outcome.run_id}: "
                   f"{len(outcome.pending)} request(s)")

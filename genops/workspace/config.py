@@ -81,6 +81,9 @@ class SynthesisConfig(_Strict):
     max_groups: int = Field(64, ge=1, le=1000)
     max_files_per_group: int = Field(64, ge=1, le=10000)
     max_depth: int = Field(16, ge=1, le=256)
+    # Selective regeneration: how many characters of unchanged files a regenerated group gets
+    # whole as read-only context (its dependencies' files, smallest first); beyond, signatures.
+    selective_context_chars: int = Field(20000, ge=0, le=2_000_000)
 
 
 class RetryConfig(_Strict):
