@@ -1,9 +1,10 @@
 """`genops check` as a library: every verdict CI needs, offline and without a key.
 
 The checks, in order: drift (the output tree against the current manifest), manifest integrity,
-then the tree gates on the output tree itself: parse, diff policy (against a base tree), ADR
-rules, traceability and context fit. The base is the current release's parent by default (the
-tree the current release was gated against), or `--base`: a directory, a release id or a git ref.
+whether ARCHITECTURE.md is what the current release renders, then the tree gates on the output
+tree itself: parse, diff policy (against a base tree), ADR rules, traceability and context fit.
+The base is the current release's parent by default (the tree the current release was gated
+against), or `--base`: a directory, a release id or a git ref.
 The parent's tree comes from its git tag; when the tag is not there (a shallow clone), the diff
 recorded at promotion (`diffs/<release>.json`) is judged instead, and the summary says so.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from genops.errors import UsageError
+from genops.gates.architecture_doc import architecture_result
 from genops.gates.base import GateContext, GateResult
 from genops.gates.drift import drift_result, integrity_result
 from genops.release.store import RELEASE_ID, current_release, load_manifest, resolve_release
@@ -174,6 +176,7 @@ def run_check(ws: Any, *, base: str | None = None,
     report = CheckReport(workspace=str(ws.root), output=output, release=release, base=None)
     report.results.append(drift_result(ws))
     report.results.append(integrity_result(ws))
+    report.results.append(architecture_result(ws))
     if not ws.output_dir.is_dir() or not any(ws.output_dir.iterdir()):
         report.results.append(GateResult("tree", "skip", f"{output}/ is empty: nothing generated yet"))
         return report

@@ -46,6 +46,14 @@ class ArchitectureFacts:
     test_files: int = 0
 
 
+def active_adrs(adrs: list[Any]) -> list[Any]:
+    """The ADRs in force: accepted and not superseded by an accepted one."""
+    from genops.workspace.adr import effective_status
+
+    status = effective_status(adrs)
+    return [a for a in adrs if status.get(a.id) == "accepted"]
+
+
 def _package(name: str, is_package: bool) -> str:
     return name if is_package or "." not in name else name.rsplit(".", 1)[0]
 
@@ -104,7 +112,7 @@ def architecture_facts(ws: Any, tree: Path, *, release: str | None, blueprint: A
     from genops.semdiff.architecture import cycles
     from genops.semdiff.imports import import_graph
 
-    layer_rules = _layer_rules([a for a in ws.adrs if a.status == "accepted"])
+    layer_rules = _layer_rules(active_adrs(ws.adrs))
     files = [p for p in list_tree(tree) if p.endswith(".py")]
     ours = {module_name(p): p for p in files if not is_test_file(p)}
     graph = import_graph(tree) if ours else {}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genops.release.architecture import active_adrs
 from genops.release.coverage import requirement_delta
 from genops.release.risk import body_excerpts, rank_risks
 from genops.synthesis.apisummary import api_summary, module_name
@@ -82,7 +83,7 @@ def junit_counts(evidence: Path) -> dict[str, int]:
 
 
 def _is_module_added(change: dict[str, Any]) -> bool:
-    return change.get("kind") in ("module_added", "package_edge_added", "import_edge_added")
+    return change.get("kind") == "module_added"
 
 
 def api_facts(diff: dict[str, Any], new_tree: Path) -> dict[str, Any]:
@@ -97,14 +98,15 @@ def api_facts(diff: dict[str, Any], new_tree: Path) -> dict[str, Any]:
             block = api_summary({where: (new_tree / where).read_text(encoding="utf-8")})
             if block:
                 added[module_name(where)] = block.rstrip("\n")
-    changed = [c for c in diff.get("changes", []) if c.get("category") == "api"]
+    changed = [c for c in diff.get("changes", []) if c.get("category") == "api"
+               and not is_test_file((c.get("location") or {}).get("file") or "")]
     return {"new_modules": dict(sorted(added.items())), "changes": changed}
 
 
 def build_review(ws: Any, src: ReviewSources) -> Review:
     """The review data of one release; deterministic for the same sources."""
     changes = list(src.diff.get("changes", []))
-    adrs = [a for a in ws.adrs if a.status == "accepted"]
+    adrs = active_adrs(ws.adrs)
     bodies = body_excerpts(changes, src.old_tree, src.new_tree)
     others = [c for c in changes if c.get("category") not in ("api", "behaviour", "cosmetic")
               and not _is_module_added(c)]

@@ -169,13 +169,15 @@ def _find(tree: ast.Module, qualname: list[str]) -> ast.AST | None:
 
 
 def _segment(lines: list[str], qualname: list[str]) -> list[str]:
-    """The source lines of `qualname` (decorators included); the whole file for module level."""
-    if not qualname:
-        return lines
+    """The source lines of `qualname` (decorators included); module level: all but defs."""
     try:
         tree = ast.parse("\n".join(lines))
     except SyntaxError:
         return lines
+    if not qualname:
+        defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        return [line for node in tree.body if not isinstance(node, defs)
+                for line in lines[node.lineno - 1:node.end_lineno]]
     node = _find(tree, qualname)
     if node is None or not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return []

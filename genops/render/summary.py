@@ -13,6 +13,7 @@ from typing import Any
 from genops.render.release import VERDICT_MARK, _model_line
 
 REVIEW_FIRST = 8  # risk entries shown before the fold
+FOLD_AFTER = 10  # longer tables fold into <details>
 STATUS_MARK = {"passing": "✅ passing", "failing": "❌ failing", "skipped": "⏭️ skipped only",
                "referenced": "⚠️ mentioned, no test ran", "none": "❌ no test"}
 
@@ -110,7 +111,8 @@ def requirements(req: dict[str, Any], adrs: list[str]) -> list[str]:
     lines.append(f"- Delta ({since}): {len(req['added'])} added, {len(req['changed'])} changed, "
                  f"{len(req['removed'])} removed"
                  + (f" ({', '.join(req['removed'])})" if req["removed"] else ""))
-    totals = " · ".join(f"{n} {STATUS_MARK[s]}" for s, n in req["totals"].items())
+    totals = " · ".join(f"{req['totals'][s]} {mark}" for s, mark in STATUS_MARK.items()
+                        if req["totals"].get(s))
     lines.append(f"- Coverage of all {len(req['all'])}: {totals}")
     lines.append("- ADRs touched: " + (", ".join(adrs) or "none"))
     gaps = [c for c in req["all"] if c["status"] != "passing"]
@@ -166,21 +168,18 @@ def bodies(excerpts: list[dict[str, Any]], total: int) -> list[str]:
 
 
 def other_changes(changes: list[dict[str, Any]], diff: dict[str, Any]) -> list[str]:
-    """Architecture and dependency changes other than added modules and edges (those are counted)."""
-    all_changes = diff.get("changes", [])
-    added = sum(1 for c in all_changes if c.get("kind") == "module_added")
-    edges = sum(1 for c in all_changes if c.get("kind") in ("package_edge_added", "import_edge_added"))
+    """Architecture and dependency changes; added modules are only counted (see Public API)."""
+    added = sum(1 for c in diff.get("changes", []) if c.get("kind") == "module_added")
     lines = ["## Architecture and dependencies", ""]
-    if added or edges:
-        lines.append(f"{added} module(s) and {edges} import edge(s) added: the graph is in "
-                     "ARCHITECTURE.md.")
-        lines.append("")
+    if added:
+        lines += [f"{added} module(s) added: the module graph is in ARCHITECTURE.md.", ""]
     if changes:
-        lines += ["| change | path | detail | new |", "|---|---|---|---|"]
-        lines += [f"| {c.get('kind')} | `{_cell(c.get('path'))}"
-                  f"{' -> ' + _cell(c.get('target')) if c.get('target') else ''}` | "
-                  f"{_cell(c.get('detail'))} | {_cell(c.get('new'))} |" for c in changes]
-        lines.append("")
+        rows = ["| change | path | detail | new |", "|---|---|---|---|"]
+        rows += [f"| {c.get('kind')} | `{_cell(c.get('path'))}"
+                 f"{' -> ' + _cell(c.get('target')) if c.get('target') else ''}` | "
+                 f"{_cell(c.get('detail'))} | {_cell(c.get('new'))} |" for c in changes]
+        lines += _fold(f"{len(changes)} change(s)", rows) if len(changes) > FOLD_AFTER \
+            else rows + [""]
     return lines if len(lines) > 2 else []
 
 
