@@ -83,7 +83,8 @@ def register_review(app: typer.Typer) -> None:
 
         ws = open_workspace(workspace)
         report, summary = review_change(ws, base=base, evidence_dir=evidence)
-        text = render(report.to_dict(), fmt.value, prefix=_repo_prefix(ws.root))
+        data = {**report.to_dict(), "command": "genops review"}
+        text = render(data, fmt.value, prefix=_repo_prefix(ws.root))
         if fmt.value == "markdown" and summary:
             text = summary + "\n" + text
         _emit(text, output)
