@@ -95,6 +95,18 @@ def _breaking(manifest: dict[str, Any], diff_changes: list[dict[str, Any]]) -> l
     return lines + (["None."] if not breaking else []) + [""]
 
 
+def review_panel(manifest: dict[str, Any]) -> list[str]:
+    """The panel's verdict and every reviewer finding, as the gate recorded them."""
+    gate = next((g for g in manifest["gates"] if g["gate"] == "review_panel"), None)
+    if gate is None:
+        return []
+    lines = ["## Review panel", "", f"{VERDICT_MARK.get(gate['verdict'], '')} {gate['summary']}", ""]
+    for f in gate.get("findings", []):
+        where = f"{f['file']}:{f['line']}" if f.get("file") and f.get("line") else f.get("file")
+        lines.append(f"- {'`' + where + '`: ' if where else ''}{f['message']}")
+    return lines + ([""] if gate.get("findings") else [])
+
+
 def _req_row(c: dict[str, Any]) -> str:
     groups = c["implemented_by"]
     impl = "n/a (no blueprint)" if groups is None else ", ".join(groups) or "—"
@@ -210,6 +222,7 @@ def reviewer_summary(manifest: dict[str, Any], diff: dict[str, Any], review: Any
     adrs = manifest.get("touches", {}).get("adrs", [])
     total_bodies = sum(1 for c in changes if c.get("kind") == "body_changed")
     lines = _header(manifest, review) + review_first(review.risks) + _breaking(manifest, changes)
+    lines += review_panel(manifest)
     lines += requirements(review.requirements, adrs) + public_api(review.api)
     lines += bodies(review.bodies, total_bodies) + other_changes(review.other_changes, diff)
     lines += _gates(manifest) + _calls(manifest)

@@ -98,7 +98,11 @@ def _manifest() -> dict[str, Any]:
                                         "cache_write": 0},
             "cost_usd": 0.0, "latency_s": 0.0, "from_archive": False, "stop": "complete"}
     gates = [{"gate": "tests", "verdict": "pass", "summary": "1 tests passed, 1 skipped",
-              "evidence": [".genops/releases/r0002/evidence/tests/junit.xml"]}]
+              "evidence": [".genops/releases/r0002/evidence/tests/junit.xml"]},
+             {"gate": "review_panel", "verdict": "pass",
+              "summary": "1 of 2 reviewers approve; outvoted: b (openai m)", "evidence": [],
+              "findings": [{"message": "b (openai m) request changes: major [ADR-0001]: web "
+                            "reaches the vault", "file": "generated/app/web.py", "line": 1}]}]
     return {"release": "r0002", "parent": "r0001", "kind": "manual", "reason": "vault cleanup",
             "genops_version": "0.1.0", "created": "2026-01-01T00:00:00Z", "run": "run-2",
             "models": [{"rung": "senior", "provider": "manual", "model": "pinned-1",
@@ -170,6 +174,9 @@ def test_summary_and_architecture_match_golden_and_repeat(fixture_release: Any) 
     "| parameter_removed (breaking) | `app.vault.get(timeout)`",
     "New modules (1): `app.web` (2)",
     "-    return key.upper()", "+    return key.lower()",
+    # the panel's verdict and its findings with file and line
+    "✅ 1 of 2 reviewers approve; outvoted: b (openai m)",
+    "- `generated/app/web.py:1`: b (openai m) request changes: major [ADR-0001]",
 ])
 def test_summary_sections(fixture_release: Any, needle: str) -> None:
     ws, manifest, diff, old, new, evidence = fixture_release
