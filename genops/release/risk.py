@@ -117,38 +117,41 @@ def _file_changes(changes: list[dict[str, Any]]) -> dict[str, list[dict[str, Any
     return by_file
 
 
+def _module_reasons(rel: str, old: list[str], new: list[str], mine: list[dict[str, Any]],
+                    facts: dict[str, Any]) -> list[tuple[str, str]]:
+    """(weight key, reason) for one changed module; "new" or "changed" when nothing else holds."""
+    module = module_name(rel)
+    reasons = [("breaking", f"breaking: {c.get('detail') or c.get('kind')} ({c.get('path')})")
+               for c in mine if c.get("breaking")]
+    imports = {t for t, _ in facts["graph"].get(module, set())}
+    reasons += adr_reasons(module, facts["adrs"], facts["modules"], imports, "\n".join(new or old))
+    bodies = [c for c in mine if c.get("kind") == "body_changed"]
+    if bodies:
+        reasons.append(("body", f"{len(bodies)} body change(s)"))
+    if not old and module not in facts["tested"] and not rel.endswith("__init__.py"):
+        reasons.append(("untested", "new, and no test imports it"))
+    return reasons or [("size", "changed" if old else "new")]
+
+
 def rank_risks(changes: list[dict[str, Any]], adrs: list[Any], old_tree: Path | None,
                new_tree: Path) -> list[dict[str, Any]]:
     """Changed modules (and the dependency manifest) by descending risk; ties by path."""
     from genops.gates.traceability import is_test_file
+    from genops.semdiff.imports import import_graph
 
     old_files, new_files = set(list_tree(old_tree)) if old_tree else set(), set(list_tree(new_tree))
     by_file = _file_changes(changes)
-    from genops.semdiff.imports import import_graph
-
     graph = import_graph(new_tree)
-    tested = tested_modules(new_tree, graph)
-    modules = {module_name(p) for p in old_files | new_files if p.endswith(".py")}
+    facts = {"graph": graph, "adrs": adrs, "tested": tested_modules(new_tree, graph),
+             "modules": {module_name(p) for p in old_files | new_files if p.endswith(".py")}}
     ranked = []
     for rel in sorted(old_files | new_files):
         if not rel.endswith(".py") or is_test_file(rel):
             continue
         old, new = _read(old_tree, rel), _read(new_tree, rel)
-        if old == new:
-            continue
-        module, mine = module_name(rel), by_file.get(rel, [])
-        reasons = [("breaking", f"breaking: {c.get('detail') or c.get('kind')} ({c.get('path')})")
-                   for c in mine if c.get("breaking")]
-        imports = {t for t, _ in graph.get(module, set())}
-        reasons += adr_reasons(module, adrs, modules, imports, "\n".join(new or old))
-        bodies = [c for c in mine if c.get("kind") == "body_changed"]
-        reasons += [("body", f"{len(bodies)} body change(s)")] * (1 if bodies else 0)
-        if rel not in old_files and module not in tested and not rel.endswith("__init__.py"):
-            reasons.append(("untested", "new, and no test imports it"))
-        if not reasons:
-            reasons.append(("body", "new") if not old else ("body", "changed"))
-            reasons[-1] = ("size", reasons[-1][1])
-        ranked.append(_entry(rel, changed_lines(old, new), reasons))
+        if old != new:
+            reasons = _module_reasons(rel, old, new, by_file.get(rel, []), facts)
+            ranked.append(_entry(rel, changed_lines(old, new), reasons))
     deps = [c for c in changes if c.get("category") == "dependency"]
     if deps:
         file = (deps[0].get("location") or {}).get("file") or "dependencies"
