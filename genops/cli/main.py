@@ -61,6 +61,7 @@ COMMAND_MODULES = (
     "genops.cli.review",
     "genops.cli.release",
     "genops.cli.cost",
+    "genops.cli.stability",
     "genops.cli.audit",
 )
 
