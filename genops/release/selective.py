@@ -31,7 +31,9 @@ from genops.workspace.specs import (parse_requirements_text, prose_outside_requi
 
 FULL_TEMPLATES = ("system", "context", "blueprint", "group", "single")
 FULL_SECTIONS = ("project", "models", "ladder", "synthesis")
-IGNORED_KEYS = frozenset({"selective_context_chars"})  # shape no request's meaning
+# Keys that change how a request travels, not what it asks or which model answers it.
+IGNORED_KEYS = frozenset({"selective_context_chars", "base_url", "api_key_env", "timeout_s",
+                          "concurrency", "on_failure", "on_budget"})
 PRINCIPLES = "specs/principles.md"
 
 
