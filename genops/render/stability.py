@@ -13,7 +13,7 @@ COLUMNS = ("identical", "cosmetic", "behaviour", "api", "added", "removed")
 
 def _rate(tests: dict[str, Any]) -> str:
     if tests.get("rate") is None:
-        return tests.get("verdict", "?")
+        return str(tests.get("verdict", "?"))
     return f"{tests['rate']:.0%} ({tests['passed']}/{tests['total']})"
 
 
