@@ -4,6 +4,13 @@ gitpython's own errors are wrapped in `UsageError` with what to do; nothing here
 A release commit holds everything genops wrote (the output tree, diffs, the release directory,
 the response archive) and the inputs hashed into the manifest, so the tag `genops/<release>` is a
 snapshot from which `genops replay` can rebuild the tree.
+
+The output tree is committed exactly as its manifest lists it: every listed file is added with
+`git add -f` (a `.gitignore`, the workspace's or one inside the output, can never hide a release
+file) and every other tracked file under it is removed from the index (nothing the manifest does
+not list, such as build leftovers or caches, is ever committed). Commits and tags run with
+`core.hooksPath` pointing at an empty directory and `core.fsmonitor` off, so no hook or monitor
+planted in the repository runs during a promotion.
 """
 
 from __future__ import annotations
@@ -11,6 +18,9 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import git
@@ -72,19 +82,59 @@ def _identity_env(repo: git.Repo) -> dict[str, str]:
     return {} if has_user else {k: os.environ.get(k, v) for k, v in _FALLBACK_IDENTITY.items()}
 
 
-def commit_release(repo: git.Repo, paths: list[Path], *, release: str, message: str) -> str:
-    """Commit `paths` (only those) as the release commit; returns its sha. Idempotent per release."""
+@contextmanager
+def hooks_off(repo: git.Repo) -> Iterator[Callable[[], git.cmd.Git]]:
+    """A git runner for one step whose every command runs no hook and no fsmonitor.
+
+    Call the yielded object's `__call__` fresh per command (`run().add(...)`): gitpython resets
+    per-command options after each one.
+    """
+    with tempfile.TemporaryDirectory(prefix="genops-nohooks-") as empty:
+        def run() -> git.cmd.Git:
+            return repo.git(c=[f"core.hooksPath={empty}", "core.fsmonitor=false"],
+                            literal_pathspecs=True)
+        yield run
+
+
+BATCH = 500  # paths per git command, well under the argument-length limit
+
+
+def _track_exactly(run: Callable[[], git.cmd.Git], repo: git.Repo, folder: Path,
+                   files: Sequence[str], env: dict[str, str]) -> None:
+    """Make the index hold exactly `files` (relative to `folder`) under `folder`."""
+    prefix = _rel(repo, folder)
+    wanted = [f"{prefix}/{f}" for f in files]
+    tracked = [p for p in str(run().ls_files("-z", "--", prefix)).split("\0") if p]
+    stale = sorted(set(tracked) - set(wanted))
+    for i in range(0, len(stale), BATCH):
+        run().rm("--cached", "-q", "--", *stale[i:i + BATCH], env=env)
+    for i in range(0, len(wanted), BATCH):
+        run().add("-f", "--", *wanted[i:i + BATCH], env=env)
+
+
+def commit_release(repo: git.Repo, paths: list[Path], *, release: str, message: str,
+                   exact: Mapping[Path, Sequence[str]] | None = None) -> str:
+    """Commit `paths` (only those) as the release commit; returns its sha. Idempotent per release.
+
+    A folder in `exact` is committed holding exactly the listed files (see the module docstring).
+    """
     head = _head_commit(repo)
     if head is not None and release_of_commit(head) == release:
         return head.hexsha
     env = _identity_env(repo)
+    exact = dict(exact or {})
     try:
-        repo.git.add("-A", "--", *[_rel(repo, p) for p in paths if p.exists()], env=env)
-        specs = [s for s in (_rel(repo, p) for p in paths) if _known_to_git(repo, s)]
-        if not specs:  # `git commit --` with no path would commit whatever else is staged
-            raise UsageError(f"release {release} has nothing to commit")
-        repo.git.commit("--no-verify", "--allow-empty", "-m",
-                        f"{message}\n\n{RELEASE_TRAILER}: {release}", "--", *specs, env=env)
+        with hooks_off(repo) as run:
+            for folder, files in exact.items():
+                _track_exactly(run, repo, folder, files, env)
+            rest = [_rel(repo, p) for p in paths if p.exists() and p not in exact]
+            if rest:
+                run().add("-A", "--", *rest, env=env)
+            specs = [s for s in (_rel(repo, p) for p in paths) if _known_to_git(repo, s)]
+            if not specs:  # `git commit --` with no path would commit whatever else is staged
+                raise UsageError(f"release {release} has nothing to commit")
+            run().commit("--no-verify", "--allow-empty", "-m",
+                         f"{message}\n\n{RELEASE_TRAILER}: {release}", "--", *specs, env=env)
     except git.GitCommandError as exc:
         raise UsageError(f"git commit of release {release} failed: {exc.stderr.strip()}",
                          hint="fix the repository state, then run any genops command: the "
@@ -123,7 +173,8 @@ def tag_release(repo: git.Repo, release: str, sha: str, message: str) -> None:
             raise UsageError(f"tag {name} already exists on another commit",
                              hint=f"inspect it with `git show {name}`; release ids are never reused")
         return
-    repo.git.tag("-a", name, sha, "-m", message, env=_identity_env(repo))
+    with hooks_off(repo) as run:
+        run().tag("-a", name, sha, "-m", message, env=_identity_env(repo))
 
 
 def has_tag(repo: git.Repo, release: str) -> bool:

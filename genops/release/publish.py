@@ -20,6 +20,7 @@ from genops.release.changes import ReleaseChanges, release_changes
 from genops.release.faults import crashpoint
 from genops.release.manifest import ReleaseFacts, build_manifest, manifest_json
 from genops.release.promote import PromotionPlan, promotion_lock, run_promotion
+from genops.release.seal import seal
 from genops.release.store import (
     MANIFEST,
     current_release,
@@ -122,7 +123,8 @@ def prepare(ws: Any, facts: ReleaseFacts, *, release: str, parent: str | None, r
         commit_paths=[output, *diff_paths.values(), f".genops/releases/{release}",
                       ".genops/archive", ".gitignore", *sorted(inputs)],
         message=f"{title}\n\n{facts.reason}".strip(),
-        tag_message=f"{title}: {facts.reason}".strip().rstrip(":"))
+        tag_message=f"{title}: {facts.reason}".strip().rstrip(":"),
+        sealed=dict(facts.sealed) if facts.sealed is not None else seal(staged))
     return plan, manifest
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from genops.pathpolicy import DEFAULT_POLICY, PathPolicy, file_dir_clashes
 from genops.synthesis.protocol import ResponseFormatError, check_path
 
 GROUP_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -149,7 +150,7 @@ def extract_json(text: str) -> Any:
 
 
 def validate_blueprint(blueprint: Blueprint, requirement_ids: set[str] | None = None, *,
-                       root: Path | None = None) -> Blueprint:
+                       root: Path | None = None, policy: PathPolicy = DEFAULT_POLICY) -> Blueprint:
     """Check names, files, requirement IDs and dependencies; paths come back normalized."""
     names: set[str] = set()
     owner: dict[str, str] = {}
@@ -163,7 +164,7 @@ def validate_blueprint(blueprint: Blueprint, requirement_ids: set[str] | None = 
         files = []
         for raw in group.files:
             try:
-                path = check_path(raw, root=root)
+                path = check_path(raw, root=root, policy=policy)
             except ValueError as exc:
                 raise BlueprintError(f"group {group.name!r}: file {raw!r}: {exc}") from None
             if path in owner:
@@ -183,13 +184,18 @@ def validate_blueprint(blueprint: Blueprint, requirement_ids: set[str] | None = 
                 raise BlueprintError(f"group {group.name!r} depends on unknown group {dep!r}")
             if dep == group.name:
                 raise BlueprintError(f"group {group.name!r} depends on itself")
+    clashes = file_dir_clashes(owner)
+    if clashes:
+        file, below = clashes[0]
+        raise BlueprintError(f"file {file!r} (group {owner[file]!r}) is also the directory of "
+                             f"{below!r} (group {owner[below]!r}); rename one of the two")
     checked = Blueprint(groups=groups)
     checked.levels()  # raises on a cycle
     return checked
 
 
 def parse_blueprint(text: str, requirement_ids: set[str] | None = None, *,
-                    root: Path | None = None) -> Blueprint:
+                    root: Path | None = None, policy: PathPolicy = DEFAULT_POLICY) -> Blueprint:
     """Extract, shape-check and validate the blueprint JSON in a model's response."""
     data = extract_json(text)
     try:
@@ -199,7 +205,7 @@ def parse_blueprint(text: str, requirement_ids: set[str] | None = None, *,
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         raise BlueprintError(f"blueprint {loc}: {what}") from None
-    return validate_blueprint(blueprint, requirement_ids, root=root)
+    return validate_blueprint(blueprint, requirement_ids, root=root, policy=policy)
 
 
 def blueprint_json(blueprint: Blueprint) -> str:
