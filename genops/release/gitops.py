@@ -15,8 +15,10 @@ planted in the repository runs during a promotion.
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
+import shutil
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,6 +28,7 @@ from pathlib import Path
 import git
 
 from genops.errors import UsageError
+from genops.treeignore import ignored_component
 
 TAG_PREFIX = "genops/"
 RELEASE_TRAILER = "Genops-Release"
@@ -33,13 +36,34 @@ _FALLBACK_IDENTITY = {"GIT_AUTHOR_NAME": "genops", "GIT_AUTHOR_EMAIL": "genops@l
                       "GIT_COMMITTER_NAME": "genops", "GIT_COMMITTER_EMAIL": "genops@localhost"}
 
 
+_NO_HOOKS: list[str] = []  # one empty directory per process, made on first use
+
+
+def _empty_hooks_dir() -> str:
+    if not _NO_HOOKS or not os.path.isdir(_NO_HOOKS[0]):
+        path = tempfile.mkdtemp(prefix="genops-nohooks-")
+        atexit.register(shutil.rmtree, path, True)
+        _NO_HOOKS[:] = [path]
+    return _NO_HOOKS[0]
+
+
+def safe_options() -> list[str]:
+    """`-c` settings for every git command genops runs: no hooks, no fsmonitor."""
+    return [f"core.hooksPath={_empty_hooks_dir()}", "core.fsmonitor=false"]
+
+
 def open_repo(root: Path) -> git.Repo:
-    """The git repository holding the workspace, or UsageError saying how to make one."""
+    """The git repository holding the workspace, or UsageError saying how to make one.
+
+    Every command run through it has hooks and fsmonitor off (see `safe_options`).
+    """
     try:
-        return git.Repo(root, search_parent_directories=True)
+        repo = git.Repo(root, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise UsageError(f"{root} is not inside a git repository; releases are commits and tags",
                          hint=f"run `git init {root}` and commit the workspace first") from None
+    repo.git.set_persistent_git_options(c=safe_options())
+    return repo
 
 
 def _rel(repo: git.Repo, path: Path) -> str:
@@ -62,9 +86,17 @@ def dirty_paths(repo: git.Repo, paths: list[Path]) -> list[str]:
     return found
 
 
-def refuse_dirty(repo: git.Repo, paths: list[Path]) -> None:
-    """Raise UsageError when a path genops owns has changes git does not hold in HEAD."""
+def refuse_dirty(repo: git.Repo, paths: list[Path], *, tree: Path | None = None) -> None:
+    """Raise UsageError when a path genops owns has changes git does not hold in HEAD.
+
+    Under `tree` (the output tree) names the tree ignores (build leftovers, caches) are not
+    changes: they are never part of a release.
+    """
     dirty = dirty_paths(repo, [p for p in paths])
+    if tree is not None:
+        prefix = _rel(repo, tree).rstrip("/") + "/"
+        dirty = [d for d in dirty if not (d.startswith(prefix)
+                                          and ignored_component(d[len(prefix):]))]
     if not dirty:
         return
     shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
@@ -84,10 +116,11 @@ def _identity_env(repo: git.Repo) -> dict[str, str]:
 
 @contextmanager
 def hooks_off(repo: git.Repo) -> Iterator[Callable[[], git.cmd.Git]]:
-    """A git runner for one step whose every command runs no hook and no fsmonitor.
+    """A git runner for one step whose every command runs no hook, no fsmonitor, and takes
+    pathspecs literally (a release file may be named `*.py`).
 
-    Call the yielded object's `__call__` fresh per command (`run().add(...)`): gitpython resets
-    per-command options after each one.
+    Call it fresh per command (`run().add(...)`): gitpython resets per-command options after
+    each one. Stated here as well as in `open_repo`, for a repository opened elsewhere.
     """
     with tempfile.TemporaryDirectory(prefix="genops-nohooks-") as empty:
         def run() -> git.cmd.Git:

@@ -113,7 +113,7 @@ def preflight(ws: Any) -> Any:
     """Finish an interrupted promotion and refuse hand edits; returns the git repository."""
     recover_interrupted(ws.root)
     repo = gitops.open_repo(ws.root)
-    gitops.refuse_dirty(repo, owned_paths(ws))
+    gitops.refuse_dirty(repo, owned_paths(ws), tree=ws.output_dir)
     return repo
 
 
@@ -154,7 +154,7 @@ def resume(ws: Any, run_id: str | None = None, *, progress: Any = None,
     if run.kind in ("patch", "rollback"):
         raise UsageError(f"run {run.run_id} is a {run.kind}; start it again",
                          hint=f"`genops {run.kind}` re-uses archived answers, so nothing is paid twice")
-    gitops.refuse_dirty(gitops.open_repo(ws.root), owned_paths(ws))
+    gitops.refuse_dirty(gitops.open_repo(ws.root), owned_paths(ws), tree=ws.output_dir)
     return execute(ws, run, progress=progress, gate_observer=gate_observer)
 
 

@@ -133,7 +133,7 @@ def publish(ws: Any, facts: ReleaseFacts, *, run_dir: Path, staged: Path,
     """Promote `staged` as the next release; the caller has run the gates and they passed."""
     repo = gitops.open_repo(ws.root)
     with promotion_lock(ws.root):
-        gitops.refuse_dirty(repo, owned_paths(ws))
+        gitops.refuse_dirty(repo, owned_paths(ws), tree=ws.output_dir)
         taken = [t.name.removeprefix(gitops.TAG_PREFIX) for t in repo.tags
                  if t.name.startswith(gitops.TAG_PREFIX)]
         release, parent = next_release(ws.root, taken), current_release(ws.root)

@@ -15,7 +15,7 @@ import os
 import shutil
 from pathlib import Path
 
-from genops.treeignore import is_ignored_dir, is_ignored_file, kept_dirs, kept_files
+from genops.treeignore import is_ignored_dir, is_ignored_file, kept_dirs
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -16,9 +16,9 @@ Paths are relative POSIX paths inside the output tree, judged by the workspace's
 (`genops.pathpolicy`: no ignored, hidden, reserved or over-long names, no control or bidi
 characters, no file over `max_file_bytes`). Also refused: a path through a symlink in the
 existing tree, a path given twice (also as file and delete), a path that is both a file and the
-directory of another file, and a file block left open. A leading `./` is dropped. One markdown fence wrapped around a file's content is stripped.
-Text outside blocks is ignored. A closing `</file>` counts when it starts or ends a line, so a
-file may contain the string `"</file>"` inside a line.
+directory of another file, and a file block left open. A leading `./` is dropped. One markdown
+fence wrapped around a file's content is stripped. Text outside blocks is ignored. A closing
+`</file>` counts when it starts or ends a line, so a file may contain `"</file>"` inside a line.
 """
 
 from __future__ import annotations
