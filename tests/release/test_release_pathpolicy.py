@@ -35,12 +35,14 @@ from release_helpers import (
 
 from genops.errors import GenopsError
 from genops.gates.base import GateContext, GateResult
-from genops.gates.paths import PathsGate
+from genops.gates.paths import PathsGate, path_findings
+from genops.pathpolicy import PathPolicy, PathRefused
 from genops.release import recover_interrupted
 from genops.release.pipeline import regenerate
 from genops.release.promote import journal_path
 from genops.release.runs import list_runs
 from genops.release.seal import SealBroken
+from genops.release.staging import StagingError, stage_tree
 from genops.release.tree import hash_tree
 
 GOOD = tree_files()
@@ -310,3 +312,71 @@ def test_init_gitignore_lists_the_leftovers(tmp_path: Path) -> None:
     lines = (root / ".gitignore").read_text(encoding="utf-8").splitlines()
     for line in ("*.egg-info/", "build/", "dist/", ".pytest_cache/", ".coverage", "htmlcov/"):
         assert line in lines
+
+
+# The policy itself, as a table: (path, allow_hidden, refused rule or None when accepted).
+POLICY_TABLE = [
+    ("mad/bus.py", (), None),
+    ("./mad/bus.py", (), None),
+    ("mad/build/x.py", (), None),  # build/ is a leftover only at the top of the tree
+    ("mad/console.py", (), None),  # 'console' is not 'con'
+    ("mad/CON.tar.gz", (), "reserved"),
+    ("Com1", (), "reserved"),
+    ("mad/nul .txt", (), "reserved"),
+    ("dist/x.py", (), "ignored"),
+    ("a/.tox/x", (), "ignored"),
+    ("a/b.pyc", (), "ignored"),
+    (".coverage", (), "ignored"),
+    (".github/workflows/ci.yml", (), "hidden"),
+    (".github/workflows/ci.yml", (".github",), None),
+    (".gitignore", (".github",), "hidden"),
+    ("x/.env", (), "hidden"),
+    ("a\tb.py", (), "character"),
+    ("a\u2066b.py", (), "character"),
+    ("a\u2028b.py", (), "character"),
+    ("name.", (), "trailing"),
+    ("dir /x.py", (), "trailing"),
+    ("é" * 128 + ".py", (), "too-long"),  # 128 characters but 259 bytes
+    ("../x.py", (), "syntax"),
+    ("C:/x.py", (), "syntax"),
+]
+
+
+@pytest.mark.parametrize(("path", "allow", "rule"), POLICY_TABLE)
+def test_path_policy_table(path: str, allow: tuple[str, ...], rule: str | None) -> None:
+    policy = PathPolicy(allow_hidden=frozenset(allow))
+    if rule is None:
+        assert policy.check(path) == path.removeprefix("./")
+        return
+    with pytest.raises(PathRefused) as refused:
+        policy.check(path)
+    assert refused.value.rule == rule
+
+
+def test_paths_gate_applies_the_policy_to_the_tree_on_disk(tmp_path: Path) -> None:
+    """Whatever put them there, refused names in a staged tree fail the paths gate."""
+    for rel in ("ok/a.py", ".git/config", "x/node_modules/m.js", ".hidden/x.py", "aux.txt",
+                "big.bin"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x\n", encoding="utf-8")
+    (tmp_path / "big.bin").write_bytes(b"0" * 2048)
+    findings = path_findings(tmp_path, PathPolicy(max_file_bytes=1024))
+    assert {(f.file, f.rule) for f in findings} == {
+        (".git", "policy/ignored"), ("x/node_modules", "policy/ignored"),
+        (".hidden", "policy/hidden"), ("aux.txt", "policy/reserved"), ("big.bin", "policy/size")}
+
+
+def test_staging_names_both_paths_of_a_clash(tmp_path: Path) -> None:
+    with pytest.raises(StagingError) as refused:
+        stage_tree({"a/b": "x\n", "a/b/c.py": "y\n"}, [], run_dir=tmp_path / "run")
+    assert "'a/b'" in str(refused.value) and "'a/b/c.py'" in str(refused.value)
+    assert not (tmp_path / "run" / "staged").exists()
+
+
+@pytest.mark.parametrize("setting", ['allow_hidden = [".git"]', 'allow_hidden = ["github"]',
+                                     'allow_hidden = [".venv"]', "max_file_bytes = 0"])
+def test_bad_policy_settings_are_refused(tmp_path: Path, setting: str) -> None:
+    root = make_workspace(tmp_path)
+    _allow(root, setting)
+    result = genops(root, "regenerate", "--dry-run")
+    assert result.returncode == 2 and "genops.toml" in result.stderr, result.stderr
