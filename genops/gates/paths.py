@@ -81,8 +81,11 @@ class PathsGate:
     name = "paths"
     needs: tuple[str, ...] = ()
 
+    def __init__(self, policy: PathPolicy = DEFAULT_POLICY) -> None:
+        self.policy = policy
+
     def check(self, ctx: GateContext) -> GateResult:
-        findings = path_findings(ctx.staged, PathPolicy.of(ctx.workspace))
+        findings = path_findings(ctx.staged, self.policy)
         errors = [f for f in findings if f.severity == "error"]
         if errors:
             return GateResult(self.name, "fail",
@@ -95,4 +98,5 @@ class PathsGate:
 
 
 def make_gate(ws: Any) -> PathsGate:
-    return PathsGate()
+    """The paths gate with the workspace's path policy."""
+    return PathsGate(PathPolicy.of(ws))
