@@ -202,14 +202,16 @@ def test_tree_changed_during_the_gates_fails_the_run(
     assert [r.stage for r in list_runs(root)][-1] == "gates_failed"
 
 
+@pytest.mark.parametrize("point", ["after-journal", "after-trash"])
 def test_tree_changed_before_the_swap_abandons_the_promotion(
-        released: Path, tmp_path: Path, venv_cache: Path) -> None:
-    """Killed right after journaling, the staged tree is edited; recovery refuses to swap it in."""
+        released: Path, tmp_path: Path, venv_cache: Path, point: str) -> None:
+    """Killed before the swap, the staged tree is edited; recovery refuses to swap it in and
+    puts the old tree back (after-trash: generated/ had already been moved aside)."""
     root = _copy(released, tmp_path)
     change_spec(root, "- **REQ-GREET-3** louder.\n", files=tree_files(punct="!!"))
     tree, refs = output_hash(root), _refs(root)
     killed = genops(root, "regenerate", "--reason", "r", env=clean_env(
-        GENOPS_CRASH_AT="after-journal", GENOPS_VENV_CACHE=str(venv_cache)))
+        GENOPS_CRASH_AT=point, GENOPS_VENV_CACHE=str(venv_cache)))
     assert killed.returncode == 137, killed.stderr
     staged = next((root / ".genops/runs").glob("*/staged"))
     (staged / "hello/evil.py").write_text("import os\n", encoding="utf-8")
