@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from genops.pathpolicy import DEFAULT_POLICY, PathPolicy
 from genops.providers.base import Message
 from genops.synthesis.blueprint import (Blueprint, BlueprintError, BlueprintLimits, Group,
                                         extract_json, validate_blueprint)
@@ -82,7 +83,8 @@ def base_blueprint(selection: Selection, requirement_ids: set[str],
 
 def merge_placement(blueprint: Blueprint, data: Any, unplaced: list[str],
                     requirement_ids: set[str], limits: BlueprintLimits,
-                    root: Path | None) -> tuple[Blueprint, list[str]]:
+                    root: Path | None, policy: PathPolicy = DEFAULT_POLICY
+                    ) -> tuple[Blueprint, list[str]]:
     """Apply a placement answer ({"groups": [changed or new groups]}); names the groups touched."""
     try:
         update = Blueprint.model_validate(data)
@@ -93,7 +95,7 @@ def merge_placement(blueprint: Blueprint, data: Any, unplaced: list[str],
     by_name = {g.name: g for g in update.groups}
     merged = [by_name.pop(g.name, g) for g in blueprint.groups] + list(by_name.values())
     result = validate_blueprint(Blueprint(groups=merged), requirement_ids, root=root,
-                                limits=limits)
+                                limits=limits, policy=policy)
     placed = {r for g in result.groups for r in g.requirements}
     missing = [r for r in unplaced if r not in placed]
     if missing:
@@ -119,7 +121,8 @@ def _place(run: _Run, blueprint: Blueprint, selection: Selection,
     limits = BlueprintLimits(bounds.max_groups, bounds.max_files_per_group, bounds.max_depth)
     ids = {r.id for r in run.ws.requirements}
     (merged, touched), _rung = unit.run(lambda text: merge_placement(
-        blueprint, extract_json(text), selection.unplaced, ids, limits, run.previous_tree))
+        blueprint, extract_json(text), selection.unplaced, ids, limits, run.previous_tree,
+        run.policy))
     return merged, touched, unit
 
 
