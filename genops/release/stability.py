@@ -126,6 +126,7 @@ def _tests(ws: Any, staged: Path, previous: Path | None, run_dir: Path) -> dict[
 def _one_run(ws: Any, index: int, base: Path, provider: str | None, previous: Path | None,
              release: str | None, progress: Any) -> RunReport:
     from genops.ledger.archive import Archive
+    from genops.pathpolicy import PathPolicy
     from genops.providers.client import ModelClient
     from genops.providers.fake import FakeProvider
     from genops.release.pipeline import route
@@ -147,7 +148,8 @@ def _one_run(ws: Any, index: int, base: Path, provider: str | None, previous: Pa
     client.archive = Archive(run_dir / "archive")  # fresh answers; the real archive untouched
     result = synthesize(ws, client=client, rungs=routing.rungs, previous_tree=previous,
                         run_dir=run_dir, progress=progress, release=release)
-    staged = stage_tree(result.files, result.deletes, run_dir=run_dir, base=result.base)
+    staged = stage_tree(result.files, result.deletes, run_dir=run_dir, base=result.base,
+                        policy=PathPolicy.of(ws))
     files = classify(previous, staged) if previous is not None else {}
     return RunReport(index, staged, client.ledger.run_total(run_id), len(result.calls),
                      _tests(ws, staged, previous, run_dir), files)
