@@ -10,6 +10,7 @@ The parent's input hashes are in its manifest and its input files in its commit.
 - templates: system, context, blueprint, group and single shape every request: full run.
 - genops.toml [project], [models], [ladder], [synthesis] (a model pin, sampling): full run.
 - specs/principles.md: full run.
+- nothing at all: a full run (regenerating unchanged inputs asks the model again, as before).
 
 A full run says why (`Choice.full_reason`). `--full` forces one.
 """
@@ -65,6 +66,9 @@ def choose(ws: Any, *, full: bool = False) -> Choice:
         return Choice(None, f"release {parent} has no blueprint to reuse")
     recorded, now = manifest.get("inputs") or {}, ws.input_hashes()
     changed = sorted(p for p in set(now) | set(recorded) if now.get(p) != recorded.get(p))
+    if not changed:
+        return Choice(None, f"no input changed since {parent}: nothing to select by, so every "
+                            "group is asked again")
     reason = _global_change(ws, manifest, changed)
     if reason:
         return Choice(None, reason, changed)

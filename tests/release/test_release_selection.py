@@ -91,6 +91,9 @@ def test_a_change_selects_the_groups_it_touches(released: Path, tmp_path: Path,
 def test_full_flag_and_dry_run_estimate(released: Path) -> None:
     ws = load_workspace(released)
     assert choose(ws, full=True).full_reason == "--full was given"
-    nothing = estimate(ws, choose(ws))
+    assert "no input changed since r0001" in (choose(ws).full_reason or "")
+    (released / "genops.toml").write_text((released / "genops.toml").read_text()
+                                          .replace("per_month_usd = 200.0", "per_month_usd = 300.0"))
+    nothing = estimate(load_workspace(released), choose(load_workspace(released)))
     assert nothing["mode"] == "selective" and nothing["groups"] == {}
     assert nothing["estimated_usd"] == 0 and nothing["full_usd"] > 0
