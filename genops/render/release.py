@@ -136,6 +136,17 @@ def print_recovery(outcome: Any) -> None:
               f"(commit {outcome.commit[:12]})")
 
 
+def print_startup_recovery(recovery: Any) -> None:
+    """Say what startup recovery removed or finished (nothing when there was nothing)."""
+    for path in recovery.removed_locks:
+        err.print(f"[yellow]removed stale git lock {path}[/] (left by a killed genops)")
+    if recovery.blocked_by:
+        pids = ", ".join(str(p) for p in recovery.blocked_by)
+        err.print(f"[yellow]git lock files kept: git process(es) {pids} still running here[/]")
+    if recovery.promotion is not None:
+        print_recovery(recovery.promotion)
+
+
 def _gates_summary(gates: dict[str, str]) -> str:
     bad = [f"[{VERDICT_STYLE[v]}]{g} {v}[/]" for g, v in gates.items() if v in ("fail", "warn")]
     return ", ".join(bad) if bad else (f"[green]{len(gates)} pass[/]" if gates else "—")

@@ -75,7 +75,8 @@ def test_manual_provider_numbers_requests_stably(tmp_path: Path) -> None:
             provider.complete(request(label, text))
     assert sorted(p.name for p in (tmp_path / "run" / "requests").glob("*.md")) == \
         ["01-blueprint.md", "02-core.md"]
-    (tmp_path / "run" / "responses" / "02-core.md").write_text("the answer\n")
+    answer_text = format_protocol({"a.py": "x = 1\n"})
+    (tmp_path / "run" / "responses" / "02-core.md").write_text(answer_text)
     response = provider.complete(request("core", "b"))
-    assert response.text == "the answer\n" and response.stop == "complete"
+    assert response.text == answer_text and response.stop == "complete"
     assert response.usage.output_tokens == 3 and response.usage.input_tokens > 0
