@@ -88,7 +88,7 @@ def recover_if_free(root: Path) -> None:
     from genops.release.lock import try_acquire
     from genops.release.recovery import needs_recovery, startup_recovery
     from genops.render.release import print_startup_recovery
-    from genops.workspace import CONFIG_NAME
+    from genops.workspace.toml_config import CONFIG_NAME
 
     if not (root / CONFIG_NAME).is_file() or not needs_recovery(root):
         return

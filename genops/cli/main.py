@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "genops.cli.diff",
     "genops.cli.check",
     "genops.cli.release",
+    "genops.cli.runs",
     "genops.cli.cost",
 )
 

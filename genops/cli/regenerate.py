@@ -73,10 +73,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Continue a run: after manual answers, a crash or a failed gate. Nothing is paid twice."""
         from genops.release import pipeline
+        from genops.render.release import print_resume_start
 
         ws = open_workspace(workspace)
+        chosen = pipeline.pick_run(ws, run)
+        print_resume_start(chosen, explicit=run is not None,
+                           resend=len(pipeline.cut_off_calls(ws, chosen)))
         run_with_progress(json_out, lambda progress: pipeline.resume(
-            ws, run, progress=progress, gate_observer=progress.gate))
+            ws, chosen.run_id, progress=progress, gate_observer=progress.gate))
 
     @app.command("replay")
     @mutates("replay")

@@ -148,3 +148,40 @@ def cancel(root: Path, run_id: str) -> RunState:
     if run.stage != "cancelled":
         run.update(stage="cancelled", pending=[])
     return run
+
+
+def run_summaries(root: Path) -> list[dict[str, Any]]:
+    """What `genops runs` shows, newest first: state, base release, waiting requests, and the
+    calls a crash cut off (may have been billed). Reads only; a missing ledger is not created."""
+    from genops.ledger.db import LEDGER_NAME, Ledger
+    from genops.release.store import current_release
+
+    current = current_release(root) or ""
+    cut: dict[str, int] = {}
+    if (root / ".genops" / LEDGER_NAME).is_file():
+        ledger = Ledger(root / ".genops" / LEDGER_NAME)
+        try:
+            for call in ledger.unsettled():
+                if call.may_have_been_billed:
+                    cut[call.run_id] = cut.get(call.run_id, 0) + 1
+        finally:
+            ledger.close()
+    rows = []
+    for run in reversed(list_runs(root)):
+        waiting = [_shown(root, p) for p in run.pending] if run.stage == "awaiting" else []
+        rows.append({"run": run.run_id, "kind": run.kind, "stage": run.stage,
+                     "base": run.base if run.base is None else (run.base or None),
+                     "base_known": run.base is not None,
+                     "on_current_release": run.base is not None and run.base == current,
+                     "release": run.release, "created": run.created, "updated": run.updated,
+                     "reason": run.reason, "waiting": waiting,
+                     "may_have_been_billed": cut.get(run.run_id, 0),
+                     "resumable": run.stage not in FINAL})
+    return rows
+
+
+def _shown(root: Path, path: str) -> str:
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return path

@@ -265,3 +265,44 @@ def print_replay(outcome: Any, *, as_json: bool) -> None:
         out.print(gate_table(outcome.gates))
     out.print(f"[dim]rebuilt in {outcome.directory} from {outcome.calls} archived answers, "
               "offline[/]")
+
+
+def print_runs(rows: list[dict[str, Any]], *, as_json: bool) -> None:
+    """`genops runs`: one line per run, newest first, with what it waits for."""
+    if as_json:
+        print_json({"runs": rows})
+        return
+    if not rows:
+        out.print("no runs yet; `genops regenerate` starts one")
+        return
+    table = Table(title="runs (newest first)")
+    for column in ("run", "kind", "stage", "base", "release", "waiting", "updated"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        base = row["base"] or ("none" if row["base_known"] else "?")
+        stage = row["stage"] + (f" · {row['may_have_been_billed']} may have been billed"
+                                if row["may_have_been_billed"] else "")
+        table.add_row(row["run"], row["kind"], stage, base + ("" if row["on_current_release"]
+                                                             or not row["resumable"] else " (old)"),
+                      row["release"] or "—", "\n".join(row["waiting"]) or "—",
+                      row["updated"])
+    out.print(table)
+
+
+def print_cancelled(run: Any, *, as_json: bool) -> None:
+    if as_json:
+        print_json({"run": run.run_id, "stage": run.stage})
+        return
+    out.print(f"cancelled run {run.run_id}; `genops resume` will not take it. Its folder "
+              f"{run.dir} stays for inspection.")
+
+
+def print_resume_start(run: Any, *, explicit: bool, resend: int) -> None:
+    """Before a resume: which run it took (when chosen implicitly) and what it will re-send."""
+    if not explicit:
+        err.print(f"resuming run {run.run_id} ({run.kind}, stage {run.stage}, started on "
+                  f"{run.base or 'no release'})")
+    if resend:
+        err.print(f"[yellow]{resend} call(s) of run {run.run_id} may have been billed[/] before "
+                  f"it stopped (sent, no answer recorded); re-sending them now. "
+                  "`genops cost` lists them.")
