@@ -31,6 +31,7 @@ from genops.ledger.pricing import cost_usd, estimate_request_tokens, price_for, 
 from genops.providers.base import CompletionRequest, CompletionResponse, Provider, TokenCallback
 from genops.providers.replay import archive_miss_error
 from genops.providers.retry import call_with_retry
+from genops.release.faults import crashpoint
 from genops.workspace.config import GenopsConfig, Price
 
 log = logging.getLogger("genops.client")
@@ -124,6 +125,7 @@ class ModelClient:
         record = CallRecord(run_id=self.run_id, provider=request.provider, model=request.model,
                             status="in_flight", rung=rung, archive_key=key, label=label)
         reservation = self._reserve(request, price, record)
+        crashpoint("call-in-flight")
         attempts = 0
 
         def attempt() -> CompletionResponse:

@@ -16,6 +16,7 @@ from pathlib import Path
 import git
 
 from genops.errors import UsageError
+from genops.release.faults import git_fault_options
 
 TAG_PREFIX = "genops/"
 RELEASE_TRAILER = "Genops-Release"
@@ -83,8 +84,9 @@ def commit_release(repo: git.Repo, paths: list[Path], *, release: str, message: 
         specs = [s for s in (_rel(repo, p) for p in paths) if _known_to_git(repo, s)]
         if not specs:  # `git commit --` with no path would commit whatever else is staged
             raise UsageError(f"release {release} has nothing to commit")
-        repo.git.commit("--no-verify", "--allow-empty", "-m",
-                        f"{message}\n\n{RELEASE_TRAILER}: {release}", "--", *specs, env=env)
+        repo.git(**git_fault_options("commit")).commit(
+            "--no-verify", "--allow-empty", "-m", f"{message}\n\n{RELEASE_TRAILER}: {release}",
+            "--", *specs, env=env)
     except git.GitCommandError as exc:
         raise UsageError(f"git commit of release {release} failed: {exc.stderr.strip()}",
                          hint="fix the repository state, then run any genops command: the "
@@ -123,7 +125,13 @@ def tag_release(repo: git.Repo, release: str, sha: str, message: str) -> None:
             raise UsageError(f"tag {name} already exists on another commit",
                              hint=f"inspect it with `git show {name}`; release ids are never reused")
         return
-    repo.git.tag("-a", name, sha, "-m", message, env=_identity_env(repo))
+    try:
+        repo.git(**git_fault_options("tag")).tag("-a", name, sha, "-m", message,
+                                                 env=_identity_env(repo))
+    except git.GitCommandError as exc:
+        raise UsageError(f"git tag {name} failed: {exc.stderr.strip()}",
+                         hint="fix the repository state, then run any genops command: the "
+                         "interrupted promotion is finished from its journal") from None
 
 
 def has_tag(repo: git.Repo, release: str) -> bool:

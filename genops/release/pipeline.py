@@ -27,7 +27,7 @@ from genops.release.planning import RunPlan, build_plan
 from genops.release.lock import note_run
 from genops.release.publish import PublishedRelease, owned_paths, publish
 from genops.release.recovery import startup_recovery
-from genops.release.runs import RunState, latest_unfinished
+from genops.release.runs import FINAL, RunState, latest_unfinished, list_runs
 from genops.release.staging import stage_tree
 from genops.release.store import current_release, load_manifest, release_ids
 from genops.release.tree import hash_tree
@@ -144,7 +144,26 @@ def pick_run(ws: Any, run_id: str | None = None) -> RunState:
             raise UsageError(f"run {run_id} was cancelled", hint="`genops regenerate` starts "
                              "a new run (archived answers are reused at no cost)")
         return run
-    return latest_unfinished(ws.root, current_release(ws.root))
+    finished = _reconcile(ws.root)
+    try:
+        return latest_unfinished(ws.root, current_release(ws.root))
+    except UsageError:
+        if finished:  # its promotion was finished by recovery: resume reports it
+            return finished[-1]
+        raise
+
+
+def _reconcile(root: Path) -> list[RunState]:
+    """Mark runs whose release exists (promoted, then killed before saying so) as promoted."""
+    done = []
+    for run in list_runs(root):
+        if run.stage in FINAL:
+            continue
+        released = _release_of_run(root, run.run_id)
+        if released is not None:
+            run.update(stage="promoted", release=released)
+            done.append(run)
+    return done
 
 
 def cut_off_calls(ws: Any, run: RunState) -> list[Any]:
