@@ -276,7 +276,8 @@ def print_runs(rows: list[dict[str, Any]], *, as_json: bool) -> None:
         out.print("no runs yet; `genops regenerate` starts one")
         return
     table = Table(title="runs (newest first)")
-    for column in ("run", "kind", "stage", "base", "release", "waiting", "updated"):
+    table.add_column("run", no_wrap=True)
+    for column in ("kind", "stage", "base", "release", "waiting for"):
         table.add_column(column, overflow="fold")
     for row in rows:
         base = row["base"] or ("none" if row["base_known"] else "?")
@@ -284,9 +285,13 @@ def print_runs(rows: list[dict[str, Any]], *, as_json: bool) -> None:
                                 if row["may_have_been_billed"] else "")
         table.add_row(row["run"], row["kind"], stage, base + ("" if row["on_current_release"]
                                                              or not row["resumable"] else " (old)"),
-                      row["release"] or "—", "\n".join(row["waiting"]) or "—",
-                      row["updated"])
+                      row["release"] or "—",
+                      "\n".join(w.rsplit("/", 1)[-1] for w in row["waiting"]) or "—")
     out.print(table)
+    waiting = next((r for r in rows if r["waiting"]), None)
+    if waiting is not None:
+        folder = waiting["waiting"][0].rsplit("/requests/", 1)[0]
+        out.print(f"requests wait in {folder}/requests/; answers go to {folder}/responses/")
 
 
 def print_cancelled(run: Any, *, as_json: bool) -> None:

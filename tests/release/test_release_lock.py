@@ -160,10 +160,13 @@ def test_a_call_cut_off_by_sigkill_may_have_been_billed_and_resume_resends_it(
     assert len(paid) == len(set(paid)) == 6, "a request was paid twice"
 
 
-@pytest.mark.parametrize(("point", "then"), [
-    ("in-git-commit", ("log",)), ("in-git-commit", ("cost", "--json")),
-    ("in-git-tag", ("resume",)), ("in-git-tag", ("regenerate", "-m", "again")),
-])
+# Each git kill point, followed by a read-only and a mutating command.
+GIT_KILLS = [("in-git-commit", ("log",)), ("in-git-commit", ("cost", "--json")),
+             ("in-git-tag", ("resume",)), ("in-git-tag", ("regenerate", "-m", "again"))]
+assert {point for point, _ in GIT_KILLS} == set(GIT_CRASH_POINTS)
+
+
+@pytest.mark.parametrize(("point", "then"), GIT_KILLS)
 def test_sigkill_of_the_process_group_inside_git(ws: Path, prepared: tuple[Path, str],
                                                  point: str, then: tuple[str, ...]) -> None:
     """git dies holding its locks; the next command, whatever it is, finishes the release."""
