@@ -24,6 +24,7 @@ GITIGNORE = """\
 .genops/trash/
 .genops/venvs/
 .genops/promote.*
+.genops/workspace.lock
 __pycache__/
 """
 
