@@ -107,7 +107,8 @@ def test_two_regenerates_started_together(ws: Path, tmp_path: Path,
     assert snapshot(ws) == before, "a refused regenerate changed the workspace"
     assert {c.run_id for c in Ledger.for_workspace(ws).calls()} == paid_before | {run.run_id}
     # read-only commands neither wait nor fail while the lock is held
-    for args in (("log",), ("cost", "--json"), ("runs", "--json"), ("diff", "r0001", "generated")):
+    for args in (("log",), ("cost", "--json"), ("runs", "--json"), ("diff", "r0001", "generated"),
+                 ("check",), ("regenerate", "--dry-run")):
         started = time.monotonic()
         result = genops(ws, *args, env=_env(), timeout=60)
         assert result.returncode == 0, (args, result.stderr)
