@@ -426,6 +426,7 @@ class CostReport:
     per_month_usd: float
     per_run_usd: float
     may_have_been_billed: list[UnsettledCall] = field(default_factory=list)
+    month_held_usd: float = 0.0  # what unsettled calls of this month hold against its budget
     by_run: list[SpendRow] = field(default_factory=list)
     by_model: list[SpendRow] = field(default_factory=list)
     by_month: list[SpendRow] = field(default_factory=list)
@@ -435,14 +436,15 @@ class CostReport:
         return sum(call.reserved_usd for call in self.may_have_been_billed)
 
     def to_dict(self, groups: tuple[Grouping, ...] = ("run", "model", "month")) -> dict[str, Any]:
-        held = self.in_flight_usd + self.may_have_been_billed_usd
         data: dict[str, Any] = {
             "month": self.month, "month_total_usd": self.month_total_usd,
             "in_flight_usd": self.in_flight_usd, "per_month_usd": self.per_month_usd,
             "per_run_usd": self.per_run_usd,
             "may_have_been_billed": [c.to_dict() for c in self.may_have_been_billed],
             "may_have_been_billed_usd": self.may_have_been_billed_usd,
-            "month_remaining_usd": max(0.0, self.per_month_usd - self.month_total_usd - held)}
+            "month_held_usd": self.month_held_usd,
+            "month_remaining_usd": max(0.0, self.per_month_usd - self.month_total_usd
+                                       - self.month_held_usd)}
         for group in groups:
             data[f"by_{group}"] = [row.to_dict() for row in getattr(self, f"by_{group}")]
         return data
@@ -462,6 +464,7 @@ def cost_report(path: Path, budget: BudgetConfig) -> CostReport:
         return CostReport(month=month, month_total_usd=ledger.month_total(month),
                           in_flight_usd=live,
                           may_have_been_billed=[c for c in unsettled if not c.alive],
+                          month_held_usd=ledger.reserved_usd(month),
                           per_month_usd=budget.per_month_usd, per_run_usd=budget.per_run_usd,
                           by_run=ledger.spend("run"), by_model=ledger.spend("model"),
                           by_month=ledger.spend("month"))
