@@ -57,6 +57,7 @@ COMMAND_MODULES = (
     "genops.cli.release",
     "genops.cli.runs",
     "genops.cli.cost",
+    "genops.cli.audit",
 )
 
 for _name in COMMAND_MODULES:
