@@ -1,6 +1,8 @@
 """The workspace lock: one genops at a time spends, stages or promotes in a workspace.
 
-`.genops/workspace.lock` is held with `fcntl.flock` (exclusive, non-blocking) for a whole command;
+`.genops/runs/workspace.lock` is held with `fcntl.flock` (exclusive, non-blocking) for a whole
+command (it lives with the runs, local state git ignores, and is never deleted: removing a flocked
+file would let two processes lock two different files);
 the kernel drops it when the holder dies, however it dies, so a lock is never stale. While held,
 the file says who holds it (pid, command, run id, since) so a refused second genops can name it.
 Read-only commands (log, diff, cost, check) never wait on it.
@@ -27,7 +29,7 @@ LOCK_NAME = "workspace.lock"
 
 
 def lock_path(root: Path) -> Path:
-    return Path(root) / ".genops" / LOCK_NAME
+    return Path(root) / ".genops" / "runs" / LOCK_NAME
 
 
 @dataclass(frozen=True)

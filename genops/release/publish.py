@@ -30,7 +30,7 @@ from genops.release.store import (
 from genops.release.tree import copy_tree, remove_tree, tree_files
 
 LOCAL_PATHS = (".genops/ledger.db*", ".genops/runs/", ".genops/cache/", ".genops/trash/",
-               ".genops/venvs/", ".genops/promote.*", ".genops/workspace.lock")
+               ".genops/venvs/", ".genops/promote.*")
 
 
 @dataclass(frozen=True)

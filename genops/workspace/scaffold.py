@@ -24,7 +24,6 @@ GITIGNORE = """\
 .genops/trash/
 .genops/venvs/
 .genops/promote.*
-.genops/workspace.lock
 __pycache__/
 """
 

@@ -188,7 +188,7 @@ def tags(root: Path) -> list[str]:
 
 
 # Local state a run may write; everything else in a workspace changes only through a release.
-LOCAL_STATE = (".git/", ".genops/runs/", ".genops/ledger.db", ".genops/workspace.lock")
+LOCAL_STATE = (".git/", ".genops/runs/", ".genops/ledger.db")
 
 
 def snapshot(root: Path) -> dict[str, str]:
