@@ -54,6 +54,7 @@ COMMAND_MODULES = (
     "genops.cli.patch",
     "genops.cli.diff",
     "genops.cli.check",
+    "genops.cli.review",
     "genops.cli.release",
     "genops.cli.runs",
     "genops.cli.cost",
