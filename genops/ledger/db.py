@@ -70,6 +70,10 @@ CREATE TABLE reservations (
 CREATE INDEX reservations_run ON reservations (run_id);
 CREATE INDEX reservations_month ON reservations (month);
 """),
+    # 1 when the server reported no usage and genops counted the tokens itself.
+    ("m003_usage_estimated", """
+ALTER TABLE calls ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
+"""),
 )
 
 
@@ -114,7 +118,8 @@ class CallRecord:
 
 @dataclass(frozen=True)
 class SpendRow:
-    """Spend of one group (a run, a model or a month). Tokens count paid calls only."""
+    """Spend of one group (a run, a model or a month). Tokens count answered calls only; the cost
+    also counts error rows (a stream cut off after producing text is booked on its row)."""
 
     group: str
     calls: int
@@ -127,6 +132,7 @@ class SpendRow:
     cost_usd: float
     first: str
     last: str
+    estimated_calls: int = 0  # paid calls whose tokens genops counted (the server reported none)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -224,13 +230,13 @@ class Ledger:
         cursor = conn.execute(
             "INSERT INTO calls (run_id, ts, month, provider, model, rung, archive_key, "
             "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_nusd, "
-            "latency_s, status, error_class, label) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "latency_s, status, error_class, label, usage_estimated) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.run_id, ts, month_of(datetime.fromisoformat(ts)), record.provider,
              record.model, record.rung, record.archive_key, usage.input_tokens,
              usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
              usd_to_nano(record.cost_usd), record.latency_s, record.status, record.error_class,
-             record.label))
+             record.label, int(usage.estimated)))
         return int(cursor.lastrowid or 0)
 
     def record(self, record: CallRecord) -> int:
@@ -248,7 +254,7 @@ class Ledger:
             run_id=r["run_id"], provider=r["provider"], model=r["model"], status=r["status"],
             rung=r["rung"], archive_key=r["archive_key"],
             usage=Usage(r["input_tokens"], r["output_tokens"], r["cache_read_tokens"],
-                        r["cache_write_tokens"]),
+                        r["cache_write_tokens"], bool(r["usage_estimated"])),
             cost_usd=nano_to_usd(r["cost_nusd"]), latency_s=r["latency_s"],
             error_class=r["error_class"], label=r["label"], ts=r["ts"]) for r in rows]
 
@@ -261,6 +267,7 @@ class Ledger:
                + ", ".join(f"SUM({paid.format(c)}) AS {c}" for c in
                            ("input_tokens", "output_tokens", "cache_read_tokens",
                             "cache_write_tokens"))
+               + ", SUM(status != 'archive_hit' AND usage_estimated) AS estimated"
                + ", SUM(cost_nusd) AS cost, MIN(ts) AS first, MAX(ts) AS last "
                f"FROM calls GROUP BY {column} ORDER BY {_GROUP_ORDER[by]}")
         return [SpendRow(group=r["grp"], calls=r["calls"], archive_hits=r["hits"],
@@ -268,7 +275,8 @@ class Ledger:
                          output_tokens=r["output_tokens"],
                          cache_read_tokens=r["cache_read_tokens"],
                          cache_write_tokens=r["cache_write_tokens"],
-                         cost_usd=nano_to_usd(r["cost"]), first=r["first"], last=r["last"])
+                         cost_usd=nano_to_usd(r["cost"]), first=r["first"], last=r["last"],
+                         estimated_calls=r["estimated"] or 0)
                 for r in self.connection().execute(sql)]
 
     def spent_nano(self, conn: sqlite3.Connection, *, run_id: str | None = None,

@@ -7,7 +7,9 @@ order for every provider:
   3. the provider is called through `call_with_retry` (backoff honouring retry-after);
   4. the response is archived before anything else happens to it;
   5. the reservation is settled at the real cost and the call row written, in one transaction.
-A failure releases the reservation, writes an error row and re-raises.
+A failure releases the reservation, writes an error row and re-raises; a stream that died after
+producing text is booked instead (its tokens counted by genops, the row marked estimated).
+A server that reports no usage has its tokens counted by genops (`counted_usage`), never $0.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from genops.errors import ProviderError, UsageError
 from genops.ledger.archive import Archive
 from genops.ledger.budget import Budget, Reservation
 from genops.ledger.db import CallRecord, Ledger
-from genops.ledger.pricing import cost_usd, estimate_request_tokens, price_for, worst_case_usd
-from genops.providers.base import CompletionRequest, CompletionResponse, Provider, TokenCallback
+from genops.ledger.pricing import (cost_usd, counted_usage, estimate_request_tokens, price_for,
+                                   worst_case_usd)
+from genops.providers.base import (CompletionRequest, CompletionResponse, Provider, TokenCallback,
+                                  Usage)
 from genops.providers.replay import archive_miss_error
 from genops.providers.retry import call_with_retry
 from genops.workspace.config import GenopsConfig, Price
@@ -36,6 +40,16 @@ log = logging.getLogger("genops.client")
 OFFLINE_PROVIDERS = frozenset({"replay", "fake", "manual"})
 # Providers nobody bills: no reservation, no price needed.
 UNPRICED_PROVIDERS = frozenset({"replay", "manual"})
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """What a failed call leaves behind: its reservation, its price and any text it streamed."""
+
+    reservation: Reservation | None
+    price: Price | None
+    partial: str
+    latency_s: float
 
 
 @dataclass(frozen=True)
@@ -120,23 +134,32 @@ class ModelClient:
                                                                            request.model)
         reservation = self._reserve(request, price, label or rung)
         attempts = 0
+        streamed: list[str] = []  # every delta of every attempt: a cut stream's text is counted
+
+        def tee(delta: str) -> None:
+            streamed.append(delta)
+            if on_text is not None:
+                on_text(delta)
 
         def attempt() -> CompletionResponse:
             nonlocal attempts
             attempts += 1
-            return provider.complete(request, on_text)
+            return provider.complete(request, tee)
 
         started = time.monotonic()
         try:
             response = call_with_retry(attempt, self.config.retry, sleep=self._sleep,
                                        on_retry=self._on_retry)
         except BaseException as exc:
-            self._failed(rung, request, key, reservation, exc, time.monotonic() - started, label)
+            failure = _Failure(reservation, price, "".join(streamed), time.monotonic() - started)
+            self._failed(rung, request, key, failure, exc, label)
             raise
         latency = time.monotonic() - started
-        cost = 0.0 if price is None else cost_usd(response.usage, price)
+        usage = counted_usage(request, response.text, response.usage)
+        response = dataclasses.replace(response, usage=usage)
+        cost = 0.0 if price is None else cost_usd(usage, price)
         record = CallRecord(run_id=self.run_id, provider=request.provider, model=request.model,
-                            status="ok", rung=rung, archive_key=key, usage=response.usage,
+                            status="ok", rung=rung, archive_key=key, usage=usage,
                             cost_usd=cost, latency_s=latency, label=label)
         try:
             self.archive.put(request, response)
@@ -161,20 +184,34 @@ class ModelClient:
         else:
             self.budget.settle(reservation, record.cost_usd, record=record)
 
-    def _failed(self, rung: str, request: CompletionRequest, key: str,
-                reservation: Reservation | None, exc: BaseException, latency: float,
-                label: str) -> None:
-        """Give the money back and write an error row; the caller re-raises."""
-        if reservation is not None:
-            self.budget.release(reservation)
+    def _failed(self, rung: str, request: CompletionRequest, key: str, failure: "_Failure",
+                exc: BaseException, label: str) -> None:
+        """Give the money back (or book what a cut-off stream produced) and write an error row;
+        the caller re-raises."""
+        reservation = failure.reservation
         if not isinstance(exc, Exception):  # KeyboardInterrupt and friends: just let go
+            if reservation is not None:
+                self.budget.release(reservation)
             return
         error_class = exc.error_class if isinstance(exc, ProviderError) else type(exc).__name__
         if error_class == "manual_pending":  # waiting for a person is not a failed call
+            if reservation is not None:
+                self.budget.release(reservation)
             return
-        self.ledger.record(CallRecord(
+        usage, cost = Usage(), 0.0
+        if failure.partial:  # the server produced tokens before the stream died: they count
+            usage = counted_usage(request, failure.partial, Usage())
+            cost = 0.0 if failure.price is None else cost_usd(usage, failure.price)
+        record = CallRecord(
             run_id=self.run_id, provider=request.provider, model=request.model, status="error",
-            rung=rung, archive_key=key, latency_s=latency, error_class=error_class, label=label))
+            rung=rung, archive_key=key, usage=usage, cost_usd=cost, latency_s=failure.latency_s,
+            error_class=error_class, label=label)
+        if reservation is not None and failure.partial:
+            self.budget.settle(reservation, cost, record=record)
+            return
+        if reservation is not None:
+            self.budget.release(reservation)
+        self.ledger.record(record)
 
     def _on_retry(self, error: ProviderError, attempt: int, delay: float) -> None:
         # The ledger keeps only each call's final outcome; backoffs go to the log.

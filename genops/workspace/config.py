@@ -5,7 +5,7 @@ Every table forbids unknown keys so a typo is an error, not a silently ignored s
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -35,6 +35,9 @@ class ModelConfig(_Strict):
     api_key_env: str | None = None
     api: Literal["chat", "responses"] = "chat"  # OpenAI family only
     timeout_s: float = 600.0
+    # The model's context window in tokens, overriding the catalog: a local model's window is
+    # whatever its server was started with (llama.cpp -c / n_ctx), which no catalog can know.
+    context_window: int | None = Field(None, gt=0)
 
 
 class LadderConfig(_Strict):
@@ -65,12 +68,20 @@ class BudgetConfig(_Strict):
 
 
 class Price(_Strict):
-    """USD per million tokens."""
+    """USD per million tokens. An omitted cache price is the input price: a server that reports
+    cached tokens (llama-server does) must not have them billed at nothing."""
 
     input: float = Field(ge=0)
     output: float = Field(ge=0)
     cache_read: float = Field(0.0, ge=0)
     cache_write: float = Field(0.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cache_defaults_to_input(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "input" in data:
+            data = {"cache_read": data["input"], "cache_write": data["input"], **data}
+        return data
 
 
 class TestGateConfig(_Strict):

@@ -17,7 +17,7 @@ from genops.errors import ConfigError
 # The variables every template may use; the synthesis layer always provides all of them.
 TEMPLATE_VARIABLES = frozenset({
     "project", "requirements", "principles", "specs", "adrs", "release", "files", "api_summary",
-    "blueprint", "group", "dependencies", "file_contents", "instruction", "protocol", "error",
+    "blueprint", "group", "dependencies", "file_contents", "instruction", "protocol", "file_protocol", "error",
     "output_dir", "diff", "package", "tail",
 })
 
