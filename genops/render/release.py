@@ -49,12 +49,19 @@ def _header(manifest: dict[str, Any]) -> list[str]:
          f"(+{touches.get('files_added', 0)} −{touches.get('files_removed', 0)} "
          f"~{touches.get('files_changed', 0)}) |"),
         (f"| cost | {_usd(totals['cost_usd'])} of ${totals['budget']['per_run_usd']:.2f} per-run "
-         f"budget · {totals['calls']} calls ({totals['archive_hits']} from the archive) |"),
+         f"budget · {totals['calls']} calls ({totals['archive_hits']} from the archive)"
+         f"{_estimated_note(totals)} |"),
         f"| models | {models} |",
         f"| gates | {gates} |",
         f"| genops | {manifest['genops_version']} · {manifest['created']} · run {manifest['run']} |",
         "",
     ]
+
+
+def _estimated_note(totals: dict[str, Any]) -> str:
+    count = totals.get("estimated_token_calls", 0)
+    return (f" · tokens of {count} calls estimated by genops (the server reported no usage)"
+            if count else "")
 
 
 def _touched(manifest: dict[str, Any]) -> list[str]:
@@ -87,8 +94,9 @@ def _calls_table(manifest: dict[str, Any]) -> list[str]:
     lines = ["## Calls", "", header, "|---|---|---|---|---|---|---|"]
     for call in manifest["calls"]:
         t = call["tokens"]
-        lines.append(f"| {call['label']} | {call['rung']} | {call['model']} | {t['input']} / "
-                     f"{t['output']} / {t['cache_read']} | {_usd(call['cost_usd'])} | "
+        mark = "≈" if call.get("tokens_estimated") else ""
+        lines.append(f"| {call['label']} | {call['rung']} | {call['model']} | {mark}{t['input']} / "
+                     f"{mark}{t['output']} / {t['cache_read']} | {_usd(call['cost_usd'])} | "
                      f"{call['latency_s']:.1f}s | {'hit' if call['from_archive'] else 'paid'} |")
     return lines + [""]
 
