@@ -15,9 +15,10 @@ block (1-based, counting file and delete blocks in order) and its path:
 Paths are relative POSIX paths inside the output tree. Refused: an empty or absolute path, a
 backslash, a drive letter, a `..`/`.`/empty component, a control character, a path through a
 symlink in the existing tree, a path given twice (also as file and delete), a delete of a path that
-is not a file of the existing tree, and a file block left open. A leading `./` is dropped. One markdown fence wrapped around a file's content is stripped.
-Text outside blocks is ignored. A closing `</file>` counts when it starts or ends a line, so a
-file may contain the string `"</file>"` inside a line.
+is not a file of the existing tree, and a file block left open. A leading `./` is dropped. One
+markdown fence wrapped around a file's content is stripped. Text outside blocks is ignored. A
+closing `</file>` counts when it starts or ends a line, so a file may contain the string
+`"</file>"` inside a line.
 """
 
 from __future__ import annotations
