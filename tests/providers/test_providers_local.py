@@ -234,3 +234,37 @@ def test_a_cut_at_the_output_limit_is_still_continued(tmp_path: Path) -> None:
         text = _unit(tmp_path, config, client_for(tmp_path, config)).run(lambda t: t)[0]
 
     assert text == "part one\npart two\n" and len(emu.requests) == 2
+
+
+@pytest.mark.parametrize(("window", "fits", "gate"), [
+    (None, None, "skip"),  # nobody knows a local model's window: say how to pin it
+    (65_536, True, "pass"),
+    (1_024, False, "fail"),
+])
+def test_a_pinned_context_window_reaches_the_plan_and_the_context_fit_gate(
+        tmp_path: Path, window: int | None, fits: bool | None, gate: str) -> None:
+    from genops.gates.context_fit import fit_result
+    from genops.release.planning import build_plan
+    from genops.workspace import load_workspace
+    from genops.workspace.scaffold import init_workspace
+
+    root = init_workspace(tmp_path / "ws", name="local", provider="openai-compatible",
+                          git=False).root
+    with Emulator() as emu:
+        workspace(root, emu, window=window, max_out=512)
+    (root / "genops.toml").write_text((root / "genops.toml").read_text().replace(
+        '[ladder]\nrungs = ["local"]', '[ladder]\nrungs = ["local"]\n\n[synthesis]\nstrategy = "single"'))
+    ws = load_workspace(root)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "big.py").write_text("x = 1\n" * 700)  # ~1,050 tokens
+
+    plan = build_plan(ws, ws.config.rung_models(), previous_tree=None, release=None)
+    result = fit_result("context_fit", ws, tree)
+
+    assert [r.fits for r in plan.requests] == [fits]
+    assert plan.requests[0].context_window == window
+    assert result.verdict == gate
+    if window is None:
+        assert "context_window" in result.summary and "catalog.toml" not in result.summary
+        assert any("context_window" in note for note in plan.notes)
