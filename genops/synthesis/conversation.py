@@ -108,14 +108,16 @@ def window_cut(cfg: ModelConfig, response: CompletionResponse) -> bool:
     """Whether an answer stopped at the context window rather than at the output limit.
 
     A continuation re-sends the prompt and the answer so far, so after a window cut it is bound to
-    be larger and fail. Signs: the server said so (Anthropic's model_context_window_exceeded), it
-    reported fewer output tokens than the limit (llama.cpp ends with finish_reason "length" when
-    n_ctx fills), or prompt plus answer reach the pinned window.
+    be larger and fail. Signs: the server said so (Anthropic's model_context_window_exceeded), a
+    local server reported fewer output tokens than the limit (llama.cpp ends with finish_reason
+    "length" when n_ctx fills; hosted APIs refuse an oversized request up front instead), or
+    prompt plus answer reach the pinned window.
     """
     if response.raw_stop_reason == "model_context_window_exceeded":
         return True
     usage = response.usage
-    if not usage.estimated and 0 < usage.output_tokens < cfg.max_output_tokens:
+    if cfg.provider == "openai-compatible" and not usage.estimated and \
+            0 < usage.output_tokens < cfg.max_output_tokens:
         return True
     window = context_window(cfg.model, cfg.context_window)
     return window is not None and usage.prompt_tokens + usage.output_tokens >= window
