@@ -115,6 +115,22 @@ def _keep_junit(produced: Path, evidence: Path) -> None:
     shutil.copyfile(produced, evidence, follow_symlinks=False)
 
 
+def _lock_text(ctx: GateContext) -> str | None:
+    """The workspace's dependency lock when it covers the staged tree's declared dependencies
+    (the lock gate fails the run otherwise), else None: install the declared ones."""
+    from genops.audit.lockfile import lock_path, stale_reason
+
+    config = getattr(ctx.workspace, "config", None)
+    if config is None or config.audit.lock == "off":
+        return None
+    path = lock_path(ctx.workspace.root, config.project.output)
+    if not path.is_file():
+        return None
+    if stale_reason(list(declared_dependencies(ctx.staged).requirements), path, fix="genops lock"):
+        return None
+    return path.read_text(encoding="utf-8")
+
+
 class TestsGate:
     name = "tests"
     needs = ("paths", "parse")
@@ -139,12 +155,15 @@ class TestsGate:
         requirements = list(deps.requirements)
         if is_pytest(argv) and not any(re.match(r"pytest\b", r) for r in requirements):
             requirements.append("pytest")  # the gate's own runner, when the tree forgot it
-        venv = ensure_venv(requirements)
+        lock = _lock_text(ctx)
+        venv = ensure_venv(requirements, lock)
+        what = "the hash-pinned lock" if lock is not None else (" ".join(requirements) or "(no dependencies)")
         with open(log, "a", encoding="utf-8") as out:
             out.write(f"# venv {venv.key} ({'built' if venv.built else 'cached'} in "
-                      f"{venv.seconds:.1f}s): {' '.join(requirements) or '(no dependencies)'}\n")
+                      f"{venv.seconds:.1f}s): {what}\n")
         return venv.python, {"venv": venv.key, "venv_built": venv.built,
-                             "venv_seconds": round(venv.seconds, 3), "requirements": requirements}
+                             "venv_seconds": round(venv.seconds, 3), "requirements": requirements,
+                             "from_lock": lock is not None}
 
     def _probe(self) -> Probe | None:
         """The bubblewrap to use, None when the policy is off."""

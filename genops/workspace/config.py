@@ -150,6 +150,30 @@ class GatesConfig(_Strict):
     context_fit: ContextFitConfig = ContextFitConfig()
 
 
+class PanelConfig(_Strict):
+    """[review.panel]: model rungs that review a change, and when their verdicts block it."""
+
+    rungs: list[str] = Field(default_factory=list)
+    when: Literal["always", "high_risk", "never"] = "high_risk"
+    quorum: int = Field(2, ge=1)
+    block_on: Literal["any_blocker", "majority"] = "any_blocker"
+    max_code_lines: int = Field(400, ge=20)  # the riskiest code shown to each reviewer
+
+
+class HighRiskConfig(_Strict):
+    """[review.high_risk]: what makes a change high risk (any one rule is enough)."""
+
+    breaking: bool = True
+    adr_modules: bool = True  # a change in a module an accepted ADR grants a power
+    dependencies: bool = True
+    changed_share: float = Field(0.3, ge=0, le=1)  # share of the tree's files changed
+
+
+class ReviewConfig(_Strict):
+    panel: PanelConfig = PanelConfig()
+    high_risk: HighRiskConfig = HighRiskConfig()
+
+
 class AuditConfig(_Strict):
     """Audit packs (docs/releases.md "Auditing a release")."""
 
@@ -170,6 +194,7 @@ class GenopsConfig(_Strict):
     budget: BudgetConfig = BudgetConfig()
     prices: dict[str, Price] = Field(default_factory=dict)
     gates: GatesConfig = GatesConfig()
+    review: ReviewConfig = ReviewConfig()
     audit: AuditConfig = AuditConfig()
 
     @model_validator(mode="after")
@@ -177,6 +202,10 @@ class GenopsConfig(_Strict):
         for rung in self.ladder.rungs:
             if rung not in self.models:
                 raise ValueError(f"ladder rung {rung!r} is not a table under [models] "
+                                 f"(have: {', '.join(sorted(self.models)) or 'none'})")
+        for rung in self.review.panel.rungs:
+            if rung not in self.models:
+                raise ValueError(f"review.panel rung {rung!r} is not a table under [models] "
                                  f"(have: {', '.join(sorted(self.models)) or 'none'})")
         return self
 

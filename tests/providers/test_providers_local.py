@@ -268,3 +268,33 @@ def test_a_pinned_context_window_reaches_the_plan_and_the_context_fit_gate(
     if window is None:
         assert "context_window" in result.summary and "catalog.toml" not in result.summary
         assert any("context_window" in note for note in plan.notes)
+
+
+def test_estimated_tokens_are_marked_in_the_manifest_and_the_reviewer_summary() -> None:
+    from genops.release.manifest import ReleaseFacts, call_entry, totals
+    from genops.render.summary import cost_line
+    from genops.synthesis.progress import CallRecord
+
+    def record(usage: Usage) -> CallRecord:
+        return CallRecord(label="single", rung="local", provider="openai-compatible", model=MODEL,
+                          key="k", usage=usage, cost_usd=0.001, latency_s=1.0,
+                          from_archive=False, stop="complete")
+
+    counted, reported = record(Usage(668, 177, estimated=True)), record(Usage(10, 5))
+    config = load_config_text()
+    facts = ReleaseFacts(kind="regenerate", reason="", run_id="r", calls=[counted, reported],
+                         cost_usd=0.002)
+
+    assert call_entry(counted)["tokens_estimated"] is True
+    assert "tokens_estimated" not in call_entry(reported)  # manifests of servers that report stay as they were
+    total = totals(facts, config)
+    assert total["estimated_token_calls"] == 1
+    line = cost_line({"spent_usd": 0.002, "list_usd": 0.002, "budget_usd": 1.0,
+                      "tokens": total["tokens"], "calls": 2, "archive_hits": 0, "answered": [],
+                      "estimated_token_calls": total["estimated_token_calls"]})
+    assert "tokens of 1 calls estimated by genops" in line
+
+
+def load_config_text() -> GenopsConfig:
+    return GenopsConfig.model_validate({"project": {"name": "x"}, "models": {
+        "senior": {"provider": "openai-compatible", "model": MODEL}}})
