@@ -3,13 +3,16 @@
 Providers only translate wire formats; everything a call must guarantee is done here, in the same
 order for every provider:
   1. an archived answer is returned at no cost (genops pays for no request twice);
-  2. the request's worst case is reserved against the per-run and per-month budgets;
+  2. the call is written to the ledger as in flight, holding the request's worst case against
+     the per-run and per-month budgets, before a byte is sent (so a kill leaves a row saying the
+     call may have been billed);
   3. the provider is called through `call_with_retry` (backoff honouring retry-after);
   4. the response is archived before anything else happens to it;
-  5. the reservation is settled at the real cost and the call row written, in one transaction.
-A failure releases the reservation, writes an error row and re-raises; a stream that died after
-producing text is booked instead (its tokens counted by genops, the row marked estimated).
-A server that reports no usage has its tokens counted by genops (`counted_usage`), never $0.
+  5. the in-flight row is settled at the real cost, in one transaction.
+A failure settles the row as an error (cost 0) and re-raises; an interrupt (Ctrl-C) leaves it in
+flight, since the provider may have billed a request that was cut off. A stream that died after
+producing text is settled at what it produced (its tokens counted by genops, marked estimated),
+and a server that reports no usage has its tokens counted by genops (`counted_usage`), never $0.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from genops.providers.base import (CompletionRequest, CompletionResponse, Provid
                                   Usage)
 from genops.providers.replay import archive_miss_error
 from genops.providers.retry import call_with_retry
+from genops.release.faults import crashpoint
 from genops.workspace.config import GenopsConfig, Price
 
 log = logging.getLogger("genops.client")
@@ -40,16 +44,6 @@ log = logging.getLogger("genops.client")
 OFFLINE_PROVIDERS = frozenset({"replay", "fake", "manual"})
 # Providers nobody bills: no reservation, no price needed.
 UNPRICED_PROVIDERS = frozenset({"replay", "manual"})
-
-
-@dataclass(frozen=True)
-class _Failure:
-    """What a failed call leaves behind: its reservation, its price and any text it streamed."""
-
-    reservation: Reservation | None
-    price: Price | None
-    partial: str
-    latency_s: float
 
 
 @dataclass(frozen=True)
@@ -132,7 +126,10 @@ class ModelClient:
                                          f"{provider.name!r}, which needs the network")
         price = None if provider.name in UNPRICED_PROVIDERS else price_for(self.config,
                                                                            request.model)
-        reservation = self._reserve(request, price, label or rung)
+        record = CallRecord(run_id=self.run_id, provider=request.provider, model=request.model,
+                            status="in_flight", rung=rung, archive_key=key, label=label)
+        reservation = self._reserve(request, price, record)
+        crashpoint("call-in-flight")
         attempts = 0
         streamed: list[str] = []  # every delta of every attempt: a cut stream's text is counted
 
@@ -151,16 +148,16 @@ class ModelClient:
             response = call_with_retry(attempt, self.config.retry, sleep=self._sleep,
                                        on_retry=self._on_retry)
         except BaseException as exc:
-            failure = _Failure(reservation, price, "".join(streamed), time.monotonic() - started)
-            self._failed(rung, request, key, failure, exc, label)
+            latency = time.monotonic() - started
+            self._failed(record, reservation, exc, latency,
+                         self._partial(request, price, "".join(streamed)))
             raise
         latency = time.monotonic() - started
         usage = counted_usage(request, response.text, response.usage)
         response = dataclasses.replace(response, usage=usage)
         cost = 0.0 if price is None else cost_usd(usage, price)
-        record = CallRecord(run_id=self.run_id, provider=request.provider, model=request.model,
-                            status="ok", rung=rung, archive_key=key, usage=usage,
-                            cost_usd=cost, latency_s=latency, label=label)
+        record = dataclasses.replace(record, status="ok", usage=usage, cost_usd=cost,
+                                     latency_s=latency)
         try:
             self.archive.put(request, response)
         except BaseException:  # paid for but not archived: still book what it cost
@@ -172,11 +169,11 @@ class ModelClient:
                           from_archive=False, rung=rung, attempts=attempts)
 
     def _reserve(self, request: CompletionRequest, price: Price | None,
-                 label: str) -> Reservation | None:
+                 record: CallRecord) -> Reservation | None:
         if price is None:
             return None
         worst = worst_case_usd(estimate_request_tokens(request), request.max_output_tokens, price)
-        return self.budget.reserve(worst, label)
+        return self.budget.reserve(worst, record.label or record.rung, call=record)
 
     def _book(self, reservation: Reservation | None, record: CallRecord) -> None:
         if reservation is None:
@@ -184,34 +181,28 @@ class ModelClient:
         else:
             self.budget.settle(reservation, record.cost_usd, record=record)
 
-    def _failed(self, rung: str, request: CompletionRequest, key: str, failure: "_Failure",
-                exc: BaseException, label: str) -> None:
-        """Give the money back (or book what a cut-off stream produced) and write an error row;
-        the caller re-raises."""
-        reservation = failure.reservation
-        if not isinstance(exc, Exception):  # KeyboardInterrupt and friends: just let go
-            if reservation is not None:
-                self.budget.release(reservation)
+    @staticmethod
+    def _partial(request: CompletionRequest, price: Price | None, text: str
+                 ) -> tuple[Usage, float]:
+        """What a failed call produced before it died: no tokens, or genops' count of its text."""
+        if not text:
+            return Usage(), 0.0
+        usage = counted_usage(request, text, Usage())
+        return usage, 0.0 if price is None else cost_usd(usage, price)
+
+    def _failed(self, record: CallRecord, reservation: Reservation | None, exc: BaseException,
+                latency: float, produced: tuple[Usage, float]) -> None:
+        """Settle the call as an error at what it produced (usually nothing; the caller
+        re-raises)."""
+        if not isinstance(exc, Exception):  # Ctrl-C mid-request: it may have been billed
             return
         error_class = exc.error_class if isinstance(exc, ProviderError) else type(exc).__name__
         if error_class == "manual_pending":  # waiting for a person is not a failed call
-            if reservation is not None:
-                self.budget.release(reservation)
             return
-        usage, cost = Usage(), 0.0
-        if failure.partial:  # the server produced tokens before the stream died: they count
-            usage = counted_usage(request, failure.partial, Usage())
-            cost = 0.0 if failure.price is None else cost_usd(usage, failure.price)
-        record = CallRecord(
-            run_id=self.run_id, provider=request.provider, model=request.model, status="error",
-            rung=rung, archive_key=key, usage=usage, cost_usd=cost, latency_s=failure.latency_s,
-            error_class=error_class, label=label)
-        if reservation is not None and failure.partial:
-            self.budget.settle(reservation, cost, record=record)
-            return
-        if reservation is not None:
-            self.budget.release(reservation)
-        self.ledger.record(record)
+        failed = dataclasses.replace(record, status="error", latency_s=latency,
+                                     error_class=error_class, usage=produced[0],
+                                     cost_usd=produced[1])
+        self._book(reservation, failed)
 
     def _on_retry(self, error: ProviderError, attempt: int, delay: float) -> None:
         # The ledger keeps only each call's final outcome; backoffs go to the log.

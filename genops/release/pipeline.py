@@ -16,20 +16,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from genops.errors import GateFailed, UsageError
-from genops.gates.base import GateContext, GateResult
+from genops.errors import GateFailed, GenopsError, UsageError
+from genops.gates.base import Gate, GateContext, GateResult
+from genops.pathpolicy import PathPolicy
 from genops.gates.registry import GateObserver, default_gates, first_failure, run_gates
 from genops.providers.base import Provider
 from genops.release import gitops
 from genops.release.faults import crashpoint
 from genops.release.manifest import ReleaseFacts
 from genops.release.planning import RunPlan, build_plan
-from genops.release.promote import recover_interrupted
+from genops.release.lock import note_run
 from genops.release.publish import PublishedRelease, owned_paths, publish
-from genops.release.runs import RunState, latest_unfinished
+from genops.release.recovery import startup_recovery
+from genops.release.runs import FINAL, RunState, latest_unfinished, list_runs
 from genops.release.staging import stage_tree
 from genops.release.store import current_release, load_manifest, release_ids
-from genops.release.tree import hash_tree
+from genops.release.seal import SealBroken, seal, verify_seal
+from genops.release.tree import hash_tree, tree_files
 from genops.workspace.config import PROVIDER_NAMES, ModelConfig
 
 Status = Literal["promoted", "awaiting", "planned", "unchanged"]
@@ -109,17 +112,21 @@ def _previous_tree(ws: Any) -> Path | None:
 
 def preflight(ws: Any) -> Any:
     """Finish an interrupted promotion and refuse hand edits; returns the git repository."""
-    recover_interrupted(ws.root)
+    startup_recovery(ws.root)
     repo = gitops.open_repo(ws.root)
-    gitops.refuse_dirty(repo, owned_paths(ws))
+    gitops.refuse_dirty(repo, owned_paths(ws), tree=ws.output_dir)
     return repo
 
 
 def regenerate(ws: Any, *, reason: str, kind: str = "regenerate",
                provider_override: str | None = None, dry_run: bool = False,
                allow_breaking: bool = False, run_id: str | None = None,
-               progress: Any = None, gate_observer: GateObserver | None = None) -> RunOutcome:
-    """Synthesize the whole tree from the workspace and promote it if every gate passes."""
+               progress: Any = None, gate_observer: GateObserver | None = None,
+               gates: Sequence[Gate] | None = None) -> RunOutcome:
+    """Synthesize the whole tree from the workspace and promote it if every gate passes.
+
+    `gates` replaces the default gate list (an embedding tool's own gates, or a test's).
+    """
     preflight(ws)
     if dry_run:
         from genops.ledger.db import Ledger
@@ -132,14 +139,65 @@ def regenerate(ws: Any, *, reason: str, kind: str = "regenerate",
                           params={"provider": provider_override, "allow_breaking": allow_breaking},
                           run_id=run_id, inputs=ws.input_hashes())
     crashpoint("after-run-created")
-    return execute(ws, run, progress=progress, gate_observer=gate_observer)
+    return execute(ws, run, progress=progress, gate_observer=gate_observer, gates=gates)
+
+
+def pick_run(ws: Any, run_id: str | None = None) -> RunState:
+    """The run `resume` continues: `run_id`, else the newest unfinished one on this release."""
+    if run_id:
+        run = RunState.load(ws.root, run_id)
+        if run.stage == "cancelled":
+            raise UsageError(f"run {run_id} was cancelled", hint="`genops regenerate` starts "
+                             "a new run (archived answers are reused at no cost)")
+        return run
+    finished = _reconcile(ws.root)
+    try:
+        return latest_unfinished(ws.root, current_release(ws.root))
+    except UsageError:
+        if finished:  # its promotion was finished by recovery: resume reports it
+            return finished[-1]
+        raise
+
+
+def _reconcile(root: Path) -> list[RunState]:
+    """Mark runs whose release exists (promoted, then killed before saying so) as promoted."""
+    done = []
+    for run in list_runs(root):
+        if run.stage in FINAL:
+            continue
+        released = _release_of_run(root, run.run_id)
+        if released is not None:
+            run.update(stage="promoted", release=released)
+            done.append(run)
+    return done
+
+
+def cut_off_calls(ws: Any, run: RunState) -> list[Any]:
+    """Calls of `run` a crash cut off after sending (may have been billed) and not archived since.
+
+    These are the requests `resume` sends again; they are recorded in the run state.
+    """
+    from genops.ledger.archive import Archive
+    from genops.ledger.db import Ledger
+
+    ledger = Ledger.for_workspace(ws.root)
+    try:
+        cut = [c for c in ledger.unsettled(run.run_id) if c.may_have_been_billed]
+    finally:
+        ledger.close()
+    archive = Archive.for_workspace(ws.root)
+    resend = [c for c in cut if not c.archive_key or archive.get(c.archive_key) is None]
+    if [c.id for c in cut] != run.may_have_been_billed:
+        run.update(may_have_been_billed=[c.id for c in cut])
+    return resend
 
 
 def resume(ws: Any, run_id: str | None = None, *, progress: Any = None,
            gate_observer: GateObserver | None = None) -> RunOutcome:
-    """Continue a run from where it stopped (default: the newest unfinished run)."""
-    recover_interrupted(ws.root)
-    run = RunState.load(ws.root, run_id) if run_id else latest_unfinished(ws.root)
+    """Continue a run from where it stopped (default: the newest unfinished run on this release)."""
+    startup_recovery(ws.root)
+    run = pick_run(ws, run_id)
+    note_run(ws.root, run.run_id)
     released = _release_of_run(ws.root, run.run_id)
     if released is not None and run.stage != "promoted":
         run.update(stage="promoted", release=released)  # promoted, then killed before saying so
@@ -148,7 +206,7 @@ def resume(ws: Any, run_id: str | None = None, *, progress: Any = None,
     if run.kind in ("patch", "rollback"):
         raise UsageError(f"run {run.run_id} is a {run.kind}; start it again",
                          hint=f"`genops {run.kind}` re-uses archived answers, so nothing is paid twice")
-    gitops.refuse_dirty(gitops.open_repo(ws.root), owned_paths(ws))
+    gitops.refuse_dirty(gitops.open_repo(ws.root), owned_paths(ws), tree=ws.output_dir)
     return execute(ws, run, progress=progress, gate_observer=gate_observer)
 
 
@@ -181,7 +239,8 @@ def _settled_calls(calls: Sequence[Any], ledger_rows: Sequence[Any]) -> list[Any
 
 
 def execute(ws: Any, run: RunState, *, progress: Any = None,
-            gate_observer: GateObserver | None = None) -> RunOutcome:
+            gate_observer: GateObserver | None = None,
+            gates: Sequence[Gate] | None = None) -> RunOutcome:
     """Carry a run through synthesis, staging, gates and promotion."""
     from genops.providers.client import ModelClient
     from genops.providers.manual import ManualPending
@@ -199,13 +258,20 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
                             progress=progress, release=parent)
     except ManualPending as pending:
         run.update(stage="awaiting", pending=[str(p) for p in pending.pending])
+        if pending.problems:  # a rejected answer: exit 2 naming it; the request stays waiting
+            raise pending.rejection(run.run_id) from None
         return RunOutcome("awaiting", run_id=run.run_id, pending=list(pending.pending),
                           responses_dir=pending.responses_dir)
     except Exception as exc:
         run.update(stage="failed", error=str(exc))
         raise
     crashpoint("after-synthesis")
-    staged = stage_tree(result.files, result.deletes, run_dir=run.dir)
+    try:
+        staged = stage_tree(result.files, result.deletes, run_dir=run.dir,
+                            policy=PathPolicy.of(ws))
+    except GenopsError as exc:  # e.g. a file/directory clash across groups: never stuck
+        run.update(stage="failed", error=str(exc))
+        raise
     run.update(stage="staged", pending=[])
     crashpoint("after-staging")
     calls = _settled_calls(result.calls, client.ledger.calls(run.run_id))
@@ -218,7 +284,7 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
                          blueprint=result.blueprint, rung_by_group=dict(result.rung_by_group),
                          cost_usd=cost, month_spend_usd=client.ledger.month_total(),
                          inputs=run.inputs, extra={"flags": dict(run.params)})
-    results = gate(ws, run, staged, facts, observer=gate_observer)
+    results = gate(ws, run, staged, facts, observer=gate_observer, gates=gates)
     published = _promote(ws, run, staged, facts, results)
     return RunOutcome("promoted", run_id=run.run_id, release=published, gates=results,
                       cost_usd=cost, calls=len(calls), staged=None)
@@ -234,9 +300,13 @@ def _unchanged(ws: Any, parent: str | None, staged: Path) -> bool:
 
 
 def gate(ws: Any, run: RunState, staged: Path, facts: ReleaseFacts, *,
-         observer: GateObserver | None = None, extra: dict[str, Any] | None = None
-         ) -> list[GateResult]:
-    """Run the default gates on `staged`; raise GateFailed (generated/ untouched) if one fails."""
+         observer: GateObserver | None = None, extra: dict[str, Any] | None = None,
+         gates: Sequence[Gate] | None = None) -> list[GateResult]:
+    """Seal `staged`, run the gates (default: every default gate) on it and check the seal.
+
+    Raises GateFailed (generated/ untouched) if a gate fails, SealBroken if the tree changed
+    while it was judged; `facts` receives the sealed listing and the gated file hashes.
+    """
     evidence = run.dir / "evidence"
     shutil.rmtree(evidence, ignore_errors=True)
     ctx = GateContext(workspace=ws, staged=staged, previous=_previous_tree(ws),
@@ -246,7 +316,15 @@ def gate(ws: Any, run: RunState, staged: Path, facts: ReleaseFacts, *,
                            "allow_breaking": bool(run.params.get("allow_breaking")),
                            "blueprint": facts.blueprint, "rung_by_group": facts.rung_by_group,
                            "calls": list(facts.calls), **(extra or {})})
-    results = run_gates(ctx, default_gates(ws), observer=observer)
+    facts.sealed, facts.gated_files = seal(staged), tree_files(staged)
+    results = run_gates(ctx, default_gates(ws) if gates is None else gates, observer=observer)
+    try:
+        verify_seal(staged, facts.sealed, when="while the gates ran")
+    except SealBroken as broken:
+        run.update(stage="gates_failed", gates=[r.to_dict() for r in results],
+                   error=str(broken))
+        broken.results = list(results)
+        raise
     failed = first_failure(results)
     run.update(stage="gates_failed" if failed else "gated",
                gates=[r.to_dict() for r in results])
@@ -262,7 +340,12 @@ def gate(ws: Any, run: RunState, staged: Path, facts: ReleaseFacts, *,
 
 def _promote(ws: Any, run: RunState, staged: Path, facts: ReleaseFacts,
              results: list[GateResult]) -> PublishedRelease:
+    """Publish the gated tree; a broken seal at the swap fails the run (nothing promoted)."""
     run.update(stage="promoting")
-    published = publish(ws, facts, run_dir=run.dir, staged=staged, gates=results)
+    try:
+        published = publish(ws, facts, run_dir=run.dir, staged=staged, gates=results)
+    except SealBroken as broken:
+        run.update(stage="failed", error=str(broken))
+        raise
     run.update(stage="promoted", release=published.release)
     return published

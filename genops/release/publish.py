@@ -21,6 +21,7 @@ from genops.release.faults import crashpoint
 from genops.release.manifest import ReleaseFacts, build_manifest, manifest_json
 from genops.release.promote import PromotionPlan, promotion_lock, run_promotion
 from genops.release.reviewdocs import ARCHITECTURE, release_documents
+from genops.release.seal import seal
 from genops.release.store import (
     MANIFEST,
     current_release,
@@ -140,7 +141,8 @@ def prepare(ws: Any, facts: ReleaseFacts, *, release: str, parent: str | None, r
         commit_paths=[output, *diff_paths.values(), ARCHITECTURE, f".genops/releases/{release}",
                       ".genops/archive", ".gitignore", *sorted(inputs), *_lock_paths(ws)],
         message=f"{title}\n\n{facts.reason}".strip(),
-        tag_message=f"{title}: {facts.reason}".strip().rstrip(":"))
+        tag_message=f"{title}: {facts.reason}".strip().rstrip(":"),
+        sealed=dict(facts.sealed) if facts.sealed is not None else seal(staged))
     return plan, manifest
 
 
@@ -149,7 +151,7 @@ def publish(ws: Any, facts: ReleaseFacts, *, run_dir: Path, staged: Path,
     """Promote `staged` as the next release; the caller has run the gates and they passed."""
     repo = gitops.open_repo(ws.root)
     with promotion_lock(ws.root):
-        gitops.refuse_dirty(repo, owned_paths(ws))
+        gitops.refuse_dirty(repo, owned_paths(ws), tree=ws.output_dir)
         taken = [t.name.removeprefix(gitops.TAG_PREFIX) for t in repo.tags
                  if t.name.startswith(gitops.TAG_PREFIX)]
         release, parent = next_release(ws.root, taken), current_release(ws.root)

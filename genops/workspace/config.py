@@ -45,6 +45,22 @@ class ProjectConfig(_Strict):
     name: str
     output: str = "generated"
     package: str | None = None  # the main Python package inside the output tree
+    # Hidden names (e.g. ".github") the model may write; everything else hidden is refused.
+    allow_hidden: list[str] = Field(default_factory=list)
+    max_file_bytes: int = Field(1 << 20, ge=1)  # the largest file the model may write
+
+    @model_validator(mode="after")
+    def _hidden_names(self) -> ProjectConfig:
+        from genops.treeignore import is_ignored_dir, is_ignored_file
+
+        for name in self.allow_hidden:
+            if not name.startswith(".") or "/" in name or name in (".", ".."):
+                raise ValueError(f"allow_hidden: {name!r} is not a hidden file or directory "
+                                 "name (one path component starting with '.', e.g. '.github')")
+            if is_ignored_dir(name) or is_ignored_file(name):
+                raise ValueError(f"allow_hidden: {name!r} is a name the output tree ignores "
+                                 "(caches, version control, environments); it is never allowed")
+        return self
 
     _output = field_validator("output")(check_output_dir)
 

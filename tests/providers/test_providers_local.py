@@ -77,9 +77,10 @@ def request(config: GenopsConfig, user: str = "Write mad/bus.py") -> Any:
 
 
 def open_reservations(root: Path) -> int:
+    """Calls still holding money in flight (none may be left once a call has failed)."""
     ledger = Ledger.for_workspace(root)
     try:
-        return int(ledger.connection().execute("SELECT COUNT(*) FROM reservations").fetchone()[0])
+        return len(ledger.unsettled())
     finally:
         ledger.close()
 
