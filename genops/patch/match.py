@@ -262,7 +262,10 @@ def apply_blocks(tree: Mapping[str, str], blocks: Sequence[EditBlock]) -> ApplyR
             outcome = BlockFailure(block, "no_file", "no such file; an empty SEARCH creates one.")
         else:
             outcome = _apply_edit(file, block)
-        (result.applied if isinstance(outcome, Applied) else result.failures).append(outcome)
+        if isinstance(outcome, Applied):
+            result.applied.append(outcome)
+        else:
+            result.failures.append(outcome)
     new_tree = {p: text for p, text in tree.items() if p not in files}
     new_tree.update({p: f.text for p, f in files.items() if f is not None})
     result.tree = {p: new_tree[p] for p in sorted(new_tree)}
