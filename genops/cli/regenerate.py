@@ -66,6 +66,9 @@ def register(app: typer.Typer) -> None:
     def resume(
         run: str | None = typer.Argument(None, help="The run id (default: the newest "
                                          "unfinished run)."),
+        repair: bool = typer.Option(False, "--repair", help="After a failed tests, adr_rules, "
+                                    "parse or traceability gate: ask for a patch that fixes it "
+                                    "(at least one round, else [synthesis] gate_repairs)."),
         json_out: bool = typer.Option(False, "--json", help="JSON lines events and result."),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
@@ -74,7 +77,7 @@ def register(app: typer.Typer) -> None:
 
         ws = open_workspace(workspace)
         run_with_progress(json_out, lambda progress: pipeline.resume(
-            ws, run, progress=progress, gate_observer=progress.gate))
+            ws, run, progress=progress, gate_observer=progress.gate, repair=repair))
 
     @app.command("replay")
     def replay_command(

@@ -28,6 +28,8 @@ from genops.synthesis.protocol import FENCE_LINE, ProtocolError, check_path
 SEARCH = "<<<<<<< SEARCH"
 DIVIDER = "======="
 REPLACE = ">>>>>>> REPLACE"
+# Labels of patch requests start with this, so a manual request file asks for edit blocks.
+EDIT_LABEL_PREFIX = "edits-"
 _TAG = re.compile(
     r"<edit\s+path\s*=\s*(?P<eq>[\"'])(?P<edit>.*?)(?P=eq)\s*>"
     r"|<delete\s+path\s*=\s*(?P<dq>[\"'])(?P<delete>.*?)(?P=dq)\s*(?:/>|>\s*</delete>)")

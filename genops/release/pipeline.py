@@ -136,8 +136,11 @@ def regenerate(ws: Any, *, reason: str, kind: str = "regenerate",
 
 
 def resume(ws: Any, run_id: str | None = None, *, progress: Any = None,
-           gate_observer: GateObserver | None = None) -> RunOutcome:
-    """Continue a run from where it stopped (default: the newest unfinished run)."""
+           gate_observer: GateObserver | None = None, repair: bool = False) -> RunOutcome:
+    """Continue a run from where it stopped (default: the newest unfinished run).
+
+    `repair`: a run whose gates failed gets repair rounds (at least one) on the re-staged tree.
+    """
     recover_interrupted(ws.root)
     run = RunState.load(ws.root, run_id) if run_id else latest_unfinished(ws.root)
     released = _release_of_run(ws.root, run.run_id)
@@ -145,10 +148,18 @@ def resume(ws: Any, run_id: str | None = None, *, progress: Any = None,
         run.update(stage="promoted", release=released)  # promoted, then killed before saying so
     if run.stage in ("promoted", "unchanged"):
         return RunOutcome(run.stage, run_id=run.run_id)  # type: ignore[arg-type]
-    if run.kind in ("patch", "rollback"):
+    if repair:
+        run.update(params={**run.params, "gate_repairs": max(
+            1, int(run.params.get("gate_repairs") or ws.config.synthesis.gate_repairs))})
+    model_patch = run.kind == "patch" and run.params.get("source") == "model"
+    if run.kind in ("patch", "rollback") and not model_patch:
         raise UsageError(f"run {run.run_id} is a {run.kind}; start it again",
                          hint=f"`genops {run.kind}` re-uses archived answers, so nothing is paid twice")
     gitops.refuse_dirty(gitops.open_repo(ws.root), owned_paths(ws))
+    if model_patch:
+        from genops.patch.pipeline import execute_patch
+
+        return execute_patch(ws, run, progress=progress, gate_observer=gate_observer)
     return execute(ws, run, progress=progress, gate_observer=gate_observer)
 
 
@@ -218,10 +229,19 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
                          blueprint=result.blueprint, rung_by_group=dict(result.rung_by_group),
                          cost_usd=cost, month_spend_usd=client.ledger.month_total(),
                          inputs=run.inputs, extra={"flags": dict(run.params)})
-    results = gate(ws, run, staged, facts, observer=gate_observer)
+    from genops.patch.repair import gate_or_repair  # gate; on failure maybe patch and re-gate
+
+    try:
+        results, staged = gate_or_repair(ws, run, staged, facts, client=client,
+                                         rungs=routing.rungs, progress=progress,
+                                         observer=gate_observer)
+    except ManualPending as pending:  # a repair round waits for a manual answer
+        run.update(stage="awaiting", pending=[str(p) for p in pending.pending])
+        return RunOutcome("awaiting", run_id=run.run_id, pending=list(pending.pending),
+                          responses_dir=pending.responses_dir)
     published = _promote(ws, run, staged, facts, results)
     return RunOutcome("promoted", run_id=run.run_id, release=published, gates=results,
-                      cost_usd=cost, calls=len(calls), staged=None)
+                      cost_usd=facts.cost_usd, calls=len(facts.calls), staged=None)
 
 
 def _unchanged(ws: Any, parent: str | None, staged: Path) -> bool:

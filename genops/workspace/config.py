@@ -50,6 +50,17 @@ class SynthesisConfig(_Strict):
     concurrency: int = Field(4, ge=1, le=64)
     max_continuations: int = Field(3, ge=0, le=20)
     max_repairs: int = Field(1, ge=0, le=5)
+    # Patch rounds that may fix a failed tests/adr_rules/parse/traceability gate (0: none).
+    gate_repairs: int = Field(0, ge=0, le=10)
+
+
+class PatchConfig(_Strict):
+    """`genops patch`: how much context a request shows, how often failing blocks are re-asked,
+    and the largest change a patch may make before it must be a regeneration."""
+
+    context_tokens: int = Field(20000, ge=1000)
+    max_repairs: int = Field(3, ge=0, le=10)
+    max_share: float = Field(0.2, gt=0, le=1)
 
 
 class RetryConfig(_Strict):
@@ -107,6 +118,7 @@ class GenopsConfig(_Strict):
     models: dict[str, ModelConfig]
     ladder: LadderConfig = LadderConfig()
     synthesis: SynthesisConfig = SynthesisConfig()
+    patch: PatchConfig = PatchConfig()
     retry: RetryConfig = RetryConfig()
     budget: BudgetConfig = BudgetConfig()
     prices: dict[str, Price] = Field(default_factory=dict)

@@ -18,7 +18,7 @@ from genops.errors import ConfigError
 TEMPLATE_VARIABLES = frozenset({
     "project", "requirements", "principles", "specs", "adrs", "release", "files", "api_summary",
     "blueprint", "group", "dependencies", "file_contents", "instruction", "protocol", "error",
-    "output_dir", "diff", "package", "tail",
+    "output_dir", "diff", "package", "tail", "selection",
 })
 
 
