@@ -147,3 +147,22 @@ def gate_or_repair(ws: Any, run: Any, staged: Path, facts: Any, *, client: Any, 
                 raise
             staged = _repair_once(ws, run, staged, facts, exc, number, client=client,
                                   rungs=rungs, progress=progress)
+
+
+def replay_repairs(ws: Any, client: Any, rungs: list[Any], staged: Path, repairs: list[Any], *,
+                   run_dir: Path, release: str | None) -> tuple[Path, int]:
+    """Re-apply a release's recorded repair rounds on a rebuilt tree; (staged, calls made)."""
+    from genops.patch.engine import PatchJob, run_patch
+    from genops.patch.from_drift import read_tree_text
+    from genops.release.staging import stage_tree
+
+    calls = 0
+    for entry in repairs:
+        job = PatchJob(ws=ws, client=client, rungs=rungs, base=read_tree_text(staged),
+                       base_root=staged, instruction=entry["instruction"], run_dir=run_dir,
+                       label=repair_label(int(entry["round"])), release=release)
+        result = run_patch(job)
+        written, deleted = result.changes
+        staged = stage_tree(written, deleted, run_dir=run_dir, base=staged)
+        calls += len(result.calls)
+    return staged, calls
