@@ -20,8 +20,23 @@ app = typer.Typer(
     add_completion=False,
 )
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("genops")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            from genops import __version__ as number
+        typer.echo(f"genops {number}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                      help="Print genops's version and exit."),
+) -> None:
     """Governed regeneration: specs and ADRs in git, a pinned model synthesizes, gates decide."""
     from pathlib import Path
 

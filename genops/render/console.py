@@ -1,32 +1,63 @@
-"""Shared rich consoles and the one way errors are printed."""
+"""Shared rich consoles and the one way errors are printed.
+
+Conventions (README "Output and exit codes"): human output is for terminals. Data and messages are
+never read as rich markup (a `[redacted]` or `[prices."m"]` in an error must print as written), and
+when stdout/stderr is not a terminal, or `NO_COLOR` / `CI` is set, output is plain: no colour, no
+spinners, and no cutting at 80 columns (a pipe or a CI log gets whole lines).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
+from rich.markup import escape
 
 from genops.errors import ConfigError, GenopsError
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Width for output that is not a terminal: wide enough that no path, key name or table cell is cut.
+PLAIN_WIDTH = 10_000
+
+
+def plain_output(stream: TextIO) -> bool:
+    """Whether `stream` gets plain lines: not a terminal, or the user or CI asked for no decoration."""
+    if os.environ.get("NO_COLOR") or os.environ.get("CI"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return not (isatty and isatty())
+
+
+def make_console(*, stderr: bool) -> Console:
+    """A console that is rich on a terminal and plain and uncut everywhere else."""
+    stream = sys.stderr if stderr else sys.stdout
+    if plain_output(stream):
+        return Console(stderr=stderr, highlight=False, soft_wrap=True, no_color=True,
+                       width=PLAIN_WIDTH, force_terminal=False, emoji=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
+
+
+out = make_console(stderr=False)
+err = make_console(stderr=True)
 
 
 def print_error(exc: GenopsError) -> None:
-    """One clear error: what, where, and what to do."""
-    err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+    """One clear error: what, where, and what to do (message and hint printed verbatim)."""
+    err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
     if exc.hint:
-        err.print(f"  [dim]hint:[/] {exc.hint}")
+        err.print(f"  [dim]hint:[/] {escape(exc.hint)}", highlight=False)
 
 
 def print_json(data: Any) -> None:
+    """One JSON document on stdout (the `--json` convention)."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()
 
 
 def error_dict(exc: GenopsError) -> dict[str, Any]:
+    """An error as data, for `--json` output."""
     data: dict[str, Any] = {"error": exc.message, "exit_code": int(exc.exit_code)}
     if exc.hint:
         data["hint"] = exc.hint

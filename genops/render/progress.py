@@ -1,7 +1,9 @@
 """Live progress of a run: one line per unit (blueprint, group) with tokens, tokens/s and cost.
 
-`LiveProgress` draws on stderr with rich.live; `JsonProgress` writes JSON lines events on stdout
-for machines (`--json`). Both implement `genops.synthesis.progress.Progress` and are called from
+`LiveProgress` draws on stderr with rich.live on a terminal, and prints one plain line per finished
+unit, message and gate elsewhere (pipes, CI logs, `NO_COLOR`): no spinner frames in a log, and a
+message is printed once however often it is reported. `JsonProgress` writes JSON lines events on
+stdout for machines (`--jsonl`). Both implement `genops.synthesis.progress.Progress` and are called from
 worker threads, so every method takes a lock. Streamed token counts are estimates (characters / 4,
 the same rule the budget uses) until the unit finishes and its billed usage is known.
 """
@@ -21,7 +23,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from genops.render.console import err
+from genops.render.console import err, plain_output
 
 CHARS_PER_TOKEN = 4
 JSON_TOKEN_INTERVAL_S = 0.5
@@ -37,10 +39,17 @@ class _Unit:
     tokens: int | None = None  # billed output tokens once finished
     seconds: float = 0.0
     note: str = ""
+    from_archive: bool = False
 
     @property
     def shown_tokens(self) -> int:
         return self.tokens if self.tokens is not None else self.chars // CHARS_PER_TOKEN
+
+    def rate_text(self, now: float) -> str:
+        """Tokens per second, or "archive" for an answer read from the archive (no stream rate)."""
+        if self.done and self.from_archive:
+            return "archive"
+        return f"{self.rate(now):,.0f} tok/s"
 
     def rate(self, now: float) -> float:
         elapsed = (self.seconds if self.done else now - self.started) or 1e-9
@@ -50,8 +59,9 @@ class _Unit:
 class LiveProgress:
     """Rich live display; use as a context manager around the run."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, *, plain: bool | None = None) -> None:
         self.console = console or err
+        self.plain = plain_output(sys.stderr) if plain is None else plain
         self._lock = threading.Lock()
         self._units: dict[str, _Unit] = {}
         self._messages: list[str] = []
@@ -60,7 +70,8 @@ class LiveProgress:
                           get_renderable=self._render)
 
     def __enter__(self) -> LiveProgress:
-        self._live.__enter__()
+        if not self.plain:
+            self._live.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -69,6 +80,10 @@ class LiveProgress:
         self._live.__exit__(None, None, None)
         if not self.console.is_terminal:  # rich leaves the last line open when not on a terminal
             self.console.line()
+
+    def _line(self, text: str) -> None:
+        """A plain progress line (plain mode only), never read as markup."""
+        self.console.print(Text(text), highlight=False)
 
     # -- Progress ----------------------------------------------------------------------------
 
@@ -89,11 +104,19 @@ class LiveProgress:
             unit.tokens = record.usage.output_tokens
             unit.cost = record.cost_usd
             unit.seconds = time.monotonic() - unit.started
+            unit.from_archive = record.from_archive
             unit.note = f"{record.rung} · {record.model}" + (" · archive" if record.from_archive else "")
+            if self.plain:
+                self._line(f"done {unit.name}: {unit.shown_tokens:,} tok, {unit.rate_text(unit.started)}, "
+                           f"${unit.cost:.4f} ({unit.note})")
 
     def message(self, text: str) -> None:
         with self._lock:
+            if text in self._messages:  # reported again (a resume re-runs earlier steps): once is enough
+                return
             self._messages.append(text)
+            if self.plain:
+                self._line(f"• {text}")
 
     # -- gates -------------------------------------------------------------------------------
 
@@ -102,6 +125,8 @@ class LiveProgress:
         with self._lock:
             verdict = "running" if result is None else result.verdict
             self._gates = [g for g in self._gates if g[0] != name] + [(name, verdict)]
+            if self.plain and result is not None:
+                self._line(f"gate {name}: {verdict}")
 
     # -- drawing -----------------------------------------------------------------------------
 
@@ -116,12 +141,12 @@ class LiveProgress:
                 total += unit.cost
                 mark: Any = Text("✓", style="green") if unit.done else Spinner("dots")
                 table.add_row(mark, Text(unit.name, style="bold"),
-                              f"{unit.shown_tokens:,} tok", f"{unit.rate(now):,.0f} tok/s",
+                              f"{unit.shown_tokens:,} tok", unit.rate_text(now),
                               f"${unit.cost:.4f}", Text(unit.note, style="dim"))
             parts: list[Any] = [table] if self._units else []
             if self._units:
                 parts.append(Text(f"running cost ${total:.4f}", style="dim"))
-            parts += [Text(f"• {m}", style="yellow") for m in self._messages[-5:]]
+            parts += [Text(f"• {m}", style="yellow") for m in self._messages[-5:]]  # Text: no markup
             if self._gates:
                 done = [n for n, v in self._gates if v != "running"]
                 failed = [n for n, v in self._gates if v == "fail"]

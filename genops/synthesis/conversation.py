@@ -28,7 +28,7 @@ from genops.errors import BudgetExceeded, GenopsError, ProviderError
 from genops.providers.base import (CompletionRequest, CompletionResponse, Message,
                                    TokenCallback)
 from genops.synthesis.journal import RunJournal
-from genops.synthesis.progress import CallRecord, Progress
+from genops.synthesis.progress import CallRecord, Progress, unit_total
 from genops.synthesis.protocol import FENCE_LINE, ResponseFormatError, strip_fence
 from genops.workspace.config import ModelConfig
 
@@ -139,7 +139,7 @@ class Unit:
                     raise
                 why = f"failed ({exc.error_class}: {exc.message})"
             else:
-                self.s.progress.group_done(self.name, self.records[-1])
+                self.s.progress.group_done(self.name, unit_total(self.records))
                 return value, rung
             self.s.progress.message(f"{self.name}: rung {rung!r} {why}; falling back to "
                                     f"{self.s.rungs[index + 1][0]!r}")

@@ -6,7 +6,8 @@ genops/render/) must be thread-safe. The core never prints.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from genops.providers.base import Usage
@@ -28,6 +29,18 @@ class CallRecord:
     stop: str
 
 
+def unit_total(records: Sequence[CallRecord]) -> CallRecord:
+    """One record for a whole unit: tokens, cost and latency summed over every call it needed
+    (continuations, repairs, fallbacks), labelled as its last call; an archive hit only if all were."""
+    last = records[-1]
+    usage = last.usage
+    for record in records[:-1]:
+        usage = usage + record.usage
+    return replace(last, usage=usage, cost_usd=sum(r.cost_usd for r in records),
+                   latency_s=sum(r.latency_s for r in records),
+                   from_archive=all(r.from_archive for r in records))
+
+
 class Progress(Protocol):
     """Events of a synthesis run; `name` is a unit: `blueprint`, `single` or a group name."""
 
@@ -38,7 +51,7 @@ class Progress(Protocol):
         """Increments: `n` characters streamed, `cost` USD settled (0.0 while streaming)."""
 
     def group_done(self, name: str, record: CallRecord) -> None:
-        """A unit is finished; `record` is its last call."""
+        """A unit is finished; `record` sums all its calls (see `unit_total`)."""
 
     def message(self, text: str) -> None:
         """Something a person should read: a fallback, a repair, a continuation."""
