@@ -4,7 +4,8 @@ In order of priority, each with its reason:
   1. files the instruction (or a traceback in it) names, by path or dotted module;
   2. files defining a symbol the instruction names (a class, function or method, or a module's
      last name such as `fiedler`), and files naming a requirement ID it names;
-  3. the direct imports and importers of those files (genops.semdiff's import graph).
+  3. the direct importers, then the direct imports, of those files (genops.semdiff's import
+     graph): callers may have to change with the fix, and imports' signatures are in the map.
 Files are added while the total stays within `[patch] context_tokens`; a file that does not fit
 is left to the compact map (paths and public signatures, genops.synthesis.apisummary) that covers
 everything not shown in full. The result is data, printed by the CLI and kept in the run dir.
@@ -135,11 +136,11 @@ def _wanted(text: str, sources: Mapping[str, str], root: Path | None,
             if req in sources[path]:
                 wanted.setdefault(path, f"names {req}")
     imports, importers = _edges(root, paths)
-    for seed in list(wanted):
-        for dest in sorted(imports.get(seed, ())):
-            wanted.setdefault(dest, f"imported by {seed}")
+    for seed in list(wanted):  # callers first: what they expect may change; imports are in the map
         for source in sorted(importers.get(seed, ())):
             wanted.setdefault(source, f"imports {seed}")
+        for dest in sorted(imports.get(seed, ())):
+            wanted.setdefault(dest, f"imported by {seed}")
     return list(wanted.items())
 
 

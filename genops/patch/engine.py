@@ -120,7 +120,10 @@ def round_messages(job: PatchJob, context: dict[str, Any], selection: Selection,
     for failure in failures:  # a failing block's file is shown even when not chosen
         if failure.block.path in tree and all(c.path != failure.block.path for c in shown):
             shown.append(Chosen(failure.block.path, f"edited by {failure.block.name}", 0))
+    named = job.instruction + "".join(tree[c.path] for c in shown)
     overrides = {"instruction": job.instruction, "files": sorted(tree),
+                 # only the requirements the instruction or the files shown name: a fix is local
+                 "requirements": [r for r in context["requirements"] if r["id"] in named],
                  "api_summary": selection.map_text,
                  "selection": [{"path": c.path, "reason": c.reason} for c in shown],
                  "file_contents": {c.path: tree[c.path] for c in shown},

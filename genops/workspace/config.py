@@ -58,7 +58,7 @@ class PatchConfig(_Strict):
     """`genops patch`: how much context a request shows, how often failing blocks are re-asked,
     and the largest change a patch may make before it must be a regeneration."""
 
-    context_tokens: int = Field(20000, ge=1000)
+    context_tokens: int = Field(8000, ge=500)
     max_repairs: int = Field(3, ge=0, le=10)
     max_share: float = Field(0.2, gt=0, le=1)
 
