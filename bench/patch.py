@@ -5,7 +5,8 @@ the budget reserves with, priced at the senior rung's pinned prices in genops.to
 
 - regeneration: `synthesize` exactly as release r0001 ran it (blueprint, then every group), from
   that release's committed inputs, each request rendered by genops and answered from the committed
-  archive, so input and output are the real ones; shown without and with the shared prefix billed as a cache read after the first call;
+  archive, so input and output are the real ones; shown without and with the shared prefix
+  billed as a cache read after the first call;
 - patch: `run_patch` on generated/ for a one-function fix of Fiedler, the real context selection
   and patch request, answered by a scripted edit block (one line of one method).
 
