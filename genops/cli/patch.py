@@ -18,7 +18,8 @@ def _instruction(ws: object, text: str | None, file: Path | None, from_test: lis
                                       ("--from-test", from_test)) if value]
     if len(given) != 1:
         raise UsageError("give the change one way: an instruction, --file or --from-test"
-                         + (f" (got {', '.join(given)})" if given else ""),
+                         + (f" (got {', '.join(given)})" if given else "")
+                         + "; or --from-drift to record a hand edit",
                          hint='genops patch "fix the retry bug in Fiedler"')
     if file is not None:
         try:
