@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from genops.errors import GateFailed, UsageError
+from genops.errors import BudgetExceeded, GateFailed, UsageError
 from genops.gates.base import GateContext, GateResult
 from genops.gates.registry import GateObserver, default_gates, first_failure, run_gates
 from genops.providers.base import Provider
@@ -132,7 +132,16 @@ def regenerate(ws: Any, *, reason: str, kind: str = "regenerate",
                           params={"provider": provider_override, "allow_breaking": allow_breaking},
                           run_id=run_id, inputs=ws.input_hashes())
     crashpoint("after-run-created")
-    return execute(ws, run, progress=progress, gate_observer=gate_observer)
+    try:
+        return execute(ws, run, progress=progress, gate_observer=gate_observer)
+    except BudgetExceeded as exc:  # a small spec change may be patched instead (docs/patch.md)
+        from genops.patch import fallback
+
+        if ws.config.ladder.on_budget == "patch":
+            outcome: RunOutcome = fallback.patch_instead(ws, run, exc, progress=progress,
+                                                         gate_observer=gate_observer)
+            return outcome
+        raise fallback.offer(ws, exc) from None
 
 
 def resume(ws: Any, run_id: str | None = None, *, progress: Any = None,

@@ -42,7 +42,8 @@ class LadderConfig(_Strict):
 
     rungs: list[str] = Field(default_factory=lambda: ["senior"])
     on_failure: Literal["fallback", "stop"] = "fallback"
-    on_budget: Literal["fallback", "stop"] = "stop"
+    # "patch": a regeneration over budget for a small spec edit becomes a patch (docs/patch.md)
+    on_budget: Literal["fallback", "stop", "patch"] = "stop"
 
 
 class SynthesisConfig(_Strict):

@@ -134,3 +134,41 @@ def test_resume_repair_fixes_a_run_whose_tests_failed(tmp_path: Path) -> None:
     release = manifest(root, "r0001")
     assert release["repairs"][0]["round"] == 1 and "edits-repair1-r1" in [c["label"] for c in release["calls"]]
     assert not git.Repo(root).is_dirty()
+
+
+def over_budget_spec_change(tmp_path: Path, on_budget: str) -> Path:
+    """r0001 with long principles (every regeneration request carries them, a patch does not),
+    then a budget that a regeneration request crosses and a patch request does not, and one
+    requirement reworded."""
+    root = make_workspace(tmp_path)
+    (root / "specs" / "principles.md").write_text("# Principles\n\n" + "Be kind to callers. " * 5000)
+    commit_all(root, "long principles")
+    assert genops(root, "regenerate", "-m", "first").returncode == 0
+    toml = (root / "genops.toml").read_text()
+    toml = toml.replace("per_run_usd = 20.0", "per_run_usd = 0.08")
+    toml = toml.replace('on_budget = "stop"', f'on_budget = "{on_budget}"')
+    (root / "genops.toml").write_text(toml)
+    spec = root / "specs" / "requirements.md"
+    spec.write_text(spec.read_text().replace('returns `"Hello, <name>!"`', 'returns `"Hello, <name>!!"`'))
+    add_replies(root, {"The specification changed since release r0001": LOUD.replace("{punct}", "!") + (
+        f'<edit path="tests/test_greet.py">\n{S}\n    assert greet("Ada") == "Hello, Ada!"\n{D}\n'
+        f'    assert greet("Ada") == "Hello, Ada!!"\n{R}\n</edit>\n')})
+    return root
+
+
+def test_on_budget_patch_turns_a_regeneration_over_budget_into_a_patch(tmp_path: Path) -> None:
+    root = over_budget_spec_change(tmp_path, "patch")
+    result = genops(root, "regenerate", "-m", "louder greeting")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "patching instead" in result.stderr
+    release = manifest(root, "r0002")
+    assert release["kind"] == "patch" and release["patch"]["origin"] == "budget"
+    assert "changed REQ-GREET-1" in release["patch"]["instruction"]
+    assert "Hello, {name}!!" in (root / "generated" / "hello" / "__init__.py").read_text()
+
+
+def test_over_budget_regeneration_offers_a_patch(tmp_path: Path) -> None:
+    root = over_budget_spec_change(tmp_path, "stop")
+    result = genops(root, "regenerate", "-m", "louder greeting")
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "REQ-GREET-1" in result.stderr and 'on_budget = "patch"' in result.stderr
