@@ -60,6 +60,7 @@ COMMAND_MODULES = (
     "genops.cli.check",
     "genops.cli.release",
     "genops.cli.cost",
+    "genops.cli.audit",
 )
 
 for _name in COMMAND_MODULES:

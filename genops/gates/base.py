@@ -32,15 +32,19 @@ class GateResult:
     evidence: tuple[str, ...] = ()  # paths (relative to the workspace) of evidence files
     seconds: float = 0.0
     data: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)  # small facts the manifest records
 
     @property
     def passed(self) -> bool:
         return self.verdict in ("pass", "warn", "skip")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"gate": self.gate, "verdict": self.verdict, "summary": self.summary,
-                "findings": [f.__dict__ for f in self.findings], "evidence": list(self.evidence),
-                "seconds": round(self.seconds, 3)}
+        entry = {"gate": self.gate, "verdict": self.verdict, "summary": self.summary,
+                 "findings": [f.__dict__ for f in self.findings], "evidence": list(self.evidence),
+                 "seconds": round(self.seconds, 3)}
+        if self.facts:
+            entry["facts"] = dict(self.facts)
+        return entry
 
 
 @dataclass

@@ -4,7 +4,8 @@ The checks, in order: drift (the output tree against the current manifest), mani
 then the tree gates on the output tree itself: parse, diff policy (against a base tree), ADR
 rules, traceability and context fit. The base is the current release's parent by default (the
 tree the current release was gated against), or `--base`: a directory, a release id or a git ref.
-The parent's tree comes from its git tag; when the tag is not there (a shallow clone), the diff
+The parent's tree comes from its release commit (its tag, or without tags the commit found from
+its manifest and trailer); when that commit is not in the clone (a shallow clone), the diff
 recorded at promotion (`diffs/<release>.json`) is judged instead, and the summary says so.
 """
 
@@ -25,7 +26,8 @@ from genops.gates.drift import drift_result, integrity_result
 from genops.release.store import RELEASE_ID, current_release, load_manifest, resolve_release
 
 TREE_GATES = ("genops.gates.parse", "genops.gates.diff_policy", "genops.gates.adr_rules",
-              "genops.gates.traceability", "genops.gates.context_fit")
+              "genops.gates.lock", "genops.gates.licenses", "genops.gates.traceability",
+              "genops.gates.context_fit")
 
 
 @dataclass
@@ -71,11 +73,13 @@ def _repo_subpath(ws: Any) -> tuple[Any, str]:
     return repo, Path(os.path.relpath(ws.output_dir.resolve(), top)).as_posix()
 
 
-def _export(ws: Any, ref: str, dest: Path) -> Path:
-    """The output tree as it is in a git ref (a release tag or any commit)."""
-    from genops.release.gitops import export_tree
+def _export(ws: Any, ref: str, dest: Path, *, release: str | None = None) -> Path:
+    """The output tree as it is in a git ref, or in `release`'s commit (tag or trailer)."""
+    from genops.release.gitops import export_tree, release_ref
 
     repo, sub = _repo_subpath(ws)
+    if release is not None:
+        ref = release_ref(repo, release, ws.root)
     export_tree(repo, ref, dest / "tree", subpath=sub)
     inner = dest / "tree" / sub
     return inner if inner.is_dir() else _empty(dest)
@@ -96,22 +100,23 @@ def _recorded(ws: Any, release: str) -> dict[str, Any] | None:
 
 
 def _default_base(ws: Any, release: str | None, scratch: Path) -> Base:
-    """The current release's parent: its tag if present, else the recorded diff."""
+    """The current release's parent: its commit if in the clone, else the recorded diff."""
     if release is None:
         return Base(label=None, note="no release yet")
     parent = load_manifest(ws.root, release).get("parent")
     if parent is None:
         return Base(label=None, note=f"{release} is the first release")
     try:
-        return Base(label=parent, tree=_export(ws, f"genops/{parent}", scratch))
+        return Base(label=parent, tree=_export(ws, "", scratch, release=parent))
     except UsageError as exc:
         recorded = _recorded(ws, release)
         if recorded is None:
             raise UsageError(f"cannot diff against {parent}: {exc.message}",
-                             hint="fetch the release tags (`git fetch --tags`, or "
+                             hint="fetch the history (`git fetch --unshallow`, or "
                              "actions/checkout with fetch-depth: 0), or pass --base") from None
         return Base(label=parent, recorded_diff=recorded,
-                    note=f"tag genops/{parent} not found; judged diffs/{release}.json")
+                    note=f"the commit of {parent} is not in this clone; judged "
+                    f"diffs/{release}.json")
 
 
 def resolve_base(ws: Any, base: str | None, release: str | None, scratch: Path) -> Base:
@@ -123,7 +128,7 @@ def resolve_base(ws: Any, base: str | None, release: str | None, scratch: Path) 
         return Base(label=base, tree=as_dir.resolve())
     if RELEASE_ID.match(base.removeprefix("genops/")) or base in ("current", "latest"):
         rid = resolve_release(ws.root, base)
-        return Base(label=rid, tree=_export(ws, f"genops/{rid}", scratch))
+        return Base(label=rid, tree=_export(ws, "", scratch, release=rid))
     return Base(label=base, tree=_export(ws, base, scratch))
 
 
@@ -132,6 +137,16 @@ def recorded_allow_breaking(manifest: dict[str, Any]) -> bool:
     flags = manifest.get("flags")
     flagged = isinstance(flags, dict) and bool(flags.get("allow_breaking"))
     return flagged or bool(manifest.get("allow_breaking"))
+
+
+def recorded_junit(ws: Any, manifest: dict[str, Any]) -> Path | None:
+    """The JUnit evidence the current release's tests gate kept, if the manifest points at one."""
+    for gate in manifest.get("gates", []):
+        if isinstance(gate, dict) and gate.get("gate") == "tests":
+            for path in gate.get("evidence", []):
+                if str(path).endswith("junit.xml") and (ws.root / path).is_file():
+                    return Path(ws.root / path)
+    return None
 
 
 @contextmanager
@@ -152,12 +167,22 @@ def _tree_results(ws: Any, base: Base, manifest: dict[str, Any], evidence: Path)
                            "blueprint": manifest.get("blueprint")}
     if base.recorded_diff is not None:
         run["diff"] = base.recorded_diff
+    junit = recorded_junit(ws, manifest)
+    if junit is not None:
+        run["junit"] = junit  # traceability judges the outcomes the release's tests gate saw
     ctx = GateContext(workspace=ws, staged=ws.output_dir, previous=base.tree,
                       evidence_dir=evidence, run=run)
     results = run_gates(ctx, default_gates(ws, TREE_GATES))
     if base.note:
         results = [_noted(r, base.note) if r.gate == "diff_policy" else r for r in results]
     return results
+
+
+def _audit_result(ws: Any, release: str | None) -> GateResult:
+    from genops.release.verify import verify_result
+
+    result: GateResult = verify_result(ws, release)
+    return result
 
 
 def _noted(result: GateResult, note: str) -> GateResult:
@@ -174,6 +199,7 @@ def run_check(ws: Any, *, base: str | None = None,
     report = CheckReport(workspace=str(ws.root), output=output, release=release, base=None)
     report.results.append(drift_result(ws))
     report.results.append(integrity_result(ws))
+    report.results.append(_audit_result(ws, release))
     if not ws.output_dir.is_dir() or not any(ws.output_dir.iterdir()):
         report.results.append(GateResult("tree", "skip", f"{output}/ is empty: nothing generated yet"))
         return report

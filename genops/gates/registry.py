@@ -21,6 +21,8 @@ GATE_MODULES: tuple[str, ...] = (
     "genops.gates.parse",         # every .py file parses
     "genops.gates.diff_policy",   # semantic diff against the current release
     "genops.gates.adr_rules",     # architecture rules of accepted ADRs
+    "genops.gates.lock",          # declared dependencies match the hash-pinned lock
+    "genops.gates.licenses",      # every locked license is allowed
     "genops.gates.tests",         # the generated test suite, isolated, no keys
     "genops.gates.traceability",  # every requirement implemented somewhere
     "genops.gates.budget",        # the run's cost within the budget

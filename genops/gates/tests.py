@@ -1,10 +1,12 @@
-"""The test gate: the generated tree's own test suite, run the way CI would run it, in isolation.
+"""The test gate: the generated tree's own test suite, run the way CI would run it, as untrusted code.
 
 The suite runs in a separate process, in a scratch copy of the staged tree (a test that writes
 files cannot change what gets promoted), with a timeout that kills its whole process group, with
-no provider key in its environment, and, unless `[gates.tests] use_venv = false`, inside a venv
-built from the tree's declared dependencies (`genops.gates.venvs`). When the command is pytest,
-JUnit XML is kept as evidence next to the captured output.
+an environment built from an allowlist (`genops.gates.sandbox`), under bubblewrap unless
+`[gates.tests] sandbox = "off"` (or "preferred" where bubblewrap cannot run; the verdict says so),
+and, unless `[gates.tests] use_venv = false`, inside a venv built from the tree's declared
+dependencies (`genops.gates.venvs`). When the command is pytest, JUnit XML is kept as evidence
+next to the captured output, and the verdict counts passed, failed and skipped tests from it.
 """
 
 from __future__ import annotations
@@ -12,21 +14,24 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from genops.gates.base import Finding, GateContext, GateResult, Verdict
+from genops.gates.junit import JUnitReport, outcome_phrase, read_junit
+from genops.gates.sandbox import (Probe, SandboxMode, allowlist_env, bwrap_argv,
+                                  interpreter_roots, probe)
 from genops.gates.venvs import VenvBuildError, declared_dependencies, ensure_venv
 from genops.release.tree import copy_tree, remove_tree
 
-# Variables that may hold a credential: never handed to generated code.
+# Variables that may hold a credential: never handed to pip (the suite gets an allowlist instead).
 _SECRET_PREFIXES = ("OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_", "AZURE_OPENAI_", "MISTRAL_",
                     "COHERE_", "GROQ_", "DEEPSEEK_", "XAI_", "TOGETHER_", "OPENROUTER_", "AWS_")
 _SECRET_PATTERN = re.compile(r"(API_?KEY|_TOKEN|SECRET|PASSWORD|CREDENTIALS)", re.IGNORECASE)
@@ -34,10 +39,11 @@ _SECRET_PATTERN = re.compile(r"(API_?KEY|_TOKEN|SECRET|PASSWORD|CREDENTIALS)", r
 _INTERPRETER_VARS = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "CONDA_PREFIX",
                      "PYTEST_ADDOPTS", "PYTEST_PLUGINS")
 OUTPUT_TAIL = 4000
+JUNIT_MAX_BYTES = 64 * 1024 * 1024
 
 
 def scrub_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """A copy of `environ` without provider keys, credentials or interpreter overrides."""
+    """`environ` without provider keys, credentials or interpreter overrides (for pip builds)."""
     return {k: v for k, v in environ.items()
             if not k.upper().startswith(_SECRET_PREFIXES)
             and not _SECRET_PATTERN.search(k)
@@ -59,31 +65,18 @@ def resolve_argv(argv: list[str], python: Path | str) -> list[str]:
 
 
 def junit_findings(path: Path) -> tuple[dict[str, int], list[Finding]]:
-    """Counts (tests, failures, errors, skipped) and one finding per failed test case."""
-    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    if not path.is_file():
-        return counts, []
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError:
-        return counts, [Finding("JUnit XML is not valid XML", path.name, rule="junit")]
-    for suite in root.iter("testsuite"):
-        for key in counts:
-            counts[key] += int(suite.get(key, "0") or 0)
-    findings: list[Finding] = []
-    for case in root.iter("testcase"):
-        for tag in ("failure", "error"):
-            problem = case.find(tag)
-            if problem is not None:
-                name = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
-                message = (problem.get("message") or "").strip().splitlines()
-                findings.append(Finding(f"{name}: {message[0] if message else tag}",
-                                        case.get("file"), _int(case.get("line")), rule=tag))
-    return counts, findings
+    """Counts (tests, passed, failures, errors, skipped) and one finding per failed test case."""
+    return _findings(read_junit(path), path)
 
 
-def _int(value: str | None) -> int | None:
-    return int(value) + 1 if value and value.isdigit() else None  # junit lines are 0-based
+def _findings(report: JUnitReport | None, path: Path) -> tuple[dict[str, int], list[Finding]]:
+    if report is None:
+        return {"tests": 0, "passed": 0, "failures": 0, "errors": 0, "skipped": 0}, []
+    if not report.valid:
+        return report.counts(), [Finding("JUnit XML is not valid XML", path.name, rule="junit")]
+    return report.counts(), [Finding(f"{c.id}: {c.message}", c.file, c.line,
+                                     rule="failure" if c.outcome == "failed" else "error")
+                             for c in report.cases if c.outcome in ("failed", "error")]
 
 
 def _rel(ctx: GateContext, path: Path) -> str:
@@ -111,16 +104,47 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str], log: Path,
     return code, time.monotonic() - started
 
 
+def _keep_junit(produced: Path, evidence: Path) -> None:
+    """Copy the suite's JUnit file into the evidence, only if it is a plain, bounded file."""
+    try:
+        st = produced.lstat()
+    except FileNotFoundError:
+        return
+    if produced.is_symlink() or not produced.is_file() or st.st_size > JUNIT_MAX_BYTES:
+        return  # a suite could leave a link to a host file here: never copy through it
+    shutil.copyfile(produced, evidence, follow_symlinks=False)
+
+
+def _lock_text(ctx: GateContext) -> str | None:
+    """The workspace's dependency lock when it covers the staged tree's declared dependencies
+    (the lock gate fails the run otherwise), else None: install the declared ones."""
+    from genops.audit.lockfile import lock_path, stale_reason
+
+    ws = ctx.workspace
+    path = lock_path(ws.root, ws.config.project.output)
+    if not path.is_file() or ws.config.audit.lock == "off":
+        return None
+    if stale_reason(list(declared_dependencies(ctx.staged).requirements), path, fix="genops lock"):
+        return None
+    return path.read_text(encoding="utf-8")
+
+
 class TestsGate:
     name = "tests"
     needs = ("paths", "parse")
     __test__ = False  # not a pytest test class
 
-    def __init__(self, command: str, timeout_s: float, use_venv: bool, required: bool) -> None:
+    def __init__(self, command: str, timeout_s: float, use_venv: bool, required: bool, *,
+                 sandbox: SandboxMode = "preferred", env: Sequence[str] = (),
+                 bwrap: str = "bwrap", environ: Mapping[str, str] | None = None) -> None:
         self.command = command
         self.timeout_s = timeout_s
         self.use_venv = use_venv
         self.required = required
+        self.sandbox = sandbox
+        self.env = tuple(env)
+        self.bwrap = bwrap  # the executable looked up on PATH (injectable: tests point it away)
+        self.environ = environ  # the environment allowlisted names are copied from (os.environ)
 
     def _python(self, ctx: GateContext, argv: list[str], log: Path) -> tuple[Path | str, dict[str, Any]]:
         if not self.use_venv:
@@ -129,68 +153,115 @@ class TestsGate:
         requirements = list(deps.requirements)
         if is_pytest(argv) and not any(re.match(r"pytest\b", r) for r in requirements):
             requirements.append("pytest")  # the gate's own runner, when the tree forgot it
-        venv = ensure_venv(requirements)
+        lock = _lock_text(ctx)
+        venv = ensure_venv(requirements, lock)
+        what = "the hash-pinned lock" if lock is not None else (" ".join(requirements) or "(no dependencies)")
         with open(log, "a", encoding="utf-8") as out:
             out.write(f"# venv {venv.key} ({'built' if venv.built else 'cached'} in "
-                      f"{venv.seconds:.1f}s): {' '.join(requirements) or '(no dependencies)'}\n")
+                      f"{venv.seconds:.1f}s): {what}\n")
         return venv.python, {"venv": venv.key, "venv_built": venv.built,
-                             "venv_seconds": round(venv.seconds, 3), "requirements": requirements}
+                             "venv_seconds": round(venv.seconds, 3), "requirements": requirements,
+                             "from_lock": lock is not None}
+
+    def _probe(self) -> Probe | None:
+        """The bubblewrap to use, None when the policy is off."""
+        return None if self.sandbox == "off" else probe(self.bwrap)
 
     def check(self, ctx: GateContext) -> GateResult:
         evidence = ctx.evidence_dir / "tests"
         evidence.mkdir(parents=True, exist_ok=True)
         log, junit = evidence / "output.txt", evidence / "junit.xml"
         junit.unlink(missing_ok=True)
-        log.write_text(f"# command: {self.command}\n", encoding="utf-8")
+        found = self._probe()
+        used = "bwrap" if found is not None and found.ok else "none"
+        log.write_text(f"# command: {self.command}\n# sandbox: {used}"
+                       f"{f' ({found.message})' if found else ' (off by [gates.tests] sandbox)'}\n",
+                       encoding="utf-8")
+        if found is not None and not found.ok and self.sandbox == "required":
+            return GateResult(self.name, "fail", f"sandbox required but {found.message}; install "
+                              "bubblewrap or set [gates.tests] sandbox = \"preferred\"",
+                              evidence=(_rel(ctx, log),), data={"sandbox": "none"},
+                              facts={"sandbox": "none"})
         argv = shlex.split(self.command)
         try:
             python, data = self._python(ctx, argv, log)
         except VenvBuildError as exc:
             with open(log, "a", encoding="utf-8") as out:
                 out.write(exc.log)
-            return self._verdict(f"{exc.message}; see {_rel(ctx, log)}", (), (_rel(ctx, log),), {})
-        argv = resolve_argv(argv, python)
-        if is_pytest(argv):
-            argv += [f"--junitxml={junit}", "-o", "junit_family=xunit1"]  # xunit1 has file+line
-        with tempfile.TemporaryDirectory(prefix="genops-tests-") as scratch:
-            tree = Path(scratch) / "tree"
+            return self._verdict(f"{exc.message}; see {_rel(ctx, log)}", (), (_rel(ctx, log),),
+                                 {"sandbox": used})
+        data["sandbox"] = used
+        code, seconds = self._execute(ctx, argv, python, found if used == "bwrap" else None,
+                                      log, junit)
+        return self._result(ctx, code, seconds, log, junit, data, found)
+
+    def _execute(self, ctx: GateContext, argv: list[str], python: Path | str,
+                 sandbox: Probe | None, log: Path, junit: Path) -> tuple[int | None, float]:
+        """Run the suite in a fresh scratch folder (under bubblewrap when given one)."""
+        with tempfile.TemporaryDirectory(prefix="genops-tests-") as tmp:
+            scratch = Path(tmp).resolve()
+            tree, home, private_tmp = scratch / "tree", scratch / "home", scratch / "tmp"
+            home.mkdir()
+            private_tmp.mkdir()
             copy_tree(ctx.staged, tree)
-            env = scrub_env(os.environ)
-            env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=os.pathsep.join(
-                str(p) for p in (tree / "src", tree) if p.is_dir()))
-            code, seconds = _run(argv, tree, env, log, self.timeout_s)
+            run = resolve_argv(argv, python)
+            if is_pytest(run):
+                produced = scratch / "junit.xml"
+                run += [f"--junitxml={produced}", "-o", "junit_family=xunit1"]  # file+line
+            env = allowlist_env(os.environ if self.environ is None else self.environ, self.env,
+                                home=home, tmpdir=private_tmp, python=python)
+            env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (tree / "src", tree) if p.is_dir())
+            if sandbox is not None and sandbox.executable:
+                run = bwrap_argv(sandbox.executable, run, scratch=scratch, cwd=tree,
+                                 readonly=interpreter_roots(python), env=env)
+            code, seconds = _run(run, tree, env, log, self.timeout_s)
+            _keep_junit(scratch / "junit.xml", junit)
             remove_tree(tree)
-        return self._result(ctx, code, seconds, log, junit, data)
+        return code, seconds
 
     def _result(self, ctx: GateContext, code: int | None, seconds: float, log: Path,
-                junit: Path, data: dict[str, Any]) -> GateResult:
-        counts, findings = junit_findings(junit)
+                junit: Path, data: dict[str, Any], found: Probe | None) -> GateResult:
+        report = read_junit(junit)
+        counts, findings = _findings(report, junit)
         data.update(counts, exit_code=code, command=self.command)
+        facts = {"sandbox": data["sandbox"], **(counts if report and report.valid else {})}
         evidence = tuple(_rel(ctx, p) for p in (junit, log) if p.is_file())
+        note = ("" if data["sandbox"] == "bwrap" else " [no sandbox: "
+                + (found.message if found else "[gates.tests] sandbox = \"off\"") + "]")
+        pytest = is_pytest(shlex.split(self.command))
         if code is None:
             summary = f"timed out after {self.timeout_s:g}s (the process group was killed)"
+        elif code == 0 and report is not None and report.valid and counts["passed"]:
+            return GateResult(self.name, "pass", outcome_phrase(counts) + note, evidence=evidence,
+                              seconds=seconds, data=data, facts=facts)
+        elif code == 0 and not pytest:
+            return GateResult(self.name, "pass", f"`{self.command}` exited 0 (no JUnit "
+                              f"evidence: test counts unknown){note}", evidence=evidence,
+                              seconds=seconds, data=data, facts=facts)
         elif code == 0:
-            return GateResult(self.name, "pass", f"{counts['tests']} tests passed"
-                              + (f", {counts['skipped']} skipped" if counts["skipped"] else ""),
-                              evidence=evidence, seconds=seconds, data=data)
-        elif code == 5 and is_pytest(shlex.split(self.command)):
+            summary = ("pytest exited 0 but left no valid JUnit XML" if report is None
+                       or not report.valid else f"no test passed ({outcome_phrase(counts)})")
+        elif code == 5 and pytest:
             summary = "no tests were collected"
         elif findings:
             summary = (f"{counts['failures'] + counts['errors']} of {counts['tests']} tests failed "
-                       f"(first: {findings[0].message})")
+                       f"(first: {findings[0].message}; {outcome_phrase(counts)})")
         else:
             tail = log.read_text(encoding="utf-8", errors="replace")[-OUTPUT_TAIL:].strip()
             last = tail.splitlines()[-1] if tail else ""
             summary = f"exit code {code}" + (f": {last}" if last else "")
-        return self._verdict(summary, tuple(findings), evidence, data, seconds)
+        return self._verdict(summary + note, tuple(findings), evidence, data, seconds, facts)
 
     def _verdict(self, summary: str, findings: tuple[Finding, ...], evidence: tuple[str, ...],
-                 data: dict[str, Any], seconds: float = 0.0) -> GateResult:
+                 data: dict[str, Any], seconds: float = 0.0,
+                 facts: dict[str, Any] | None = None) -> GateResult:
         verdict: Verdict = "fail" if self.required else "warn"
         return GateResult(self.name, verdict, summary, findings=findings, evidence=evidence,
-                          seconds=seconds, data=data)
+                          seconds=seconds, data=data,
+                          facts=facts or {"sandbox": data.get("sandbox", "none")})
 
 
 def make_gate(ws: Any) -> TestsGate:
     cfg = ws.config.gates.tests
-    return TestsGate(cfg.command, cfg.timeout_s, cfg.use_venv, cfg.required)
+    return TestsGate(cfg.command, cfg.timeout_s, cfg.use_venv, cfg.required,
+                     sandbox=cfg.sandbox, env=cfg.env)

@@ -1,13 +1,18 @@
-"""The traceability gate: every requirement in specs/ is implemented and tested.
+"""The traceability gate: every requirement in specs/ is implemented and tested by a passing test.
 
 Implemented means a blueprint group lists the requirement ID (multi strategy; a single-strategy run
-has no blueprint and that half is skipped). Tested means the ID appears in at least one test file
-of the tree (`test_*.py`, `*_test.py`, `conftest.py`, or any .py under a `tests/` directory). The
-matrix is written as evidence, markdown and JSON; gaps fail or warn per [gates.traceability].
+has no blueprint and that half is skipped). Tested means a test that names the ID *passed*: the ID
+appears in a test file (`test_*.py`, `*_test.py`, `conftest.py`, or any .py under `tests/`) inside
+a test function or class (its decorators included), or at module level (then every test of that
+file names it), and the JUnit evidence of the tests gate says that test passed. A requirement whose
+only tests were skipped is reported as such and fails or warns per `[gates.traceability] skipped`;
+other gaps per `uncovered`. Without JUnit evidence (no tests gate ran) a mention is all there is,
+and the summary says so. The matrix is written as evidence, markdown and JSON.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from dataclasses import dataclass, field
@@ -17,6 +22,7 @@ from typing import Any
 
 from genops.gates.adr_rules import Severity, evidence_path, tree_prefix
 from genops.gates.base import Finding, GateContext, GateResult, Verdict
+from genops.gates.junit import Case, JUnitReport, read_junit
 from genops.gates.rules_tree import TreeFacts
 
 REQ_REF = re.compile(r"\bREQ-[A-Z][A-Z0-9]*-\d+\b")
@@ -31,18 +37,33 @@ class Row:
     where: str  # specs file:line
     groups: list[str] | None  # None: no blueprint to check against
     tests: list[str] = field(default_factory=list)  # tree file:line references
+    outcomes: dict[str, list[str]] | None = None  # outcome -> test ids; None: no JUnit evidence
+
+    @property
+    def status(self) -> str:
+        """passed, skipped, failed, not run, untested, or mentioned (no outcomes known)."""
+        if not self.tests:
+            return "untested"
+        if self.outcomes is None:
+            return "mentioned"
+        for outcome in ("passed", "failed", "skipped"):
+            if self.outcomes.get(outcome):
+                return outcome
+        return "not run"
 
     @property
     def gaps(self) -> list[str]:
-        """What is missing: an implementing group (when a blueprint exists) and a test."""
-        missing = [] if self.tests else ["no test references it"]
+        """What is missing: an implementing group (when a blueprint exists) and a passing test."""
+        missing = {"untested": ["no test references it"], "failed": ["no test naming it passed"],
+                   "not run": ["no test naming it ran"]}.get(self.status, [])
         if self.groups is not None and not self.groups:
-            missing.insert(0, "no blueprint group implements it")
+            missing = ["no blueprint group implements it", *missing]
         return missing
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "text": self.text, "defined_at": self.where, "groups": self.groups,
-                "tests": self.tests, "covered": not self.gaps, "gaps": self.gaps}
+                "tests": self.tests, "status": self.status, "outcomes": self.outcomes,
+                "covered": not self.gaps and self.status != "skipped", "gaps": self.gaps}
 
 
 def is_test_file(rel: str) -> bool:
@@ -82,16 +103,77 @@ def blueprint_groups(blueprint: Any) -> dict[str, list[str]] | None:
     return by_req
 
 
-def build_matrix(requirements: list[Any], tree: Path, blueprint: Any
+def _scopes(source: str) -> list[tuple[int, int]]:
+    """(first line incl. decorators, last line) of every def and class, innermost last."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            found.append((start, node.end_lineno or node.lineno))
+    return sorted(found, key=lambda span: span[1] - span[0], reverse=True)
+
+
+def _named_cases(mention: str, tree: Path, by_file: dict[str, list[Case]],
+                 scopes: dict[str, list[tuple[int, int]]]) -> list[Case]:
+    """The test cases a mention at `file:line` names: its innermost scope holding tests."""
+    rel, _, number = mention.rpartition(":")
+    line = int(number)
+    cases = by_file.get(rel, [])
+    if rel not in scopes:
+        scopes[rel] = _scopes((tree / rel).read_text(encoding="utf-8", errors="replace"))
+    around = [s for s in scopes[rel] if s[0] <= line <= s[1]]
+    if not around:
+        return cases  # module level: the whole file's tests name it
+    for start, end in reversed(around):
+        inside = [c for c in cases if c.line is not None and start <= c.line <= end]
+        if inside:
+            return inside
+    return []  # inside a helper that is not a test
+
+
+def outcomes_by_requirement(refs: dict[str, list[str]], tree: Path,
+                            report: JUnitReport) -> dict[str, dict[str, list[str]]]:
+    """Requirement ID -> {outcome: [test ids]} of the JUnit cases its mentions name."""
+    by_file: dict[str, list[Case]] = {}
+    for case in report.cases:
+        if case.file:
+            by_file.setdefault(PurePosixPath(case.file).as_posix(), []).append(case)
+    scopes: dict[str, list[tuple[int, int]]] = {}
+    result: dict[str, dict[str, list[str]]] = {}
+    for req, mentions in refs.items():
+        seen: dict[str, Case] = {}
+        for mention in mentions:
+            for case in _named_cases(mention, tree, by_file, scopes):
+                seen.setdefault(case.id, case)
+        outcomes: dict[str, list[str]] = {}
+        for case in seen.values():
+            key = "failed" if case.outcome == "error" else case.outcome
+            outcomes.setdefault(key, []).append(case.id)
+        result[req] = outcomes
+    return result
+
+
+def build_matrix(requirements: list[Any], tree: Path, blueprint: Any,
+                 report: JUnitReport | None = None
                  ) -> tuple[list[Row], list[str], dict[str, list[str]]]:
     """The rows, the IDs tests mention that no spec defines, and every mention by ID."""
     refs = requirement_mentions(tree)
     by_req = blueprint_groups(blueprint)
+    outcomes = None if report is None else outcomes_by_requirement(refs, tree, report)
     rows = [Row(id=r.id, text=r.text, where=f"{r.file}:{r.line}",
-                groups=None if by_req is None else by_req.get(r.id, []), tests=refs.get(r.id, []))
+                groups=None if by_req is None else by_req.get(r.id, []), tests=refs.get(r.id, []),
+                outcomes=None if outcomes is None else outcomes.get(r.id, {}))
             for r in requirements]
     defined = {r.id for r in requirements}
     return rows, sorted(set(refs) - defined), refs
+
+
+STATUS_TEXT = {"passed": "covered", "mentioned": "covered (named by a test; no outcomes)",
+               "skipped": "only skipped tests name it"}
 
 
 def matrix_markdown(rows: list[Row], unknown: list[str]) -> str:
@@ -103,23 +185,33 @@ def matrix_markdown(rows: list[Row], unknown: list[str]) -> str:
         tests = ", ".join(f"`{t}`" for t in row.tests[:3]) or "—"
         if len(row.tests) > 3:
             tests += f" (+{len(row.tests) - 3})"
-        status = "covered" if not row.gaps else "; ".join(row.gaps)
+        status = "; ".join(row.gaps) if row.gaps else STATUS_TEXT[row.status]
         lines.append(f"| {row.id} | {groups} | {tests} | {status} |")
     if unknown:
         lines += ["", "Tests mention IDs no spec defines: " + ", ".join(unknown)]
     return "\n".join(lines) + "\n"
 
 
+def _at_definition(row: Row, message: str, rule: str, severity: Severity) -> Finding:
+    file, _, line = row.where.rpartition(":")
+    return Finding(f"{row.id} ({row.text[:60]}): {message}", file, int(line), rule=rule,
+                   severity=severity)
+
+
 def matrix_findings(rows: list[Row], unknown: list[str], severity: Severity,
-                    refs: dict[str, list[str]], prefix: str) -> list[Finding]:
+                    refs: dict[str, list[str]], prefix: str,
+                    skipped: Severity = "warning") -> list[Finding]:
     """Each gap at the requirement's definition; unknown IDs as warnings at their first mention."""
     findings = []
     for row in rows:
         if row.gaps:
-            file, _, line = row.where.rpartition(":")
-            findings.append(Finding(f"{row.id} ({row.text[:60]}): {'; '.join(row.gaps)}", file,
-                                    int(line), rule="traceability/uncovered",
-                                    severity=severity))
+            findings.append(_at_definition(row, "; ".join(row.gaps), "traceability/uncovered",
+                                           severity))
+        if row.status == "skipped":
+            names = (row.outcomes or {}).get("skipped", [])
+            findings.append(_at_definition(row, f"only skipped tests name it ({len(names)}: "
+                                           f"{', '.join(names[:3])})", "traceability/skipped",
+                                           skipped))
     for req in unknown:
         file, _, line = refs[req][0].rpartition(":")
         findings.append(Finding(f"tests mention {req}, which no spec defines",
@@ -128,36 +220,66 @@ def matrix_findings(rows: list[Row], unknown: list[str], severity: Severity,
     return findings
 
 
+def _write_evidence(evidence_dir: Path, rows: list[Row], unknown: list[str]) -> None:
+    evidence_dir.mkdir(parents=True, exist_ok=True)
+    (evidence_dir / "traceability.md").write_text(matrix_markdown(rows, unknown), "utf-8")
+    (evidence_dir / "traceability.json").write_text(json.dumps(
+        {"requirements": [r.to_dict() for r in rows], "unknown_ids": unknown}, indent=2) + "\n",
+        "utf-8")
+
+
+def _summary(rows: list[Row], gaps: list[Row], skipped: list[Row], note: str) -> str:
+    parts = []
+    if gaps:
+        parts.append(f"{len(gaps)} of {len(rows)} requirement(s) not covered{note}: "
+                     + ", ".join(r.id for r in gaps[:5]) + (" ..." if len(gaps) > 5 else ""))
+    if skipped:
+        parts.append(f"{len(skipped)} requirement(s) only tested by skipped tests: "
+                     + ", ".join(r.id for r in skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
+    if not parts:
+        tested = "tested" if rows and rows[0].outcomes is None else "tested by a passing test"
+        parts.append(f"all {len(rows)} requirement(s) implemented and {tested}{note}")
+    return "; ".join(parts)
+
+
 def trace_result(name: str, ws: Any, tree: Path, blueprint: Any,
-                 evidence_dir: Path | None = None, shown: tuple[str, ...] = ()) -> GateResult:
-    """Build the matrix, write it as evidence when a directory is given, and judge it."""
+                 evidence_dir: Path | None = None, shown: tuple[str, ...] = (),
+                 junit: Path | None = None) -> GateResult:
+    """Build the matrix (with test outcomes when `junit` exists), write the evidence, judge it."""
     if not ws.requirements:
         return GateResult(name, "skip", "specs define no requirement IDs")
-    rows, unknown, refs = build_matrix(ws.requirements, tree, blueprint)
+    report = read_junit(junit) if junit is not None else None
+    rows, unknown, refs = build_matrix(ws.requirements, tree, blueprint, report)
     if evidence_dir is not None:
-        evidence_dir.mkdir(parents=True, exist_ok=True)
-        (evidence_dir / "traceability.md").write_text(matrix_markdown(rows, unknown), "utf-8")
-        (evidence_dir / "traceability.json").write_text(json.dumps(
-            {"requirements": [r.to_dict() for r in rows], "unknown_ids": unknown}, indent=2) + "\n",
-            "utf-8")
-    mode = ws.config.gates.traceability.uncovered
+        _write_evidence(evidence_dir, rows, unknown)
+    policy = ws.config.gates.traceability
     gaps = [r for r in rows if r.gaps]
-    severity: Severity = "error" if mode == "fail" else "warning"
-    findings = matrix_findings(rows, unknown, severity, refs, tree_prefix(ws))
-    half = "" if blueprint is not None else " (no blueprint: implementation not checked)"
-    data = {"requirements": len(rows), "uncovered": [r.id for r in gaps], "unknown_ids": unknown}
-    if gaps:
-        verdict: Verdict = "fail" if mode == "fail" else "warn"
-        summary = (f"{len(gaps)} of {len(rows)} requirement(s) not covered{half}: "
-                   + ", ".join(r.id for r in gaps[:5]) + (" ..." if len(gaps) > 5 else ""))
-    else:
-        verdict = "warn" if unknown else "pass"
-        summary = f"all {len(rows)} requirement(s) implemented and tested{half}"
-    return GateResult(name, verdict, summary, tuple(findings), shown, data=data)
+    skipped = [r for r in rows if r.status == "skipped"]
+    severity: Severity = "error" if policy.uncovered == "fail" else "warning"
+    skip_severity: Severity = "error" if policy.skipped == "fail" else "warning"
+    findings = matrix_findings(rows, unknown, severity, refs, tree_prefix(ws), skip_severity)
+    note = "" if blueprint is not None else " (no blueprint: implementation not checked)"
+    if report is None:
+        note += " (no JUnit evidence: a test naming it counts)"
+    data = {"requirements": len(rows), "uncovered": [r.id for r in gaps],
+            "skipped_only": [r.id for r in skipped], "unknown_ids": unknown}
+    failing = (gaps and policy.uncovered == "fail") or (skipped and policy.skipped == "fail")
+    verdict: Verdict = "fail" if failing else "warn" if gaps or skipped or unknown else "pass"
+    return GateResult(name, verdict, _summary(rows, gaps, skipped, note), tuple(findings), shown,
+                      data=data)
+
+
+def junit_evidence(ctx: GateContext) -> Path | None:
+    """The tests gate's JUnit file for this tree: given by the run, or in the evidence dir."""
+    given = ctx.run.get("junit")
+    if given is not None:
+        return Path(given)
+    path = ctx.evidence_dir / "tests" / "junit.xml"
+    return path if path.is_file() else None
 
 
 class TraceabilityGate:
-    """Gate: every requirement has an implementing group (multi strategy) and a test."""
+    """Gate: every requirement has an implementing group (multi strategy) and a passing test."""
 
     name = "traceability"
 
@@ -165,7 +287,7 @@ class TraceabilityGate:
         _, md_shown = evidence_path(ctx, "traceability.md")
         _, json_shown = evidence_path(ctx, "traceability.json")
         return trace_result(self.name, ctx.workspace, ctx.staged, ctx.run.get("blueprint"),
-                            ctx.evidence_dir, (md_shown, json_shown))
+                            ctx.evidence_dir, (md_shown, json_shown), junit_evidence(ctx))
 
 
 def make_gate(ws: Any) -> TraceabilityGate:

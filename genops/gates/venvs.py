@@ -136,13 +136,19 @@ def _pip_env() -> dict[str, str]:
     return env
 
 
-def _build(build_dir: Path, requirements: list[str]) -> None:
-    """Create a venv in `build_dir` and install `requirements` into it."""
+def _build(build_dir: Path, requirements: list[str], lock: str | None = None) -> None:
+    """Create a venv in `build_dir` and install `requirements` into it, or exactly the
+    hash-pinned `lock` (pip `--require-hashes --no-deps`: nothing unlisted, nothing unhashed)."""
     log: list[str] = []
     steps = [[sys.executable, "-m", "venv", str(build_dir)]]
-    if requirements:
-        steps.append([str(build_dir / "bin" / "python"), "-m", "pip", "install", "-q",
-                      "--no-input", *requirements])
+    pip = [str(build_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--no-input"]
+    if lock is not None:
+        build_dir.mkdir(parents=True, exist_ok=True)  # venv accepts an existing directory
+        lock_file = build_dir / "genops-requirements.lock"
+        lock_file.write_text(lock, encoding="utf-8")
+        steps.append([*pip, "--require-hashes", "--no-deps", "-r", str(lock_file)])
+    elif requirements:
+        steps.append([*pip, *requirements])
     for argv in steps:
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, env=_pip_env(),
@@ -155,24 +161,26 @@ def _build(build_dir: Path, requirements: list[str]) -> None:
                                  f"(exit {proc.returncode})", log="\n".join(log))
 
 
-def ensure_venv(requirements: list[str] | tuple[str, ...]) -> Venv:
-    """The cached venv for `requirements`, building it (atomically, once) when missing."""
+def ensure_venv(requirements: list[str] | tuple[str, ...], lock: str | None = None) -> Venv:
+    """The cached venv for `requirements` (or for the hash-pinned `lock` when given), building it
+    (atomically, once) when missing."""
     started = time.monotonic()
-    key = venv_key(requirements)
+    key = venv_key([*requirements, *([f"lock:{hashlib.sha256(lock.encode()).hexdigest()}"]
+                                      if lock is not None else [])])
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
     final = root / key
     if (final / MARKER).is_file():
         return Venv(final, key, built=False, seconds=time.monotonic() - started)
-    with open(root / f".{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder per key; the others wait and reuse
+    with open(root / f".{key}.lock", "w") as builder:
+        fcntl.flock(builder, fcntl.LOCK_EX)  # one builder per key; the others wait and reuse
         if (final / MARKER).is_file():
             return Venv(final, key, built=False, seconds=time.monotonic() - started)
         for stale in root.glob(f".build-{key}-*"):
             shutil.rmtree(stale, ignore_errors=True)
         build_dir = root / f".build-{key}-{os.getpid()}"
         try:
-            _build(build_dir, list(requirements))
+            _build(build_dir, list(requirements), lock)
             (build_dir / MARKER).write_text(json.dumps(
                 {"key": key, "requirements": sorted(requirements), "python": sys.version},
                 indent=2) + "\n", encoding="utf-8")

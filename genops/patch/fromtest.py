@@ -14,7 +14,7 @@ from typing import Any
 
 from genops.errors import UsageError
 from genops.gates.base import GateContext
-from genops.gates.tests import TestsGate
+from genops.gates.tests import make_gate
 from genops.patch.repair import junit_failures, normalize
 from genops.release.tree import tree_files
 
@@ -32,7 +32,8 @@ def from_test_instruction(ws: Any, nodeids: list[str]) -> str:
         raise UsageError(f"{ws.config.project.output}/ does not exist: nothing to test",
                          hint="make the first release with `genops regenerate`")
     command = cfg.command + " " + " ".join(shlex.quote(n) for n in nodeids)
-    gate = TestsGate(command, cfg.timeout_s, cfg.use_venv, required=True)
+    gate = make_gate(ws)  # the test gate exactly as configured (venv, sandbox, environment)
+    gate.command, gate.required = command, True
     paths = sorted(tree_files(tree))
     with tempfile.TemporaryDirectory(prefix="genops-from-test-") as scratch:
         ctx = GateContext(workspace=ws, staged=tree, previous=None, evidence_dir=Path(scratch))

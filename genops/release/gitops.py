@@ -130,26 +130,56 @@ def has_tag(repo: git.Repo, release: str) -> bool:
     return any(t.name == TAG_PREFIX + release for t in repo.tags)
 
 
-def release_ref(repo: git.Repo, release: str) -> str:
-    """The commit of a release: its tag, else the commit that added its manifest.
+def release_ref(repo: git.Repo, release: str, root: Path | None = None) -> str:
+    """The commit of a release: its tag, else its commit found from its manifest and trailer.
 
-    CI systems often clone without tags (or shallow); a release is still found from its manifest,
-    and in a shallow clone whose history stops at HEAD, HEAD itself when it holds the manifest.
+    Tags are a convenience: CI clones often have none (or are shallow). Without the tag, the
+    release commit is the newest commit whose `Genops-Release:` trailer names the release, else
+    the commit that added its manifest when that commit's newest release is this one (what a
+    squash merge or a shallow clone leaves). `root` is the workspace (default: the repo's top).
     """
     if has_tag(repo, release):
         return TAG_PREFIX + release
-    manifest = f".genops/releases/{release}/manifest.json"
+    releases = _rel(repo, root / ".genops" / "releases") if root is not None \
+        else ".genops/releases"
+    manifest = f"{releases}/{release}/manifest.json"
+    for sha in _git_lines(repo, "log", "-E", f"--grep=^{RELEASE_TRAILER}: {release}$",
+                          "--format=%H"):
+        if release_of_commit(repo.commit(sha)) == release and _has_path(repo, sha, manifest):
+            return sha
+    for sha in _git_lines(repo, "log", "-1", "--diff-filter=A", "--format=%H", "--", manifest):
+        if release_of_commit(repo.commit(sha)) in (release, None) \
+                and _newest_release_at(repo, sha, releases) == release:
+            return sha
+    raise UsageError(f"release {release} has a manifest, but the commit that made it is not in "
+                     "this clone's history (no tag, no commit with its trailer)",
+                     hint="fetch the history: `git fetch --unshallow` (or actions/checkout with "
+                     "fetch-depth: 0); `git fetch --tags` brings the release tags")
+
+
+def _git_lines(repo: git.Repo, *args: str) -> list[str]:
+    """Non-empty output lines of a git command; an error (no commits yet) is no lines."""
     try:
-        sha = str(repo.git.log("-1", "--diff-filter=A", "--format=%H", "--", manifest)).strip()
+        return [line for line in str(repo.git.execute(["git", *args])).splitlines() if line]
     except git.GitCommandError:
-        sha = ""
-    if sha:
-        return sha
+        return []
+
+
+def _has_path(repo: git.Repo, sha: str, path: str) -> bool:
     try:
-        repo.git.cat_file("-e", f"HEAD:{manifest}")
+        repo.git.cat_file("-e", f"{sha}:{path}")
     except git.GitCommandError:
-        return TAG_PREFIX + release  # export_tree reports it missing, with the hint to fetch tags
-    return "HEAD"
+        return False
+    return True
+
+
+def _newest_release_at(repo: git.Repo, sha: str, releases: str) -> str | None:
+    """The highest release id with a manifest in commit `sha`."""
+    found = [name.split("/")[-2] for name in _git_lines(repo, "ls-tree", "-r", "--name-only", sha,
+                                                          "--", f"{releases}/")
+             if name.endswith("/manifest.json") and name.count("/") == releases.count("/") + 2]
+    ids = [r for r in found if r[1:].isdigit() and r.startswith("r")]
+    return max(ids, key=lambda r: int(r[1:]), default=None)
 
 
 def export_tree(repo: git.Repo, ref: str, dest: Path, subpath: str | None = None) -> Path:

@@ -1,6 +1,7 @@
 """Release history: `genops log` and `genops rollback`.
 
-History is never rewritten. A rollback promotes an earlier release's tree, exported from its tag,
+History is never rewritten. A rollback promotes an earlier release's tree, exported from its
+release commit (its tag when there is one, else found from its manifest and commit trailer),
 as a new release of kind `rollback` (through the same gates and the same atomic promotion), so
 the log reads r0001, r0002, r0003 (rollback of r0001), and every tag stays where it was.
 """
@@ -75,10 +76,10 @@ def rollback(ws: Any, ref: str, *, reason: str | None = None,
 
 
 def _export_release_tree(repo: Any, ws: Any, manifest: dict[str, Any], run_dir: Path) -> Path:
-    """The release's output tree from its tag, as `run_dir/staged`, checked against its hash."""
+    """The release's output tree from its commit, as `run_dir/staged`, checked against its hash."""
     output = manifest["output"]["dir"]
-    export = gitops.export_tree(repo, gitops.TAG_PREFIX + manifest["release"],
-                                run_dir / "export", output)
+    ref = gitops.release_ref(repo, manifest["release"], ws.root)
+    export = gitops.export_tree(repo, ref, run_dir / "export", output)
     staged = run_dir / "staged"
     tree = export / output
     if tree.is_dir():
@@ -87,8 +88,8 @@ def _export_release_tree(repo: Any, ws: Any, manifest: dict[str, Any], run_dir: 
         staged.mkdir(parents=True)
     actual = hash_tree(staged)
     if actual != manifest["output"]["tree_sha256"]:
-        raise UsageError(f"the tree at tag {gitops.TAG_PREFIX}{manifest['release']} does not "
-                         f"match its manifest (tree sha256 {actual[:12]}, manifest "
+        raise UsageError(f"the tree of {manifest['release']} at {ref} does not match its "
+                         f"manifest (tree sha256 {actual[:12]}, manifest "
                          f"{manifest['output']['tree_sha256'][:12]})",
-                         hint="the tag or the manifest was changed after the release")
+                         hint="the tag, the commit or the manifest was changed after the release")
     return staged

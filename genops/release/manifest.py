@@ -126,6 +126,25 @@ def _blueprint(value: Any) -> Any:
     return dump(mode="json") if callable(dump) else value
 
 
+def platform_facts() -> dict[str, str]:
+    """The Python and platform the gates ran on."""
+    import platform
+    import sys
+
+    return {"python": platform.python_version(), "implementation": sys.implementation.name,
+            "system": f"{platform.system()}-{platform.machine()}"}
+
+
+def lock_facts(ws: Any) -> dict[str, str] | None:
+    """The committed dependency lock beside the tree, by path and sha256, when there is one."""
+    from genops.audit.lockfile import lock_path
+
+    path = lock_path(ws.root, ws.config.project.output)
+    if not path.is_file():
+        return None
+    return {"path": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
 def build_manifest(ws: Any, facts: ReleaseFacts, *, release: str, parent: str | None,
                    staged: Path, gates: Sequence[GateResult], evidence_remap: dict[str, str],
                    diff_paths: dict[str, str], diff_stats: dict[str, Any] | None) -> dict[str, Any]:
@@ -146,6 +165,9 @@ def build_manifest(ws: Any, facts: ReleaseFacts, *, release: str, parent: str | 
                    "file_count": len(files), "files": files},
         "gates": gate_entries(gates, evidence_remap),
         "dependencies": declared_dependencies(staged).to_dict(),
+        "lock": lock_facts(ws),
+        "platform": platform_facts(),
+        "project": ws.config.project.name,
         "blueprint": _blueprint(facts.blueprint),
         "rung_by_group": dict(facts.rung_by_group),
         "diff": {**diff_paths, "stats": diff_stats},

@@ -85,6 +85,21 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def _lock_paths(ws: Any) -> list[str]:
+    from genops.audit.lockfile import lock_path
+
+    path = lock_path(ws.root, ws.config.project.output)
+    return [path.name] if path.is_file() else []
+
+
+def write_audit_pack(ws: Any, out: Path) -> None:
+    """The release's SBOM and signed provenance beside its manifest (docs/releases.md)."""
+    from genops.audit.keys import signing_key
+    from genops.audit.pack import write_pack
+
+    write_pack(ws.root, out, key=signing_key(ws.config.audit.signing_key, ws.root))
+
+
 def prepare(ws: Any, facts: ReleaseFacts, *, release: str, parent: str | None, run_dir: Path,
             staged: Path, gates: Sequence[GateResult]) -> tuple[PromotionPlan, dict[str, Any]]:
     """Write the release's files inside `run_dir` and return the plan that publishes them."""
@@ -109,6 +124,7 @@ def prepare(ws: Any, facts: ReleaseFacts, *, release: str, parent: str | None, r
                            "files_changed": len(changes.files_changed),
                            "breaking": len(changes.breaking)}
     _write(out / MANIFEST, manifest_json(manifest))
+    write_audit_pack(ws, out)
     _write(run_dir / "diffs" / f"{release}.json", json.dumps(changes.diff, indent=2) + "\n")
     _write(run_dir / "diffs" / f"{release}.md", reviewer_summary(manifest, changes))
     ensure_gitignore(ws.root)
@@ -120,7 +136,7 @@ def prepare(ws: Any, facts: ReleaseFacts, *, release: str, parent: str | None, r
         release=release, staged=_rel(ws, staged), output=output,
         trash=f".genops/trash/{release}", moves=moves,
         commit_paths=[output, *diff_paths.values(), f".genops/releases/{release}",
-                      ".genops/archive", ".gitignore", *sorted(inputs)],
+                      ".genops/archive", ".gitignore", *sorted(inputs), *_lock_paths(ws)],
         message=f"{title}\n\n{facts.reason}".strip(),
         tag_message=f"{title}: {facts.reason}".strip().rstrip(":"))
     return plan, manifest

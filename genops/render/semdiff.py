@@ -67,6 +67,32 @@ def _subject(change: Change) -> str:
     return text
 
 
+Group = tuple[Change | None, str | None, list[Change]]  # (a change, or None; origin; its inherited copies)
+
+
+def _grouped(changes: list[Change]) -> list[Group]:
+    """Inherited breakages gathered under their origin: right after the origin's own change when it is in
+    the list (same path), else under a heading of their own where the first of them stood."""
+    heirs: dict[str, list[Change]] = {}
+    for change in changes:
+        if change.origin is not None:
+            heirs.setdefault(change.origin, []).append(change)
+    leads = {c.path for c in changes if c.origin is None and c.path in heirs}
+    groups: list[Group] = []
+    for change in changes:
+        if change.origin is None:
+            groups.append((change, change.path, heirs.get(change.path, []) if change.path in leads else []))
+        elif change.origin not in leads and heirs[change.origin][0] is change:
+            groups.append((None, change.origin, heirs[change.origin]))
+    return groups
+
+
+def _heirs_title(origin: str | None, heirs: list[Change], standalone: bool) -> str:
+    """How an origin's inherited breakages are introduced."""
+    count = f"{len(heirs)} public subclass{'es' if len(heirs) != 1 else ''}"
+    return (f"{origin}: " if standalone else "") + f"inherited, so also gone from {count}:"
+
+
 def _where(change: Change, prefix: str = "") -> str:
     """file:line, or nothing."""
     if not change.file:
@@ -98,16 +124,27 @@ def to_text(result: DiffResult, *, color: bool = False, width: int = 120) -> str
             counts = Counter(c.kind.value for c in changes)
             console.print("  " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
             continue
-        for change in changes:
-            line = Text("  ")
-            line.append(f"{change.kind.value:<30}", style=style)
-            line.append(_subject(change), style="bold")
-            line.append(f"  {change.detail}")
-            where = _where(change)
-            if where:
-                line.append(f"  {where}", style="dim")
-            console.print(line)
+        for lead, origin, heirs in _grouped(changes):
+            if lead is not None:
+                console.print(_text_line(lead, style))
+            if heirs:
+                console.print(Text("    " + _heirs_title(origin, heirs, lead is None), style=style))
+                width_path = max(len(h.path) for h in heirs)
+                for heir in sorted(heirs, key=lambda h: h.path):
+                    console.print(Text(f"      {heir.path:<{width_path}}  {_where(heir)}".rstrip()))
     return buffer.getvalue()
+
+
+def _text_line(change: Change, style: str) -> Text:
+    """One change as a line of the text rendering."""
+    line = Text("  ")
+    line.append(f"{change.kind.value:<30}", style=style)
+    line.append(_subject(change), style="bold")
+    line.append(f"  {change.detail}")
+    where = _where(change)
+    if where:
+        line.append(f"  {where}", style="dim")
+    return line
 
 
 def _md(text: str | None) -> str:
@@ -138,9 +175,16 @@ def to_markdown(result: DiffResult) -> str:
         if fold:
             lines += ["<details><summary>show all</summary>", ""]
         lines += ["| Kind | Path | Detail | Old | New | Location |", "|---|---|---|---|---|---|"]
-        for change in changes:
-            lines.append(f"| `{change.kind.value}` | `{_md(_subject(change))}` | {_md(change.detail)} | "
-                         f"{_md(change.old)} | {_md(change.new)} | {_md(_where(change))} |")
+        for lead, origin, heirs in _grouped(changes):
+            if lead is not None:
+                lines.append(f"| `{lead.kind.value}` | `{_md(_subject(lead))}` | {_md(lead.detail)} | "
+                             f"{_md(lead.old)} | {_md(lead.new)} | {_md(_where(lead))} |")
+            if heirs:
+                ordered = sorted(heirs, key=lambda h: h.path)
+                paths = ", ".join(f"`{_md(h.path)}`" for h in ordered)
+                wheres = ", ".join(_md(_where(h)) for h in ordered)
+                title = _md(_heirs_title(origin, heirs, True).rstrip(":"))
+                lines.append(f"| `{heirs[0].kind.value}` | {paths} | {title} | {_md(heirs[0].old)} |  | {wheres} |")
         lines.append("")
         if fold:
             lines += ["</details>", ""]

@@ -104,10 +104,13 @@ def edges(tree: TreeModel) -> tuple[dict[Edge, int], dict[Edge, int]]:
 
 def edge_changes(old: TreeModel, new: TreeModel, mapping: dict[str, str], old_graph: tuple[dict[Edge, int], ...],
                  new_graph: tuple[dict[Edge, int], ...]) -> list[Change]:
-    """Import edges and package (layer) edges added or removed between surviving modules."""
+    """Import edges and package (layer) edges added or removed between surviving modules.
+
+    A moved module keeps its own edges (sources are mapped), but its importers now import another
+    module (targets are not): they report the edge to the old name removed and to the new one added."""
     old_edges, new_edges = old_graph[0], new_graph[0]
     inverse = {v: k for k, v in mapping.items()}
-    mapped = {(mapping.get(s, s), mapping.get(d, d)): (s, d, line) for (s, d), line in old_edges.items()}
+    mapped = {(mapping.get(s, s), d): (s, d, line) for (s, d), line in old_edges.items()}
     changes = []
     for key, (s, d, line) in mapped.items():
         if key not in new_edges and s in mapping:
@@ -117,7 +120,7 @@ def edge_changes(old: TreeModel, new: TreeModel, mapping: dict[str, str], old_gr
         if (s, d) not in mapped and s in inverse:
             changes.append(Change(Kind.IMPORT_EDGE_ADDED, s, f"now imports {d}", file=new.modules[s].file,
                                   line=line, target=d))
-    old_pkg = _package_edges({(mapping.get(s, s), mapping.get(d, d)): (s, line) for (s, d), line in old_edges.items()},
+    old_pkg = _package_edges({(mapping.get(s, s), d): (s, line) for (s, d), line in old_edges.items()},
                              new, old)
     new_pkg = _package_edges({key: (key[0], line) for key, line in new_edges.items()}, new, old)
     for (s, d), (module, line) in sorted(old_pkg.items()):

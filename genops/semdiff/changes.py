@@ -105,6 +105,7 @@ class Change:
     parameter: str | None = None
     new_path: str | None = None
     target: str | None = None
+    origin: str | None = None  # where an inherited member is defined; renderers group by it (not in the JSON)
 
     @property
     def category(self) -> Category:

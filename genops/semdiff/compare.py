@@ -83,7 +83,12 @@ class ObjectComparer:
             self._add(Kind.ATTRIBUTE_ANNOTATION_CHANGED, path, "annotation changed", nm, n.line,
                       old=o.annotation, new=n.annotation)
         if o.body != n.body:
-            if o.kind == ATTRIBUTE and "property" not in o.labels and "property" not in n.labels:
+            plain = o.kind == ATTRIBUTE and "property" not in o.labels and "property" not in n.labels
+            if plain and not public and o.name != "__all__":
+                # not public API: callers cannot rely on it, but the code reading it now behaves differently
+                self._add(Kind.BODY_CHANGED, path, "value of non-public attribute changed", nm, n.line,
+                          old=o.value, new=n.value)
+            elif plain:  # `__all__` is API (what `import *` gives) even where it is not itself exported
                 breaking = public and o.name != "__all__" and "instance" not in o.labels
                 self._add(Kind.ATTRIBUTE_VALUE_CHANGED, path, "value changed", nm, n.line, breaking=breaking,
                           old=o.value, new=n.value)
@@ -160,8 +165,8 @@ class ObjectComparer:
             self.compare_scope(om, nm, o.qualname + ".", n.qualname + ".")
 
     def _broken(self, path: str) -> bool:
-        """A public OLD path that NEW no longer resolves."""
-        return path in self.old.public and self.new.resolve(path) is None
+        """A public OLD path (by its own right, not only inherited) that NEW no longer resolves."""
+        return path in self.old.own_public and self.new.resolve(path) is None
 
     def _parameters(self, path: str, o: Obj, nm: Module, n: Obj, public: bool) -> None:
         """griffe's parameter rules, plus renames, optional additions and annotation changes."""

@@ -11,8 +11,9 @@ from genops.semdiff.cache import ModelCache, default_cache_dir, pair_key
 from genops.semdiff.changes import Category, Change, DiffResult, Kind, Stats
 from genops.semdiff.compare import ObjectComparer
 from genops.semdiff.deps import dependency_changes
+from genops.semdiff.model import Module
 from genops.semdiff.resolve import TreeIndex
-from genops.semdiff.surface import surface_changes
+from genops.semdiff.surface import moved_module_changes, surface_changes
 from genops.semdiff.tree import TreeScan, scan_trees, text_stats
 
 ERROR_KINDS = {"syntax_error": Kind.SYNTAX_ERROR, "encoding_fallback": Kind.ENCODING_FALLBACK,
@@ -44,7 +45,7 @@ def diff_trees(old_root: Path, new_root: Path, *, old_label: str = "old", new_la
 def _result_to(result: DiffResult) -> tuple[object, ...]:
     """A result as plain tuples for the cache (labels excluded: the same pair may be named differently)."""
     return (tuple((c.kind.value, c.path, c.detail, c.breaking, c.old, c.new, c.file, c.line, c.parameter,
-                   c.new_path, c.target) for c in result.changes), tuple(result.stats.to_json().values()))
+                   c.new_path, c.target, c.origin) for c in result.changes), tuple(result.stats.to_json().values()))
 
 
 def _result_from(data: Any) -> tuple[list[Change], Stats] | None:
@@ -75,6 +76,7 @@ def compare_models(old: TreeModel, new: TreeModel, *, old_label: str = "old", ne
     changes += comparer.changes
     changed = {n for n, m in old.modules.items() if n not in new.modules or new.modules[n].sha != m.sha}
     changes += surface_changes(old_index, new_index, changed)
+    changes += moved_module_changes(old_index, new_index, moved)
     old_edges, new_edges = edges(old), edges(new)
     changes += edge_changes(old, new, mapping, old_edges, new_edges)
     changes += cycle_changes(old, new, mapping, old_edges, new_edges)
@@ -123,7 +125,16 @@ def formatting_only(old: TreeModel, new: TreeModel, mapping: dict[str, str], mov
     out = []
     for old_name, new_name in mapping.items():
         om, nm = old.modules[old_name], new.modules[new_name]
-        if om.sha != nm.sha and old_name not in moved and nm.file not in touched and om.file not in touched:
+        if om.sha != nm.sha and old_name not in moved and nm.file not in touched and om.file not in touched \
+                and _imports(om) == _imports(nm):
             out.append(Change(Kind.FORMATTING_ONLY, old_name, "only comments, whitespace, quotes or line breaks "
                               "changed", file=nm.file, line=1))
     return out
+
+
+def _imports(module: Module) -> tuple[object, ...]:
+    """What a module's import statements say, lines left out: an edit here is not formatting, even when it
+    changes no edge between modules of the tree (a standard-library import, another name from a module)."""
+    raw = sorted({(level, dotted or "", names, top) for level, dotted, names, _, top in module.model.imports})
+    aliases = sorted((name, level, target) for name, (level, target, _) in module.model.aliases.items())
+    return tuple(raw), tuple(aliases)

@@ -10,6 +10,7 @@ assignment under `if`/`except` that would replace an existing member.
 from __future__ import annotations
 
 import ast
+import copy
 import hashlib
 import inspect
 import io
@@ -229,17 +230,16 @@ class _Extractor:
         self.imports: list[RawImport] = []
         self.exports: list[str] | None = None
         self.exports_known = True
+        self.imported: set[str] = set()  # module-level names bound by an import, even if reassigned later
 
     def module(self, tree: ast.Module) -> FileModel:
         """Visit a whole module."""
         doc, body = docstring(tree.body)
         scope = _Scope("", is_class=False)
+        self._collect_imports(tree.body, top=True)  # before `block` puts placeholders in compound blocks
         rest = self.block(body, scope, None)
-        self._collect_imports(tree.body, top=True)
         self._finish_scope(scope)
-        code = [s for s in rest if not isinstance(s, (ast.Import, ast.ImportFrom))]
-        imports = sorted(norm([s]) for s in rest if isinstance(s, (ast.Import, ast.ImportFrom)))
-        body_hash = digest(norm(code) + "\n".join(imports))
+        body_hash = digest(norm(_without_imports(rest)))  # an import edit is architecture, not behaviour
         top = sorted((name, m.content) for name, m in scope.members.items() if isinstance(m, Obj))
         exports = tuple(self.exports) if self.exports is not None and self.exports_known else None
         return FileModel(objects=self.objects, aliases=self.aliases, wildcards=tuple(self.wildcards),
@@ -383,6 +383,7 @@ class _Extractor:
             scope.set(local, "alias", node)
             if not scope.is_class:
                 self.aliases[local] = (level, target, node.lineno)
+                self.imported.add(local)
 
     def set_exports(self, entries: list[str] | None) -> None:
         """Record `__all__ = ...`; an unreadable one makes exports unknown (griffe then has none)."""
@@ -415,6 +416,8 @@ class _Extractor:
             self.aliases = {k: v for k, v in self.aliases.items() if scope.members.get(k) == "alias"}
         for name, member in scope.members.items():
             if isinstance(member, Obj):
+                if not scope.is_class and name in self.imported:  # griffe: imported names stay private
+                    member.labels = tuple(sorted({*member.labels, "imported"}))
                 self.objects[scope.prefix + name] = member
 
     def _collect_imports(self, stmts: list[ast.stmt], top: bool) -> None:
@@ -437,6 +440,31 @@ class _Extractor:
             elif isinstance(stmt, COMPOUND):
                 for block in _child_blocks(stmt):
                     self._collect_imports(block, top)
+
+
+def _without_imports(stmts: list[ast.stmt]) -> list[ast.stmt]:
+    """Module-level code minus its import statements, also inside `if`/`try`/`with` blocks (the blocks are
+    copied, not changed): what the module does when imported, apart from what it imports."""
+    out: list[ast.stmt] = []
+    for stmt in stmts:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            continue
+        if isinstance(stmt, COMPOUND):
+            stmt = copy.copy(stmt)
+            for name in ("body", "orelse", "finalbody"):
+                if getattr(stmt, name, None):
+                    setattr(stmt, name, _without_imports(getattr(stmt, name)))
+            if getattr(stmt, "handlers", None):
+                stmt.handlers = [_handler_without_imports(h) for h in stmt.handlers]  # type: ignore[attr-defined]
+        out.append(stmt)
+    return out
+
+
+def _handler_without_imports(handler: ast.excepthandler) -> ast.excepthandler:
+    """An `except` clause minus its imports."""
+    handler = copy.copy(handler)
+    handler.body = _without_imports(handler.body)  # type: ignore[attr-defined]
+    return handler
 
 
 def _filler(stmt: ast.stmt) -> bool:

@@ -26,7 +26,7 @@ FUNCTION = "function"
 ATTRIBUTE = "attribute"
 MODULE = "module"
 
-MODEL_VERSION = 3  # bump when FileModel's meaning changes, so old cache entries are ignored
+MODEL_VERSION = 4  # bump when FileModel's meaning changes, so old cache entries are ignored
 
 
 @dataclass(frozen=True, slots=True)

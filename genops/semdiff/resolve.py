@@ -104,7 +104,8 @@ class TreeIndex:
             return cached
         mod = self.modules[module]
         objects = mod.model.objects
-        result: dict[str, Member] = {n: Member("object", n, objects[n].line) for n in self.children(module).get("", ())}
+        result: dict[str, Member] = {n: Member("object", n, objects[n].line, imported="imported" in objects[n].labels)
+                                     for n in self.children(module).get("", ())}
         for name, (target, line) in mod.alias_targets.items():
             result[name] = Member("alias", target, line, imported=True)
         self._in_progress.add(module)
@@ -237,20 +238,33 @@ class TreeIndex:
     @cached_property
     def public_refs(self) -> set[Ref]:
         """Every public module and object, as (module, qualname) where it is defined."""
-        queue: list[Ref] = [(name, "") for name in self.modules
-                            if not any(p.startswith("_") for p in name.split("."))]
-        seen: set[Ref] = set()
+        return set(self._reach)
+
+    @cached_property
+    def own_public(self) -> set[str]:
+        """Dotted paths public without counting inheritance: a base class's member reached only as a public
+        subclass's inherited member is not removed at its own path, only at the subclass's (griffe's paths)."""
+        return {join(*ref) for ref, own in self._reach.items() if own}
+
+    @cached_property
+    def _reach(self) -> dict[Ref, bool]:
+        """Modules and objects reachable from the public modules -> reachable without going through an
+        inherited member (one walk for both: a ref first reached through inheritance is walked again when
+        it turns out to be reachable directly too)."""
+        queue: list[tuple[Ref, bool]] = [((name, ""), True) for name in self.modules
+                                         if not any(p.startswith("_") for p in name.split("."))]
+        seen: dict[Ref, bool] = {}
         while queue:
-            ref = queue.pop()
-            if ref in seen:
+            ref, own = queue.pop()
+            if ref in seen and (seen[ref] or not own):
                 continue
-            seen.add(ref)
+            seen[ref] = own
             module, qualname = ref
             if not qualname:
-                queue.extend(self._public_members(module))
+                queue.extend((r, own) for r in self._public_members(module))
             elif self.modules[module].model.objects[qualname].kind == CLASS:
-                queue.extend((owner[0], f"{owner[1]}.{n}") for n, owner in self.all_members(ref).items()
-                             if not is_private(n))
+                queue.extend(((owner[0], f"{owner[1]}.{n}"), own and owner == ref)
+                             for n, owner in self.all_members(ref).items() if not is_private(n))
         return seen
 
     def _public_members(self, module: str) -> list[Ref]:

@@ -1,10 +1,11 @@
 """What OLD and NEW of `genops diff` name: a directory, a release id, or a git ref of the workspace.
 
 Resolution order for one argument: an existing directory; a release id (`r0002`, or `current`)
-with `.genops/releases/<id>/` in the workspace, read from the git tag `genops/<id>` at the
-workspace's output directory (genops.toml `[project] output`, default `generated`); a git ref of
-the workspace repository, read at the output directory. `REF:PATH` (or `RELEASE:PATH`) reads
-another directory of that commit.
+with `.genops/releases/<id>/` in the workspace, read from its release commit (the tag
+`genops/<id>` when present, else the commit found from its manifest and `Genops-Release` trailer:
+tags are never required) at the workspace's output directory (genops.toml `[project] output`,
+default `generated`); a git ref of the workspace repository, read at the output directory.
+`REF:PATH` (or `RELEASE:PATH`) reads another directory of that commit.
 With no arguments OLD is the current release and NEW the output directory; with one, NEW is the
 output directory. Git trees are exported with `git archive` into temporary directories that live
 as long as the `resolve_sides` context.
@@ -24,9 +25,6 @@ from pathlib import Path
 
 from genops.errors import ConfigError, UsageError
 from genops.semdiff.cache import find_workspace
-
-TAG_PREFIX = "genops/"
-
 
 @dataclass(frozen=True, slots=True)
 class Side:
@@ -59,8 +57,8 @@ def resolve_side(spec: str, cwd: Path, workspace: Path | None, stack: ExitStack)
         release = _current_release(workspace) if ref in ("current", "latest") else ref
         if (workspace / ".genops" / "releases" / release).is_dir():
             label = release if not subpath else f"{release}:{subpath}"
-            return _export(workspace, TAG_PREFIX + release, subpath.strip("/") or output_dir_name(workspace),
-                           label, stack)
+            return _export(workspace, _release_commit(workspace, release),
+                           subpath.strip("/") or output_dir_name(workspace), label, stack)
     repo = workspace or cwd
     if _git_ok(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"):
         if not subpath and workspace is not None:
@@ -92,6 +90,13 @@ def _output_side(workspace: Path | None) -> Side:
     if not path.is_dir():
         raise UsageError(f"the output directory {name}/ does not exist yet", hint="run `genops regenerate` first")
     return Side(name, path, _repo_prefix(path))
+
+
+def _release_commit(workspace: Path, release: str) -> str:
+    """The commit of `release`: its tag, or the commit its manifest and trailer point to."""
+    from genops.release.gitops import open_repo, release_ref
+
+    return release_ref(open_repo(workspace), release, workspace)
 
 
 def _current_release(workspace: Path | None) -> str:

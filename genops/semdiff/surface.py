@@ -18,6 +18,35 @@ def surface_changes(old: TreeIndex, new: TreeIndex, changed: set[str]) -> list[C
     return [*_inherited_removals(old, new, changed), *_reexport_removals(old, new, changed)]
 
 
+def moved_module_changes(old: TreeIndex, new: TreeIndex, moved: dict[str, str]) -> list[Change]:
+    """A module moved (or renamed) at the API level: `import old.name` and every public name defined in it
+    now fail for callers, unless NEW still resolves the old path (a stub re-exporting from the new home)."""
+    changes = []
+    for old_name, new_name in sorted(moved.items()):
+        module = new.modules[new_name]
+        same_parent = old_name.rpartition(".")[0] == new_name.rpartition(".")[0]
+        kind = Kind.OBJECT_RENAMED if same_parent else Kind.OBJECT_MOVED
+        changes.append(Change(kind, old_name, f"module {'renamed' if same_parent else 'moved'} to {new_name}",
+                              _broken(old, new, old_name), old.modules[old_name].file, module.file, module.file, 1,
+                              new_path=new_name))
+        if (old_name, "") not in old.public_refs:
+            continue
+        before, after = old.modules[old_name].model.objects, module.model.objects
+        for name, member in old.public_names(old_name).items():
+            if member.kind != "object" or name not in after:
+                continue  # removed objects are reported by the module comparison; aliases by their home
+            path = f"{old_name}.{name}"
+            changes.append(Change(Kind.OBJECT_MOVED, path, f"{after[name].kind} moved with its module to {new_name}",
+                                  _broken(old, new, path), before[name].signature(), after[name].signature(),
+                                  module.file, after[name].line, new_path=f"{new_name}.{name}"))
+    return changes
+
+
+def _broken(old: TreeIndex, new: TreeIndex, path: str) -> bool:
+    """A public OLD path that NEW no longer resolves."""
+    return path in old.public and new.resolve(path) is None
+
+
 def _inherited_removals(old: TreeIndex, new: TreeIndex, changed: set[str]) -> list[Change]:
     """Public classes that no longer offer a member they used to inherit."""
     changes = []
@@ -39,9 +68,10 @@ def _inherited_removals(old: TreeIndex, new: TreeIndex, changed: set[str]) -> li
                 continue
             where_module, where = owner[0], f"{owner[1]}.{name}"
             source = old.modules[where_module].model.objects[where]
+            origin = join(where_module, where)
             changes.append(Change(Kind.OBJECT_REMOVED, f"{path}.{name}",
-                                  f"inherited {source.kind} '{name}' (from {join(where_module, where)}) no longer "
-                                  "available", True, source.signature(), None, new_module.file, line))
+                                  f"inherited {source.kind} '{name}' (from {origin}) no longer available", True,
+                                  source.signature(), None, new_module.file, line, origin=origin))
     return changes
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,41 @@ _JSON_FENCE = re.compile(r"```(?:json|JSON)?[ \t]*\n(?P<body>.*?)\n[ \t]*```", r
 
 class BlueprintError(ResponseFormatError):
     """The blueprint response is not valid JSON, not the documented shape, or inconsistent."""
+
+
+@dataclass(frozen=True)
+class BlueprintLimits:
+    """genops.toml [synthesis] bounds: a blueprint past them is refused before any group runs."""
+
+    max_groups: int = 64
+    max_files_per_group: int = 64
+    max_depth: int = 16
+
+    def check_shape(self, data: Any) -> None:
+        """Refuse too many groups or files from the raw JSON, before any validation work."""
+        groups = data.get("groups") if isinstance(data, dict) else None
+        if not isinstance(groups, list):
+            return  # the schema check names what is wrong
+        if len(groups) > self.max_groups:
+            raise BlueprintError(f"the blueprint has {len(groups)} groups; at most "
+                                 f"{self.max_groups} are allowed ([synthesis] max_groups)",
+                                 hint="merge small groups")
+        for index, group in enumerate(groups):
+            files = group.get("files") if isinstance(group, dict) else None
+            if isinstance(files, list) and len(files) > self.max_files_per_group:
+                name = group.get("name", f"#{index + 1}")
+                raise BlueprintError(f"group {name!r} has {len(files)} files; at most "
+                                     f"{self.max_files_per_group} are allowed "
+                                     "([synthesis] max_files_per_group)",
+                                     hint="split the group")
+
+    def check_depth(self, blueprint: "Blueprint") -> None:
+        """Refuse a dependency chain deeper than max_depth levels."""
+        depth = len(blueprint.levels())
+        if depth > self.max_depth:
+            raise BlueprintError(f"the blueprint's dependency chain is {depth} levels deep; at "
+                                 f"most {self.max_depth} are allowed ([synthesis] max_depth)",
+                                 hint="let groups depend on fewer layers")
 
 
 class Group(BaseModel):
@@ -78,17 +114,27 @@ class Blueprint(BaseModel):
     def levels(self) -> list[list[Group]]:
         """Groups in dependency levels: level 0 depends on nothing, level n only on levels < n.
 
-        Within a level, blueprint order. Assumes a validated (acyclic) blueprint.
+        Within a level, blueprint order. Kahn's algorithm, iterative: a cycle of any length is a
+        BlueprintError naming it, never a RecursionError.
         """
+        deps = {g.name: list(dict.fromkeys(d for d in g.depends_on if d != g.name))
+                for g in self.groups}
+        waiting = {name: len(d) for name, d in deps.items()}
+        users: dict[str, list[str]] = {name: [] for name in deps}
+        for name, targets in deps.items():
+            for dep in targets:
+                users.setdefault(dep, []).append(name)
         level_of: dict[str, int] = {}
-        remaining = list(self.groups)
-        while remaining:
-            ready = [g for g in remaining if all(d in level_of for d in g.depends_on)]
-            if not ready:
-                raise BlueprintError("depends_on has a cycle: " + _cycle(self))
-            for g in ready:
-                level_of[g.name] = 1 + max((level_of[d] for d in g.depends_on), default=-1)
-            remaining = [g for g in remaining if g.name not in level_of]
+        ready = [name for name, count in waiting.items() if count == 0]
+        while ready:
+            name = ready.pop()
+            level_of[name] = 1 + max((level_of[d] for d in deps[name]), default=-1)
+            for user in users.get(name, []):
+                waiting[user] -= 1
+                if waiting[user] == 0:
+                    ready.append(user)
+        if len(level_of) < len(deps) or any(g.name in g.depends_on for g in self.groups):
+            raise BlueprintError("depends_on has a cycle: " + _cycle(self))
         levels: list[list[Group]] = [[] for _ in range(max(level_of.values()) + 1)]
         for g in self.groups:
             levels[level_of[g.name]].append(g)
@@ -107,27 +153,38 @@ class Blueprint(BaseModel):
 
 
 def _cycle(blueprint: Blueprint) -> str:
-    """One dependency cycle, as `a -> b -> a`, for the error message."""
-    deps = {g.name: [d for d in g.depends_on] for g in blueprint.groups}
+    """One dependency cycle, as `a -> b -> a`, for the error message (iterative DFS)."""
+    deps = {g.name: list(g.depends_on) for g in blueprint.groups}
     done: set[str] = set()
-
-    def visit(node: str, path: list[str]) -> list[str] | None:
-        if node in path:
-            return path[path.index(node):] + [node]
-        if node in done or node not in deps:
-            return None
-        for dep in deps[node]:
-            found = visit(dep, path + [node])
-            if found:
-                return found
-        done.add(node)
-        return None
-
-    for name in deps:
-        found = visit(name, [])
-        if found:
-            return " -> ".join(found)
+    for start in deps:
+        if start in done:
+            continue
+        path: list[str] = [start]
+        on_path = {start}
+        iters = [iter(deps[start])]
+        while iters:
+            dep = next(iters[-1], None)
+            if dep is None:
+                finished = path.pop()
+                done.add(finished)
+                on_path.discard(finished)
+                iters.pop()
+            elif dep in on_path:
+                cycle = path[path.index(dep):] + [dep]
+                return _shorten(cycle)
+            elif dep in deps and dep not in done:
+                path.append(dep)
+                on_path.add(dep)
+                iters.append(iter(deps[dep]))
     return "(none found)"
+
+
+def _shorten(cycle: list[str], keep: int = 12) -> str:
+    """`a -> b -> ... -> a`, eliding the middle of a long cycle (its length is given)."""
+    if len(cycle) <= keep:
+        return " -> ".join(cycle)
+    head, tail = cycle[:keep // 2], cycle[-(keep // 2):]
+    return " -> ".join(head) + f" -> ... ({len(cycle) - 1} groups) -> " + " -> ".join(tail)
 
 
 def extract_json(text: str) -> Any:
@@ -146,10 +203,14 @@ def extract_json(text: str) -> Any:
     except json.JSONDecodeError as exc:
         raise BlueprintError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") \
             from None
+    except RecursionError:
+        raise BlueprintError("the JSON is nested too deeply to read",
+                             hint='answer with {"groups": [...]}: a flat list of groups') from None
 
 
 def validate_blueprint(blueprint: Blueprint, requirement_ids: set[str] | None = None, *,
-                       root: Path | None = None) -> Blueprint:
+                       root: Path | None = None, limits: BlueprintLimits | None = None
+                       ) -> Blueprint:
     """Check names, files, requirement IDs and dependencies; paths come back normalized."""
     names: set[str] = set()
     owner: dict[str, str] = {}
@@ -184,14 +245,18 @@ def validate_blueprint(blueprint: Blueprint, requirement_ids: set[str] | None = 
             if dep == group.name:
                 raise BlueprintError(f"group {group.name!r} depends on itself")
     checked = Blueprint(groups=groups)
-    checked.levels()  # raises on a cycle
+    limits = limits or BlueprintLimits()
+    limits.check_shape(checked.model_dump())
+    limits.check_depth(checked)  # levels() raises on a cycle
     return checked
 
 
 def parse_blueprint(text: str, requirement_ids: set[str] | None = None, *,
-                    root: Path | None = None) -> Blueprint:
-    """Extract, shape-check and validate the blueprint JSON in a model's response."""
+                    root: Path | None = None, limits: BlueprintLimits | None = None
+                    ) -> Blueprint:
+    """Extract, bound, shape-check and validate the blueprint JSON in a model's response."""
     data = extract_json(text)
+    (limits or BlueprintLimits()).check_shape(data)
     try:
         blueprint = Blueprint.model_validate(data)
     except ValidationError as exc:
@@ -199,7 +264,7 @@ def parse_blueprint(text: str, requirement_ids: set[str] | None = None, *,
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         raise BlueprintError(f"blueprint {loc}: {what}") from None
-    return validate_blueprint(blueprint, requirement_ids, root=root)
+    return validate_blueprint(blueprint, requirement_ids, root=root, limits=limits)
 
 
 def blueprint_json(blueprint: Blueprint) -> str:

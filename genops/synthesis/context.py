@@ -28,32 +28,24 @@ from genops.synthesis.apisummary import api_summary, list_tree, read_tree
 from genops.synthesis.blueprint import Blueprint, Group
 from genops.synthesis.protocol import render_protocol_help
 from genops.workspace import Workspace
-from genops.workspace.prompts import TEMPLATE_VARIABLES
+from genops.workspace.prompts import TEMPLATE_VARIABLES, make_environment, render_with
 
 DEFAULT_PROMPTS = Path(__file__).parent / "default_prompts"
 TASK_TEMPLATES = ("system", "context", "blueprint", "group", "single", "repair", "continue",
                   "patch")
 
-_default_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(DEFAULT_PROMPTS)),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=False,
-)
+_DEFAULT_FOLDER = "genops/synthesis/default_prompts"
+_default_env = make_environment(jinja2.FileSystemLoader(str(DEFAULT_PROMPTS)))
 
 
 def render_template(ws: Workspace, name: str, context: dict[str, Any]) -> str:
     """prompts/<name>.j2 from the workspace if present, else the packaged default."""
     if name in ws.templates:
         return ws.render(name, context)
-    try:
-        return _default_env.get_template(f"{name}.j2").render(**context)
-    except jinja2.TemplateNotFound:
+    if not (DEFAULT_PROMPTS / f"{name}.j2").is_file():
         raise ConfigError(f"prompts/{name}.j2", "template not found (no workspace template and "
-                          "no packaged default)") from None
-    except jinja2.UndefinedError as exc:
-        raise ConfigError(f"genops/synthesis/default_prompts/{name}.j2",
-                          f"template error: {exc.message}") from None
+                          "no packaged default)")
+    return render_with(_default_env, _DEFAULT_FOLDER, name, context)
 
 
 def _adr_dict(adr: Any) -> dict[str, Any]:

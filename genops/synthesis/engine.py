@@ -26,7 +26,7 @@ from typing import Any, Callable
 from genops.errors import UsageError
 from genops.providers.base import CompletionRequest, Message
 from genops.providers.manual import ManualPending
-from genops.synthesis.blueprint import Blueprint, Group, parse_blueprint
+from genops.synthesis.blueprint import Blueprint, BlueprintLimits, Group, parse_blueprint
 from genops.synthesis.context import (base_context, dependency_interfaces, prefix_cache_key,
                                       previous_contents, render_template, request_context,
                                       shared_prefix, task_messages)
@@ -142,8 +142,11 @@ def _multi(run: _Run) -> SynthesisResult:
                           repair_instruction="Send the complete blueprint JSON object again, "
                                              "corrected, and nothing else.")
     requirement_ids = {r.id for r in run.ws.requirements}
+    bounds = run.ws.config.synthesis
+    limits = BlueprintLimits(bounds.max_groups, bounds.max_files_per_group, bounds.max_depth)
     blueprint, rung = blueprint_unit.run(
-        lambda text: parse_blueprint(text, requirement_ids, root=run.previous_tree))
+        lambda text: parse_blueprint(text, requirement_ids, root=run.previous_tree,
+                                     limits=limits))
     rung_by_group = {"blueprint": rung}
     units: list[Unit] = [blueprint_unit]
     files: dict[str, str] = {}

@@ -53,7 +53,7 @@ class Workspace:
         return [a for a in self.adrs if status[a.id] == "accepted"]
 
     def render(self, template: str, context: dict[str, Any]) -> str:
-        return render(self.root, template, context)
+        return render(self.templates, template, context)
 
     def input_files(self) -> list[Path]:
         """Every input file hashed into a manifest, sorted."""

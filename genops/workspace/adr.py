@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from genops.errors import ConfigError
+from genops.workspace.inputs import check_inside
 from genops.workspace.yamlpos import line_of, load_yaml_with_nodes
 
 ADR_ID = re.compile(r"^ADR-\d{4}$")
@@ -93,7 +94,7 @@ def load_adrs(root: Path) -> list[Adr]:
     by_id: dict[str, Adr] = {}
     paths = sorted([*adr_dir.glob("*.yaml"), *adr_dir.glob("*.yml")]) if adr_dir.is_dir() else []
     for path in paths:
-        rel = path.relative_to(root).as_posix()
+        rel = check_inside(root, path)
         adr = load_adr(path, rel)
         if adr.id in by_id:
             raise ConfigError(rel, f"duplicate ADR id {adr.id} (also in {by_id[adr.id].file})",

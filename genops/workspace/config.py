@@ -5,21 +5,48 @@ Every table forbids unknown keys so a typo is an error, not a silently ignored s
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from genops.gates.sandbox import check_env_names
 
 PROVIDER_NAMES = ("anthropic", "openai", "gemini", "openai-compatible", "replay", "manual", "fake")
+# Folders genops reads or owns: the output tree may be none of them, nor inside one.
+RESERVED_OUTPUT = frozenset({".git", ".genops", "specs", "adr", "prompts", "diffs", "genops.toml"})
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are refused everywhere: `per_run_usd = inf` would switch the budget off.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def check_output_dir(value: str) -> str:
+    """`project.output`: a relative folder inside the workspace, clear of genops' own folders."""
+    text = value.strip()
+    if not text or PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute() \
+            or PureWindowsPath(text).drive:
+        raise ValueError(f"{value!r} must be a relative folder inside the workspace "
+                         "(e.g. \"generated\")")
+    parts = [p for p in text.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise ValueError(f"{value!r} must stay inside the workspace (no '..', not the workspace "
+                         "itself)")
+    clash = parts[0] if parts[0].lower() in RESERVED_OUTPUT else \
+        next((p for p in parts if p.lower() == ".git"), None)
+    if clash is not None:
+        raise ValueError(f"{value!r} is inside {clash}/, which genops reads or owns; "
+                         "choose another folder (e.g. \"generated\")")
+    return "/".join(parts)
 
 
 class ProjectConfig(_Strict):
     name: str
     output: str = "generated"
     package: str | None = None  # the main Python package inside the output tree
+
+    _output = field_validator("output")(check_output_dir)
 
 
 class ModelConfig(_Strict):
@@ -30,11 +57,11 @@ class ModelConfig(_Strict):
     temperature: float = 0.0
     seed: int | None = None
     top_p: float | None = None
-    max_output_tokens: int = 16000
+    max_output_tokens: int = Field(16000, gt=0)
     base_url: str | None = None
     api_key_env: str | None = None
     api: Literal["chat", "responses"] = "chat"  # OpenAI family only
-    timeout_s: float = 600.0
+    timeout_s: float = Field(600.0, gt=0)
 
 
 class LadderConfig(_Strict):
@@ -51,6 +78,10 @@ class SynthesisConfig(_Strict):
     concurrency: int = Field(4, ge=1, le=64)
     max_continuations: int = Field(3, ge=0, le=20)
     max_repairs: int = Field(1, ge=0, le=5)
+    # Bounds on a blueprint answer, checked before any group request is made.
+    max_groups: int = Field(64, ge=1, le=1000)
+    max_files_per_group: int = Field(64, ge=1, le=10000)
+    max_depth: int = Field(16, ge=1, le=256)
     # Patch rounds that may fix a failed tests/adr_rules/parse/traceability gate (0: none).
     gate_repairs: int = Field(0, ge=0, le=10)
 
@@ -72,8 +103,8 @@ class RetryConfig(_Strict):
 
 
 class BudgetConfig(_Strict):
-    per_run_usd: float = Field(20.0, ge=0)
-    per_month_usd: float = Field(200.0, ge=0)
+    per_run_usd: float = Field(20.0, gt=0)
+    per_month_usd: float = Field(200.0, gt=0)
 
 
 class Price(_Strict):
@@ -90,6 +121,13 @@ class TestGateConfig(_Strict):
     timeout_s: float = Field(900.0, gt=0)
     use_venv: bool = True
     required: bool = True
+    sandbox: Literal["required", "preferred", "off"] = "preferred"  # bubblewrap around the suite
+    env: list[str] = Field(default_factory=list)  # variable names passed through to the suite
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, names: list[str]) -> list[str]:
+        return check_env_names(names)
 
 
 class DiffPolicyConfig(_Strict):
@@ -98,6 +136,7 @@ class DiffPolicyConfig(_Strict):
 
 class TraceabilityConfig(_Strict):
     uncovered: Literal["fail", "warn"] = "warn"
+    skipped: Literal["fail", "warn"] = "warn"  # a requirement whose only tests were skipped
 
 
 class ContextFitConfig(_Strict):
@@ -112,6 +151,15 @@ class GatesConfig(_Strict):
     context_fit: ContextFitConfig = ContextFitConfig()
 
 
+class AuditConfig(_Strict):
+    """Audit packs (docs/releases.md "Auditing a release")."""
+
+    lock: Literal["required", "when_present", "off"] = "when_present"
+    require_signature: bool = False
+    signing_key: str | None = None  # a path; $GENOPS_SIGNING_KEY wins; never inside the workspace
+    allowed_licenses: list[str] = Field(default_factory=list)  # empty: licenses are not gated
+
+
 class GenopsConfig(_Strict):
     """The whole of genops.toml."""
 
@@ -124,6 +172,7 @@ class GenopsConfig(_Strict):
     budget: BudgetConfig = BudgetConfig()
     prices: dict[str, Price] = Field(default_factory=dict)
     gates: GatesConfig = GatesConfig()
+    audit: AuditConfig = AuditConfig()
 
     @model_validator(mode="after")
     def _rungs_exist(self) -> "GenopsConfig":

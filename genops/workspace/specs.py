@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genops.errors import ConfigError
+from genops.workspace.inputs import check_inside
 
 REQ_ID = re.compile(r"\bREQ-[A-Z][A-Z0-9]*-\d+\b")
 _DEFINITION = re.compile(
@@ -61,7 +62,7 @@ def load_specs(root: Path) -> tuple[list[Requirement], dict[str, str]]:
     texts: dict[str, str] = {}
     owner: dict[str, Requirement] = {}
     for path in sorted(specs_dir.glob("*.md")) if specs_dir.is_dir() else []:
-        rel = path.relative_to(root).as_posix()
+        rel = check_inside(root, path)
         for req in parse_requirements(path, rel):
             if req.id in owner:
                 first = owner[req.id]

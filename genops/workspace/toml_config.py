@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from genops.errors import ConfigError
 from genops.workspace.config import GenopsConfig
+from genops.workspace.inputs import check_inside
 
 CONFIG_NAME = "genops.toml"
 
@@ -48,7 +49,12 @@ def load_config(root: Path) -> GenopsConfig:
     if not path.is_file():
         raise ConfigError(CONFIG_NAME, "not found",
                           hint=f"run `genops init {root}` to create a workspace, or cd into one")
-    text = path.read_text(encoding="utf-8")
+    check_inside(root, path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(CONFIG_NAME, f"not UTF-8 ({exc.reason} at byte {exc.start})",
+                          hint="save the file as UTF-8") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -108,13 +108,13 @@ def test_allow_breaking_recorded_in_the_manifest_passes_with_a_warning(released:
     assert "--allow-breaking" in gates["diff_policy"]["summary"]
 
 
-def test_without_the_parent_tag_the_recorded_diff_is_judged(released: Path) -> None:
+def test_without_the_parent_tag_its_commit_is_found_from_the_trailer(released: Path) -> None:
     publish_release(released, BREAKING, run="run-3")
     git(released, "tag", "-d", "genops/r0002")
     report = run_check(load(released))
     policy = next(r for r in report.results if r.gate == "diff_policy")
-    assert policy.verdict == "fail"
-    assert "tag genops/r0002 not found; judged diffs/r0003.json" in policy.summary
+    assert report.base == "r0002" and policy.verdict == "fail"
+    assert "parameter 'punctuation' removed" in policy.summary and "judged" not in policy.summary
 
 
 def test_adr_rule_violation_in_generated_fails_check(released: Path) -> None:

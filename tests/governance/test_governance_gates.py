@@ -148,9 +148,11 @@ def test_traceability_matrix_and_gaps(tmp_path: Path) -> None:
     row = matrix["requirements"][0]
     assert row == {"id": "REQ-BUS-1", "text": "publish delivers.",
                    "defined_at": "specs/requirements.md:2", "groups": ["bus"],
-                   "tests": ["tests/test_mads.py:1"], "covered": True, "gaps": []}
+                   "tests": ["tests/test_mads.py:1"], "status": "mentioned", "outcomes": None,
+                   "covered": True, "gaps": []}
     markdown = (ctx.evidence_dir / "traceability.md").read_text()
-    assert "| REQ-BUS-1 | bus | `tests/test_mads.py:1` | covered |" in markdown
+    assert "| REQ-BUS-1 | bus | `tests/test_mads.py:1` | covered (named by a test; no outcomes) |" \
+        in markdown
 
 
 def test_traceability_fails_when_configured_to(tmp_path: Path) -> None:

@@ -121,20 +121,37 @@ def test_tests_gate_failure_points_at_the_failing_test(tmp_path: Path) -> None:
     assert "test_bad" in finding.message
 
 
-def test_tests_gate_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
-    pid_file = tmp_path / "child.pid"
+@pytest.mark.parametrize("sandbox", ["off", "preferred"])
+def test_tests_gate_timeout_kills_the_whole_process_group(tmp_path: Path, sandbox: str) -> None:
+    marker = f"genops-hang-{os.getpid()}-{sandbox}"  # found in /proc by its command line
     tree = _tree(tmp_path / "t", {"pyproject.toml": PYPROJECT, "tests/test_hang.py": textwrap.dedent(f"""
         import subprocess, sys, time
         def test_hang():
-            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-            open({str(pid_file)!r}, "w").write(str(child.pid))
+            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", {marker!r}])
             time.sleep(600)
     """)})
     started = time.monotonic()
-    result = TestsGate("python -m pytest -q", 8, True, True).check(_ctx(tmp_path, tree))
+    result = TestsGate("python -m pytest -q", 8, True, True, sandbox=sandbox,  # type: ignore[arg-type]
+                       ).check(_ctx(tmp_path, tree))
     assert result.verdict == "fail" and "timed out after 8s" in result.summary
     assert time.monotonic() - started < 60
-    assert not _alive(int(pid_file.read_text()))
+    assert not _alive_with(marker)
+
+
+def _alive_with(marker: str) -> list[int]:
+    """Live (non-zombie) processes whose command line carries `marker`."""
+    time.sleep(0.2)
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline and _alive(int(proc.name)):
+            found.append(int(proc.name))
+    return found
 
 
 def _alive(pid: int) -> bool:

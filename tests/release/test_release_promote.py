@@ -21,6 +21,7 @@ from release_helpers import (
 )
 
 from genops.errors import GateFailed, UsageError
+from genops.gates.sandbox import probe
 from genops.release.history import release_log, rollback
 from genops.release.pipeline import regenerate, resume
 from genops.release.tree import hash_tree
@@ -65,6 +66,9 @@ def test_regenerate_promotes_a_complete_release(tmp_path: Path) -> None:
     tests_gate = next(g for g in m["gates"] if g["gate"] == "tests")
     assert ".genops/releases/r0001/evidence/tests/junit.xml" in tests_gate["evidence"]
     assert (root / ".genops/releases/r0001/evidence/tests/junit.xml").is_file()
+    sandbox = "bwrap" if probe("bwrap").ok else "none"  # recorded with the verdict, either way
+    assert tests_gate["facts"] == {"sandbox": sandbox, "tests": 3, "passed": 3, "failures": 0,
+                                   "errors": 0, "skipped": 0}
     assert m["dependencies"] == {"requirements": ["pytest"], "sources": ["pyproject.toml"]}
     assert [g["name"] for g in m["blueprint"]["groups"]] == ["core", "tests"]
     # diffs, commit and tag

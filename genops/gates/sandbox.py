@@ -1,0 +1,133 @@
+"""The tests gate's sandbox: bubblewrap around the generated suite, and the environment it gets.
+
+The generated suite is code a model wrote, so it runs as untrusted code. Under bubblewrap it sees
+the system read-only (`/usr`, `/etc` minus the password shadows, the `/bin`-style links), the
+interpreter and the cached venv read-only at their own paths, a fresh `/proc` and `/dev`, a private
+`/tmp`, and exactly one writable directory: the run's scratch folder holding the copy of the tree.
+The workspace and the user's home are not mounted at all. It gets new PID, IPC, UTS, cgroup and
+network namespaces (loopback only, so the suite's own redis-server still works on 127.0.0.1), no
+capabilities, its own session, and dies with genops.
+
+Its environment is built from an allowlist whether or not bubblewrap runs: PATH, LANG/LC_ALL, HOME
+and TMPDIR inside the scratch folder, plus exactly the names `[gates.tests] env` lists.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+SandboxMode = Literal["required", "preferred", "off"]
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Names genops sets itself; listing them in [gates.tests] env would override the sandbox's own.
+RESERVED_ENV = ("HOME", "TMPDIR", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+# Top-level system directories mounted read-only (or re-created as the same symlink).
+SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc")
+MASKED_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/sudoers")
+NAMESPACES = ("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
+              "--unshare-cgroup-try")
+PROBE_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Whether bubblewrap can run here, and what to tell the user either way."""
+
+    ok: bool
+    executable: str | None
+    message: str
+
+
+@functools.lru_cache(maxsize=8)
+def probe(bwrap: str = "bwrap") -> Probe:
+    """Run bubblewrap once with the namespaces the gate uses; cached per executable."""
+    path = shutil.which(bwrap)
+    if path is None:
+        return Probe(False, None, f"bubblewrap ({bwrap!r}) is not installed "
+                                  "(Debian/Ubuntu: apt-get install bubblewrap)")
+    argv = [path, "--ro-bind", "/", "/", *NAMESPACES, "--proc", "/proc", "--dev", "/dev",
+            "--cap-drop", "ALL", "--die-with-parent", "--new-session", "true"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
+                              stdin=subprocess.DEVNULL, env={"PATH": SYSTEM_PATH})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Probe(False, path, f"bubblewrap cannot run here: {exc}")
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        why = lines[-1] if lines else f"exit code {proc.returncode}"
+        return Probe(False, path, f"bubblewrap cannot run here: {why}")
+    return Probe(True, path, f"bubblewrap at {path}")
+
+
+def check_env_names(names: Iterable[str]) -> list[str]:
+    """The names, validated: environment variable syntax, none genops sets itself."""
+    checked = []
+    for name in names:
+        if not ENV_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not an environment variable name")
+        if name in RESERVED_ENV or name.startswith("GENOPS_"):
+            raise ValueError(f"{name!r} is set by genops for the suite and cannot be passed through")
+        checked.append(name)
+    return checked
+
+
+def allowlist_env(environ: Mapping[str, str], names: Sequence[str], *, home: Path, tmpdir: Path,
+                  python: Path | str) -> dict[str, str]:
+    """The suite's whole environment: a fixed base plus exactly `names` copied from `environ`."""
+    env = {"PATH": f"{Path(python).parent}{os.pathsep}{SYSTEM_PATH}",
+           "LANG": environ.get("LANG", "C.UTF-8"), "HOME": str(home), "TMPDIR": str(tmpdir),
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    if "LC_ALL" in environ:
+        env["LC_ALL"] = environ["LC_ALL"]
+    for name in names:
+        if name in environ:
+            env[name] = environ[name]
+    return env
+
+
+def interpreter_roots(python: Path | str) -> list[Path]:
+    """Directories the gate's interpreter needs (its venv, its base install) outside /usr."""
+    candidates = {Path(sys.base_prefix).resolve(), Path(os.path.realpath(python)).parent.parent}
+    exe = Path(python)
+    if (exe.parent.parent / "pyvenv.cfg").is_file():  # a venv: mount it at its own path
+        candidates.add(exe.parent.parent.absolute())
+    system = ("/usr", "/bin", "/sbin", "/lib", "/etc")
+    return sorted(p for p in candidates
+                  if p != Path("/") and not any(str(p).startswith(s + "/") or str(p) == s
+                                                for s in system))
+
+
+def _system_mounts() -> list[str]:
+    args: list[str] = []
+    for name in SYSTEM_DIRS:
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    for masked in MASKED_FILES:
+        if Path(masked).is_file():
+            args += ["--ro-bind", "/dev/null", masked]
+    return args
+
+
+def bwrap_argv(bwrap: str, argv: Sequence[str], *, scratch: Path, cwd: Path,
+               readonly: Iterable[Path], env: Mapping[str, str]) -> list[str]:
+    """`argv` wrapped in bubblewrap: the system read-only, only `scratch` writable."""
+    args = [bwrap, *NAMESPACES, "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "--clearenv", *_system_mounts(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for path in readonly:
+        args += ["--ro-bind", str(path), str(path)]
+    args += ["--bind", str(scratch), str(scratch), "--chdir", str(cwd)]
+    for key, value in sorted(env.items()):
+        args += ["--setenv", key, value]
+    return [*args, "--", *argv]
