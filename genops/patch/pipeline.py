@@ -23,6 +23,7 @@ from typing import Any
 from genops.errors import GateFailed, UsageError
 from genops.gates.registry import GateObserver
 from genops.ledger.pricing import estimate_request_tokens, price_for, worst_case_usd
+from genops.pathpolicy import PathPolicy
 from genops.patch.context import Selection
 from genops.patch.engine import PatchJob, PatchResult, choose, round_messages, run_patch
 from genops.patch.from_drift import read_tree_text
@@ -158,7 +159,8 @@ def execute_patch(ws: Any, run: RunState, *, progress: Any = None,
     except Exception as exc:
         run.update(stage="failed", error=str(exc))
         raise
-    staged = stage_tree(written, deleted, run_dir=run.dir, base=ws.output_dir)
+    staged = stage_tree(written, deleted, run_dir=run.dir, base=ws.output_dir,
+                        policy=PathPolicy.of(ws))
     run.update(stage="staged", pending=[])
     facts = _facts(ws, run, result, client, release)
     try:

@@ -18,6 +18,7 @@ from typing import Any
 
 from genops.errors import GateFailed
 from genops.gates.base import GateResult
+from genops.pathpolicy import PathPolicy
 
 REPAIRABLE = ("parse", "adr_rules", "tests", "traceability")
 FAILURE_CHARS = 3000  # of each failing test's JUnit text
@@ -115,7 +116,7 @@ def _repair_once(ws: Any, run: Any, staged: Path, facts: Any, exc: GateFailed, n
                    release=current_release(ws.root), progress=progress)
     result = run_patch(job)
     written, deleted = result.changes
-    staged = stage_tree(written, deleted, run_dir=run.dir, base=staged)
+    staged = stage_tree(written, deleted, run_dir=run.dir, base=staged, policy=PathPolicy.of(ws))
     facts.calls = [*facts.calls, *result.calls]
     facts.cost_usd = client.ledger.run_total(run.run_id)
     facts.month_spend_usd = client.ledger.month_total()
@@ -132,18 +133,21 @@ def repair_label(number: int) -> str:
 
 
 def gate_or_repair(ws: Any, run: Any, staged: Path, facts: Any, *, client: Any, rungs: list[Any],
-                   progress: Any = None, observer: Any = None) -> tuple[list[GateResult], Path]:
+                   progress: Any = None, observer: Any = None,
+                   gates: Any = None) -> tuple[list[GateResult], Path]:
     """Gate `staged`; while a repairable gate fails and rounds are left, patch and gate again."""
     from genops.release.pipeline import gate
+    from genops.release.seal import SealBroken
 
     limit = int(run.params.get("gate_repairs") or ws.config.synthesis.gate_repairs)
     number = 0
     while True:
         try:
-            return gate(ws, run, staged, facts, observer=observer), staged
+            return gate(ws, run, staged, facts, observer=observer, gates=gates), staged
         except GateFailed as exc:
             number += 1
-            if number > limit or not repairable(exc):
+            # a broken seal means something wrote into the tree: never patch over that
+            if number > limit or isinstance(exc, SealBroken) or not repairable(exc):
                 raise
             staged = _repair_once(ws, run, staged, facts, exc, number, client=client,
                                   rungs=rungs, progress=progress)
@@ -163,6 +167,7 @@ def replay_repairs(ws: Any, client: Any, rungs: list[Any], staged: Path, repairs
                        label=repair_label(int(entry["round"])), release=release)
         result = run_patch(job)
         written, deleted = result.changes
-        staged = stage_tree(written, deleted, run_dir=run_dir, base=staged)
+        staged = stage_tree(written, deleted, run_dir=run_dir, base=staged,
+                            policy=PathPolicy.of(ws))
         calls += len(result.calls)
     return staged, calls
