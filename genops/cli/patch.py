@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from genops.cli.common import WORKSPACE_HELP, open_workspace, run_with_progress
+from genops.cli.common import WORKSPACE_HELP, mutates, open_workspace, run_with_progress
 
 
 def _instruction(ws: object, text: str | None, file: Path | None, from_test: list[str]) -> tuple[str, str]:
@@ -36,6 +36,7 @@ def _instruction(ws: object, text: str | None, file: Path | None, from_test: lis
 
 def register(app: typer.Typer) -> None:
     @app.command()
+    @mutates("patch", unless=lambda kw: bool(kw.get("dry_run")))
     def patch(
         instruction: str | None = typer.Argument(None, help="What to change, in words."),
         file: Path | None = typer.Option(None, "--file", "-f", help="Read the instruction "
