@@ -176,6 +176,11 @@ def _check_shape(text: str, label: str) -> None:
     from genops.synthesis.blueprint import BlueprintError, extract_json
     from genops.synthesis.protocol import ProtocolError, parse_protocol
 
+    from genops.patch.edits import EDIT_LABEL_PREFIX, parse_edits
+
+    if label.startswith(EDIT_LABEL_PREFIX):  # a patch request is answered with edit blocks
+        parse_edits(text)
+        return
     if label.split(".")[0] == "blueprint":
         if not isinstance(extract_json(text), dict):
             raise BlueprintError("the blueprint answer is not a JSON object")
