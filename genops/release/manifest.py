@@ -26,7 +26,7 @@ from genops.release.tree import tree_files, tree_hash
 SCHEMA = 1
 KINDS = ("regenerate", "patch", "replay", "manual", "rollback")
 # genops.toml tables that decide what a release contains (prices are hashed on their own).
-CONFIG_SECTIONS = ("project", "models", "ladder", "synthesis", "budget", "gates")
+CONFIG_SECTIONS = ("project", "models", "ladder", "synthesis", "budget", "gates", "patch")
 
 
 @dataclass

@@ -95,6 +95,7 @@ def base_context(ws: Workspace, previous_tree: Path | None, *,
         "output_dir": project.output,
         "diff": "",
         "package": project.package or "",
+        "selection": [],
     }
     missing = TEMPLATE_VARIABLES - context.keys()
     assert not missing, f"synthesis context lacks template variables {sorted(missing)}"

@@ -88,7 +88,8 @@ class LadderConfig(_Strict):
 
     rungs: list[str] = Field(default_factory=lambda: ["senior"])
     on_failure: Literal["fallback", "stop"] = "fallback"
-    on_budget: Literal["fallback", "stop"] = "stop"
+    # "patch": a regeneration over budget for a small spec edit becomes a patch (docs/patch.md)
+    on_budget: Literal["fallback", "stop", "patch"] = "stop"
 
 
 class SynthesisConfig(_Strict):
@@ -100,6 +101,17 @@ class SynthesisConfig(_Strict):
     max_groups: int = Field(64, ge=1, le=1000)
     max_files_per_group: int = Field(64, ge=1, le=10000)
     max_depth: int = Field(16, ge=1, le=256)
+    # Patch rounds that may fix a failed tests/adr_rules/parse/traceability gate (0: none).
+    gate_repairs: int = Field(0, ge=0, le=10)
+
+
+class PatchConfig(_Strict):
+    """`genops patch`: how much context a request shows, how often failing blocks are re-asked,
+    and the largest change a patch may make before it must be a regeneration."""
+
+    context_tokens: int = Field(8000, ge=500)
+    max_repairs: int = Field(3, ge=0, le=10)
+    max_share: float = Field(0.2, gt=0, le=1)
 
 
 class RetryConfig(_Strict):
@@ -206,6 +218,7 @@ class GenopsConfig(_Strict):
     models: dict[str, ModelConfig]
     ladder: LadderConfig = LadderConfig()
     synthesis: SynthesisConfig = SynthesisConfig()
+    patch: PatchConfig = PatchConfig()
     retry: RetryConfig = RetryConfig()
     budget: BudgetConfig = BudgetConfig()
     prices: dict[str, Price] = Field(default_factory=dict)
