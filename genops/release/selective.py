@@ -34,7 +34,8 @@ FULL_TEMPLATES = ("system", "context", "blueprint", "group", "single")
 FULL_SECTIONS = ("project", "models", "ladder", "synthesis")
 # Keys that change how a request travels, not what it asks or which model answers it.
 IGNORED_KEYS = frozenset({"selective_context_chars", "base_url", "api_key_env", "timeout_s",
-                          "concurrency", "on_failure", "on_budget"})
+                          "context_window", "concurrency", "on_failure", "on_budget",
+                          "gate_repairs"})
 PRINCIPLES = "specs/principles.md"
 
 
