@@ -105,7 +105,7 @@ def run(root: Path, *, full: bool) -> dict[str, Any]:
     total = time.perf_counter() - started
     gates = sum(g.seconds for g in outcome.gates)
     return {"cost_usd": outcome.cost_usd, "calls": outcome.calls, "wall_s": total,
-            "synthesis_s": total - gates, "selection": outcome.selection}
+            "synthesis_s": total - gates, "selection": outcome.scope}
 
 
 def main() -> None:
@@ -126,7 +126,7 @@ def main() -> None:
             if mode == "selective":
                 plan = pipeline.regenerate(load_workspace(root), reason="bench", dry_run=True,
                                            provider_override="anthropic")
-                print("dry run:", json.dumps(plan.selection))
+                print("dry run:", json.dumps(plan.scope))
             results[mode] = {**run(root, full=mode == "full"), "asked": list(model.asked)}
     full, sel = results["full"], results["selective"]
     for mode, r in results.items():

@@ -52,7 +52,7 @@ class RunOutcome:
     cost_usd: float = 0.0
     calls: int = 0
     staged: Path | None = None
-    selection: dict[str, Any] | None = None  # selective or full, and why (genops.release.selective)
+    scope: dict[str, Any] | None = None  # selective or full, and why (genops.release.selective)
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def regenerate(ws: Any, *, reason: str, kind: str = "regenerate",
         plan = build_plan(ws, ladder(ws, provider_override), previous_tree=_previous_tree(ws),
                           release=current_release(ws.root),
                           month_spent_usd=Ledger.for_workspace(ws.root).month_total())
-        return RunOutcome("planned", plan=plan, selection=estimate(ws, choose(ws, full=full)))
+        return RunOutcome("planned", plan=plan, scope=estimate(ws, choose(ws, full=full)))
     params: dict[str, Any] = {"provider": provider_override, "allow_breaking": allow_breaking}
     if full:
         params["full"] = True
@@ -310,7 +310,7 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
     if _unchanged(ws, parent, staged):
         run.update(stage="unchanged")
         return RunOutcome("unchanged", run_id=run.run_id, cost_usd=cost, calls=len(calls),
-                          staged=staged, selection=selection)
+                          staged=staged, scope=selection)
     facts = ReleaseFacts(kind=run.kind, reason=run.reason, run_id=run.run_id, calls=calls,
                          blueprint=result.blueprint, rung_by_group=dict(result.rung_by_group),
                          cost_usd=cost, month_spend_usd=client.ledger.month_total(),
@@ -325,11 +325,11 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
     except ManualPending as pending:  # a repair round waits for a manual answer
         run.update(stage="awaiting", pending=[str(p) for p in pending.pending])
         return RunOutcome("awaiting", run_id=run.run_id, pending=list(pending.pending),
-                          responses_dir=pending.responses_dir, selection=selection)
+                          responses_dir=pending.responses_dir, scope=selection)
     published = _promote(ws, run, staged, facts, results)
     return RunOutcome("promoted", run_id=run.run_id, release=published, gates=results,
                       cost_usd=facts.cost_usd, calls=len(facts.calls), staged=None,
-                      selection=selection)
+                      scope=selection)
 
 
 def _unchanged(ws: Any, parent: str | None, staged: Path) -> bool:

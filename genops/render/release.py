@@ -151,7 +151,7 @@ def selection_lines(selection: dict[str, Any] | None) -> list[str]:
 
 
 def print_run_outcome(outcome: Any, *, as_json: bool) -> None:
-    selection = getattr(outcome, "selection", None)
+    selection = getattr(outcome, "scope", None)
     if outcome.status == "planned":
         if as_json:
             print_json({"status": "planned", "plan": outcome.plan.to_dict(),
