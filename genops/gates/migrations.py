@@ -155,6 +155,22 @@ def missing_downs(tree: Path, folder: str) -> list[str]:
     return problems
 
 
+def changed_migrations(previous: Path, new: Path, folder: str) -> list[str]:
+    """Released migrations are immutable: one the previous tree has must be byte-identical."""
+    old = previous / folder
+    if not old.is_dir():
+        return []
+    problems = []
+    for path in sorted(p for p in old.iterdir() if p.is_file() and MIGRATION_FILE.match(p.name)):
+        now = new / folder / path.name
+        if not now.is_file():
+            problems.append(f"released migration {folder}/{path.name} was removed")
+        elif now.read_bytes() != path.read_bytes():
+            problems.append(f"released migration {folder}/{path.name} was changed; write a new "
+                            "migration instead")
+    return problems
+
+
 def _defines_up_and_down(path: Path) -> bool:
     try:
         module = ast.parse(path.read_text(encoding="utf-8"))
@@ -376,9 +392,11 @@ class MigrationsGate:
         return self._result(ctx, "pass", summary, [], facts, evidence)
 
     def _static(self, ctx: GateContext) -> list[Finding]:
-        return [Finding(f"store {store.name}: {problem}", store.migrations, rule="migration_down")
+        assert ctx.previous is not None
+        return [Finding(f"store {store.name}: {problem}", store.migrations, rule="migration_files")
                 for store in self.cfg.stores if store.migrations
-                for problem in missing_downs(ctx.staged, store.migrations)]
+                for problem in (*missing_downs(ctx.staged, store.migrations),
+                                *changed_migrations(ctx.previous, ctx.staged, store.migrations))]
 
     def _rehearse(self, ctx: GateContext, python: Path | str, probe: Probe | None, log: Path,
                   evidence: Path, facts: dict[str, Any]) -> list[Finding]:

@@ -21,8 +21,23 @@ from genops.gates.dbsnapshot import snapshot
 from genops.gates.migrations import MigrationsGate, missing_downs
 from genops.gates.tests import TestsGate
 from genops.workspace.config import MigrationGateConfig
-from tests.release.migration_fixtures import (GATE_CONFIG, INIT, INIT_UP, MIGRATE, TAGS,
-                                              TAGS_CONTRACT, notes_tree)
+from migration_fixtures import (GATE_CONFIG, INIT, INIT_UP, MIGRATE, TAGS, TAGS_CONTRACT, TOML,
+                                notes_tree)
+from release_helpers import commit_all, manifest, output_hash, workspace, make_workspace
+
+from genops.errors import GateFailed
+from genops.release.pipeline import regenerate
+from genops.synthesis.protocol import format_protocol
+
+
+def script_tree(root: Path, files: dict[str, str], requirement: str) -> None:
+    """The fake model answers the single-request synthesis with `files`; the spec changes."""
+    (root / ".genops" / "fake-responses.json").write_text(json.dumps(
+        {"Write the complete source tree": format_protocol(files)}), encoding="utf-8")
+    (root / "specs" / "requirements.md").write_text(
+        "# Requirements\n\n## Notes (NOTES)\n- **REQ-NOTES-1** Notes persist in SQLite; "
+        f"{requirement}\n", encoding="utf-8")
+    commit_all(root, requirement)
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:
@@ -91,6 +106,10 @@ BROKEN = {
                    contract_extra=TAGS_CONTRACT),
         ["store notes: the data-contract tests fail on the database migrated to version 2",
          "test_tags_are_text"]),
+    "a released migration changed in place": (
+        notes_tree({**INIT, **TAGS, "0002_tags.down.sql": "SELECT 1"}),
+        ["store notes: released migration notes/migrations/0002_tags.down.sql was changed; "
+         "write a new migration instead"]),
     "a down that does not go back": (
         notes_tree({**INIT, **TAGS, "0002_tags.down.sql": "SELECT 1"}),
         ["store notes: up to 2 and down to 1 lost data: table notes: schema differs",
@@ -103,7 +122,8 @@ BROKEN = {
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_a_broken_migration_fails_naming_table_version_and_row(tmp_path: Path, case: str) -> None:
     files, expected = BROKEN[case]
-    result = run_gate(tmp_path, files)
+    previous = notes_tree({**INIT, **TAGS}) if "released" in case else None
+    result = run_gate(tmp_path, files, previous)
     assert result.verdict == "fail"
     for text in expected:
         assert text in result.summary, result.summary
@@ -182,3 +202,35 @@ def test_the_contract_is_validated(config: dict[str, object], error: str) -> Non
     with pytest.raises(ValueError, match=None) as info:
         MigrationGateConfig.model_validate(config)
     assert error in str(info.value)
+
+
+def test_through_the_pipeline_a_release_keeps_its_data_or_is_refused(tmp_path: Path) -> None:
+    """r0001 skips (first release); r0002 adds tags with a migration and records its evidence;
+    a third release whose down loses data is refused and `generated/` stays r0002's."""
+    root = make_workspace(tmp_path, strategy="single")
+    with open(root / "genops.toml", "a", encoding="utf-8") as toml:
+        toml.write(TOML)
+    script_tree(root, notes_tree(), "notes have a title and a body.")
+    first = regenerate(workspace(root), reason="notes")
+    gates = {g["gate"]: g for g in manifest(root, "r0001")["gates"]}
+    assert first.status == "promoted" and gates["migrations"]["verdict"] == "skip"
+
+    script_tree(root, notes_tree({**INIT, **TAGS}, contract_extra=TAGS_CONTRACT), "and tags.")
+    regenerate(workspace(root), reason="tags")
+    entry = {g["gate"]: g for g in manifest(root, "r0002")["gates"]}["migrations"]
+    assert entry["verdict"] == "pass"
+    assert entry["facts"]["stores"]["notes"]["from"] == "1"
+    assert entry["facts"]["stores"]["notes"]["to"] == "2"
+    assert ".genops/releases/r0002/evidence/migrations/notes/snapshot.json" in entry["evidence"]
+    assert (root / ".genops/releases/r0002/evidence/migrations/notes/snapshot.json").is_file()
+
+    kept = output_hash(root)
+    lossy = {**INIT, **TAGS, "0003_pin.up.sql": "ALTER TABLE notes ADD COLUMN pinned INTEGER",
+             "0003_pin.down.sql": "ALTER TABLE notes DROP COLUMN pinned; "
+             "UPDATE notes SET body = '' WHERE id = 3"}
+    script_tree(root, notes_tree(lossy, contract_extra=TAGS_CONTRACT), "and tags, again.")
+    with pytest.raises(GateFailed) as failed:
+        regenerate(workspace(root), reason="lossy down")
+    assert "migrations" in str(failed.value) and "up to 3 and down to 2 lost data: table notes: " \
+        "row 3" in str(failed.value)
+    assert output_hash(root) == kept
