@@ -27,6 +27,7 @@ from release_helpers import commit_all, manifest, output_hash, workspace, make_w
 
 from genops.errors import GateFailed
 from genops.release.pipeline import regenerate
+from genops.synthesis.context import base_context, render_template
 from genops.synthesis.protocol import format_protocol
 
 
@@ -223,6 +224,15 @@ def test_through_the_pipeline_a_release_keeps_its_data_or_is_refused(tmp_path: P
     assert entry["facts"]["stores"]["notes"]["to"] == "2"
     assert ".genops/releases/r0002/evidence/migrations/notes/snapshot.json" in entry["evidence"]
     assert (root / ".genops/releases/r0002/evidence/migrations/notes/snapshot.json").is_file()
+
+    prompt = render_template(workspace(root), "context",
+                             base_context(workspace(root), root / "generated", release="r0002"))
+    for text in ("## State and migrations", "- down: `python -m notes.migrate down {db} {target}`",
+                 "Released migrations: 0001_notes.down.sql, 0001_notes.up.sql, "
+                 "0002_tags.down.sql, 0002_tags.up.sql", "Current version: 2",
+                 "notes: id INTEGER 0 None 1, title TEXT 1 None 0, body TEXT 1 None 0, "
+                 "tags TEXT 1 '' 0"):
+        assert text in prompt
 
     kept = output_hash(root)
     lossy = {**INIT, **TAGS, "0003_pin.up.sql": "ALTER TABLE notes ADD COLUMN pinned INTEGER",
