@@ -424,9 +424,11 @@ class MigrationsGate:
                 try:
                     facts["stores"][store.name] = run.rehearse()
                 except StoreFailure as failure:
-                    facts["stores"][store.name] = {**run.facts, "failed": str(failure)}
-                    return [Finding(f"store {store.name}: {failure}", rule="migration",
-                                    file=failure.table)]
+                    facts["stores"][store.name] = {**run.facts, "failed": str(failure),
+                                                   "table": failure.table,
+                                                   "version": failure.version}
+                    return [Finding(f"store {store.name}: {failure}", store.migrations,
+                                    rule="migration")]
             (evidence / "steps.json").write_text(json.dumps(runner.steps, indent=2) + "\n",
                                                  encoding="utf-8")
         return []

@@ -127,7 +127,8 @@ def print_gates(results: list[Any], *, as_json: bool) -> None:
     err.print(gate_table(results))
     for r in results:
         for finding in r.findings[:10]:
-            where = f"{finding.file}:{finding.line}: " if finding.file else ""
+            where = (f"{finding.file}:{finding.line}: " if finding.file and finding.line
+                     else f"{finding.file}: " if finding.file else "")
             err.print(f"  [dim]{r.gate}[/] {where}{finding.message}")
 
 

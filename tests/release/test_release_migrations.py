@@ -129,6 +129,9 @@ def test_a_broken_migration_fails_naming_table_version_and_row(tmp_path: Path, c
     for text in expected:
         assert text in result.summary, result.summary
     assert result.findings and result.findings[0].message == result.summary
+    failed = result.facts.get("stores", {}).get("notes", {})
+    if "lost data" in result.summary:
+        assert (failed["table"], failed["version"]) == ("notes", "2")
 
 
 def test_a_killed_migration_leaves_the_snapshot_intact(tmp_path: Path) -> None:
