@@ -416,21 +416,27 @@ class MigrationsGate:
             environ = os.environ if self.tests.environ is None else self.tests.environ
             runner = Runner(python, probe, scratch, Path(private) / "stdout.txt", environ,
                             self.tests.env, log, self.cfg.timeout_s)
-            for store in self.cfg.stores:
-                out = evidence / store.name
-                out.mkdir()
-                run = StoreRun(store, self.cfg, runner, previous, new, scratch / "data" / store.name,
-                               Path(private), out)
-                try:
-                    facts["stores"][store.name] = run.rehearse()
-                except StoreFailure as failure:
-                    facts["stores"][store.name] = {**run.facts, "failed": str(failure),
-                                                   "table": failure.table,
-                                                   "version": failure.version}
-                    return [Finding(f"store {store.name}: {failure}", store.migrations,
-                                    rule="migration")]
-            (evidence / "steps.json").write_text(json.dumps(runner.steps, indent=2) + "\n",
-                                                 encoding="utf-8")
+            try:
+                return self._stores(runner, previous, new, scratch, Path(private), evidence, facts)
+            finally:
+                (evidence / "steps.json").write_text(json.dumps(runner.steps, indent=2) + "\n",
+                                                     encoding="utf-8")
+
+    def _stores(self, runner: Runner, previous: Path, new: Path, scratch: Path, private: Path,
+                evidence: Path, facts: dict[str, Any]) -> list[Finding]:
+        """Rehearse each store in turn; the first failure is the gate's finding."""
+        for store in self.cfg.stores:
+            out = evidence / store.name
+            out.mkdir()
+            run = StoreRun(store, self.cfg, runner, previous, new, scratch / "data" / store.name,
+                           private, out)
+            try:
+                facts["stores"][store.name] = run.rehearse()
+            except StoreFailure as failure:
+                facts["stores"][store.name] = {**run.facts, "failed": str(failure),
+                                               "table": failure.table, "version": failure.version}
+                return [Finding(f"store {store.name}: {failure}", store.migrations,
+                                rule="migration")]
         return []
 
     def _bootstrap(self, new: Path, previous: Path) -> list[str]:
