@@ -124,7 +124,9 @@ BROKEN = {
 def test_a_broken_migration_fails_naming_table_version_and_row(tmp_path: Path, case: str) -> None:
     files, expected = BROKEN[case]
     previous = notes_tree({**INIT, **TAGS}) if "released" in case else None
-    result = run_gate(tmp_path, files, previous)
+    # an undeclared migrations folder: only the rehearsal can see an edited migration
+    stores = [{"name": "notes", "path": "notes.db"}] if "without a migration" in case else None
+    result = run_gate(tmp_path, files, previous, **({"stores": stores} if stores else {}))
     assert result.verdict == "fail"
     for text in expected:
         assert text in result.summary, result.summary
