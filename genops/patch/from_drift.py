@@ -84,7 +84,12 @@ def record_drift(ws: Any, *, reason: str | None = None,
                                                "deleted": edits["delete"],
                                                "record": f"evidence/{EDITS_FILE}"},
                                 "blueprint": parent.get("blueprint")})
-    results = gate(ws, run, staged, facts, observer=gate_observer)
+    # The gates compare with the release's own tree: generated/ holds the hand edits themselves.
+    repo, output = gitops.open_repo(ws.root), str(ws.config.project.output)
+    previous = gitops.export_tree(repo, gitops.release_ref(repo, report.release, ws.root),
+                                  run.dir / "previous", output) / output
+    previous.mkdir(parents=True, exist_ok=True)
+    results = gate(ws, run, staged, facts, observer=gate_observer, previous=previous)
     evidence = run.dir / "evidence"
     evidence.mkdir(parents=True, exist_ok=True)
     (evidence / EDITS_FILE).write_text(json.dumps(edits, indent=1, sort_keys=True) + "\n",
