@@ -76,8 +76,9 @@ def record_drift(ws: Any, *, reason: str | None = None,
     staged = stage_tree(files, [], run_dir=run.dir, policy=PathPolicy.of(ws))
     run.update(stage="staged")
     parent = load_manifest(ws.root, report.release)
+    # Judged with the parent's blueprint, as replay and `genops check` will judge the release.
     facts = ReleaseFacts(kind="patch", reason=reason, run_id=run.run_id, calls=[],
-                         blueprint=None, rung_by_group={}, cost_usd=0.0, month_spend_usd=0.0,
+                         blueprint=parent.get("blueprint"), rung_by_group={}, cost_usd=0.0, month_spend_usd=0.0,
                          inputs=run.inputs,
                          extra={"flags": {"source": SOURCE, "allow_breaking": False},
                                 "hand_edits": {"written": sorted(edits["write"]),
