@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from genops.cli.common import WORKSPACE_HELP, open_workspace
+from genops.cli.common import WORKSPACE_HELP, mutates, open_workspace
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +30,7 @@ def register(app: typer.Typer) -> None:
                              hint="the checks above name each file that differs")
 
     @app.command()
+    @mutates("lock")
     def lock(
         json_out: bool = typer.Option(False, "--json", help="Print the lock's summary as JSON."),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
@@ -49,6 +50,7 @@ def register(app: typer.Typer) -> None:
         print_lock(path, requirements, parse_lock(text), as_json=json_out)
 
     @app.command()
+    @mutates("keygen")
     def keygen(
         private_key: Path = typer.Argument(..., help="Where to write the private key (outside the "
                                            "workspace); the public key goes to .genops/keys/."),

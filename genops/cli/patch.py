@@ -6,11 +6,12 @@ from pathlib import Path
 
 import typer
 
-from genops.cli.common import WORKSPACE_HELP, open_workspace, run_with_progress
+from genops.cli.common import WORKSPACE_HELP, mutates, open_workspace, run_with_progress
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
+    @mutates("patch")
     def patch(
         from_drift: bool = typer.Option(False, "--from-drift", help="Record the hand edits that "
                                         "`genops check` reports as a patch release."),

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from genops.cli.common import (WORKSPACE_HELP, open_workspace, progress_display,
-                                 run_with_progress, workspace_root)
+from genops.cli.common import (WORKSPACE_HELP, mutates, open_workspace, progress_display,
+                               run_with_progress, workspace_root)
 
 
 def _replay(root: Path, release: str | None, *, as_json: bool, gates: bool) -> None:
@@ -30,6 +30,7 @@ def _replay(root: Path, release: str | None, *, as_json: bool, gates: bool) -> N
 
 def register(app: typer.Typer) -> None:
     @app.command()
+    @mutates("regenerate", unless=lambda kw: bool(kw.get("dry_run")) and not kw.get("replay"))
     def regenerate(
         reason: str = typer.Option("", "--reason", "-m", help="Why: recorded in the manifest."),
         provider: str | None = typer.Option(
@@ -63,6 +64,7 @@ def register(app: typer.Typer) -> None:
             progress=progress, gate_observer=progress.gate))
 
     @app.command()
+    @mutates("resume")
     def resume(
         run: str | None = typer.Argument(None, help="The run id (default: the newest "
                                          "unfinished run)."),
@@ -71,12 +73,17 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Continue a run: after manual answers, a crash or a failed gate. Nothing is paid twice."""
         from genops.release import pipeline
+        from genops.render.release import print_resume_start
 
         ws = open_workspace(workspace)
+        chosen = pipeline.pick_run(ws, run)
+        print_resume_start(chosen, explicit=run is not None,
+                           resend=len(pipeline.cut_off_calls(ws, chosen)))
         run_with_progress(json_out, lambda progress: pipeline.resume(
-            ws, run, progress=progress, gate_observer=progress.gate))
+            ws, chosen.run_id, progress=progress, gate_observer=progress.gate))
 
     @app.command("replay")
+    @mutates("replay")
     def replay_command(
         release: str | None = typer.Argument(None, help="Release id (default: the current)."),
         gates: bool = typer.Option(True, "--gates/--no-gates",

@@ -57,6 +57,17 @@ def print_recovery(outcome: Any) -> None:
               f"(commit {outcome.commit[:12]})")
 
 
+def print_startup_recovery(recovery: Any) -> None:
+    """Say what startup recovery removed or finished (nothing when there was nothing)."""
+    for path in recovery.removed_locks:
+        err.print(f"[yellow]removed stale git lock {path}[/] (left by a killed genops)")
+    if recovery.blocked_by:
+        pids = ", ".join(str(p) for p in recovery.blocked_by)
+        err.print(f"[yellow]git lock files kept: git process(es) {pids} still running here[/]")
+    if recovery.promotion is not None:
+        print_recovery(recovery.promotion)
+
+
 def _gates_summary(gates: dict[str, str]) -> str:
     bad = [f"[{VERDICT_STYLE[v]}]{g} {v}[/]" for g, v in gates.items() if v in ("fail", "warn")]
     return ", ".join(bad) if bad else (f"[green]{len(gates)} pass[/]" if gates else "—")
@@ -175,3 +186,49 @@ def print_replay(outcome: Any, *, as_json: bool) -> None:
         out.print(gate_table(outcome.gates))
     out.print(f"[dim]rebuilt in {outcome.directory} from {outcome.calls} archived answers, "
               "offline[/]")
+
+
+def print_runs(rows: list[dict[str, Any]], *, as_json: bool) -> None:
+    """`genops runs`: one line per run, newest first, with what it waits for."""
+    if as_json:
+        print_json({"runs": rows})
+        return
+    if not rows:
+        out.print("no runs yet; `genops regenerate` starts one")
+        return
+    table = Table(title="runs (newest first)")
+    table.add_column("run", no_wrap=True)
+    for column in ("kind", "stage", "base", "release", "waiting for"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        base = row["base"] or ("none" if row["base_known"] else "?")
+        stage = row["stage"] + (f" · {row['may_have_been_billed']} may have been billed"
+                                if row["may_have_been_billed"] else "")
+        table.add_row(row["run"], row["kind"], stage, base + ("" if row["on_current_release"]
+                                                             or not row["resumable"] else " (old)"),
+                      row["release"] or "—",
+                      "\n".join(w.rsplit("/", 1)[-1] for w in row["waiting"]) or "—")
+    out.print(table)
+    waiting = next((r for r in rows if r["waiting"]), None)
+    if waiting is not None:
+        folder = waiting["waiting"][0].rsplit("/requests/", 1)[0]
+        out.print(f"requests wait in {folder}/requests/; answers go to {folder}/responses/")
+
+
+def print_cancelled(run: Any, *, as_json: bool) -> None:
+    if as_json:
+        print_json({"run": run.run_id, "stage": run.stage})
+        return
+    out.print(f"cancelled run {run.run_id}; `genops resume` will not take it. Its folder "
+              f"{run.dir} stays for inspection.")
+
+
+def print_resume_start(run: Any, *, explicit: bool, resend: int) -> None:
+    """Before a resume: which run it took (when chosen implicitly) and what it will re-send."""
+    if not explicit:
+        err.print(f"resuming run {run.run_id} ({run.kind}, stage {run.stage}, started on "
+                  f"{run.base or 'no release'})")
+    if resend:
+        err.print(f"[yellow]{resend} call(s) of run {run.run_id} may have been billed[/] before "
+                  f"it stopped (sent, no answer recorded); re-sending them now. "
+                  "`genops cost` lists them.")
