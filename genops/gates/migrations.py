@@ -254,7 +254,9 @@ class StoreRun:
         seeded = self.db("previous")
         step = self.verb(self.previous, "seed", seeded)
         if step.code != 0:
-            raise StoreFailure(f"seeding with the previous release's tree failed ({_why(step)})")
+            raise StoreFailure(f"seeding with the previous release's tree failed ({_why(step)}; "
+                               "see evidence/migrations/output.txt; a previous release that "
+                               "predates the contract needs [gates.migrations] bootstrap)")
         self.plain(seeded, "`seed`")
         old = _version(self.verb(self.previous, "version", seeded), "previous tree")
         baseline = self.private / f"{self.store.name}.db"

@@ -174,6 +174,8 @@ def test_a_previous_release_without_the_contract_is_seeded_by_its_own_code(tmp_p
     assert result.verdict == "pass", result.summary
     assert result.facts["bootstrap"] == ["notes/migrate.py", "notes/migrations/0001_notes.up.sql"]
     assert result.facts["stores"]["notes"]["from"] == "1"
+    without = run_gate(tmp_path / "again", notes_tree({**INIT, **TAGS}), previous=legacy)
+    assert without.verdict == "fail" and "needs [gates.migrations] bootstrap" in without.summary
 
 
 def test_missing_downs_reads_sql_pairs_and_python_migrations(tmp_path: Path) -> None:
