@@ -68,6 +68,9 @@ def register(app: typer.Typer) -> None:
     def resume(
         run: str | None = typer.Argument(None, help="The run id (default: the newest "
                                          "unfinished run)."),
+        repair: bool = typer.Option(False, "--repair", help="After a failed tests, adr_rules, "
+                                    "parse or traceability gate: ask for a patch that fixes it "
+                                    "(at least one round, else [synthesis] gate_repairs)."),
         json_out: bool = typer.Option(False, "--json", help="JSON lines events and result."),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
@@ -80,7 +83,7 @@ def register(app: typer.Typer) -> None:
         print_resume_start(chosen, explicit=run is not None,
                            resend=len(pipeline.cut_off_calls(ws, chosen)))
         run_with_progress(json_out, lambda progress: pipeline.resume(
-            ws, chosen.run_id, progress=progress, gate_observer=progress.gate))
+            ws, chosen.run_id, progress=progress, gate_observer=progress.gate, repair=repair))
 
     @app.command("replay")
     @mutates("replay")

@@ -56,3 +56,17 @@ def load_catalog() -> dict[str, CatalogEntry]:
 def lookup(model: str) -> CatalogEntry | None:
     """The entry for `model`, or None when the catalog does not know it."""
     return load_catalog().get(model)
+
+
+def context_window(model: str, pinned: int | None = None) -> int | None:
+    """The model's window: pinned in genops.toml `[models.<rung>] context_window`, else the
+    catalog's, else None (unknown)."""
+    if pinned is not None:
+        return pinned
+    entry = lookup(model)
+    return entry.context_window if entry is not None else None
+
+
+PIN_WINDOW_HINT = ("pin it with context_window = <tokens> in the model's [models.<rung>] table "
+                   "in genops.toml (for a local server: the context size it was started with, "
+                   "e.g. llama.cpp -c / n_ctx)")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from genops.ledger.pricing import estimate_request_tokens, price_for, worst_case_usd
-from genops.providers.catalog import lookup
+from genops.providers.catalog import PIN_WINDOW_HINT, context_window
 from genops.release.store import current_release, load_manifest
 from genops.workspace.config import ModelConfig
 
@@ -29,7 +29,7 @@ class PlannedRequest:
     max_output_tokens: int
     worst_usd: float | None  # None: the provider bills nothing (manual, replay)
     context_window: int | None
-    fits: bool | None  # None: the catalog does not know the model's window
+    fits: bool | None  # None: neither genops.toml nor the catalog knows the model's window
     estimated: bool  # True for group requests sized before the blueprint exists
 
 
@@ -64,8 +64,7 @@ def _previous_groups(root: Path) -> int:
 
 def _row(ws: Any, label: str, rung: str, cfg: ModelConfig, input_tokens: int,
          estimated: bool) -> PlannedRequest:
-    entry = lookup(cfg.model)
-    window = entry.context_window if entry else None
+    window = context_window(cfg.model, cfg.context_window)
     worst = None
     if cfg.provider not in ("manual", "replay"):
         worst = worst_case_usd(input_tokens, cfg.max_output_tokens, price_for(ws.config, cfg.model))
@@ -98,6 +97,10 @@ def build_plan(ws: Any, rungs: list[tuple[str, ModelConfig]], *,
     worst = sum((r.worst_usd or 0.0) * (groups if r.estimated else 1) for r in top)
     notes = [f"{r.rung}: {r.model} has a {r.context_window}-token window; the request needs "
              f"{r.input_tokens + r.max_output_tokens}" for r in rows if r.fits is False]
+    unknown = sorted({f"{r.rung} ({r.model})" for r in rows
+                      if r.fits is None and r.provider not in ("manual", "replay", "fake")})
+    if unknown:
+        notes.append(f"context window unknown for {', '.join(unknown)}: {PIN_WINDOW_HINT}")
     if groups:
         notes.append(f"group requests are estimated ({groups} groups, from "
                      f"{'the current release' if current_release(ws.root) else 'a guess'}); "

@@ -129,14 +129,20 @@ def print_run_outcome(outcome: Any, *, as_json: bool) -> None:
     if outcome.status == "planned":
         print_plan(outcome.plan, as_json=as_json)
         return
+    from genops.render import patch as patch_render
+
+    is_patch = hasattr(outcome, "diff")  # genops.patch.pipeline.PatchOutcome
     if as_json:
         print_json({"status": outcome.status, "run": outcome.run_id,
                     "release": _release_dict(outcome.release),
                     "gates": [g.to_dict() for g in outcome.gates],
                     "pending": [str(p) for p in outcome.pending],
                     "responses_dir": str(outcome.responses_dir) if outcome.responses_dir else None,
-                    "cost_usd": outcome.cost_usd, "calls": outcome.calls})
+                    "cost_usd": outcome.cost_usd, "calls": outcome.calls,
+                    **(patch_render.patch_json(outcome) if is_patch else {})})
         return
+    if is_patch:
+        patch_render.print_patch_result(outcome)
     if outcome.gates:
         err.print(gate_table(outcome.gates))
     if outcome.status == "awaiting":
