@@ -24,6 +24,7 @@ GATE_MODULES: tuple[str, ...] = (
     "genops.gates.lock",          # declared dependencies match the hash-pinned lock
     "genops.gates.licenses",      # every locked license is allowed
     "genops.gates.tests",         # the generated test suite, isolated, no keys
+    "genops.gates.migrations",    # stored data survives up, down, backup and restore
     "genops.gates.traceability",  # every requirement implemented somewhere
     "genops.gates.budget",        # the run's cost within the budget
     "genops.gates.context_fit",   # tree size against the context window

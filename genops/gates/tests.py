@@ -169,6 +169,15 @@ class TestsGate:
         """The bubblewrap to use, None when the policy is off."""
         return None if self.sandbox == "off" else probe(self.bwrap)
 
+    def python_for(self, ctx: GateContext, argv: list[str],
+                   log: Path) -> tuple[Path | str, dict[str, Any]]:
+        """The interpreter (the tree's cached venv) another gate runs the tree's code with."""
+        return self._python(ctx, argv, log)
+
+    def sandbox_probe(self) -> Probe | None:
+        """The bubblewrap this gate would use (None when the policy is off), for other gates."""
+        return self._probe()
+
     def check(self, ctx: GateContext) -> GateResult:
         evidence = ctx.evidence_dir / "tests"
         evidence.mkdir(parents=True, exist_ok=True)

@@ -76,15 +76,21 @@ def record_drift(ws: Any, *, reason: str | None = None,
     staged = stage_tree(files, [], run_dir=run.dir, policy=PathPolicy.of(ws))
     run.update(stage="staged")
     parent = load_manifest(ws.root, report.release)
+    # Judged with the parent's blueprint, as replay and `genops check` will judge the release.
     facts = ReleaseFacts(kind="patch", reason=reason, run_id=run.run_id, calls=[],
-                         blueprint=None, rung_by_group={}, cost_usd=0.0, month_spend_usd=0.0,
+                         blueprint=parent.get("blueprint"), rung_by_group={}, cost_usd=0.0, month_spend_usd=0.0,
                          inputs=run.inputs,
                          extra={"flags": {"source": SOURCE, "allow_breaking": False},
                                 "hand_edits": {"written": sorted(edits["write"]),
                                                "deleted": edits["delete"],
                                                "record": f"evidence/{EDITS_FILE}"},
                                 "blueprint": parent.get("blueprint")})
-    results = gate(ws, run, staged, facts, observer=gate_observer)
+    # The gates compare with the release's own tree: generated/ holds the hand edits themselves.
+    repo, output = gitops.open_repo(ws.root), str(ws.config.project.output)
+    previous = gitops.export_tree(repo, gitops.release_ref(repo, report.release, ws.root),
+                                  run.dir / "previous", output) / output
+    previous.mkdir(parents=True, exist_ok=True)
+    results = gate(ws, run, staged, facts, observer=gate_observer, previous=previous)
     evidence = run.dir / "evidence"
     evidence.mkdir(parents=True, exist_ok=True)
     (evidence / EDITS_FILE).write_text(json.dumps(edits, indent=1, sort_keys=True) + "\n",

@@ -343,15 +343,19 @@ def _unchanged(ws: Any, parent: str | None, staged: Path) -> bool:
 
 def gate(ws: Any, run: RunState, staged: Path, facts: ReleaseFacts, *,
          observer: GateObserver | None = None, extra: dict[str, Any] | None = None,
-         gates: Sequence[Gate] | None = None) -> list[GateResult]:
+         gates: Sequence[Gate] | None = None, previous: Path | None = None) -> list[GateResult]:
     """Seal `staged`, run the gates (default: every default gate) on it and check the seal.
+
+    `previous` is the current release's tree (default: `generated/`; a caller whose
+    `generated/` holds something else, such as hand edits, passes the release's own tree).
 
     Raises GateFailed (generated/ untouched) if a gate fails, SealBroken if the tree changed
     while it was judged; `facts` receives the sealed listing and the gated file hashes.
     """
     evidence = run.dir / "evidence"
     shutil.rmtree(evidence, ignore_errors=True)
-    ctx = GateContext(workspace=ws, staged=staged, previous=_previous_tree(ws),
+    ctx = GateContext(workspace=ws, staged=staged,
+                      previous=previous if previous is not None else _previous_tree(ws),
                       evidence_dir=evidence,
                       run={"run_id": run.run_id, "kind": run.kind, "cost_usd": facts.cost_usd,
                            "month_spend_usd": facts.month_spend_usd,

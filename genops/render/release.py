@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from genops.render.console import err, out, print_json
@@ -36,7 +37,8 @@ def gate_table(results: list[Any]) -> Table:
         table.add_column(column)
     for r in results:
         style = VERDICT_STYLE.get(r.verdict, "")
-        table.add_row(r.gate, f"[{style}]{r.verdict}[/]", r.summary, f"{r.seconds:.1f}s")
+        # summaries quote config tables and data ("[gates.migrations]"): never read as markup
+        table.add_row(r.gate, f"[{style}]{r.verdict}[/]", escape(r.summary), f"{r.seconds:.1f}s")
     return table
 
 
@@ -47,8 +49,9 @@ def print_gates(results: list[Any], *, as_json: bool) -> None:
     err.print(gate_table(results))
     for r in results:
         for finding in r.findings[:10]:
-            where = f"{finding.file}:{finding.line}: " if finding.file else ""
-            err.print(f"  [dim]{r.gate}[/] {where}{finding.message}")
+            where = (f"{finding.file}:{finding.line}: " if finding.file and finding.line
+                     else f"{finding.file}: " if finding.file else "")
+            err.print(f"  [dim]{r.gate}[/] {escape(where + finding.message)}")
 
 
 def print_recovery(outcome: Any) -> None:

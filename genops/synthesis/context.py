@@ -16,6 +16,7 @@ reaches a prompt, because the archive is keyed by the request hash and replay de
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,41 @@ def _adr_dict(adr: Any) -> dict[str, Any]:
     }
 
 
+def _recorded_stores(root: Path, release: str | None) -> dict[str, Any]:
+    """What the current release's migrations gate recorded per store (version, schema)."""
+    path = root / ".genops" / "releases" / (release or "-") / "manifest.json"
+    if not release or not path.is_file():
+        return {}
+    gates = json.loads(path.read_text(encoding="utf-8")).get("gates", [])
+    entry: dict[str, Any] = next((g for g in gates if g.get("gate") == "migrations"), {})
+    stores = entry.get("facts", {}).get("stores", {})
+    return stores if isinstance(stores, dict) else {}
+
+
+def migration_context(ws: Workspace, previous_tree: Path | None,
+                      release: str | None) -> dict[str, Any]:
+    """The `migrations` template variable: the contract's commands and, per declared store, its
+    migration files in the current release and the version and schema its gate recorded.
+
+    Read from committed files only (genops.toml, the release tree, its manifest), so rendering
+    stays byte-deterministic for replay; empty `stores` when the workspace declares none."""
+    cfg = ws.config.gates.migrations
+    if not cfg.stores:
+        return {"stores": [], "commands": {}, "contract": ""}
+    recorded = _recorded_stores(Path(ws.root), release)
+    stores = []
+    for store in cfg.stores:
+        folder = previous_tree / store.migrations if previous_tree and store.migrations else None
+        files = sorted(p.name for p in folder.iterdir() if p.is_file()) \
+            if folder is not None and folder.is_dir() else []
+        facts = recorded.get(store.name, {})
+        stores.append({"name": store.name, "path": store.path, "folder": store.migrations or "",
+                       "files": files, "version": str(facts.get("to", "")),
+                       "schema": str(facts.get("schema", ""))})
+    commands = {verb: cfg.command(verb) for verb in ("up", "down", "version", "schema", "seed")}
+    return {"stores": stores, "commands": commands, "contract": cfg.contract}
+
+
 def group_dict(group: Group) -> dict[str, Any]:
     return group.model_dump()
 
@@ -95,6 +131,7 @@ def base_context(ws: Workspace, previous_tree: Path | None, *,
         "output_dir": project.output,
         "diff": "",
         "package": project.package or "",
+        "migrations": migration_context(ws, previous_tree, release),
         "selection": [],
     }
     missing = TEMPLATE_VARIABLES - context.keys()

@@ -5,6 +5,7 @@ Every table forbids unknown keys so a typo is an error, not a silently ignored s
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, Literal
 
@@ -174,8 +175,94 @@ class ContextFitConfig(_Strict):
     fail_share: float = Field(0.9, gt=0, le=1)
 
 
+# The placeholders each migration verb may use (docs/releases.md "State and migrations").
+MIGRATION_PLACEHOLDERS = {"up": ("db", "store", "data"), "down": ("db", "store", "data", "target"),
+                          "version": ("db", "store", "data"), "schema": ("db", "store", "data"),
+                          "seed": ("db", "store", "data")}
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def check_relative(value: str, what: str) -> str:
+    """A relative POSIX path that stays inside its root (no '..', not absolute)."""
+    text = value.strip()
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if not parts or text.startswith("/") or "\\" in text or ".." in parts:
+        raise ValueError(f"{what} {value!r} must be a relative POSIX path inside the tree "
+                         "(no '..', not absolute)")
+    return "/".join(parts)
+
+
+class StoreConfig(_Strict):
+    """One database the generated tree keeps state in."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+    path: str  # the database file, relative to the data directory the gate gives the tree
+    migrations: str | None = None  # the tree's migration folder, checked for an up and a down each
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return check_relative(value, "store path")
+
+    @field_validator("migrations")
+    @classmethod
+    def _migrations(cls, value: str | None) -> str | None:
+        return None if value is None else check_relative(value, "migrations folder")
+
+
+class MigrationGateConfig(_Strict):
+    """The migration contract a tree with stores implements (one command per verb)."""
+
+    stores: list[StoreConfig] = Field(default_factory=list)
+    up: str = ""
+    down: str = ""
+    version: str = ""
+    schema_: str = Field("", alias="schema")
+    seed: str = ""
+    contract: str = "python -m pytest -q -p no:cacheprovider -m data_contract"
+    timeout_s: float = Field(300.0, gt=0)
+    required: bool = True
+    bootstrap: list[str] = Field(default_factory=list)  # new-tree paths lent to a pre-contract parent
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False,
+                              validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _bootstrap(cls, values: list[str]) -> list[str]:
+        return [check_relative(v, "bootstrap path") for v in values]
+
+    @model_validator(mode="after")
+    def _contract(self) -> "MigrationGateConfig":
+        names = [s.name for s in self.stores]
+        if len(set(names)) != len(names):
+            raise ValueError("two stores share a name; each [gates.migrations] store needs its own")
+        for verb, allowed in MIGRATION_PLACEHOLDERS.items():
+            command = self.command(verb)
+            if self.stores and not command.strip():
+                raise ValueError(f"{verb!r} is required when stores are declared "
+                                 f"(e.g. {verb} = \"python -m pkg.migrate {verb} {{store}} {{db}}"
+                                 f"{' {target}' if verb == 'down' else ''}\")")
+            used = set(_PLACEHOLDER.findall(command))
+            unknown = sorted(used - set(allowed))
+            if unknown:
+                raise ValueError(f"{verb!r} uses unknown placeholder {{{unknown[0]}}} "
+                                 f"(allowed: {', '.join('{' + a + '}' for a in allowed)})")
+            if command.strip() and "db" not in used:
+                raise ValueError(f"{verb!r} must name the database with {{db}}")
+        if self.down.strip() and "target" not in _PLACEHOLDER.findall(self.down):
+            raise ValueError("'down' must name the version to go back to with {target}")
+        return self
+
+    def command(self, verb: str) -> str:
+        """The command configured for `verb` (`schema` is stored as `schema_`)."""
+        return str(getattr(self, "schema_" if verb == "schema" else verb))
+
+
 class GatesConfig(_Strict):
     tests: TestGateConfig = TestGateConfig()
+    migrations: MigrationGateConfig = MigrationGateConfig()
     diff: DiffPolicyConfig = DiffPolicyConfig()
     traceability: TraceabilityConfig = TraceabilityConfig()
     context_fit: ContextFitConfig = ContextFitConfig()

@@ -37,6 +37,9 @@ def test_hand_edit_is_recorded_as_a_patch_release_and_replays(tmp_path: Path) ->
     assert release["hand_edits"]["written"] == ["hello/__init__.py", "hello/extra.py"]
     assert release["flags"]["source"] == "drift"
     assert {g["gate"]: g["verdict"] for g in release["gates"]}["tests"] == "pass"
+    # the gates judged the edit against r0001's tree, not against the edited generated/ itself
+    diff_gate = {g["gate"]: g for g in release["gates"]}["diff_policy"]
+    assert diff_gate["summary"] == "2 semantic change(s), none against fail_on='breaking'"
     assert "genops/r0002" in tags(root)
     assert genops(root, "check").returncode == 0
 

@@ -1,0 +1,250 @@
+"""Rogers, the conversation manager: every conversation, persisted, forever.
+
+Rogers listens to the whole bus. Every message whose envelope carries a
+``conversation_id`` is stored in SQLite together with who sent it and who it was
+addressed to; both become participants of the conversation. A MAD may read the
+history of, and search in, only the conversations it took part in.
+
+Queries *about* a conversation (``history``, ``search``) carry the conversation
+id in their arguments, not in the envelope, so they are not themselves stored.
+Rogers handles its inbox from the same ordered stream it persists from, so a
+history request always sees every message published before it.
+
+Participants can tag conversations (REQ-ROGERS-6). The store is versioned and
+migrated up when Rogers opens it (REQ-STATE-1): ``mad/migrations/rogers/``.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from mad.core import migrations
+from mad.core.bus import Bus, Message, inbox
+from mad.core.mad import MAD, MADError, ToolSpec
+from mad.core.observability import Observability
+
+CONVERSATION_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+MAX_TAGS = 16  # per conversation
+STORE, ADOPT = "rogers", "conversations"  # migrations folder; the table a pre-migration db has
+# The version-1 schema (migration 0001), kept for r0001's callers; the store's schema is its
+# migrations, applied by mad.core.migrations.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY, owner TEXT, title TEXT, created REAL NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS participants (
+    conversation_id TEXT NOT NULL, mad TEXT NOT NULL, PRIMARY KEY (conversation_id, mad));
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, conversation_id TEXT NOT NULL,
+    topic TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT, kind TEXT NOT NULL, text TEXT NOT NULL,
+    body TEXT NOT NULL, ts REAL NOT NULL, correlation_id TEXT);
+CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, seq);
+"""
+PRIVATE_MADS = ("turing",)  # traffic to and from the secrets manager is never stored
+
+
+def new_conversation_id() -> str:
+    return "c-" + uuid.uuid4().hex
+
+
+def message_text(body: dict[str, Any]) -> str:
+    """The human-readable part of a message body, for transcripts and search."""
+    for holder in (body, body.get("args"), body.get("result")):
+        if isinstance(holder, dict):
+            for key in ("text", "prompt", "message"):
+                if isinstance(holder.get(key), str):
+                    return holder[key]
+    if body.get("ok") is False:
+        return f"[error] {body.get('error', '')}"
+    return json.dumps(body, ensure_ascii=False, sort_keys=True)[:2000]
+
+
+class Rogers(MAD):
+    name = "rogers"
+    tools = (
+        ToolSpec("search", "Search the conversations the caller took part in.", "search",
+                 {"query": {"type": "string"}, "limit": {"type": "integer"}}, ("query",)),
+        ToolSpec("history", "Read a conversation the caller took part in.", "history",
+                 {"conversation_id": {"type": "string"}, "limit": {"type": "integer"}},
+                 ("conversation_id",)),
+        ToolSpec("conversations", "List the conversations the caller took part in.", "conversations"),
+    )
+
+    def __init__(self, bus: Bus, obs: Observability, db_path: Path) -> None:
+        super().__init__(bus, obs)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(db_path), check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        migrations.upgrade(self._db, STORE, adopt=ADOPT)
+
+    def topics(self) -> list[str]:
+        return ["*"]  # one ordered stream: persistence and inbox together
+
+    def stop(self) -> None:
+        super().stop()
+        with self._lock:
+            self._db.close()
+
+    def receive(self, message: Message) -> None:
+        if (message.conversation_id and CONVERSATION_RE.match(message.conversation_id)
+                and message.sender not in PRIVATE_MADS
+                and message.topic not in [inbox(m) for m in PRIVATE_MADS]):
+            self.persist(message)
+        super().receive(message)
+
+    # -- storage ----------------------------------------------------------
+    def persist(self, message: Message) -> None:
+        recipient = message.topic[4:] if message.topic.startswith("mad.") else None
+        cid = message.conversation_id or ""
+        now = time.time()
+        with self._lock:
+            if recipient is None and message.in_reply_to:
+                row = self._db.execute("SELECT sender FROM messages WHERE id = ?",
+                                       (message.in_reply_to,)).fetchone()
+                recipient = row[0] if row else None
+            self._db.execute("INSERT OR IGNORE INTO conversations (id, created, updated) VALUES (?, ?, ?)",
+                             (cid, now, now))
+            self._db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, cid))
+            for mad in {message.sender, recipient} - {None}:
+                self._db.execute("INSERT OR IGNORE INTO participants VALUES (?, ?)", (cid, mad))
+            self._db.execute(
+                "INSERT OR IGNORE INTO messages (id, conversation_id, topic, sender, recipient, kind,"
+                " text, body, ts, correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (message.id, cid, message.topic, message.sender, recipient, message.kind,
+                 message_text(message.body), json.dumps(message.body, ensure_ascii=False),
+                 message.ts, message.correlation_id))
+            self._db.commit()
+
+    def _participant(self, cid: str, mad: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM participants WHERE conversation_id = ? AND mad = ?",
+                                    (cid, mad)).fetchone() is not None
+
+    def _conversation(self, cid: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT id, owner, title, created, updated FROM conversations "
+                                   "WHERE id = ?", (cid,)).fetchone()
+            if row is None:
+                return None
+            mads = [r[0] for r in self._db.execute(
+                "SELECT mad FROM participants WHERE conversation_id = ? ORDER BY mad", (cid,))]
+            tags = self._tags(cid)
+        return {"id": row[0], "owner": row[1], "title": row[2], "created": row[3], "updated": row[4],
+                "participants": mads, "tags": tags}
+
+    def _tags(self, cid: str) -> list[str]:
+        """The conversation's tags, sorted (the caller holds the lock)."""
+        return [r[0] for r in self._db.execute(
+            "SELECT tag FROM conversation_tags WHERE conversation_id = ? ORDER BY tag", (cid,))]
+
+    def _require_participant(self, cid: str, mad: str) -> dict[str, Any]:
+        if not isinstance(cid, str) or not CONVERSATION_RE.match(cid):
+            raise MADError("bad_request", "invalid conversation id")
+        conversation = self._conversation(cid)
+        if conversation is None:
+            raise MADError("not_found", f"no conversation {cid!r}")
+        if mad not in conversation["participants"]:
+            raise MADError("forbidden", f"{mad!r} did not take part in conversation {cid!r}")
+        return conversation
+
+    # -- actions ------------------------------------------------------------
+    def do_open(self, request: Message, conversation_id: str | None = None, owner: str | None = None,
+                title: str | None = None) -> dict[str, Any]:
+        """Start a conversation (or re-open one the caller is in) with the caller as participant."""
+        if conversation_id is None:
+            conversation_id = new_conversation_id()
+        elif not CONVERSATION_RE.match(str(conversation_id)):
+            raise MADError("bad_request", "invalid conversation id")
+        existing = self._conversation(conversation_id)
+        if existing is not None:
+            return self._require_participant(conversation_id, request.sender)
+        now = time.time()
+        with self._lock:
+            self._db.execute("INSERT INTO conversations VALUES (?, ?, ?, ?, ?)",
+                             (conversation_id, owner, (title or "")[:120], now, now))
+            self._db.execute("INSERT OR IGNORE INTO participants VALUES (?, ?)",
+                             (conversation_id, request.sender))
+            self._db.commit()
+        return self._conversation(conversation_id) or {}
+
+    def do_invite(self, request: Message, conversation_id: str, mad: str) -> dict[str, Any]:
+        """A participant brings another MAD into the conversation."""
+        self._require_participant(conversation_id, request.sender)
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO participants VALUES (?, ?)", (conversation_id, mad))
+            self._db.commit()
+        return self._conversation(conversation_id) or {}
+
+    def do_tag(self, request: Message, conversation_id: str, tags: list[str]) -> dict[str, Any]:
+        """A participant adds tags to a conversation (REQ-ROGERS-6)."""
+        self._require_participant(conversation_id, request.sender)
+        if not isinstance(tags, list) or not all(isinstance(t, str) and TAG_RE.match(t) for t in tags):
+            raise MADError("bad_request", "tags must be a list of 1-32 lowercase letters, digits or '-'")
+        with self._lock:
+            known = set(self._tags(conversation_id))
+            if len(known | set(tags)) > MAX_TAGS:
+                raise MADError("bad_request", f"a conversation has at most {MAX_TAGS} tags")
+            self._db.executemany("INSERT OR IGNORE INTO conversation_tags VALUES (?, ?)",
+                                 [(conversation_id, t) for t in sorted(set(tags))])
+            self._db.commit()
+        return self._conversation(conversation_id) or {}
+
+    def do_untag(self, request: Message, conversation_id: str, tag: str) -> dict[str, Any]:
+        """A participant removes a tag from a conversation (REQ-ROGERS-6)."""
+        self._require_participant(conversation_id, request.sender)
+        with self._lock:
+            self._db.execute("DELETE FROM conversation_tags WHERE conversation_id = ? AND tag = ?",
+                             (conversation_id, tag))
+            self._db.commit()
+        return self._conversation(conversation_id) or {}
+
+    def do_history(self, request: Message, conversation_id: str, limit: int = 200) -> dict[str, Any]:
+        conversation = self._require_participant(conversation_id, request.sender)
+        limit = max(1, min(int(limit), 1000))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM (SELECT seq, id, sender, recipient, kind, text, body, ts, correlation_id"
+                " FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+                (conversation_id, limit)).fetchall()
+        keys = ("seq", "id", "sender", "recipient", "kind", "text", "body", "ts", "correlation_id")
+        messages = [dict(zip(keys, row, strict=True)) for row in rows]
+        for m in messages:
+            m["body"] = json.loads(m["body"])
+        return {"conversation": conversation, "messages": messages}
+
+    def do_search(self, request: Message, query: str, limit: int = 20) -> list[dict[str, Any]]:
+        if not isinstance(query, str) or not query.strip():
+            raise MADError("bad_request", "query must be a non-empty string")
+        pattern = "%" + query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT m.conversation_id, m.id, m.sender, m.text, m.ts FROM messages m"
+                " JOIN participants p ON p.conversation_id = m.conversation_id AND p.mad = ?"
+                " WHERE m.text LIKE ? ESCAPE '\\' ORDER BY m.seq DESC LIMIT ?",
+                (request.sender, pattern, max(1, min(int(limit), 200)))).fetchall()
+        keys = ("conversation_id", "id", "sender", "text", "ts")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def do_conversations(self, request: Message, owner: str | None = None,
+                         tag: str | None = None) -> list[dict[str, Any]]:
+        query = ("SELECT c.id, c.owner, c.title, c.created, c.updated FROM conversations c"
+                 " JOIN participants p ON p.conversation_id = c.id AND p.mad = ?")
+        params: list[Any] = [request.sender]
+        if tag is not None:
+            query += " JOIN conversation_tags t ON t.conversation_id = c.id AND t.tag = ?"
+            params.append(tag)
+        if owner is not None:
+            query += " WHERE c.owner = ?"
+            params.append(owner)
+        keys = ("id", "owner", "title", "created", "updated")
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY c.updated DESC LIMIT 500", params).fetchall()
+            listed = [{**dict(zip(keys, row, strict=True)), "tags": self._tags(row[0])}
+                      for row in rows]
+        return listed

@@ -1,0 +1,156 @@
+"""Rogers keeps every conversation; MADs read back only what they took part in."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from mad.core.bus import Bus, Message
+from mad.core.mad import MAD, MADError
+from mad.core.observability import Observability
+from mad.rogers import Rogers
+from tests.helpers import wait_for
+
+
+class Echo(MAD):
+    """A minimal MAD that answers ``say`` with what it heard."""
+
+    def __init__(self, name: str, bus: Bus, obs: Observability) -> None:
+        self.name = name  # type: ignore[misc]
+        super().__init__(bus, obs)
+
+    def do_say(self, request: Message, text: str) -> dict[str, Any]:
+        return {"text": f"{self.name} heard: {text}"}
+
+
+@pytest.fixture
+def cell(tmp_path: Path, bus: Bus) -> Iterator[tuple[Rogers, dict[str, Echo], Observability, Bus]]:
+    obs = Observability()
+    rogers = Rogers(bus, obs, tmp_path / "rogers.db")
+    mads = {n: Echo(n, bus, obs) for n in ("alpha", "beta", "gamma")}
+    for mad in (rogers, *mads.values()):
+        mad.start()
+    yield rogers, mads, obs, bus
+    for mad in (*mads.values(), rogers):
+        mad.stop()
+
+
+def talk(alpha: Echo, cid: str, text: str) -> None:
+    alpha.ask("beta", "say", in_conversation=cid, text=text)
+
+
+@pytest.mark.req("REQ-ROGERS-1", "REQ-ROGERS-2", "REQ-ROGERS-3", "REQ-REDIS-1")
+def test_participants_read_back_their_conversation(cell: tuple[Rogers, dict[str, Echo], Observability, Bus]) -> None:
+    rogers, mads, obs, bus = cell
+    alpha, gamma = mads["alpha"], mads["gamma"]
+    cid = alpha.ask("rogers", "open", title="alpha and beta")["id"]
+    talk(alpha, cid, "first")
+    talk(alpha, cid, "second")
+    history = alpha.ask("rogers", "history", conversation_id=cid)
+    assert history["conversation"]["participants"] == ["alpha", "beta"]
+    assert [(m["sender"], m["recipient"], m["text"]) for m in history["messages"]] == [
+        ("alpha", "beta", "first"), ("beta", "alpha", "beta heard: first"),
+        ("alpha", "beta", "second"), ("beta", "alpha", "beta heard: second")]
+    assert mads["beta"].ask("rogers", "history", conversation_id=cid, limit=1)["messages"][0]["text"] == \
+        "beta heard: second"
+    with pytest.raises(MADError) as refused:
+        gamma.ask("rogers", "history", conversation_id=cid)
+    assert refused.value.code == "forbidden" and "'gamma' did not take part" in refused.value.message
+    with pytest.raises(MADError) as missing:
+        alpha.ask("rogers", "history", conversation_id="c-unknown")
+    assert missing.value.code == "not_found"
+    with pytest.raises(MADError, match="invalid conversation id"):
+        alpha.ask("rogers", "history", conversation_id="'; DROP TABLE messages; --")
+
+
+@pytest.mark.req("REQ-ROGERS-1")
+def test_conversations_survive_a_restart(tmp_path: Path, memory_bus: Bus) -> None:
+    obs = Observability()
+    rogers = Rogers(memory_bus, obs, tmp_path / "r.db")
+    alpha, beta = Echo("alpha", memory_bus, obs), Echo("beta", memory_bus, obs)
+    for mad in (rogers, alpha, beta):
+        mad.start()
+    talk(alpha, "c-restart", "remember me")
+    wait_for(lambda: len(alpha.ask("rogers", "history", conversation_id="c-restart")["messages"]) == 2)
+    rogers.stop()
+    again = Rogers(memory_bus, obs, tmp_path / "r.db")
+    again.start()
+    try:
+        texts = [m["text"] for m in alpha.ask("rogers", "history", conversation_id="c-restart")["messages"]]
+        assert texts == ["remember me", "beta heard: remember me"]
+    finally:
+        again.stop()
+        alpha.stop()
+        beta.stop()
+
+
+@pytest.mark.req("REQ-ROGERS-4")
+def test_search_covers_only_the_callers_conversations(cell: tuple[Rogers, dict[str, Echo], Observability, Bus]) -> None:
+    rogers, mads, obs, bus = cell
+    alpha, beta, gamma = mads["alpha"], mads["beta"], mads["gamma"]
+    talk(alpha, "c-one", "the launch code is 100% banana_split")
+    gamma.ask("alpha", "say", in_conversation="c-two", text="banana bread for gamma")
+    hits = alpha.ask("rogers", "search", query="banana")
+    assert [(h["conversation_id"], h["sender"]) for h in hits] == [
+        ("c-two", "alpha"), ("c-two", "gamma"), ("c-one", "beta"), ("c-one", "alpha")]
+    assert {h["conversation_id"] for h in beta.ask("rogers", "search", query="banana")} == {"c-one"}
+    assert [h["text"] for h in alpha.ask("rogers", "search", query="100%")] == [
+        "beta heard: the launch code is 100% banana_split", "the launch code is 100% banana_split"]
+    assert alpha.ask("rogers", "search", query="_s") and not alpha.ask("rogers", "search", query="%x%")
+    assert len(alpha.ask("rogers", "search", query="banana", limit=1)) == 1
+    with pytest.raises(MADError, match="non-empty"):
+        alpha.ask("rogers", "search", query=" ")
+
+
+@pytest.mark.req("REQ-ROGERS-5")
+def test_open_list_and_invite(cell: tuple[Rogers, dict[str, Echo], Observability, Bus]) -> None:
+    rogers, mads, obs, bus = cell
+    alpha, gamma = mads["alpha"], mads["gamma"]
+    opened = alpha.ask("rogers", "open", owner="carol", title="planning")
+    cid = opened["id"]
+    assert opened["owner"] == "carol" and opened["participants"] == ["alpha"]
+    assert alpha.ask("rogers", "open", conversation_id=cid)["id"] == cid  # re-open as a participant
+    with pytest.raises(MADError, match="did not take part"):
+        gamma.ask("rogers", "open", conversation_id=cid)  # cannot join uninvited
+    alpha.ask("rogers", "invite", conversation_id=cid, mad="gamma")
+    assert gamma.ask("rogers", "history", conversation_id=cid)["conversation"]["title"] == "planning"
+    assert [c["id"] for c in gamma.ask("rogers", "conversations")] == [cid]
+    assert [c["id"] for c in alpha.ask("rogers", "conversations", owner="carol")] == [cid]
+    assert alpha.ask("rogers", "conversations", owner="dave") == []
+
+
+@pytest.mark.req("REQ-TURING-6", "REQ-ROGERS-1")
+def test_secret_traffic_never_enters_conversation_memory(
+        cell: tuple[Rogers, dict[str, Echo], Observability, Bus]) -> None:
+    rogers, mads, obs, bus = cell
+    vault = Echo("turing", bus, obs)  # stands in for Turing's inbox
+    vault.start()
+    try:
+        mads["alpha"].ask("turing", "say", in_conversation="c-vault", text="the password is swordfish")
+        talk(mads["alpha"], "c-vault", "an ordinary remark")
+        texts = [m["text"] for m in mads["alpha"].ask("rogers", "history", conversation_id="c-vault")["messages"]]
+        assert texts == ["an ordinary remark", "beta heard: an ordinary remark"]
+        assert not mads["alpha"].ask("rogers", "search", query="swordfish")
+    finally:
+        vault.stop()
+
+
+@pytest.mark.req("REQ-ROGERS-6")
+def test_participants_tag_and_filter_conversations(cell: tuple[Rogers, dict[str, Echo], Observability, Bus]) -> None:
+    rogers, mads, obs, bus = cell
+    alpha, gamma = mads["alpha"], mads["gamma"]
+    trip = alpha.ask("rogers", "open", title="trip")["id"]
+    other = alpha.ask("rogers", "open", title="other")["id"]
+    assert alpha.ask("rogers", "tag", conversation_id=trip, tags=["travel", "q3"])["tags"] == ["q3", "travel"]
+    assert [c["id"] for c in alpha.ask("rogers", "conversations", tag="travel")] == [trip]
+    assert {c["id"]: c["tags"] for c in alpha.ask("rogers", "conversations")} == {trip: ["q3", "travel"], other: []}
+    assert alpha.ask("rogers", "history", conversation_id=trip)["conversation"]["tags"] == ["q3", "travel"]
+    assert alpha.ask("rogers", "untag", conversation_id=trip, tag="q3")["tags"] == ["travel"]
+    with pytest.raises(MADError, match="did not take part"):
+        gamma.ask("rogers", "tag", conversation_id=trip, tags=["mine"])
+    with pytest.raises(MADError, match="lowercase"):
+        alpha.ask("rogers", "tag", conversation_id=trip, tags=["Not OK"])
+    with pytest.raises(MADError, match="at most 16"):
+        alpha.ask("rogers", "tag", conversation_id=trip, tags=[f"t{i}" for i in range(16)])
+    assert gamma.ask("rogers", "conversations", tag="travel") == []
