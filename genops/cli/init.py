@@ -17,10 +17,12 @@ def register(app: typer.Typer) -> None:
         provider: str = typer.Option("anthropic", help="Senior model provider: "
                                      + ", ".join(PROVIDER_DEFAULT_MODELS)),
         git: bool = typer.Option(True, help="Initialise a git repository and commit the scaffold."),
-        json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+        json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON document on stdout."),
     ) -> None:
         """Create a workspace: genops.toml, specs/, adr/, prompts/, CI workflow, git repo."""
+        from genops.cli.common import output_mode
         from genops.render import workspace as render
 
+        output_mode(json_out)
         result = init_workspace(directory, name=name, provider=provider, git=git)
         render.init_result(result, as_json=json_out)

@@ -131,6 +131,8 @@ class ModelClient:
             response = call_with_retry(attempt, self.config.retry, sleep=self._sleep,
                                        on_retry=self._on_retry)
         except BaseException as exc:
+            if isinstance(exc, ProviderError):
+                exc.attempts = attempts  # the unit's error names how often it was tried
             self._failed(rung, request, key, reservation, exc, time.monotonic() - started, label)
             raise
         latency = time.monotonic() - started

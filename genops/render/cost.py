@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from genops.ledger.db import CostReport, Grouping, SpendRow
 from genops.render.console import out, print_json
@@ -24,7 +25,7 @@ def _table(group: Grouping, rows: list[SpendRow]) -> Table:
         table.add_column(name, justify="right")
     table.add_column("cost", justify="right", no_wrap=True)
     for row in rows:
-        table.add_row(row.group, str(row.calls), str(row.archive_hits), str(row.errors),
+        table.add_row(Text(row.group), str(row.calls), str(row.archive_hits), str(row.errors),
                       f"{row.input_tokens:,}", f"{row.output_tokens:,}",
                       f"{row.cache_read_tokens:,}/{row.cache_write_tokens:,}",
                       _usd(row.cost_usd))
@@ -43,10 +44,10 @@ def cost_report(report: CostReport, *, groups: tuple[Grouping, ...], as_json: bo
         if rows:
             out.print(_table(group, rows))
         else:
-            out.print(f"spend {_TITLES[group]}: no calls recorded yet")
+            out.print(Text(f"spend {_TITLES[group]}: no calls recorded yet"))
     share = report.month_total_usd / report.per_month_usd if report.per_month_usd else 0.0
     in_flight = (f" (+{_usd(report.in_flight_usd)} reserved in flight)"
                  if report.in_flight_usd else "")
-    out.print(f"\nthis month ({report.month}): {_usd(report.month_total_usd)}{in_flight} of "
-              f"{_usd(report.per_month_usd)} budget ({share:.0%}); per-run budget "
-              f"{_usd(report.per_run_usd)}")
+    out.print(Text(f"\nthis month ({report.month}): {_usd(report.month_total_usd)}{in_flight} of "
+                   f"{_usd(report.per_month_usd)} budget ({share:.0%}); per-run budget "
+                   f"{_usd(report.per_run_usd)}"))

@@ -135,8 +135,10 @@ class Unit:
                     raise
                 why = f"would cross the budget ({exc.message})"
             except ProviderError as exc:
-                if last or self.s.on_failure != "fallback" or exc.error_class in NO_FALLBACK:
+                if exc.error_class in NO_FALLBACK:
                     raise
+                if last or self.s.on_failure != "fallback":
+                    raise self._final_error(index, exc) from None
                 why = f"failed ({exc.error_class}: {exc.message})"
             else:
                 self.s.progress.group_done(self.name, unit_total(self.records))
@@ -144,6 +146,29 @@ class Unit:
             self.s.progress.message(f"{self.name}: rung {rung!r} {why}; falling back to "
                                     f"{self.s.rungs[index + 1][0]!r}")
         raise AssertionError("unreachable: the last rung either returns or raises")
+
+    def _final_error(self, index: int, exc: ProviderError) -> ProviderError:
+        """The error a user sees (exit 3): which unit, rung and model, after how many attempts,
+        and what the ladder did (no fallback is claimed when `on_failure = "stop"`)."""
+        rung, cfg = self.s.rungs[index]
+        tries = f"{exc.attempts} attempt{'s' if exc.attempts != 1 else ''}" if exc.attempts \
+            else "its attempt"
+        rest = [name for name, _ in self.s.rungs[index + 1:]]
+        if rest:
+            ladder = (f'[ladder] on_failure = "stop", so the other rungs ({", ".join(rest)}) '
+                      "were not tried")
+        elif index > 0:
+            tried = ", ".join(name for name, _ in self.s.rungs[:index + 1])
+            ladder = f"every rung of the ladder failed ({tried})"
+        else:
+            ladder = "the ladder has no other rung to fall back to"
+        error = ProviderError(
+            f"{self.name}: rung {rung!r} ({cfg.provider} {cfg.model}) failed after {tries}: "
+            f"{exc.message}", error_class=exc.error_class, retryable=exc.retryable,
+            retry_after=exc.retry_after, status=exc.status,
+            hint="; ".join(part for part in (exc.hint, ladder) if part))
+        error.attempts = exc.attempts
+        return error
 
     def _on_rung(self, rung: str, cfg: ModelConfig, parse: Callable[[str], T]) -> T:
         messages = self.messages
