@@ -96,7 +96,9 @@ def anthropic_params(request: CompletionRequest) -> dict[str, Any]:
             messages.append({"role": message.role, "content": [block]})
     for block in marked[-MAX_CACHE_BREAKPOINTS:]:
         block["cache_control"] = dict(_EPHEMERAL)
-    body: dict[str, Any] = {"temperature": request.temperature}
+    body: dict[str, Any] = {}
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
     if request.top_p is not None:
         body["top_p"] = request.top_p
     body.update(dict(request.extra))

@@ -37,7 +37,7 @@ class CompletionRequest:
     model: str
     messages: tuple[Message, ...]
     max_output_tokens: int
-    temperature: float = 0.0
+    temperature: float | None = 0.0  # None: not sent (the model takes only its default)
     seed: int | None = None
     top_p: float | None = None
     cache_key: str | None = None  # OpenAI prompt_cache_key; also names the shared prefix elsewhere

@@ -24,7 +24,7 @@ from genops.errors import ProviderError, UsageError
 from genops.ledger.archive import Archive
 from genops.ledger.budget import Budget, Reservation
 from genops.ledger.db import CallRecord, Ledger
-from genops.ledger.pricing import cost_usd, estimate_request_tokens, price_for, worst_case_usd
+from genops.ledger.pricing import billed_price, cost_usd, estimate_request_tokens, worst_case_usd
 from genops.providers.base import CompletionRequest, CompletionResponse, Provider, TokenCallback
 from genops.providers.replay import archive_miss_error
 from genops.providers.retry import call_with_retry
@@ -35,7 +35,6 @@ log = logging.getLogger("genops.client")
 # Providers that need no network, allowed when offline.
 OFFLINE_PROVIDERS = frozenset({"replay", "fake", "manual"})
 # Providers nobody bills: no reservation, no price needed.
-UNPRICED_PROVIDERS = frozenset({"replay", "manual"})
 
 
 @dataclass(frozen=True)
@@ -116,8 +115,7 @@ class ModelClient:
             raise archive_miss_error(self.archive, request,
                                      why=f"offline, and rung {rung!r} uses provider "
                                          f"{provider.name!r}, which needs the network")
-        price = None if provider.name in UNPRICED_PROVIDERS else price_for(self.config,
-                                                                           request.model)
+        price = billed_price(self.config, provider.name, request.model)
         reservation = self._reserve(request, price, label or rung)
         attempts = 0
 

@@ -110,8 +110,7 @@ class OpenAIProvider:
         """The `chat.completions.create` arguments for a request."""
         params: dict[str, Any] = {
             "model": request.model, "stream": True, "stream_options": {"include_usage": True},
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "temperature": request.temperature}
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages]}
         params["max_tokens" if self.compatible else "max_completion_tokens"] = \
             request.max_output_tokens
         if request.seed is not None:
@@ -123,10 +122,12 @@ class OpenAIProvider:
         params: dict[str, Any] = {
             "model": request.model, "stream": True, "store": False,
             "input": [{"role": m.role, "content": m.content} for m in request.messages],
-            "max_output_tokens": request.max_output_tokens, "temperature": request.temperature}
+            "max_output_tokens": request.max_output_tokens}
         return self._common(params, request)
 
     def _common(self, params: dict[str, Any], request: CompletionRequest) -> dict[str, Any]:
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
         if request.top_p is not None:
             params["top_p"] = request.top_p
         if request.cache_key and not self.compatible:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genops.ledger.pricing import estimate_request_tokens, price_for, worst_case_usd
+from genops.ledger.pricing import billed_price, estimate_request_tokens, worst_case_usd
 from genops.providers.catalog import lookup
 from genops.release.store import current_release, load_manifest
 from genops.workspace.config import ModelConfig
@@ -66,9 +66,8 @@ def _row(ws: Any, label: str, rung: str, cfg: ModelConfig, input_tokens: int,
          estimated: bool) -> PlannedRequest:
     entry = lookup(cfg.model)
     window = entry.context_window if entry else None
-    worst = None
-    if cfg.provider not in ("manual", "replay"):
-        worst = worst_case_usd(input_tokens, cfg.max_output_tokens, price_for(ws.config, cfg.model))
+    price = billed_price(ws.config, cfg.provider, cfg.model)
+    worst = None if price is None else worst_case_usd(input_tokens, cfg.max_output_tokens, price)
     fits = None if window is None else input_tokens + cfg.max_output_tokens <= window
     return PlannedRequest(label, rung, cfg.provider, cfg.model, input_tokens,
                           cfg.max_output_tokens, worst, window, fits, estimated)

@@ -27,6 +27,7 @@ from typing import Any, Callable, Protocol, TypeVar
 from genops.errors import BudgetExceeded, GenopsError, ProviderError
 from genops.providers.base import (CompletionRequest, CompletionResponse, Message,
                                    TokenCallback)
+from genops.providers.catalog import capabilities, sent_sampling
 from genops.synthesis.journal import RunJournal
 from genops.synthesis.progress import CallRecord, Progress, unit_total
 from genops.synthesis.protocol import FENCE_LINE, ResponseFormatError, strip_fence
@@ -106,9 +107,11 @@ def build_request(cfg: ModelConfig, messages: tuple[Message, ...], *, cache_key:
                   label: str) -> CompletionRequest:
     """The request for one rung; the label travels in `extra` only for the manual provider."""
     extra: tuple[tuple[str, Any], ...] = (("label", label),) if cfg.provider == "manual" else ()
+    sampling = sent_sampling(cfg)  # what the model takes: nothing unsent reaches the archive key
     return CompletionRequest(provider=cfg.provider, model=cfg.model, messages=messages,
-                             max_output_tokens=cfg.max_output_tokens, temperature=cfg.temperature,
-                             seed=cfg.seed, top_p=cfg.top_p, cache_key=cache_key, extra=extra)
+                             max_output_tokens=cfg.max_output_tokens,
+                             temperature=sampling["temperature"], seed=sampling["seed"],
+                             top_p=sampling["top_p"], cache_key=cache_key, extra=extra)
 
 
 class Unit:
@@ -196,7 +199,7 @@ class Unit:
             if response.stop != "max_tokens":
                 return text
             self.s.progress.message(f"{label}: cut off at the output limit; continuing ({n})")
-            if cfg.provider == "anthropic":
+            if capabilities(cfg).prefill:  # the catalog's data, not the provider's name
                 # Assistant prefill: the model resumes its own message. The API refuses a final
                 # assistant turn ending in whitespace, so the seam is at the stripped end.
                 text = text.rstrip()

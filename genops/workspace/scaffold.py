@@ -66,6 +66,20 @@ def _workflow() -> str | None:
     return workflow_text()
 
 
+def _temperature_line(provider: str) -> str:
+    """Deterministic sampling where the model takes it; its one accepted value where it does not."""
+    from genops.providers.catalog import capabilities
+    from genops.workspace.config import ModelConfig
+
+    caps = capabilities(ModelConfig(provider=provider,
+                                    model=PROVIDER_DEFAULT_MODELS[provider]))
+    if caps.temperature is False:
+        return "# temperature: this model takes none"
+    if isinstance(caps.temperature, bool):
+        return "temperature = 0.0"
+    return f"temperature = {float(caps.temperature)}  # the only value this model accepts"
+
+
 def scaffold_files(name: str, provider: str) -> dict[str, str]:
     """Every file of a new workspace, by relative path."""
     if provider not in PROVIDER_DEFAULT_MODELS:
@@ -73,7 +87,8 @@ def scaffold_files(name: str, provider: str) -> dict[str, str]:
                          hint="one of: " + ", ".join(PROVIDER_DEFAULT_MODELS))
     toml = (_scaffold_text("genops.toml").replace("{{name}}", name)
             .replace("{{provider}}", provider)
-            .replace("{{model}}", PROVIDER_DEFAULT_MODELS[provider]))
+            .replace("{{model}}", PROVIDER_DEFAULT_MODELS[provider])
+            .replace("{{temperature}}", _temperature_line(provider)))
     files = {
         "genops.toml": toml,
         "specs/requirements.md": _scaffold_text("requirements.md"),

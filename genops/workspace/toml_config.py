@@ -101,3 +101,18 @@ def allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     if isinstance(model, type) and issubclass(model, BaseModel):
         return list(model.model_fields)
     return []
+
+
+def check_pins(root: Path, config: GenopsConfig) -> None:
+    """Refuse a sampling pin a rung's model cannot honour (the catalog's capabilities), naming the
+    line in genops.toml: a seed the API never sends must not look pinned in the archive key."""
+    from genops.providers.catalog import refused_pins  # late: the catalog imports the config
+
+    text = (root / CONFIG_NAME).read_text(encoding="utf-8")
+    for rung, cfg in config.models.items():
+        for key, why in refused_pins(cfg):
+            raise ConfigError(CONFIG_NAME, f"models.{rung}.{key}: {why}",
+                              line=_line_of_key(text, ("models", rung, key)),
+                              hint=f"remove {key} from [models.{rung}] (or, for a model newer than "
+                                   f"genops's catalog, state what it accepts in "
+                                   f"[models.{rung}.capabilities]); `genops help providers`")
