@@ -19,7 +19,7 @@ import re
 import threading
 from pathlib import Path
 
-from genops.errors import ExitCode, ProviderError
+from genops.errors import ExitCode, ProviderError, UsageError
 from genops.fsutil import write_atomic
 from genops.ledger.pricing import estimate_request_tokens, estimate_tokens
 from genops.providers.base import CompletionRequest, CompletionResponse, TokenCallback, Usage
@@ -32,7 +32,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 class ManualPending(ProviderError):
     """Requests are waiting for a person's answers; `pending` lists the request files."""
 
-    exit_code = ExitCode.OK
+    exit_code = ExitCode.AWAITING  # not a failure: the CLI exits 5 (README "Output and exit codes")
 
     def __init__(self, pending: list[Path], *, responses_dir: Path) -> None:
         self.pending = list(pending)
@@ -83,10 +83,25 @@ class ManualProvider:
                           output_tokens=estimate_tokens(text))
             return CompletionResponse(text=text, stop="complete", usage=usage,
                                       model=request.model, raw_stop_reason="manual")
+        self._refuse_misnamed(stem, answer)
         self.responses_dir.mkdir(parents=True, exist_ok=True)
         path = self.requests_dir / f"{stem}.md"
         write_atomic(path, self.render_request(request, stem, answer))
         raise ManualPending([path], responses_dir=self.responses_dir)
+
+    def _refuse_misnamed(self, stem: str, answer: Path) -> None:
+        """An answer saved under another name (`01-blueprint.txt`, `01-blueprint.md.txt`) is
+        reported, not silently ignored while the run keeps waiting."""
+        if not self.responses_dir.is_dir():
+            return
+        near = sorted(p.name for p in self.responses_dir.iterdir()
+                      if p.is_file() and p.name != answer.name
+                      and (p.name.startswith(stem + ".") or p.name == stem))
+        if near:
+            raise UsageError(
+                f"{self.responses_dir / near[0]}: looks like the answer to request {stem}, but "
+                f"genops reads {answer.name}", hint=f"rename it to {answer}, then run "
+                "`genops resume` again")
 
     def _stem(self, request: CompletionRequest) -> str:
         """`NN-<label>` for this request, assigned once and kept in index.json."""

@@ -6,8 +6,9 @@
   llama.cpp and LM Studio all read `max_tokens`; not all read the newer name).
 - `api="responses"`: `responses.create(stream=True, store=False)`; the Responses API has no seed.
   A cut-off answer ends with `response.incomplete` and `incomplete_details.reason`.
-- Prompt caching is automatic at OpenAI; `prompt_cache_key` (from `CompletionRequest.cache_key`)
-  routes requests that share a prefix to the same cache. Not sent to compatible servers.
+- Prompt caching is automatic at OpenAI; `prompt_cache_key` routes requests that share a prefix to
+  the same cache. It names the prefix up to the first cache breakpoint (specs and ADRs), so the
+  blueprint request and every group share one key. Not sent to compatible servers.
 - Usage: OpenAI's prompt/input tokens INCLUDE cached tokens (and cache writes); genops' Usage
   excludes them, so they are subtracted here.
 - Keys: OPENAI_API_KEY (or `api_key_env`) for OpenAI. A compatible server gets `api_key_env`'s
@@ -33,6 +34,7 @@ from genops.providers._common import (
     missing_key,
     stop_from,
     truncated,
+    wire_cache_key,
 )
 from genops.providers.base import (
     CompletionRequest,
@@ -130,8 +132,9 @@ class OpenAIProvider:
             params["temperature"] = request.temperature
         if request.top_p is not None:
             params["top_p"] = request.top_p
-        if request.cache_key and not self.compatible:
-            params["prompt_cache_key"] = request.cache_key
+        cache_key = wire_cache_key(request.messages) or request.cache_key
+        if cache_key and not self.compatible:
+            params["prompt_cache_key"] = cache_key
         if request.extra:
             params["extra_body"] = dict(request.extra)
         return params

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from genops.ledger.pricing import billed_price, estimate_request_tokens, worst_case_usd
-from genops.providers.catalog import lookup
+from genops.providers.catalog import capabilities, lookup
 from genops.release.store import current_release, load_manifest
 from genops.workspace.config import ModelConfig
 
@@ -73,6 +73,34 @@ def _row(ws: Any, label: str, rung: str, cfg: ModelConfig, input_tokens: int,
                           cfg.max_output_tokens, worst, window, fits, estimated)
 
 
+def _cache_notes(rungs: list[tuple[str, ModelConfig]], prefix_tokens: int) -> list[str]:
+    """A shared prefix shorter than a model's caching minimum (catalog data) is never cached."""
+    notes = []
+    for rung, cfg in rungs:
+        minimum = capabilities(cfg).min_cache_tokens
+        if minimum and prefix_tokens < minimum:
+            notes.append(f"{rung}: the shared prefix (≈{prefix_tokens:,} tokens) is below "
+                         f"{cfg.model}'s caching minimum of {minimum:,} tokens, so it will not be "
+                         "cached: every request pays for it in full")
+    return notes
+
+
+def _key_notes(rungs: list[tuple[str, ModelConfig]]) -> list[str]:
+    """A rung whose API key is not set would fail at its first request: say so before a run."""
+    from genops.providers._common import KEY_ENV, find_key
+
+    notes = []
+    for rung, cfg in rungs:
+        needs_key = cfg.provider in KEY_ENV and (cfg.provider != "openai-compatible"
+                                                 or cfg.api_key_env)
+        if needs_key and find_key(cfg.provider, cfg.api_key_env)[0] is None:
+            names = find_key(cfg.provider, cfg.api_key_env)[1]
+            notes.append(f"warning: {rung}: {names} is not set, so a run would fail at this "
+                         f"rung's first {cfg.provider} request (export it, or name another "
+                         "variable with api_key_env)")
+    return notes
+
+
 def build_plan(ws: Any, rungs: list[tuple[str, ModelConfig]], *,
                previous_tree: Path | None, release: str | None,
                month_spent_usd: float | None = None) -> RunPlan:
@@ -97,6 +125,7 @@ def build_plan(ws: Any, rungs: list[tuple[str, ModelConfig]], *,
     worst = sum((r.worst_usd or 0.0) * (groups if r.estimated else 1) for r in top)
     notes = [f"{r.rung}: {r.model} has a {r.context_window}-token window; the request needs "
              f"{r.input_tokens + r.max_output_tokens}" for r in rows if r.fits is False]
+    notes += _cache_notes(rungs, prefix_tokens) + _key_notes(rungs)
     if groups:
         notes.append(f"group requests are estimated ({groups} groups, from "
                      f"{'the current release' if current_release(ws.root) else 'a guess'}); "

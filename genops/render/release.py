@@ -194,7 +194,10 @@ def print_plan(plan: Any, *, as_json: bool) -> None:
         f" the per-run budget of ${plan.per_run_usd:.2f}; this month so far "
         f"{_usd(plan.month_spent_usd)} of ${plan.per_month_usd:.2f}"))
     for note in plan.notes:
-        out.print(Text.assemble(("note:", "dim"), f" {note}"))
+        if note.startswith("warning: "):
+            out.print(Text.assemble(("warning:", "yellow"), note[len("warning:"):]))
+        else:
+            out.print(Text.assemble(("note:", "dim"), f" {note}"))
 
 
 def _release_dict(release: Any) -> dict[str, Any] | None:
