@@ -8,7 +8,8 @@ What the 2.x SDK needs that is easy to miss:
 Prompt caching: the last content block of every message marked `cache_prefix` carries
 `cache_control: {"type": "ephemeral"}`; the system prompt is sent as a block list so it can carry
 one too. A message with `cache_split` is sent as two blocks, each a breakpoint: a group request's
-first block is exactly the blueprint request's context, so it reads what that request wrote. The API allows four breakpoints, so only the last four are kept (each covers all before it).
+first block is exactly the blueprint request's context, so it reads what that request wrote.
+The API allows four breakpoints, so only the last four are kept (each covers all before it).
 Anthropic has no seed. Usage is already split: `input_tokens` excludes cache reads and writes.
 """
 
