@@ -15,4 +15,6 @@ def init_result(result: InitResult, *, as_json: bool) -> None:
     out.print(Text.assemble(("created", "green"), f" workspace at {result.root}"))
     for rel in result.files:
         out.print(Text(f"  {rel}"))
-    out.print(Text("\nnext: edit specs/requirements.md, then `genops regenerate --dry-run`"))
+    commit = "" if result.git else "commit these files (releases are commits and tags), "
+    out.print(Text(f"\nnext: {commit}edit specs/requirements.md, then "
+                   "`genops regenerate --dry-run`"))
