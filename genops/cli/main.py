@@ -58,6 +58,7 @@ COMMAND_MODULES = (
     "genops.cli.patch",
     "genops.cli.diff",
     "genops.cli.check",
+    "genops.cli.review",
     "genops.cli.release",
     "genops.cli.cost",
     "genops.cli.audit",

@@ -1,9 +1,10 @@
 """`genops check` as a library: every verdict CI needs, offline and without a key.
 
 The checks, in order: drift (the output tree against the current manifest), manifest integrity,
-then the tree gates on the output tree itself: parse, diff policy (against a base tree), ADR
-rules, traceability and context fit. The base is the current release's parent by default (the
-tree the current release was gated against), or `--base`: a directory, a release id or a git ref.
+whether ARCHITECTURE.md is what the current release renders, the audit checks, then the tree
+gates on the output tree itself: parse, diff policy (against a base tree), ADR rules,
+traceability and context fit. The base is the current release's parent by default (the tree the
+current release was gated against), or `--base`: a directory, a release id or a git ref.
 The parent's tree comes from its release commit (its tag, or without tags the commit found from
 its manifest and trailer); when that commit is not in the clone (a shallow clone), the diff
 recorded at promotion (`diffs/<release>.json`) is judged instead, and the summary says so.
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from genops.errors import UsageError
+from genops.gates.architecture_doc import architecture_result
 from genops.gates.base import GateContext, GateResult
 from genops.gates.drift import drift_result, integrity_result
 from genops.release.store import RELEASE_ID, current_release, load_manifest, resolve_release
@@ -199,6 +201,7 @@ def run_check(ws: Any, *, base: str | None = None,
     report = CheckReport(workspace=str(ws.root), output=output, release=release, base=None)
     report.results.append(drift_result(ws))
     report.results.append(integrity_result(ws))
+    report.results.append(architecture_result(ws))
     report.results.append(_audit_result(ws, release))
     if not ws.output_dir.is_dir() or not any(ws.output_dir.iterdir()):
         report.results.append(GateResult("tree", "skip", f"{output}/ is empty: nothing generated yet"))

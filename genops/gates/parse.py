@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from genops.gates.base import Finding, GateContext, GateResult
-from genops.treeignore import IGNORED_DIRS
+from genops.treeignore import ignored_component
 
 
 def _python_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.py")
                   if p.is_file() and not p.is_symlink()
-                  and not IGNORED_DIRS.intersection(p.relative_to(root).parts))
+                  and ignored_component(p.relative_to(root).as_posix()) is None)
 
 
 def parse_findings(root: Path) -> tuple[int, list[Finding]]:

@@ -27,6 +27,7 @@ GATE_MODULES: tuple[str, ...] = (
     "genops.gates.traceability",  # every requirement implemented somewhere
     "genops.gates.budget",        # the run's cost within the budget
     "genops.gates.context_fit",   # tree size against the context window
+    "genops.gates.review_panel",  # [review.panel]: reviewers of other vendors can block
 )
 
 GateObserver = Callable[[str, GateResult | None], None]

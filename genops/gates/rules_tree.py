@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from genops.gates.rules_schema import has_wildcard, matches, matches_any
-
-from genops.treeignore import IGNORED_DIRS as SKIP_DIRS
+from genops.treeignore import kept_dirs, kept_files
 
 
 @dataclass(frozen=True)
@@ -112,9 +111,10 @@ class TreeFacts:
         """Every file of the tree (tree-relative POSIX paths, caches skipped), sorted."""
         found: list[str] = []
         for dirpath, dirnames, filenames in os.walk(self.root):
-            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
             base = Path(dirpath)
-            found.extend((base / n).relative_to(self.root).as_posix() for n in filenames)
+            dirnames[:] = kept_dirs(dirnames, top=base == self.root)
+            found.extend((base / n).relative_to(self.root).as_posix()
+                         for n in kept_files(filenames))
         return sorted(found)
 
     def file_of(self, module: str) -> str | None:

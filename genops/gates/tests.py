@@ -120,9 +120,11 @@ def _lock_text(ctx: GateContext) -> str | None:
     (the lock gate fails the run otherwise), else None: install the declared ones."""
     from genops.audit.lockfile import lock_path, stale_reason
 
-    ws = ctx.workspace
-    path = lock_path(ws.root, ws.config.project.output)
-    if not path.is_file() or ws.config.audit.lock == "off":
+    config = getattr(ctx.workspace, "config", None)
+    if config is None or config.audit.lock == "off":
+        return None
+    path = lock_path(ctx.workspace.root, config.project.output)
+    if not path.is_file():
         return None
     if stale_reason(list(declared_dependencies(ctx.staged).requirements), path, fix="genops lock"):
         return None

@@ -21,6 +21,7 @@ from genops.gates.registry import GateObserver
 from genops.release.pipeline import RunOutcome, _promote, gate
 from genops.release.promote import recover_interrupted
 from genops.release.runs import RunState
+from genops.pathpolicy import PathPolicy
 from genops.release.staging import stage_tree
 from genops.release.store import load_manifest
 from genops.release.tree import tree_files
@@ -72,7 +73,7 @@ def record_drift(ws: Any, *, reason: str | None = None,
     run = RunState.create(ws.root, kind="patch", reason=reason,
                           params={"source": SOURCE, "allow_breaking": False},
                           inputs=ws.input_hashes())
-    staged = stage_tree(files, [], run_dir=run.dir)
+    staged = stage_tree(files, [], run_dir=run.dir, policy=PathPolicy.of(ws))
     run.update(stage="staged")
     parent = load_manifest(ws.root, report.release)
     facts = ReleaseFacts(kind="patch", reason=reason, run_id=run.run_id, calls=[],

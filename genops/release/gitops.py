@@ -4,18 +4,31 @@ gitpython's own errors are wrapped in `UsageError` with what to do; nothing here
 A release commit holds everything genops wrote (the output tree, diffs, the release directory,
 the response archive) and the inputs hashed into the manifest, so the tag `genops/<release>` is a
 snapshot from which `genops replay` can rebuild the tree.
+
+The output tree is committed exactly as its manifest lists it: every listed file is added with
+`git add -f` (a `.gitignore`, the workspace's or one inside the output, can never hide a release
+file) and every other tracked file under it is removed from the index (nothing the manifest does
+not list, such as build leftovers or caches, is ever committed). Commits and tags run with
+`core.hooksPath` pointing at an empty directory and `core.fsmonitor` off, so no hook or monitor
+planted in the repository runs during a promotion.
 """
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
+import shutil
 import tarfile
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import git
 
 from genops.errors import UsageError
+from genops.treeignore import ignored_component
 
 TAG_PREFIX = "genops/"
 RELEASE_TRAILER = "Genops-Release"
@@ -23,13 +36,34 @@ _FALLBACK_IDENTITY = {"GIT_AUTHOR_NAME": "genops", "GIT_AUTHOR_EMAIL": "genops@l
                       "GIT_COMMITTER_NAME": "genops", "GIT_COMMITTER_EMAIL": "genops@localhost"}
 
 
+_NO_HOOKS: list[str] = []  # one empty directory per process, made on first use
+
+
+def _empty_hooks_dir() -> str:
+    if not _NO_HOOKS or not os.path.isdir(_NO_HOOKS[0]):
+        path = tempfile.mkdtemp(prefix="genops-nohooks-")
+        atexit.register(shutil.rmtree, path, True)
+        _NO_HOOKS[:] = [path]
+    return _NO_HOOKS[0]
+
+
+def safe_options() -> list[str]:
+    """`-c` settings for every git command genops runs: no hooks, no fsmonitor."""
+    return [f"core.hooksPath={_empty_hooks_dir()}", "core.fsmonitor=false"]
+
+
 def open_repo(root: Path) -> git.Repo:
-    """The git repository holding the workspace, or UsageError saying how to make one."""
+    """The git repository holding the workspace, or UsageError saying how to make one.
+
+    Every command run through it has hooks and fsmonitor off (see `safe_options`).
+    """
     try:
-        return git.Repo(root, search_parent_directories=True)
+        repo = git.Repo(root, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise UsageError(f"{root} is not inside a git repository; releases are commits and tags",
                          hint=f"run `git init {root}` and commit the workspace first") from None
+    repo.git.set_persistent_git_options(c=safe_options())
+    return repo
 
 
 def _rel(repo: git.Repo, path: Path) -> str:
@@ -52,9 +86,17 @@ def dirty_paths(repo: git.Repo, paths: list[Path]) -> list[str]:
     return found
 
 
-def refuse_dirty(repo: git.Repo, paths: list[Path]) -> None:
-    """Raise UsageError when a path genops owns has changes git does not hold in HEAD."""
+def refuse_dirty(repo: git.Repo, paths: list[Path], *, tree: Path | None = None) -> None:
+    """Raise UsageError when a path genops owns has changes git does not hold in HEAD.
+
+    Under `tree` (the output tree) names the tree ignores (build leftovers, caches) are not
+    changes: they are never part of a release.
+    """
     dirty = dirty_paths(repo, [p for p in paths])
+    if tree is not None:
+        prefix = _rel(repo, tree).rstrip("/") + "/"
+        dirty = [d for d in dirty if not (d.startswith(prefix)
+                                          and ignored_component(d[len(prefix):]))]
     if not dirty:
         return
     shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
@@ -72,19 +114,60 @@ def _identity_env(repo: git.Repo) -> dict[str, str]:
     return {} if has_user else {k: os.environ.get(k, v) for k, v in _FALLBACK_IDENTITY.items()}
 
 
-def commit_release(repo: git.Repo, paths: list[Path], *, release: str, message: str) -> str:
-    """Commit `paths` (only those) as the release commit; returns its sha. Idempotent per release."""
+@contextmanager
+def hooks_off(repo: git.Repo) -> Iterator[Callable[[], git.cmd.Git]]:
+    """A git runner for one step whose every command runs no hook, no fsmonitor, and takes
+    pathspecs literally (a release file may be named `*.py`).
+
+    Call it fresh per command (`run().add(...)`): gitpython resets per-command options after
+    each one. Stated here as well as in `open_repo`, for a repository opened elsewhere.
+    """
+    with tempfile.TemporaryDirectory(prefix="genops-nohooks-") as empty:
+        def run() -> git.cmd.Git:
+            return repo.git(c=[f"core.hooksPath={empty}", "core.fsmonitor=false"],
+                            literal_pathspecs=True)
+        yield run
+
+
+BATCH = 500  # paths per git command, well under the argument-length limit
+
+
+def _track_exactly(run: Callable[[], git.cmd.Git], repo: git.Repo, folder: Path,
+                   files: Sequence[str], env: dict[str, str]) -> None:
+    """Make the index hold exactly `files` (relative to `folder`) under `folder`."""
+    prefix = _rel(repo, folder)
+    wanted = [f"{prefix}/{f}" for f in files]
+    tracked = [p for p in str(run().ls_files("-z", "--", prefix)).split("\0") if p]
+    stale = sorted(set(tracked) - set(wanted))
+    for i in range(0, len(stale), BATCH):
+        run().rm("--cached", "-q", "--", *stale[i:i + BATCH], env=env)
+    for i in range(0, len(wanted), BATCH):
+        run().add("-f", "--", *wanted[i:i + BATCH], env=env)
+
+
+def commit_release(repo: git.Repo, paths: list[Path], *, release: str, message: str,
+                   exact: Mapping[Path, Sequence[str]] | None = None) -> str:
+    """Commit `paths` (only those) as the release commit; returns its sha. Idempotent per release.
+
+    A folder in `exact` is committed holding exactly the listed files (see the module docstring).
+    """
     head = _head_commit(repo)
     if head is not None and release_of_commit(head) == release:
         return head.hexsha
     env = _identity_env(repo)
+    exact = dict(exact or {})
     try:
-        repo.git.add("-A", "--", *[_rel(repo, p) for p in paths if p.exists()], env=env)
-        specs = [s for s in (_rel(repo, p) for p in paths) if _known_to_git(repo, s)]
-        if not specs:  # `git commit --` with no path would commit whatever else is staged
-            raise UsageError(f"release {release} has nothing to commit")
-        repo.git.commit("--no-verify", "--allow-empty", "-m",
-                        f"{message}\n\n{RELEASE_TRAILER}: {release}", "--", *specs, env=env)
+        with hooks_off(repo) as run:
+            for folder, files in exact.items():
+                _track_exactly(run, repo, folder, files, env)
+            rest = [_rel(repo, p) for p in paths if p.exists() and p not in exact]
+            if rest:
+                run().add("-A", "--", *rest, env=env)
+            specs = [s for s in (_rel(repo, p) for p in paths) if _known_to_git(repo, s)]
+            if not specs:  # `git commit --` with no path would commit whatever else is staged
+                raise UsageError(f"release {release} has nothing to commit")
+            run().commit("--no-verify", "--allow-empty", "-m",
+                         f"{message}\n\n{RELEASE_TRAILER}: {release}", "--", *specs, env=env)
     except git.GitCommandError as exc:
         raise UsageError(f"git commit of release {release} failed: {exc.stderr.strip()}",
                          hint="fix the repository state, then run any genops command: the "
@@ -123,7 +206,8 @@ def tag_release(repo: git.Repo, release: str, sha: str, message: str) -> None:
             raise UsageError(f"tag {name} already exists on another commit",
                              hint=f"inspect it with `git show {name}`; release ids are never reused")
         return
-    repo.git.tag("-a", name, sha, "-m", message, env=_identity_env(repo))
+    with hooks_off(repo) as run:
+        run().tag("-a", name, sha, "-m", message, env=_identity_env(repo))
 
 
 def has_tag(repo: git.Repo, release: str) -> bool:

@@ -17,8 +17,7 @@ from genops.gates.registry import GateObserver
 from genops.release import gitops
 from genops.release.faults import crashpoint
 from genops.release.manifest import ReleaseFacts
-from genops.release.pipeline import RunOutcome, gate, preflight
-from genops.release.publish import publish
+from genops.release.pipeline import RunOutcome, _promote, gate, preflight
 from genops.release.runs import RunState
 from genops.release.store import (
     current_release,
@@ -69,9 +68,7 @@ def rollback(ws: Any, ref: str, *, reason: str | None = None,
                          blueprint=manifest.get("blueprint"),
                          extra={"rollback_of": target, "flags": dict(run.params)})
     results = gate(ws, run, staged, facts, observer=gate_observer)
-    run.update(stage="promoting")
-    published = publish(ws, facts, run_dir=run.dir, staged=staged, gates=results)
-    run.update(stage="promoted", release=published.release)
+    published = _promote(ws, run, staged, facts, results)
     return RunOutcome("promoted", run_id=run.run_id, release=published, gates=results)
 
 

@@ -43,6 +43,10 @@ class ReleaseFacts:
     month_spend_usd: float | None = None
     inputs: dict[str, str] | None = None  # None: hash the workspace's inputs now
     extra: dict[str, Any] = field(default_factory=dict)
+    # Set by the gates when they seal the staged tree: everything on disk (the seal) and the
+    # tree's file hashes as the gates saw them (what the manifest records).
+    sealed: dict[str, str] | None = None
+    gated_files: dict[str, str] | None = None
 
 
 def utc_now() -> str:
@@ -154,8 +158,8 @@ def lock_facts(ws: Any) -> dict[str, str] | None:
 def build_manifest(ws: Any, facts: ReleaseFacts, *, release: str, parent: str | None,
                    staged: Path, gates: Sequence[GateResult], evidence_remap: dict[str, str],
                    diff_paths: dict[str, str], diff_stats: dict[str, Any] | None) -> dict[str, Any]:
-    """The manifest of `release`, whose tree is `staged` (hashed here, file by file)."""
-    files = tree_files(staged)
+    """The manifest of `release`, whose tree is `staged` as the gates saw it (else hashed now)."""
+    files = facts.gated_files if facts.gated_files is not None else tree_files(staged)
     sections = config_sections(ws.config)
     return {
         "schema": SCHEMA,
@@ -168,7 +172,9 @@ def build_manifest(ws: Any, facts: ReleaseFacts, *, release: str, parent: str | 
         "calls": [call_entry(c) for c in facts.calls],
         "totals": totals(facts, ws.config),
         "output": {"dir": ws.config.project.output, "tree_sha256": tree_hash(files),
-                   "file_count": len(files), "files": files},
+                   "gated_tree_sha256": tree_hash(files) if facts.gated_files is not None
+                   else None, "file_count": len(files),
+                   "files": files},
         "gates": gate_entries(gates, evidence_remap),
         "dependencies": declared_dependencies(staged).to_dict(),
         "lock": lock_facts(ws),

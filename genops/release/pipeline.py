@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from genops.errors import GateFailed, UsageError
-from genops.gates.base import GateContext, GateResult
+from genops.errors import GateFailed, GenopsError, UsageError
+from genops.gates.base import Gate, GateContext, GateResult
+from genops.pathpolicy import PathPolicy
 from genops.gates.registry import GateObserver, default_gates, first_failure, run_gates
 from genops.providers.base import Provider
 from genops.release import gitops
@@ -29,7 +30,8 @@ from genops.release.publish import PublishedRelease, owned_paths, publish
 from genops.release.runs import RunState, latest_unfinished
 from genops.release.staging import stage_tree
 from genops.release.store import current_release, load_manifest, release_ids
-from genops.release.tree import hash_tree
+from genops.release.seal import SealBroken, seal, verify_seal
+from genops.release.tree import hash_tree, tree_files
 from genops.workspace.config import PROVIDER_NAMES, ModelConfig
 
 Status = Literal["promoted", "awaiting", "planned", "unchanged"]
@@ -111,15 +113,19 @@ def preflight(ws: Any) -> Any:
     """Finish an interrupted promotion and refuse hand edits; returns the git repository."""
     recover_interrupted(ws.root)
     repo = gitops.open_repo(ws.root)
-    gitops.refuse_dirty(repo, owned_paths(ws))
+    gitops.refuse_dirty(repo, owned_paths(ws), tree=ws.output_dir)
     return repo
 
 
 def regenerate(ws: Any, *, reason: str, kind: str = "regenerate",
                provider_override: str | None = None, dry_run: bool = False,
                allow_breaking: bool = False, run_id: str | None = None,
-               progress: Any = None, gate_observer: GateObserver | None = None) -> RunOutcome:
-    """Synthesize the whole tree from the workspace and promote it if every gate passes."""
+               progress: Any = None, gate_observer: GateObserver | None = None,
+               gates: Sequence[Gate] | None = None) -> RunOutcome:
+    """Synthesize the whole tree from the workspace and promote it if every gate passes.
+
+    `gates` replaces the default gate list (an embedding tool's own gates, or a test's).
+    """
     preflight(ws)
     if dry_run:
         from genops.ledger.db import Ledger
@@ -132,7 +138,7 @@ def regenerate(ws: Any, *, reason: str, kind: str = "regenerate",
                           params={"provider": provider_override, "allow_breaking": allow_breaking},
                           run_id=run_id, inputs=ws.input_hashes())
     crashpoint("after-run-created")
-    return execute(ws, run, progress=progress, gate_observer=gate_observer)
+    return execute(ws, run, progress=progress, gate_observer=gate_observer, gates=gates)
 
 
 def resume(ws: Any, run_id: str | None = None, *, progress: Any = None,
@@ -148,7 +154,7 @@ def resume(ws: Any, run_id: str | None = None, *, progress: Any = None,
     if run.kind in ("patch", "rollback"):
         raise UsageError(f"run {run.run_id} is a {run.kind}; start it again",
                          hint=f"`genops {run.kind}` re-uses archived answers, so nothing is paid twice")
-    gitops.refuse_dirty(gitops.open_repo(ws.root), owned_paths(ws))
+    gitops.refuse_dirty(gitops.open_repo(ws.root), owned_paths(ws), tree=ws.output_dir)
     return execute(ws, run, progress=progress, gate_observer=gate_observer)
 
 
@@ -181,7 +187,8 @@ def _settled_calls(calls: Sequence[Any], ledger_rows: Sequence[Any]) -> list[Any
 
 
 def execute(ws: Any, run: RunState, *, progress: Any = None,
-            gate_observer: GateObserver | None = None) -> RunOutcome:
+            gate_observer: GateObserver | None = None,
+            gates: Sequence[Gate] | None = None) -> RunOutcome:
     """Carry a run through synthesis, staging, gates and promotion."""
     from genops.providers.client import ModelClient
     from genops.providers.manual import ManualPending
@@ -205,7 +212,12 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
         run.update(stage="failed", error=str(exc))
         raise
     crashpoint("after-synthesis")
-    staged = stage_tree(result.files, result.deletes, run_dir=run.dir)
+    try:
+        staged = stage_tree(result.files, result.deletes, run_dir=run.dir,
+                            policy=PathPolicy.of(ws))
+    except GenopsError as exc:  # e.g. a file/directory clash across groups: never stuck
+        run.update(stage="failed", error=str(exc))
+        raise
     run.update(stage="staged", pending=[])
     crashpoint("after-staging")
     calls = _settled_calls(result.calls, client.ledger.calls(run.run_id))
@@ -218,7 +230,7 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
                          blueprint=result.blueprint, rung_by_group=dict(result.rung_by_group),
                          cost_usd=cost, month_spend_usd=client.ledger.month_total(),
                          inputs=run.inputs, extra={"flags": dict(run.params)})
-    results = gate(ws, run, staged, facts, observer=gate_observer)
+    results = gate(ws, run, staged, facts, observer=gate_observer, gates=gates)
     published = _promote(ws, run, staged, facts, results)
     return RunOutcome("promoted", run_id=run.run_id, release=published, gates=results,
                       cost_usd=cost, calls=len(calls), staged=None)
@@ -234,9 +246,13 @@ def _unchanged(ws: Any, parent: str | None, staged: Path) -> bool:
 
 
 def gate(ws: Any, run: RunState, staged: Path, facts: ReleaseFacts, *,
-         observer: GateObserver | None = None, extra: dict[str, Any] | None = None
-         ) -> list[GateResult]:
-    """Run the default gates on `staged`; raise GateFailed (generated/ untouched) if one fails."""
+         observer: GateObserver | None = None, extra: dict[str, Any] | None = None,
+         gates: Sequence[Gate] | None = None) -> list[GateResult]:
+    """Seal `staged`, run the gates (default: every default gate) on it and check the seal.
+
+    Raises GateFailed (generated/ untouched) if a gate fails, SealBroken if the tree changed
+    while it was judged; `facts` receives the sealed listing and the gated file hashes.
+    """
     evidence = run.dir / "evidence"
     shutil.rmtree(evidence, ignore_errors=True)
     ctx = GateContext(workspace=ws, staged=staged, previous=_previous_tree(ws),
@@ -246,7 +262,15 @@ def gate(ws: Any, run: RunState, staged: Path, facts: ReleaseFacts, *,
                            "allow_breaking": bool(run.params.get("allow_breaking")),
                            "blueprint": facts.blueprint, "rung_by_group": facts.rung_by_group,
                            "calls": list(facts.calls), **(extra or {})})
-    results = run_gates(ctx, default_gates(ws), observer=observer)
+    facts.sealed, facts.gated_files = seal(staged), tree_files(staged)
+    results = run_gates(ctx, default_gates(ws) if gates is None else gates, observer=observer)
+    try:
+        verify_seal(staged, facts.sealed, when="while the gates ran")
+    except SealBroken as broken:
+        run.update(stage="gates_failed", gates=[r.to_dict() for r in results],
+                   error=str(broken))
+        broken.results = list(results)
+        raise
     failed = first_failure(results)
     run.update(stage="gates_failed" if failed else "gated",
                gates=[r.to_dict() for r in results])
@@ -262,7 +286,12 @@ def gate(ws: Any, run: RunState, staged: Path, facts: ReleaseFacts, *,
 
 def _promote(ws: Any, run: RunState, staged: Path, facts: ReleaseFacts,
              results: list[GateResult]) -> PublishedRelease:
+    """Publish the gated tree; a broken seal at the swap fails the run (nothing promoted)."""
     run.update(stage="promoting")
-    published = publish(ws, facts, run_dir=run.dir, staged=staged, gates=results)
+    try:
+        published = publish(ws, facts, run_dir=run.dir, staged=staged, gates=results)
+    except SealBroken as broken:
+        run.update(stage="failed", error=str(broken))
+        raise
     run.update(stage="promoted", release=published.release)
     return published

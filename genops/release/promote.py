@@ -5,6 +5,8 @@ nothing live changes until the journal `.genops/promote.journal` (written to a t
 renamed) records the plan. From then on the plan is only ever rolled forward, and every step is
 idempotent, judged from the filesystem and git rather than from a progress counter:
 
+    0. check the seal: the staged tree must still be what the gates judged (else the promotion
+       is abandoned: the old tree is put back, the journal removed, SealBroken raised)
     1. rename generated/          -> .genops/trash/<release>/   (skipped when staged/ is gone)
     2. rename runs/<run>/staged/  -> generated/                 (one rename: the atomic instant)
     3. rename runs/<run>/release/ -> .genops/releases/<release>/, and the diffs into diffs/
@@ -22,7 +24,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,8 @@ from genops.errors import UsageError
 from genops.release import gitops
 from genops.release.faults import crashpoint
 from genops.fsutil import fsync_dir, write_atomic
+from genops.release.seal import SealBroken, verify_seal
+from genops.release.store import load_manifest
 from genops.release.tree import remove_tree
 
 JOURNAL = "promote.journal"
@@ -50,6 +54,7 @@ class PromotionPlan:
     message: str
     tag_message: str
     version: int = JOURNAL_VERSION
+    sealed: dict[str, str] = field(default_factory=dict)  # the staged tree the gates judged
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PromotionPlan:
@@ -117,6 +122,7 @@ def _swap(root: Path, plan: PromotionPlan) -> None:
                              hint=f"restore {plan.output}/ with `git checkout -- {plan.output}` "
                              f"and delete {journal_path(root)}")
         return  # step 2 already happened
+    _check_seal(root, plan)
     if output.exists() or output.is_symlink():
         if trash.exists():
             raise UsageError(f"promotion of {plan.release}: both {plan.output}/ and {plan.trash} "
@@ -126,6 +132,21 @@ def _swap(root: Path, plan: PromotionPlan) -> None:
     crashpoint("after-trash")
     _rename(staged, output)
     crashpoint("after-swap")
+
+
+def _check_seal(root: Path, plan: PromotionPlan) -> None:
+    """Abandon the promotion (old tree back, journal gone) if the staged tree was changed."""
+    if not plan.sealed:
+        return  # a journal written before sealing existed
+    try:
+        verify_seal(root / plan.staged, plan.sealed, when="after the gates, before the swap")
+    except SealBroken:
+        output, trash = root / plan.output, root / plan.trash
+        if trash.exists() and not (output.exists() or output.is_symlink()):
+            _rename(trash, output)  # step 1 had happened: undo it
+        journal_path(root).unlink(missing_ok=True)
+        fsync_dir(journal_path(root).parent)
+        raise
 
 
 def _publish(root: Path, plan: PromotionPlan) -> None:
@@ -143,8 +164,10 @@ def _publish(root: Path, plan: PromotionPlan) -> None:
 def _commit(root: Path, plan: PromotionPlan) -> str:
     repo = gitops.open_repo(root)
     crashpoint("before-commit")
+    listed = load_manifest(root, plan.release).get("output", {}).get("files", {})
     sha = gitops.commit_release(repo, [root / p for p in plan.commit_paths],
-                                release=plan.release, message=plan.message)
+                                release=plan.release, message=plan.message,
+                                exact={root / plan.output: sorted(listed)})
     crashpoint("after-commit")
     gitops.tag_release(repo, plan.release, sha, plan.tag_message)
     crashpoint("after-tag")

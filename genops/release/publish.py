@@ -20,6 +20,8 @@ from genops.release.changes import ReleaseChanges, release_changes
 from genops.release.faults import crashpoint
 from genops.release.manifest import ReleaseFacts, build_manifest, manifest_json
 from genops.release.promote import PromotionPlan, promotion_lock, run_promotion
+from genops.release.reviewdocs import ARCHITECTURE, release_documents
+from genops.release.seal import seal
 from genops.release.store import (
     MANIFEST,
     current_release,
@@ -103,8 +105,6 @@ def write_audit_pack(ws: Any, out: Path) -> None:
 def prepare(ws: Any, facts: ReleaseFacts, *, release: str, parent: str | None, run_dir: Path,
             staged: Path, gates: Sequence[GateResult]) -> tuple[PromotionPlan, dict[str, Any]]:
     """Write the release's files inside `run_dir` and return the plan that publishes them."""
-    from genops.render.release import reviewer_summary
-
     out = run_dir / "release"
     remove_tree(out)
     out.mkdir(parents=True)
@@ -126,19 +126,23 @@ def prepare(ws: Any, facts: ReleaseFacts, *, release: str, parent: str | None, r
     _write(out / MANIFEST, manifest_json(manifest))
     write_audit_pack(ws, out)
     _write(run_dir / "diffs" / f"{release}.json", json.dumps(changes.diff, indent=2) + "\n")
-    _write(run_dir / "diffs" / f"{release}.md", reviewer_summary(manifest, changes))
+    docs = release_documents(ws, manifest, changes, staged=staged, run_dir=run_dir)
+    _write(run_dir / "diffs" / f"{release}.md", docs.summary)
+    _write(run_dir / ARCHITECTURE, docs.architecture)
     ensure_gitignore(ws.root)
     output = ws.config.project.output
     moves = [(_rel(ws, out), _rel(ws, release_dir(ws.root, release)))]
     moves += [(_rel(ws, run_dir / "diffs" / Path(p).name), p) for p in diff_paths.values()]
+    moves += [(_rel(ws, run_dir / ARCHITECTURE), ARCHITECTURE)]
     title = f"genops: release {release} ({facts.kind})"
     plan = PromotionPlan(
         release=release, staged=_rel(ws, staged), output=output,
         trash=f".genops/trash/{release}", moves=moves,
-        commit_paths=[output, *diff_paths.values(), f".genops/releases/{release}",
+        commit_paths=[output, *diff_paths.values(), ARCHITECTURE, f".genops/releases/{release}",
                       ".genops/archive", ".gitignore", *sorted(inputs), *_lock_paths(ws)],
         message=f"{title}\n\n{facts.reason}".strip(),
-        tag_message=f"{title}: {facts.reason}".strip().rstrip(":"))
+        tag_message=f"{title}: {facts.reason}".strip().rstrip(":"),
+        sealed=dict(facts.sealed) if facts.sealed is not None else seal(staged))
     return plan, manifest
 
 
@@ -147,7 +151,7 @@ def publish(ws: Any, facts: ReleaseFacts, *, run_dir: Path, staged: Path,
     """Promote `staged` as the next release; the caller has run the gates and they passed."""
     repo = gitops.open_repo(ws.root)
     with promotion_lock(ws.root):
-        gitops.refuse_dirty(repo, owned_paths(ws))
+        gitops.refuse_dirty(repo, owned_paths(ws), tree=ws.output_dir)
         taken = [t.name.removeprefix(gitops.TAG_PREFIX) for t in repo.tags
                  if t.name.startswith(gitops.TAG_PREFIX)]
         release, parent = next_release(ws.root, taken), current_release(ws.root)

@@ -31,6 +31,7 @@ from genops.release import gitops
 from genops.release.manifest import ReleaseFacts
 from genops.release.promote import recover_interrupted
 from genops.release.runs import new_run_id, runs_dir
+from genops.pathpolicy import PathPolicy
 from genops.release.staging import stage_tree
 from genops.release.store import load_manifest, resolve_release
 from genops.release.tree import first_difference, tree_files, tree_hash
@@ -130,7 +131,8 @@ def _rebuild_synthesized(repo: Any, manifest: dict[str, Any], work: Path, progre
     result = synthesize(ws, client=client, rungs=rungs, previous_tree=previous,
                         run_dir=work / "run", progress=progress, release=parent,
                         on_failure="fallback")
-    staged = stage_tree(result.files, result.deletes, run_dir=work / "run")
+    staged = stage_tree(result.files, result.deletes, run_dir=work / "run",
+                        policy=PathPolicy.of(ws))
     return staged, ws, previous, len(result.calls), changed
 
 
@@ -149,7 +151,7 @@ def _rebuild_recorded_patch(repo: Any, manifest: dict[str, Any], work: Path
     previous = _export(repo, parent, work / "parent", output) / output
     previous.mkdir(parents=True, exist_ok=True)
     files = apply_edits(read_tree_text(previous), edits)
-    staged = stage_tree(files, [], run_dir=work / "run")
+    staged = stage_tree(files, [], run_dir=work / "run", policy=PathPolicy.of(ws))
     recorded = manifest.get("inputs", {})
     now = ws.input_hashes()
     changed = sorted(p for p in set(now) | set(recorded) if now.get(p) != recorded.get(p))

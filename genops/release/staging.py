@@ -1,9 +1,11 @@
 """Staging: materialise a synthesis result as a complete tree under `.genops/runs/<run>/staged/`.
 
 The tree is built in `staged.tmp/` and renamed to `staged/` only when every file is written, so a
-staged tree is always whole. `generated/` is never touched here. Every path is checked again
-(the protocol parser checks first; staging does not trust it) before anything is written, and files
-are opened with O_NOFOLLOW so a symlink can never redirect a write.
+staged tree is always whole. `generated/` is never touched here. Every path and file size is
+checked again against the path policy (`genops.pathpolicy`; the protocol parser checks first,
+staging does not trust it) before anything is written, a path that is both a file and a directory
+is refused naming both, and files are opened with O_NOFOLLOW so a symlink can never redirect a
+write.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from genops.errors import GenopsError
 from genops.fsutil import fsync_dir
 from genops.release.tree import copy_tree, remove_tree
-from genops.synthesis.protocol import check_path
+from genops.pathpolicy import DEFAULT_POLICY, PathPolicy, PathRefused, file_dir_clashes
 
 STAGED = "staged"
 
@@ -24,13 +26,14 @@ class StagingError(GenopsError):
     """A result cannot be staged as a tree (bad path, file/directory clash, missing delete)."""
 
 
-def _checked_paths(files: Mapping[str, str], deletes: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+def _checked_paths(files: Mapping[str, str], deletes: Iterable[str], policy: PathPolicy
+                   ) -> tuple[dict[str, str], list[str]]:
     """Normalized files and deletes, or StagingError naming the first refused path."""
     clean: dict[str, str] = {}
     for raw, content in files.items():
         try:
-            path = check_path(raw)
-        except ValueError as exc:
+            path = policy.check_file(raw, content)
+        except PathRefused as exc:
             raise StagingError(f"refused output path {raw!r}: {exc}") from None
         if path in clean:
             raise StagingError(f"output path {path!r} given twice")
@@ -38,22 +41,23 @@ def _checked_paths(files: Mapping[str, str], deletes: Iterable[str]) -> tuple[di
     removed: list[str] = []
     for raw in deletes:
         try:
-            path = check_path(raw)
-        except ValueError as exc:
+            path = policy.check(raw)
+        except PathRefused as exc:
             raise StagingError(f"refused delete path {raw!r}: {exc}") from None
         if path in clean:
             raise StagingError(f"output path {path!r} is both written and deleted")
         removed.append(path)
-    dirs = {"/".join(p.split("/")[:i]) for p in clean for i in range(1, p.count("/") + 1)}
-    clash = sorted(dirs & set(clean))
-    if clash:
-        raise StagingError(f"output path {clash[0]!r} is both a file and a directory")
+    clashes = file_dir_clashes(clean)
+    if clashes:
+        file, below = clashes[0]
+        raise StagingError(f"output path {file!r} is a file and also the directory of {below!r}",
+                           hint="the model must rename one of the two; nothing was staged")
     return clean, removed
 
 
-def _write_file(root: Path, rel: str, content: str) -> None:
+def _write_file(root: Path, rel: str, content: str, policy: PathPolicy) -> None:
     """Write one file below `root`, refusing to pass through or write onto a symlink."""
-    check_path(rel, root=root)
+    policy.check(rel, root=root)
     target = root / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_symlink() or target.is_dir():
@@ -64,9 +68,9 @@ def _write_file(root: Path, rel: str, content: str) -> None:
         handle.write(content.encode("utf-8"))
 
 
-def _delete_file(root: Path, rel: str) -> None:
+def _delete_file(root: Path, rel: str, policy: PathPolicy) -> None:
     target = root / rel
-    check_path(rel, root=root)
+    policy.check(rel, root=root)
     if not (target.is_file() or target.is_symlink()):
         raise StagingError(f"cannot delete {rel!r}: no such file in the current release")
     target.unlink()
@@ -77,13 +81,13 @@ def _delete_file(root: Path, rel: str) -> None:
 
 
 def stage_tree(files: Mapping[str, str], deletes: Iterable[str], *, run_dir: Path,
-               base: Path | None = None) -> Path:
+               base: Path | None = None, policy: PathPolicy = DEFAULT_POLICY) -> Path:
     """Build `run_dir/staged/` from `files` (complete tree) or from `base` plus edits (a patch).
 
     With `base=None` the files are the whole tree and deletes are moot; with a base tree the
     staged tree starts as a copy of it, then deletes and writes apply. Returns the staged root.
     """
-    clean, removed = _checked_paths(files, deletes)
+    clean, removed = _checked_paths(files, deletes, policy)
     staged = run_dir / STAGED
     tmp = run_dir / f"{STAGED}.tmp"
     remove_tree(tmp)
@@ -95,9 +99,9 @@ def stage_tree(files: Mapping[str, str], deletes: Iterable[str], *, run_dir: Pat
             tmp.mkdir()
         if base is not None:
             for rel in removed:
-                _delete_file(tmp, rel)
+                _delete_file(tmp, rel, policy)
         for rel in sorted(clean):
-            _write_file(tmp, rel, clean[rel])
+            _write_file(tmp, rel, clean[rel], policy)
     except (OSError, ValueError) as exc:
         remove_tree(tmp)
         raise StagingError(f"could not stage the result: {exc}") from None

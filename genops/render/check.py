@@ -39,7 +39,7 @@ def _headline(report: dict[str, Any]) -> str:
     facts = [f"release {report['release']}" if report.get("release") else "no release yet"]
     if report.get("base"):
         facts.append(f"base {report['base']}")
-    return f"genops check {state} — {', '.join(facts)}"
+    return f"{report.get('command', 'genops check')} {state} — {', '.join(facts)}"
 
 
 def _findings(result: dict[str, Any]) -> Iterator[dict[str, Any]]:

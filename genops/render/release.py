@@ -1,7 +1,7 @@
-"""Rendering of releases: the reviewer summary (markdown), and run, replay, log and rollback outcomes.
+"""Rendering of releases on the terminal: run, replay, log and rollback outcomes.
 
-`reviewer_summary` is plain markdown (it is committed as `diffs/<release>.md`); everything else
-prints to the terminal through rich, or as JSON with `--json`.
+Everything prints through rich, or as JSON with `--json`; the committed markdown (the reviewer
+summary and ARCHITECTURE.md) is in `genops.render.summary` and `genops.render.architecture`.
 """
 
 from __future__ import annotations
@@ -26,86 +26,6 @@ def _model_line(model: dict[str, Any]) -> str:
     keys = ("temperature", "seed", "top_p", "max_output_tokens")
     pinned = ", ".join(f"{k} {sampling[k]}" for k in keys if sampling.get(k) is not None)
     return f"`{model['rung']}`: {model['provider']} `{model['model']}`" + (f" ({pinned})" if pinned else "")
-
-
-def _change_line(change: dict[str, Any]) -> str:
-    where = change.get("location") or {}
-    loc = f" ({where.get('file')}:{where.get('line')})" if where.get("file") else ""
-    return f"- `{change.get('path', '?')}`: {change.get('detail') or change.get('kind')}{loc}"
-
-
-def _header(manifest: dict[str, Any]) -> list[str]:
-    totals = manifest["totals"]
-    touches = manifest.get("touches", {})
-    output = manifest["output"]
-    gates = " · ".join(f"{VERDICT_MARK.get(g['verdict'], g['verdict'])} {g['gate']}"
-                       for g in manifest["gates"]) or "none"
-    models = "; ".join(_model_line(m) for m in manifest["models"]) or "none (no model call)"
-    return [
-        f"# Release {manifest['release']} ({manifest['kind']})", "",
-        f"> {manifest['reason'] or '(no reason given)'}", "",
-        "| | |", "|---|---|",
-        f"| parent | {manifest.get('parent') or '(first release)'} |",
-        (f"| tree | `{output['tree_sha256'][:16]}` · {output['file_count']} files "
-         f"(+{touches.get('files_added', 0)} −{touches.get('files_removed', 0)} "
-         f"~{touches.get('files_changed', 0)}) |"),
-        (f"| cost | {_usd(totals['cost_usd'])} of ${totals['budget']['per_run_usd']:.2f} per-run "
-         f"budget · {totals['calls']} calls ({totals['archive_hits']} from the archive) |"),
-        f"| models | {models} |",
-        f"| gates | {gates} |",
-        f"| genops | {manifest['genops_version']} · {manifest['created']} · run {manifest['run']} |",
-        "",
-    ]
-
-
-def _touched(manifest: dict[str, Any]) -> list[str]:
-    touches = manifest.get("touches", {})
-    parent = manifest.get("parent")
-    changed = touches.get("inputs_changed", [])
-    inputs = (f"- Inputs changed since {parent}: " + (", ".join(f"`{p}`" for p in changed) or "none")
-              if parent else f"- Inputs: {len(manifest.get('inputs', {}))} files (first release)")
-    return [
-        "## Requirements and ADRs touched", "",
-        "- Requirements: " + (", ".join(touches.get("requirements", [])) or "none"),
-        "- ADRs: " + (", ".join(touches.get("adrs", [])) or "none"),
-        inputs, "",
-    ]
-
-
-def _gates_table(manifest: dict[str, Any]) -> list[str]:
-    lines = ["## Gates", "", "| gate | verdict | summary | evidence |", "|---|---|---|---|"]
-    for gate in manifest["gates"]:
-        evidence = ", ".join(f"`{e}`" for e in gate.get("evidence", [])) or "—"
-        summary = str(gate["summary"]).replace("|", "\\|")
-        lines.append(f"| {gate['gate']} | {gate['verdict']} | {summary} | {evidence} |")
-    return lines + [""]
-
-
-def _calls_table(manifest: dict[str, Any]) -> list[str]:
-    if not manifest["calls"]:
-        return []
-    header = "| unit | rung | model | tokens in / out / cache read | cost | latency | archive |"
-    lines = ["## Calls", "", header, "|---|---|---|---|---|---|---|"]
-    for call in manifest["calls"]:
-        t = call["tokens"]
-        lines.append(f"| {call['label']} | {call['rung']} | {call['model']} | {t['input']} / "
-                     f"{t['output']} / {t['cache_read']} | {_usd(call['cost_usd'])} | "
-                     f"{call['latency_s']:.1f}s | {'hit' if call['from_archive'] else 'paid'} |")
-    return lines + [""]
-
-
-def reviewer_summary(manifest: dict[str, Any], changes: Any) -> str:
-    """The markdown a reviewer reads instead of the textual diff (`diffs/<release>.md`)."""
-    breaking = changes.breaking
-    lines = _header(manifest)
-    lines += ["## Breaking changes", ""]
-    lines += [_change_line(c) for c in breaking] or ["None."]
-    lines += [""] + _touched(manifest)
-    semantic = "\n".join("#" + line if line.startswith("#") else line
-                         for line in changes.semantic_markdown.strip().splitlines())
-    lines += ["## Semantic changes", "", semantic or "None.", ""]
-    lines += _gates_table(manifest) + _calls_table(manifest)
-    return "\n".join(lines).rstrip() + "\n"
 
 
 # -- terminal ----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 from genops.errors import UsageError
 from genops.semdiff.cache import ModelCache
 
-from genops.treeignore import IGNORED_DIRS as SKIP_DIRS
+from genops.treeignore import is_ignored_dir, is_ignored_file
 
 RACY_NS = 2_000_000_000
 Known = dict[str, tuple[int, int, str]]  # path -> (size, mtime_ns, sha256)
@@ -72,14 +72,14 @@ def scan_tree(root: Path, known: Known | None = None) -> TreeScan:
                 if target is None:
                     continue
                 if os.path.isdir(target):
-                    if entry.name not in SKIP_DIRS and target not in seen_dirs:
+                    if not is_ignored_dir(entry.name, top=not prefix) and target not in seen_dirs:
                         seen_dirs.add(target)
                         stack.append((entry.path, rel + "/"))
                     continue
             if entry.is_dir():
-                if entry.name not in SKIP_DIRS:
+                if not is_ignored_dir(entry.name, top=not prefix):
                     stack.append((entry.path, rel + "/"))
-            elif entry.is_file():
+            elif entry.is_file() and not is_ignored_file(entry.name):
                 _add(scan, rel, entry, known, settled)
     scan.files = dict(sorted(scan.files.items()))
     return scan

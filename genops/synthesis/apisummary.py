@@ -10,9 +10,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-# Directories and files that are never part of a tree's content.
-from genops.treeignore import IGNORED_DIRS as SKIP_DIRS
-from genops.treeignore import IGNORED_SUFFIXES as SKIP_SUFFIXES
+from genops.treeignore import ignored_component
 
 
 def module_name(path: str) -> str:
@@ -29,11 +27,9 @@ def list_tree(root: Path) -> list[str]:
         return []
     found = []
     for path in root.rglob("*"):
-        rel = path.relative_to(root)
-        if any(part in SKIP_DIRS for part in rel.parts):
-            continue
-        if path.is_file() and not path.name.endswith(SKIP_SUFFIXES) and path.name != ".DS_Store":
-            found.append(rel.as_posix())
+        rel = path.relative_to(root).as_posix()
+        if path.is_file() and ignored_component(rel) is None:
+            found.append(rel)
     return sorted(found)
 
 

@@ -33,6 +33,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from genops.pathpolicy import DEFAULT_POLICY, PathPolicy, file_dir_clashes
 from genops.synthesis.protocol import ResponseFormatError, check_path
 
 GROUP_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -209,8 +210,8 @@ def extract_json(text: str) -> Any:
 
 
 def validate_blueprint(blueprint: Blueprint, requirement_ids: set[str] | None = None, *,
-                       root: Path | None = None, limits: BlueprintLimits | None = None
-                       ) -> Blueprint:
+                       root: Path | None = None, limits: BlueprintLimits | None = None,
+                       policy: PathPolicy = DEFAULT_POLICY) -> Blueprint:
     """Check names, files, requirement IDs and dependencies; paths come back normalized."""
     names: set[str] = set()
     owner: dict[str, str] = {}
@@ -224,7 +225,7 @@ def validate_blueprint(blueprint: Blueprint, requirement_ids: set[str] | None = 
         files = []
         for raw in group.files:
             try:
-                path = check_path(raw, root=root)
+                path = check_path(raw, root=root, policy=policy)
             except ValueError as exc:
                 raise BlueprintError(f"group {group.name!r}: file {raw!r}: {exc}") from None
             if path in owner:
@@ -244,6 +245,11 @@ def validate_blueprint(blueprint: Blueprint, requirement_ids: set[str] | None = 
                 raise BlueprintError(f"group {group.name!r} depends on unknown group {dep!r}")
             if dep == group.name:
                 raise BlueprintError(f"group {group.name!r} depends on itself")
+    clashes = file_dir_clashes(owner)
+    if clashes:
+        file, below = clashes[0]
+        raise BlueprintError(f"file {file!r} (group {owner[file]!r}) is also the directory of "
+                             f"{below!r} (group {owner[below]!r}); rename one of the two")
     checked = Blueprint(groups=groups)
     limits = limits or BlueprintLimits()
     limits.check_shape(checked.model_dump())
@@ -252,8 +258,8 @@ def validate_blueprint(blueprint: Blueprint, requirement_ids: set[str] | None = 
 
 
 def parse_blueprint(text: str, requirement_ids: set[str] | None = None, *,
-                    root: Path | None = None, limits: BlueprintLimits | None = None
-                    ) -> Blueprint:
+                    root: Path | None = None, limits: BlueprintLimits | None = None,
+                    policy: PathPolicy = DEFAULT_POLICY) -> Blueprint:
     """Extract, bound, shape-check and validate the blueprint JSON in a model's response."""
     data = extract_json(text)
     (limits or BlueprintLimits()).check_shape(data)
@@ -264,7 +270,8 @@ def parse_blueprint(text: str, requirement_ids: set[str] | None = None, *,
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         raise BlueprintError(f"blueprint {loc}: {what}") from None
-    return validate_blueprint(blueprint, requirement_ids, root=root, limits=limits)
+    return validate_blueprint(blueprint, requirement_ids, root=root, limits=limits,
+                              policy=policy)
 
 
 def blueprint_json(blueprint: Blueprint) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from genops.errors import UsageError
+from genops.pathpolicy import PathPolicy
 from genops.providers.base import CompletionRequest, Message
 from genops.providers.manual import ManualPending
 from genops.synthesis.blueprint import Blueprint, BlueprintLimits, Group, parse_blueprint
@@ -65,6 +66,7 @@ class _Run:
     context: dict[str, Any]
     previous_tree: Path | None
     concurrency: int
+    policy: PathPolicy
 
 
 def synthesize(ws: Workspace, *, client: ClientLike, rungs: list[tuple[str, ModelConfig]],
@@ -94,7 +96,7 @@ def synthesize(ws: Workspace, *, client: ClientLike, rungs: list[tuple[str, Mode
     workers = concurrency or ws.config.synthesis.concurrency
     if any(cfg.provider == "manual" for _, cfg in rungs):
         workers = 1  # request files are numbered in the order they are written
-    run = _Run(ws, settings, context, previous_tree, max(1, workers))
+    run = _Run(ws, settings, context, previous_tree, max(1, workers), PathPolicy.of(ws))
     return _single(run) if strategy == "single" else _multi(run)
 
 
@@ -125,7 +127,7 @@ def _single(run: _Run) -> SynthesisResult:
                                    "its own <file> block, each path once.")
 
     def parse(text: str) -> ParsedOutput:
-        parsed = parse_protocol(text, root=run.previous_tree)
+        parsed = parse_protocol(text, root=run.previous_tree, policy=run.policy)
         if not parsed.files:
             raise ProtocolError("the answer holds no <file> blocks")
         return parsed
@@ -146,7 +148,7 @@ def _multi(run: _Run) -> SynthesisResult:
     limits = BlueprintLimits(bounds.max_groups, bounds.max_files_per_group, bounds.max_depth)
     blueprint, rung = blueprint_unit.run(
         lambda text: parse_blueprint(text, requirement_ids, root=run.previous_tree,
-                                     limits=limits))
+                                     limits=limits, policy=run.policy))
     rung_by_group = {"blueprint": rung}
     units: list[Unit] = [blueprint_unit]
     files: dict[str, str] = {}
@@ -183,7 +185,7 @@ def _group_parser(run: _Run, blueprint: Blueprint, group: Group
     planned = set(blueprint.all_files())
 
     def parse(text: str) -> ParsedOutput:
-        parsed = parse_protocol(text, root=run.previous_tree)
+        parsed = parse_protocol(text, root=run.previous_tree, policy=run.policy)
         missing = [p for p in group.files if p not in parsed.files]
         extra = sorted(set(parsed.files) - set(group.files))
         clash = sorted(set(parsed.deletes) & planned)

@@ -12,12 +12,13 @@ block (1-based, counting file and delete blocks in order) and its path:
     ├── ProtocolError            a file-protocol block is refused
     └── (BlueprintError)         defined in genops.synthesis.blueprint
 
-Paths are relative POSIX paths inside the output tree. Refused: an empty or absolute path, a
-backslash, a drive letter, a `..`/`.`/empty component, a control character, a path through a
-symlink in the existing tree, a path given twice (also as file and delete), and a file block left
-open. A leading `./` is dropped. One markdown fence wrapped around a file's content is stripped.
-Text outside blocks is ignored. A closing `</file>` counts when it starts or ends a line, so a
-file may contain the string `"</file>"` inside a line.
+Paths are relative POSIX paths inside the output tree, judged by the workspace's path policy
+(`genops.pathpolicy`: no ignored, hidden, reserved or over-long names, no control or bidi
+characters, no file over `max_file_bytes`). Also refused: a path through a symlink in the
+existing tree, a path given twice (also as file and delete), a path that is both a file and the
+directory of another file, and a file block left open. A leading `./` is dropped. One markdown
+fence wrapped around a file's content is stripped. Text outside blocks is ignored. A closing
+`</file>` counts when it starts or ends a line, so a file may contain `"</file>"` inside a line.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genops.errors import GenopsError
+from genops.pathpolicy import DEFAULT_POLICY, PathPolicy, PathRefused, file_dir_clashes
 
 _TAG = re.compile(
     r"<file\s+path\s*=\s*(?P<fq>[\"'])(?P<file>.*?)(?P=fq)\s*>"
@@ -34,8 +36,19 @@ _TAG = re.compile(
 # A closer counts at the start of a line or at the end of one (`last line</file>`).
 _CLOSE = re.compile(r"(?m)^[ \t]*</file>|</file>[ \t]*$")
 _NESTED_OPEN = re.compile(r"(?m)^[ \t]*<file\s+path\s*=")
-_DRIVE = re.compile(r"^[A-Za-z]:")
 FENCE_LINE = re.compile(r"^(?P<ticks>`{3,}|~{3,})[\w+.#-]*[ \t]*$")
+
+
+_REPAIR_HINTS = {
+    "ignored": "write source files only; never inside .git, .genops, environments, caches or "
+               "build output (venv, node_modules, __pycache__, *.egg-info, build/, dist/)",
+    "hidden": "use a name that does not start with '.', or list it in [project] allow_hidden",
+    "reserved": "rename it: con, prn, aux, nul, com1-9 and lpt1-9 are device names on Windows",
+    "trailing": "remove the trailing dot or space from the name",
+    "character": "use printable characters only in paths",
+    "too-long": "use a shorter name",
+    "size": "split the content into smaller files",
+}
 
 
 class ResponseFormatError(GenopsError):
@@ -63,35 +76,10 @@ class ParsedOutput:
     deletes: list[str] = field(default_factory=list)
 
 
-def check_path(path: str, *, root: Path | None = None) -> str:
-    """The normalized relative POSIX path, or ValueError saying why it is refused."""
-    if not path.strip():
-        raise ValueError("empty path")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
-        raise ValueError("path contains a control character")
-    if "\\" in path:
-        raise ValueError("backslash in path (use POSIX '/' separators)")
-    if _DRIVE.match(path):
-        raise ValueError("drive-letter path (paths are relative to the output tree)")
-    if path.startswith("/"):
-        raise ValueError("absolute path (paths are relative to the output tree)")
-    while path.startswith("./"):
-        path = path[2:]
-    parts = path.split("/")
-    if ".." in parts:
-        raise ValueError("path escapes the output tree ('..')")
-    if any(part in ("", ".") for part in parts):
-        raise ValueError("path has an empty or '.' component")
-    if root is not None:
-        current = root
-        for part in parts:
-            current = current / part
-            if current.is_symlink():
-                link = current.relative_to(root).as_posix()
-                raise ValueError(f"path goes through a symlink ({link})")
-            if not current.exists():
-                break
-    return path
+def check_path(path: str, *, root: Path | None = None,
+               policy: PathPolicy = DEFAULT_POLICY) -> str:
+    """The normalized relative POSIX path, or ValueError (PathRefused) saying why it is refused."""
+    return policy.check(path, root=root)
 
 
 def strip_fence(content: str) -> str:
@@ -123,10 +111,12 @@ def _file_content(raw: str) -> str:
     return content
 
 
-def parse_protocol(text: str, *, root: Path | None = None) -> ParsedOutput:
+def parse_protocol(text: str, *, root: Path | None = None,
+                   policy: PathPolicy = DEFAULT_POLICY) -> ParsedOutput:
     """Parse every `<file>` and `<delete>` block in `text`; any refused block is a ProtocolError.
 
-    `root` is the existing output tree, checked for symlinks along each path.
+    `root` is the existing output tree, checked for symlinks along each path; `policy` is the
+    workspace's path policy.
     """
     files: dict[str, str] = {}
     deletes: list[str] = []
@@ -141,9 +131,10 @@ def parse_protocol(text: str, *, root: Path | None = None) -> ParsedOutput:
         is_file = match.group("file") is not None
         raw_path = match.group("file") if is_file else match.group("delete")
         try:
-            path = check_path(raw_path, root=root)
-        except ValueError as exc:
-            raise ProtocolError(str(exc), block=block, path=raw_path) from None
+            path = policy.check(raw_path, root=root)
+        except PathRefused as exc:
+            raise ProtocolError(str(exc), block=block, path=raw_path,
+                                hint=_REPAIR_HINTS.get(exc.rule)) from None
         if path in seen:
             raise ProtocolError(f"path given twice (first in block {seen[path]})",
                                 block=block, path=raw_path)
@@ -159,7 +150,18 @@ def parse_protocol(text: str, *, root: Path | None = None) -> ParsedOutput:
                                 path=raw_path,
                                 hint="end every file with a line holding only </file>")
         files[path] = _file_content(text[match.end():close.start()])
+        try:
+            policy.check_size(path, len(files[path].encode("utf-8", errors="surrogatepass")))
+        except PathRefused as exc:
+            raise ProtocolError(str(exc), block=block, path=raw_path,
+                                hint=_REPAIR_HINTS["size"]) from None
         pos = close.end()
+    clashes = file_dir_clashes(files)
+    if clashes:
+        file, below = clashes[0]
+        raise ProtocolError(f"{file!r} is a file and also the directory of {below!r} "
+                            f"(block {seen[below]})", block=seen[file], path=file,
+                            hint="rename one of the two paths")
     return ParsedOutput(files=files, deletes=deletes)
 
 

@@ -45,6 +45,22 @@ class ProjectConfig(_Strict):
     name: str
     output: str = "generated"
     package: str | None = None  # the main Python package inside the output tree
+    # Hidden names (e.g. ".github") the model may write; everything else hidden is refused.
+    allow_hidden: list[str] = Field(default_factory=list)
+    max_file_bytes: int = Field(1 << 20, ge=1)  # the largest file the model may write
+
+    @model_validator(mode="after")
+    def _hidden_names(self) -> ProjectConfig:
+        from genops.treeignore import is_ignored_dir, is_ignored_file
+
+        for name in self.allow_hidden:
+            if not name.startswith(".") or "/" in name or name in (".", ".."):
+                raise ValueError(f"allow_hidden: {name!r} is not a hidden file or directory "
+                                 "name (one path component starting with '.', e.g. '.github')")
+            if is_ignored_dir(name) or is_ignored_file(name):
+                raise ValueError(f"allow_hidden: {name!r} is a name the output tree ignores "
+                                 "(caches, version control, environments); it is never allowed")
+        return self
 
     _output = field_validator("output")(check_output_dir)
 
@@ -151,6 +167,30 @@ class GatesConfig(_Strict):
     context_fit: ContextFitConfig = ContextFitConfig()
 
 
+class PanelConfig(_Strict):
+    """[review.panel]: model rungs that review a change, and when their verdicts block it."""
+
+    rungs: list[str] = Field(default_factory=list)
+    when: Literal["always", "high_risk", "never"] = "high_risk"
+    quorum: int = Field(2, ge=1)
+    block_on: Literal["any_blocker", "majority"] = "any_blocker"
+    max_code_lines: int = Field(400, ge=20)  # the riskiest code shown to each reviewer
+
+
+class HighRiskConfig(_Strict):
+    """[review.high_risk]: what makes a change high risk (any one rule is enough)."""
+
+    breaking: bool = True
+    adr_modules: bool = True  # a change in a module an accepted ADR grants a power
+    dependencies: bool = True
+    changed_share: float = Field(0.3, ge=0, le=1)  # share of the tree's files changed
+
+
+class ReviewConfig(_Strict):
+    panel: PanelConfig = PanelConfig()
+    high_risk: HighRiskConfig = HighRiskConfig()
+
+
 class AuditConfig(_Strict):
     """Audit packs (docs/releases.md "Auditing a release")."""
 
@@ -171,6 +211,7 @@ class GenopsConfig(_Strict):
     budget: BudgetConfig = BudgetConfig()
     prices: dict[str, Price] = Field(default_factory=dict)
     gates: GatesConfig = GatesConfig()
+    review: ReviewConfig = ReviewConfig()
     audit: AuditConfig = AuditConfig()
 
     @model_validator(mode="after")
@@ -178,6 +219,10 @@ class GenopsConfig(_Strict):
         for rung in self.ladder.rungs:
             if rung not in self.models:
                 raise ValueError(f"ladder rung {rung!r} is not a table under [models] "
+                                 f"(have: {', '.join(sorted(self.models)) or 'none'})")
+        for rung in self.review.panel.rungs:
+            if rung not in self.models:
+                raise ValueError(f"review.panel rung {rung!r} is not a table under [models] "
                                  f"(have: {', '.join(sorted(self.models)) or 'none'})")
         return self
 

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from genops.errors import UsageError
+from genops.treeignore import GITIGNORE_LINES
 
 GITIGNORE = """\
 # genops: local state (the archive and releases are committed; these are not)
@@ -24,8 +25,8 @@ GITIGNORE = """\
 .genops/trash/
 .genops/venvs/
 .genops/promote.*
-__pycache__/
-"""
+# build leftovers and caches: never part of a release (genops.treeignore)
+""" + "\n".join(GITIGNORE_LINES) + "\n"
 
 PROVIDER_DEFAULT_MODELS = {
     "anthropic": "claude-sonnet-4-5-20250929",

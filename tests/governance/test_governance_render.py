@@ -154,9 +154,14 @@ def test_workflow_is_valid_yaml_with_the_ci_steps() -> None:
     assert upload["with"]["sarif_file"] == "genops.sarif"
     assert "genops check --format markdown --output genops-check.md" in runs
     assert 'gh pr comment "$PR" --body-file genops-check.md' in runs
+    assert "genops review --format markdown --output genops-review.md" in runs
+    assert "cat genops-review.md >> genops-check.md" in runs
+    review = next(s for s in steps if s.get("id") == "review")
+    assert review["continue-on-error"] is True
     assert "$GITHUB_STEP_SUMMARY" in runs
     last = steps[-1]
-    assert last["if"] == "steps.check.outcome == 'failure'" and "exit 1" in last["run"]
+    assert last["if"] == ("steps.check.outcome == 'failure' || steps.review.outcome == 'failure'")
+    assert "exit 1" in last["run"]
 
 
 def test_workflow_install_target_can_be_this_repository() -> None:

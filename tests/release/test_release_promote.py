@@ -75,7 +75,8 @@ def test_regenerate_promotes_a_complete_release(tmp_path: Path) -> None:
     assert json.loads((root / "diffs/r0001.json").read_text())["new"] == "r0001"
     summary = (root / "diffs/r0001.md").read_text()
     for needle in ("# Release r0001 (regenerate)", "first synthesis", "REQ-GREET-1", "fake-1",
-                   "## Gates", "## Breaking changes", "## Semantic changes"):
+                   "## Gates", "## Breaking changes", "## Review first", "## Requirements",
+                   "## Public API"):
         assert needle in summary
     assert tags(root) == ["genops/r0001"]
     repo = git.Repo(root)
@@ -83,7 +84,7 @@ def test_regenerate_promotes_a_complete_release(tmp_path: Path) -> None:
     assert "Genops-Release: r0001" in repo.head.commit.message
     committed = set(repo.git.ls_tree("-r", "--name-only", "HEAD").splitlines())
     assert {"generated/hello/__init__.py", "diffs/r0001.md", ".genops/releases/r0001/manifest.json",
-            "specs/requirements.md"} <= committed
+            "specs/requirements.md", "ARCHITECTURE.md"} <= committed
     assert any(p.startswith(".genops/archive/") for p in committed)
     assert not any(p.startswith((".genops/runs", ".genops/ledger")) for p in committed)
     assert _owned_status(root) == ""

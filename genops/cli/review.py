@@ -1,0 +1,93 @@
+"""`genops review`, `genops summary` and `genops architecture`: review a change, on demand.
+
+`review` runs the panel on a change without promoting it (a pull request's check); the others
+render from what releases commit. None of them changes a release. `architecture --write` is
+the one way to refresh ARCHITECTURE.md between releases (after an ADR edit, say).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from genops.cli.check import Format, _repo_prefix
+from genops.cli.common import WORKSPACE_HELP, open_workspace
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+
+
+def register(app: typer.Typer) -> None:
+    register_documents(app)
+    register_review(app)
+
+
+def register_documents(app: typer.Typer) -> None:
+    @app.command()
+    def summary(
+        release: str | None = typer.Argument(None, help="Release id (default: the current one)."),
+        output: Path | None = typer.Option(None, "--output", "-o",
+                                           help="Write the summary to FILE instead of stdout."),
+        workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
+    ) -> None:
+        """Render a release's reviewer summary again (as it would be written today)."""
+        from genops.release.reviewdocs import rendered_release
+        from genops.release.store import resolve_release
+
+        ws = open_workspace(workspace)
+        _emit(rendered_release(ws, resolve_release(ws.root, release)).summary, output)
+
+    @app.command()
+    def architecture(
+        write: bool = typer.Option(False, "--write", help="Write ARCHITECTURE.md at the "
+                                   "workspace root instead of printing it."),
+        workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
+    ) -> None:
+        """Render ARCHITECTURE.md from the current release, the ADRs and the traceability."""
+        from genops.errors import UsageError
+        from genops.release.reviewdocs import ARCHITECTURE, current_architecture
+
+        ws = open_workspace(workspace)
+        text = current_architecture(ws)
+        if text is None:
+            raise UsageError("no release yet: ARCHITECTURE.md is rendered from a release",
+                             hint="run `genops regenerate` first")
+        _emit(text, ws.root / ARCHITECTURE if write else None)
+
+
+def register_review(app: typer.Typer) -> None:
+    @app.command()
+    def review(
+        base: str | None = typer.Argument(None, help="Review the change from this directory, "
+                                          "release id or git ref (default: the current "
+                                          "release's parent)."),
+        fmt: Format = typer.Option(Format.text, "--format", "-f", help="Output format."),
+        output: Path | None = typer.Option(None, "--output", "-o",
+                                           help="Write the report to FILE instead of stdout."),
+        evidence: Path | None = typer.Option(None, "--evidence",
+                                             help="Keep the panel's evidence here."),
+        workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
+    ) -> None:
+        """Run the review panel on the output tree's change without promoting anything."""
+        from genops.errors import GateFailed
+        from genops.render.check import render
+        from genops.review.pr import review_change
+
+        ws = open_workspace(workspace)
+        report, summary = review_change(ws, base=base, evidence_dir=evidence)
+        data = {**report.to_dict(), "command": "genops review"}
+        text = render(data, fmt.value, prefix=_repo_prefix(ws.root))
+        if fmt.value == "markdown" and summary:
+            text = summary + "\n" + text
+        _emit(text, output)
+        if not report.passed:
+            raise GateFailed("the review panel blocks this change",
+                             results=list(report.failed))

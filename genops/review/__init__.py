@@ -1,0 +1,1 @@
+"""Review: the change summary and the review panel of pull requests and releases."""
