@@ -45,6 +45,10 @@ JSON_COMMANDS: list[tuple[tuple[str, ...], int]] = [
     (("check", "--format", "json"), 0),
     (("cost", "--json"), 0),
     (("verify", "--json"), 0),
+    (("summary", "--json"), 0),
+    (("architecture", "--json"), 0),
+    (("review", "--json"), 0),
+    (("review", "--format", "json"), 0),
     (("replay", "--json"), 0),
     (("resume", "--json"), 2),  # no unfinished run: the error is the document
     (("rollback", "r0001", "--json"), 2),  # already the current tree
