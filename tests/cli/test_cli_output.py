@@ -61,6 +61,25 @@ def test_piped_output_is_not_cut_at_80_columns(workspace: Path) -> None:
     assert "anthropic claude-sonnet-4-5-20250929" in result.stdout, result.stdout
 
 
+@pytest.mark.parametrize(("args", "whole"), [
+    (("check",), "genops check"),
+    (("cost",), "per-run budget"),
+    (("log",), "no releases yet"),
+    (("help", "config"), "[models.<rung>.capabilities]"),
+    (("init", "--here"), "already has"),
+], ids=lambda v: " ".join(v) if isinstance(v, tuple) else None)
+def test_every_command_prints_whole_lines_in_a_pipe(workspace: Path, args: tuple[str, ...],
+                                                    whole: str) -> None:
+    """Run from a 200-character path, stdout and stderr piped: nothing is cut or wrapped."""
+    result = run(workspace, *args)
+    text = result.stdout + result.stderr
+    assert whole in text, text
+    assert "…" not in text and "\x1b[" not in text, text
+    if args[0] == "init":  # the error names every file, on one line, whatever its length
+        line = next(line for line in text.splitlines() if "already has" in line)
+        assert str(workspace) in line and line.endswith("specs/requirements.md")
+
+
 def test_version(tmp_path: Path) -> None:
     result = run(tmp_path, "--version")
     assert result.returncode == 0
