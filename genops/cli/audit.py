@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from genops.cli.common import JSON_HELP, WORKSPACE_HELP, open_workspace, output_mode
+from genops.cli.common import JSON_HELP, WORKSPACE_HELP, mutates, open_workspace, output_mode
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
                              hint="the checks above name each file that differs")
 
     @app.command()
+    @mutates("lock")
     def lock(
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
@@ -51,6 +52,7 @@ def register(app: typer.Typer) -> None:
         print_lock(path, requirements, parse_lock(text), as_json=json_out)
 
     @app.command()
+    @mutates("keygen")
     def keygen(
         private_key: Path = typer.Argument(..., help="Where to write the private key (outside the "
                                            "workspace); the public key goes to .genops/keys/."),

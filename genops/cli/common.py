@@ -1,12 +1,20 @@
-"""What several commands share: finding the workspace, and running a job behind live progress."""
+"""What several commands share: finding the workspace, the workspace lock, live progress.
+
+A command that spends, stages or promotes declares it with `@mutates("name")` (under
+`@app.command()`): it then runs holding the workspace lock, after startup recovery. Read-only
+commands declare nothing and never wait on the lock.
+"""
 
 from __future__ import annotations
 
+import functools
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import typer
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 WORKSPACE_HELP = "The workspace (default: the one holding the current directory)."
 
@@ -77,3 +85,54 @@ def run_with_progress(json_out: bool, jsonl: bool, call: Callable[[Any], Any]) -
             raise
     render.print_run_outcome(outcome, as_json=as_data)
     exit_for(outcome)
+
+
+def mutates(command: str, *, unless: Callable[[dict[str, Any]], bool] | None = None
+            ) -> Callable[[F], F]:
+    """Run the command under the workspace lock (exit 2 at once when another genops holds it).
+
+    `unless(kwargs)` true lets one invocation skip the lock (e.g. `regenerate --dry-run`, which
+    spends and writes nothing). The command's `--workspace` option, if any, names the workspace.
+    """
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            # --json / --jsonl: a refusal below (the lock is held) is a JSON document too
+            output_mode(bool(kwargs.get("json_out")), bool(kwargs.get("jsonl")))
+            if unless is not None and unless(kwargs):
+                return func(*args, **kwargs)
+            from genops.release.lock import workspace_lock
+            from genops.release.recovery import startup_recovery
+            from genops.render.release import print_startup_recovery
+
+            root = workspace_root(kwargs.get("workspace"))
+            with workspace_lock(root, command):
+                print_startup_recovery(startup_recovery(root))
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def recover_if_free(root: Path) -> None:
+    """Finish what a killed genops left, if anything, when no other genops holds the lock.
+
+    Run before every command; it takes the lock only when there is something to recover and only
+    if it is free at once, so a read-only command never waits.
+    """
+    from genops.release.lock import try_acquire
+    from genops.release.recovery import needs_recovery, startup_recovery
+    from genops.render.release import print_startup_recovery
+    from genops.workspace.toml_config import CONFIG_NAME
+
+    if not (root / CONFIG_NAME).is_file() or not needs_recovery(root):
+        return
+    lock = try_acquire(root, "recovery")
+    if lock is None:  # the holder is alive and recovers (or is promoting) itself
+        return
+    try:
+        print_startup_recovery(startup_recovery(root))
+    finally:
+        lock.release()

@@ -40,15 +40,11 @@ def _root(
     """Governed regeneration: specs and ADRs in git, a pinned model synthesizes, gates decide."""
     from pathlib import Path
 
-    from genops.release import recover_interrupted
+    from genops.cli.common import recover_if_free
     from genops.workspace import find_root
 
     # A promotion killed mid-swap is finished before any command looks at the workspace.
-    outcome = recover_interrupted(find_root(Path.cwd()))
-    if outcome is not None:
-        from genops.render.release import print_recovery
-
-        print_recovery(outcome)
+    recover_if_free(find_root(Path.cwd()))
 
 
 # Each module defines `register(app)`. Order is the order of `genops --help`.
@@ -60,6 +56,7 @@ COMMAND_MODULES = (
     "genops.cli.check",
     "genops.cli.review",
     "genops.cli.release",
+    "genops.cli.runs",
     "genops.cli.cost",
     "genops.cli.audit",
     "genops.cli.help",

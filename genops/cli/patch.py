@@ -6,12 +6,13 @@ from pathlib import Path
 
 import typer
 
-from genops.cli.common import (JSON_HELP, JSONL_HELP, WORKSPACE_HELP, open_workspace,
+from genops.cli.common import (JSON_HELP, JSONL_HELP, WORKSPACE_HELP, mutates, open_workspace,
                                  output_mode, run_with_progress)
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
+    @mutates("patch")
     def patch(
         from_drift: bool = typer.Option(False, "--from-drift", help="Record the hand edits that "
                                         "`genops check` reports as a patch release."),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from genops.cli.common import (JSON_HELP, JSONL_HELP, WORKSPACE_HELP, open_workspace,
+from genops.cli.common import (JSON_HELP, JSONL_HELP, WORKSPACE_HELP, mutates, open_workspace,
                                  output_mode, progress_display, run_with_progress, workspace_root)
 
 
@@ -31,6 +31,7 @@ def _replay(root: Path, release: str | None, *, json_out: bool, jsonl: bool, gat
 
 def register(app: typer.Typer) -> None:
     @app.command()
+    @mutates("regenerate", unless=lambda kw: bool(kw.get("dry_run")) and not kw.get("replay"))
     def regenerate(
         reason: str = typer.Option("", "--reason", "-m", help="Why: recorded in the manifest."),
         provider: str | None = typer.Option(
@@ -66,6 +67,7 @@ def register(app: typer.Typer) -> None:
             progress=progress, gate_observer=progress.gate))
 
     @app.command()
+    @mutates("resume")
     def resume(
         run: str | None = typer.Argument(None, help="The run id (default: the newest "
                                          "unfinished run)."),
@@ -75,13 +77,18 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Continue a run: after manual answers, a crash or a failed gate. Nothing is paid twice."""
         from genops.release import pipeline
+        from genops.render.release import print_resume_start
 
         output_mode(json_out, jsonl)
         ws = open_workspace(workspace)
+        chosen = pipeline.pick_run(ws, run)
+        print_resume_start(chosen, explicit=run is not None,
+                           resend=len(pipeline.cut_off_calls(ws, chosen)))
         run_with_progress(json_out, jsonl, lambda progress: pipeline.resume(
-            ws, run, progress=progress, gate_observer=progress.gate))
+            ws, chosen.run_id, progress=progress, gate_observer=progress.gate))
 
     @app.command("replay")
+    @mutates("replay")
     def replay_command(
         release: str | None = typer.Argument(None, help="Release id (default: the current)."),
         gates: bool = typer.Option(True, "--gates/--no-gates",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from genops.cli.common import (JSON_HELP, WORKSPACE_HELP, open_workspace, output_mode,
+from genops.cli.common import (JSON_HELP, WORKSPACE_HELP, mutates, open_workspace, output_mode,
                                  workspace_root)
 
 
@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
         print_log(entries[:limit] if limit else entries, as_json=json_out)
 
     @app.command()
+    @mutates("rollback")
     def rollback(
         release: str = typer.Argument(..., help="The release whose tree to restore (e.g. r0002)."),
         reason: str | None = typer.Option(None, "--reason", "-m", help="Why (recorded)."),

@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from genops.cli.check import Format, _repo_prefix
-from genops.cli.common import JSON_HELP, WORKSPACE_HELP, open_workspace, output_mode
+from genops.cli.common import JSON_HELP, WORKSPACE_HELP, mutates, open_workspace, output_mode
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -58,6 +58,7 @@ def register_documents(app: typer.Typer) -> None:
         _emit(text, output)
 
     @app.command()
+    @mutates("architecture --write", unless=lambda kw: not kw.get("write"))
     def architecture(
         write: bool = typer.Option(False, "--write", help="Write ARCHITECTURE.md at the "
                                    "workspace root instead of printing it."),

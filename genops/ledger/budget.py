@@ -1,11 +1,13 @@
 """Budgets: reserve a request's worst case before sending it, settle the real cost after.
 
-The reservations live in the ledger's SQLite file, and `reserve` checks and inserts inside one
-BEGIN IMMEDIATE transaction, so the check "settled + reserved + this <= limit" holds for every
-thread and every process sharing the workspace: concurrency can never spend past a budget.
-`settle` deletes the reservation and writes the call row in one transaction, so there is no moment
-in which the spend is counted neither as reserved nor as settled. A process that died with
-reservations open (same host, pid gone) has them cleared on the next reservation.
+A reservation is the call's own ledger row, written `in_flight` before the request is sent:
+`reserve` checks and inserts it inside one BEGIN IMMEDIATE transaction, so the check
+"settled + held + this <= limit" holds for every thread and every process sharing the workspace:
+concurrency can never spend past a budget. `settle` turns the row into its outcome in one
+UPDATE, so there is no moment in which the spend is counted neither as held nor as settled.
+A row left in flight by a process that died (same host, pid gone) is never cleared: the request
+may have reached the provider and been billed, so it keeps counting at its reservation and is
+reported as "may have been billed" (`Ledger.unsettled`).
 
 The one thing no reservation can prevent is a provider billing more than the estimate; the
 estimate (see `genops.ledger.pricing.estimate_request_tokens`) is deliberately on the high side.
@@ -16,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-import sqlite3
 from dataclasses import dataclass
 
 from genops.errors import BudgetExceeded
@@ -83,17 +84,19 @@ class Budget:
         self.run_id = run_id
         self._host = socket.gethostname()
 
-    def reserve(self, worst_usd: float, label: str = "") -> Reservation:
-        """Hold `worst_usd` for one request, or raise BudgetExceeded if it could cross a budget."""
+    def reserve(self, worst_usd: float, label: str = "",
+                call: CallRecord | None = None) -> Reservation:
+        """Write the call as in flight holding `worst_usd`, or raise BudgetExceeded (not sent)."""
         amount = usd_to_nano(worst_usd, round_up=True)
         month = month_of(utc_now())
         refusal: BudgetExceeded | None = None
-        with self.ledger.transaction() as conn:  # a refusal still commits the stale cleanup
-            self._clear_stale(conn)
+        row = call or CallRecord(run_id=self.run_id, provider="", model="", status="in_flight",
+                                 label=label)
+        with self.ledger.transaction() as conn:
             run_spent = self.ledger.spent_nano(conn, run_id=self.run_id)
-            run_held = self._held(conn, "run_id", self.run_id)
+            run_held = self.ledger.held_nano(conn, "run_id", self.run_id)
             month_spent = self.ledger.spent_nano(conn, month=month)
-            month_held = self._held(conn, "month", month)
+            month_held = self.ledger.held_nano(conn, "month", month)
             if run_spent + run_held + amount > usd_to_nano(self.per_run_usd):
                 refusal = self._refusal("per-run", label, worst_usd, run_spent, run_held,
                                         self.per_run_usd, f"the run {self.run_id}")
@@ -101,30 +104,28 @@ class Budget:
                 refusal = self._refusal("per-month", label, worst_usd, month_spent, month_held,
                                         self.per_month_usd, f"this month ({month}) genops")
             else:
-                cursor = conn.execute(
-                    "INSERT INTO reservations (run_id, month, amount_nusd, pid, host, label, "
-                    "created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (self.run_id, month, amount, os.getpid(), self._host, label,
-                     utc_now().isoformat()))
+                row_id = self.ledger.begin_call(conn, dataclasses.replace(row, run_id=self.run_id),
+                                                reserved_nusd=amount, pid=os.getpid(),
+                                                host=self._host)
         if refusal is not None:
             raise refusal
-        return Reservation(id=int(cursor.lastrowid or 0), run_id=self.run_id, month=month,
-                           usd=nano_to_usd(amount), label=label)
+        return Reservation(id=row_id, run_id=self.run_id, month=month, usd=nano_to_usd(amount),
+                           label=label)
 
     def settle(self, reservation: Reservation, actual_usd: float,
                record: CallRecord | None = None) -> None:
-        """Swap the reservation for the real cost, writing the call row in the same transaction."""
+        """Settle the in-flight row at the real cost, as `record` says (ok, or error)."""
         row = record or CallRecord(run_id=reservation.run_id, provider="", model="", status="ok",
                                    label=reservation.label)
         row = dataclasses.replace(row, cost_usd=actual_usd)
         with self.ledger.transaction() as conn:
-            conn.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
-            self.ledger.insert(conn, row)
+            self.ledger.settle_call(conn, reservation.id, row)
 
     def release(self, reservation: Reservation) -> None:
-        """Give back a reservation whose request was not paid for (it failed or was not sent)."""
+        """Drop the row of a request that was never sent (nothing can have been billed)."""
         with self.ledger.transaction() as conn:
-            conn.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
+            conn.execute("DELETE FROM calls WHERE id = ? AND status = 'in_flight'",
+                         (reservation.id,))
 
     def status(self) -> BudgetStatus:
         """Settled and held amounts for this run and this month (for planning and reports)."""
@@ -132,28 +133,10 @@ class Budget:
         conn = self.ledger.connection()
         return BudgetStatus(
             run_spent_usd=nano_to_usd(self.ledger.spent_nano(conn, run_id=self.run_id)),
-            run_reserved_usd=nano_to_usd(self._held(conn, "run_id", self.run_id)),
+            run_reserved_usd=nano_to_usd(self.ledger.held_nano(conn, "run_id", self.run_id)),
             month_spent_usd=nano_to_usd(self.ledger.spent_nano(conn, month=month)),
-            month_reserved_usd=nano_to_usd(self._held(conn, "month", month)),
+            month_reserved_usd=nano_to_usd(self.ledger.held_nano(conn, "month", month)),
             per_run_usd=self.per_run_usd, per_month_usd=self.per_month_usd)
-
-    def clear_stale(self) -> int:
-        """Drop reservations of processes on this host that no longer exist; returns how many."""
-        with self.ledger.transaction() as conn:
-            return self._clear_stale(conn)
-
-    def _clear_stale(self, conn: sqlite3.Connection) -> int:
-        rows = conn.execute("SELECT id, pid FROM reservations WHERE host = ?",
-                            (self._host,)).fetchall()
-        dead = [(row["id"],) for row in rows if not pid_alive(int(row["pid"]))]
-        conn.executemany("DELETE FROM reservations WHERE id = ?", dead)
-        return len(dead)
-
-    @staticmethod
-    def _held(conn: sqlite3.Connection, column: str, value: str) -> int:
-        row = conn.execute(f"SELECT COALESCE(SUM(amount_nusd), 0) FROM reservations "
-                           f"WHERE {column} = ?", (value,)).fetchone()
-        return int(row[0])
 
     @staticmethod
     def _refusal(which: str, label: str, worst_usd: float, spent: int, held: int, limit: float,

@@ -7,11 +7,19 @@ share the file; `transaction()` takes the write lock up front (BEGIN IMMEDIATE) 
 sequences such as a budget reservation are atomic across processes.
 
 Money is stored as integer nano-dollars so sums compared against a budget are exact.
+
+A paid call is a row from before its request is sent: `in_flight` with its reservation (the
+worst-case cost, `reserved_nusd`) and the pid and host of the process sending it, then settled to
+`ok` (real cost) or `error`. An `in_flight` row counts against the budgets at its reservation until
+settled. One whose process is gone was cut off by a crash after the request may have reached the
+provider: it stays `in_flight`, is reported as "may have been billed", and keeps counting.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import socket
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -28,7 +36,7 @@ from genops.workspace.config import BudgetConfig
 
 LEDGER_NAME = "ledger.db"
 BUSY_TIMEOUT_S = 60.0
-Status = Literal["ok", "error", "archive_hit"]
+Status = Literal["ok", "error", "archive_hit", "in_flight"]
 Grouping = Literal["run", "model", "month"]
 
 # Append only. Never edit or reorder an entry once released: add a new one.
@@ -70,6 +78,48 @@ CREATE TABLE reservations (
 CREATE INDEX reservations_run ON reservations (run_id);
 CREATE INDEX reservations_month ON reservations (month);
 """),
+    # A call is written before it is sent (in_flight, holding its reservation), so a kill between
+    # sending and settling leaves a row saying it may have been billed. Open reservations of the
+    # old table become in_flight rows; the reservations table goes.
+    ("m003_in_flight_calls", """
+CREATE TABLE calls_v3 (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    month TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    rung TEXT NOT NULL DEFAULT '',
+    archive_key TEXT NOT NULL DEFAULT '',
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_nusd INTEGER NOT NULL DEFAULT 0,
+    latency_s REAL NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'error', 'archive_hit', 'in_flight')),
+    error_class TEXT NOT NULL DEFAULT '',
+    label TEXT NOT NULL DEFAULT '',
+    reserved_nusd INTEGER NOT NULL DEFAULT 0,
+    pid INTEGER NOT NULL DEFAULT 0,
+    host TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO calls_v3 (id, run_id, ts, month, provider, model, rung, archive_key, input_tokens,
+    output_tokens, cache_read_tokens, cache_write_tokens, cost_nusd, latency_s, status,
+    error_class, label)
+    SELECT id, run_id, ts, month, provider, model, rung, archive_key, input_tokens,
+    output_tokens, cache_read_tokens, cache_write_tokens, cost_nusd, latency_s, status,
+    error_class, label FROM calls;
+INSERT INTO calls_v3 (run_id, ts, month, provider, model, status, label, reserved_nusd, pid, host)
+    SELECT run_id, created, month, '', '', 'in_flight', label, amount_nusd, pid, host
+    FROM reservations;
+DROP TABLE reservations;
+DROP TABLE calls;
+ALTER TABLE calls_v3 RENAME TO calls;
+CREATE INDEX calls_run ON calls (run_id);
+CREATE INDEX calls_month ON calls (month);
+CREATE INDEX calls_in_flight ON calls (status) WHERE status = 'in_flight';
+"""),
 )
 
 
@@ -107,6 +157,7 @@ class CallRecord:
     error_class: str = ""
     label: str = ""
     ts: str = ""  # ISO 8601 UTC; filled in when recorded
+    reserved_usd: float = 0.0  # what an in_flight row holds against the budgets
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,9 +178,34 @@ class SpendRow:
     cost_usd: float
     first: str
     last: str
+    unsettled: int = 0  # calls written as in flight and never settled (live or cut off)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class UnsettledCall:
+    """A call written as in flight and not settled: live, or cut off and maybe billed."""
+
+    id: int
+    run_id: str
+    label: str
+    provider: str
+    model: str
+    archive_key: str
+    reserved_usd: float
+    since: str
+    pid: int
+    host: str
+    alive: bool  # its process still runs (a call on another host counts as alive)
+
+    @property
+    def may_have_been_billed(self) -> bool:
+        return not self.alive
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "may_have_been_billed": self.may_have_been_billed}
 
 
 _GROUP_COLUMN = {"run": "run_id", "model": "model", "month": "month"}
@@ -238,6 +314,27 @@ class Ledger:
         with self.transaction() as conn:
             return self.insert(conn, record)
 
+    def begin_call(self, conn: sqlite3.Connection, record: CallRecord, *, reserved_nusd: int,
+                   pid: int, host: str) -> int:
+        """Write `record` as in flight holding `reserved_nusd`, before its request is sent."""
+        row_id = self.insert(conn, dataclasses.replace(record, status="in_flight", cost_usd=0.0))
+        conn.execute("UPDATE calls SET reserved_nusd = ?, pid = ?, host = ? WHERE id = ?",
+                     (reserved_nusd, pid, host, row_id))
+        return row_id
+
+    def settle_call(self, conn: sqlite3.Connection, row_id: int, record: CallRecord) -> None:
+        """Turn the in-flight row `row_id` into its outcome (ok or error) at the real cost."""
+        usage = record.usage
+        conn.execute(
+            "UPDATE calls SET ts = ?, status = ?, provider = ?, model = ?, rung = ?, "
+            "archive_key = ?, input_tokens = ?, output_tokens = ?, cache_read_tokens = ?, "
+            "cache_write_tokens = ?, cost_nusd = ?, latency_s = ?, error_class = ?, label = ? "
+            "WHERE id = ? AND status = 'in_flight'",
+            (utc_now().isoformat(), record.status, record.provider, record.model, record.rung,
+             record.archive_key, usage.input_tokens, usage.output_tokens,
+             usage.cache_read_tokens, usage.cache_write_tokens, usd_to_nano(record.cost_usd),
+             record.latency_s, record.error_class, record.label, row_id))
+
     # -- reading ----------------------------------------------------------------------------
 
     def calls(self, run_id: str | None = None) -> list[CallRecord]:
@@ -250,7 +347,32 @@ class Ledger:
             usage=Usage(r["input_tokens"], r["output_tokens"], r["cache_read_tokens"],
                         r["cache_write_tokens"]),
             cost_usd=nano_to_usd(r["cost_nusd"]), latency_s=r["latency_s"],
-            error_class=r["error_class"], label=r["label"], ts=r["ts"]) for r in rows]
+            error_class=r["error_class"], label=r["label"], ts=r["ts"],
+            reserved_usd=nano_to_usd(r["reserved_nusd"]) if r["status"] == "in_flight" else 0.0)
+            for r in rows]
+
+    def unsettled(self, run_id: str | None = None) -> list[UnsettledCall]:
+        """Calls written as in flight and never settled, oldest first (of one run if given)."""
+        from genops.ledger.budget import pid_alive
+
+        here = socket.gethostname()
+        sql = "SELECT * FROM calls WHERE status = 'in_flight'"
+        args: tuple[str, ...] = ()
+        if run_id is not None:
+            sql, args = sql + " AND run_id = ?", (run_id,)
+        return [UnsettledCall(
+            id=r["id"], run_id=r["run_id"], label=r["label"], provider=r["provider"],
+            model=r["model"], archive_key=r["archive_key"],
+            reserved_usd=nano_to_usd(r["reserved_nusd"]), since=r["ts"], pid=r["pid"],
+            host=r["host"], alive=r["host"] != here or pid_alive(int(r["pid"])))
+            for r in self.connection().execute(sql + " ORDER BY id", args)]
+
+    def held_nano(self, conn: sqlite3.Connection, column: Literal["run_id", "month"],
+                  value: str) -> int:
+        """What unsettled (in flight) calls of a run or a month hold against the budgets."""
+        row = conn.execute("SELECT COALESCE(SUM(reserved_nusd), 0) FROM calls WHERE "
+                           f"status = 'in_flight' AND {column} = ?", (value,)).fetchone()
+        return int(row[0])
 
     def spend(self, by: Grouping) -> list[SpendRow]:
         """Spend grouped by run, model or month."""
@@ -261,14 +383,16 @@ class Ledger:
                + ", ".join(f"SUM({paid.format(c)}) AS {c}" for c in
                            ("input_tokens", "output_tokens", "cache_read_tokens",
                             "cache_write_tokens"))
-               + ", SUM(cost_nusd) AS cost, MIN(ts) AS first, MAX(ts) AS last "
+               + ", SUM(cost_nusd) AS cost, MIN(ts) AS first, MAX(ts) AS last, "
+               "SUM(status = 'in_flight') AS unsettled "
                f"FROM calls GROUP BY {column} ORDER BY {_GROUP_ORDER[by]}")
         return [SpendRow(group=r["grp"], calls=r["calls"], archive_hits=r["hits"],
                          errors=r["errors"], input_tokens=r["input_tokens"],
                          output_tokens=r["output_tokens"],
                          cache_read_tokens=r["cache_read_tokens"],
                          cache_write_tokens=r["cache_write_tokens"],
-                         cost_usd=nano_to_usd(r["cost"]), first=r["first"], last=r["last"])
+                         cost_usd=nano_to_usd(r["cost"]), first=r["first"], last=r["last"],
+                         unsettled=r["unsettled"])
                 for r in self.connection().execute(sql)]
 
     def spent_nano(self, conn: sqlite3.Connection, *, run_id: str | None = None,
@@ -287,11 +411,9 @@ class Ledger:
         return nano_to_usd(self.spent_nano(self.connection(), run_id=run_id))
 
     def reserved_usd(self, month: str | None = None) -> float:
-        """What open reservations (requests in flight) hold this month."""
-        row = self.connection().execute(
-            "SELECT COALESCE(SUM(amount_nusd), 0) FROM reservations WHERE month = ?",
-            (month or month_of(utc_now()),)).fetchone()
-        return nano_to_usd(int(row[0]))
+        """What unsettled calls (in flight, or cut off) hold against this month's budget."""
+        return nano_to_usd(self.held_nano(self.connection(), "month",
+                                          month or month_of(utc_now())))
 
 
 @dataclass(frozen=True)
@@ -303,16 +425,26 @@ class CostReport:
     in_flight_usd: float
     per_month_usd: float
     per_run_usd: float
+    may_have_been_billed: list[UnsettledCall] = field(default_factory=list)
+    month_held_usd: float = 0.0  # what unsettled calls of this month hold against its budget
     by_run: list[SpendRow] = field(default_factory=list)
     by_model: list[SpendRow] = field(default_factory=list)
     by_month: list[SpendRow] = field(default_factory=list)
+
+    @property
+    def may_have_been_billed_usd(self) -> float:
+        return sum(call.reserved_usd for call in self.may_have_been_billed)
 
     def to_dict(self, groups: tuple[Grouping, ...] = ("run", "model", "month")) -> dict[str, Any]:
         data: dict[str, Any] = {
             "month": self.month, "month_total_usd": self.month_total_usd,
             "in_flight_usd": self.in_flight_usd, "per_month_usd": self.per_month_usd,
             "per_run_usd": self.per_run_usd,
-            "month_remaining_usd": max(0.0, self.per_month_usd - self.month_total_usd)}
+            "may_have_been_billed": [c.to_dict() for c in self.may_have_been_billed],
+            "may_have_been_billed_usd": self.may_have_been_billed_usd,
+            "month_held_usd": self.month_held_usd,
+            "month_remaining_usd": max(0.0, self.per_month_usd - self.month_total_usd
+                                       - self.month_held_usd)}
         for group in groups:
             data[f"by_{group}"] = [row.to_dict() for row in getattr(self, f"by_{group}")]
         return data
@@ -327,8 +459,12 @@ def cost_report(path: Path, budget: BudgetConfig) -> CostReport:
         return empty
     ledger = Ledger(path)
     try:
+        unsettled = ledger.unsettled()
+        live = sum(c.reserved_usd for c in unsettled if c.alive)
         return CostReport(month=month, month_total_usd=ledger.month_total(month),
-                          in_flight_usd=ledger.reserved_usd(month),
+                          in_flight_usd=live,
+                          may_have_been_billed=[c for c in unsettled if not c.alive],
+                          month_held_usd=ledger.reserved_usd(month),
                           per_month_usd=budget.per_month_usd, per_run_usd=budget.per_run_usd,
                           by_run=ledger.spend("run"), by_model=ledger.spend("model"),
                           by_month=ledger.spend("month"))

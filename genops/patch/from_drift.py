@@ -19,7 +19,7 @@ from genops.release import gitops
 from genops.release.manifest import ReleaseFacts
 from genops.gates.registry import GateObserver
 from genops.release.pipeline import RunOutcome, _promote, gate
-from genops.release.promote import recover_interrupted
+from genops.release.recovery import startup_recovery
 from genops.release.runs import RunState
 from genops.pathpolicy import PathPolicy
 from genops.release.staging import stage_tree
@@ -59,7 +59,7 @@ def apply_edits(base: dict[str, str], edits: dict[str, Any]) -> dict[str, str]:
 def record_drift(ws: Any, *, reason: str | None = None,
                  gate_observer: GateObserver | None = None) -> RunOutcome:
     """Gate and promote the hand-edited output tree as a `patch` release."""
-    recover_interrupted(ws.root)
+    startup_recovery(ws.root)
     report = detect_drift(ws)
     if report.release is None:
         raise UsageError("there is no release yet, so there is no drift to record",

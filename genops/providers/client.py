@@ -3,11 +3,14 @@
 Providers only translate wire formats; everything a call must guarantee is done here, in the same
 order for every provider:
   1. an archived answer is returned at no cost (genops pays for no request twice);
-  2. the request's worst case is reserved against the per-run and per-month budgets;
+  2. the call is written to the ledger as in flight, holding the request's worst case against
+     the per-run and per-month budgets, before a byte is sent (so a kill leaves a row saying the
+     call may have been billed);
   3. the provider is called through `call_with_retry` (backoff honouring retry-after);
   4. the response is archived before anything else happens to it;
-  5. the reservation is settled at the real cost and the call row written, in one transaction.
-A failure releases the reservation, writes an error row and re-raises.
+  5. the in-flight row is settled at the real cost, in one transaction.
+A failure settles the row as an error (cost 0) and re-raises; an interrupt (Ctrl-C) leaves it in
+flight, since the provider may have billed a request that was cut off.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from genops.ledger.pricing import billed_price, cost_usd, estimate_request_token
 from genops.providers.base import CompletionRequest, CompletionResponse, Provider, TokenCallback
 from genops.providers.replay import archive_miss_error
 from genops.providers.retry import call_with_retry
+from genops.release.faults import crashpoint
 from genops.workspace.config import GenopsConfig, Price
 
 log = logging.getLogger("genops.client")
@@ -116,7 +120,10 @@ class ModelClient:
                                      why=f"offline, and rung {rung!r} uses provider "
                                          f"{provider.name!r}, which needs the network")
         price = billed_price(self.config, provider.name, request.model)
-        reservation = self._reserve(request, price, label or rung)
+        record = CallRecord(run_id=self.run_id, provider=request.provider, model=request.model,
+                            status="in_flight", rung=rung, archive_key=key, label=label)
+        reservation = self._reserve(request, price, record)
+        crashpoint("call-in-flight")
         attempts = 0
 
         def attempt() -> CompletionResponse:
@@ -131,13 +138,12 @@ class ModelClient:
         except BaseException as exc:
             if isinstance(exc, ProviderError):
                 exc.attempts = attempts  # the unit's error names how often it was tried
-            self._failed(rung, request, key, reservation, exc, time.monotonic() - started, label)
+            self._failed(record, reservation, exc, time.monotonic() - started)
             raise
         latency = time.monotonic() - started
         cost = 0.0 if price is None else cost_usd(response.usage, price)
-        record = CallRecord(run_id=self.run_id, provider=request.provider, model=request.model,
-                            status="ok", rung=rung, archive_key=key, usage=response.usage,
-                            cost_usd=cost, latency_s=latency, label=label)
+        record = dataclasses.replace(record, status="ok", usage=response.usage, cost_usd=cost,
+                                     latency_s=latency)
         try:
             self.archive.put(request, response)
         except BaseException:  # paid for but not archived: still book what it cost
@@ -149,11 +155,11 @@ class ModelClient:
                           from_archive=False, rung=rung, attempts=attempts)
 
     def _reserve(self, request: CompletionRequest, price: Price | None,
-                 label: str) -> Reservation | None:
+                 record: CallRecord) -> Reservation | None:
         if price is None:
             return None
         worst = worst_case_usd(estimate_request_tokens(request), request.max_output_tokens, price)
-        return self.budget.reserve(worst, label)
+        return self.budget.reserve(worst, record.label or record.rung, call=record)
 
     def _book(self, reservation: Reservation | None, record: CallRecord) -> None:
         if reservation is None:
@@ -161,20 +167,17 @@ class ModelClient:
         else:
             self.budget.settle(reservation, record.cost_usd, record=record)
 
-    def _failed(self, rung: str, request: CompletionRequest, key: str,
-                reservation: Reservation | None, exc: BaseException, latency: float,
-                label: str) -> None:
-        """Give the money back and write an error row; the caller re-raises."""
-        if reservation is not None:
-            self.budget.release(reservation)
-        if not isinstance(exc, Exception):  # KeyboardInterrupt and friends: just let go
+    def _failed(self, record: CallRecord, reservation: Reservation | None, exc: BaseException,
+                latency: float) -> None:
+        """Settle the call as an error at no cost (the caller re-raises)."""
+        if not isinstance(exc, Exception):  # Ctrl-C mid-request: it may have been billed
             return
         error_class = exc.error_class if isinstance(exc, ProviderError) else type(exc).__name__
         if error_class == "manual_pending":  # waiting for a person is not a failed call
             return
-        self.ledger.record(CallRecord(
-            run_id=self.run_id, provider=request.provider, model=request.model, status="error",
-            rung=rung, archive_key=key, latency_s=latency, error_class=error_class, label=label))
+        failed = dataclasses.replace(record, status="error", latency_s=latency,
+                                     error_class=error_class)
+        self._book(reservation, failed)
 
     def _on_retry(self, error: ProviderError, attempt: int, delay: float) -> None:
         # The ledger keeps only each call's final outcome; backoffs go to the log.

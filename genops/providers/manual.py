@@ -4,8 +4,11 @@
     run_dir/responses/NN-<label>.md   written by the person: the answer, verbatim
     run_dir/requests/index.json       request key -> "NN-<label>", so numbering is stable
 
-`complete` returns the response file when it exists; otherwise it writes the request file and
-raises `ManualPending` (exit code 0: nothing failed, the run waits for answers). `genops resume`
+`complete` returns the response file when it exists and is usable; otherwise it writes the request
+file and raises `ManualPending` (exit code 0: nothing failed, the run waits for answers).
+An answer that is not UTF-8, empty, or unparseable (the file protocol; a blueprint's JSON) is
+never returned, so it is never archived: the request stays waiting and `ManualPending.problems`
+names the response file and what is wrong (the run then exits 2 with it). `genops resume`
 re-runs the same synthesis: answered requests are read (and archived by the client), finished ones
 are archive hits. NN is the request's position in the order genops first asked (count + 1), so
 a re-run numbers the same requests the same way. The label travels in the request's `extra`
@@ -19,7 +22,7 @@ import re
 import threading
 from pathlib import Path
 
-from genops.errors import ExitCode, ProviderError, UsageError
+from genops.errors import ExitCode, GenopsError, ProviderError, UsageError
 from genops.fsutil import write_atomic
 from genops.ledger.pricing import estimate_request_tokens, estimate_tokens
 from genops.providers.base import CompletionRequest, CompletionResponse, TokenCallback, Usage
@@ -34,21 +37,32 @@ class ManualPending(ProviderError):
 
     exit_code = ExitCode.AWAITING  # not a failure: the CLI exits 5 (README "Output and exit codes")
 
-    def __init__(self, pending: list[Path], *, responses_dir: Path) -> None:
+    def __init__(self, pending: list[Path], *, responses_dir: Path,
+                 problems: list[str] | None = None) -> None:
         self.pending = list(pending)
         self.responses_dir = responses_dir
+        self.problems = list(problems or [])
         names = ", ".join(p.name for p in self.pending)
         super().__init__(
-            f"{len(self.pending)} request(s) wait for a manual answer: {names}",
+            f"{len(self.pending)} request(s) wait for a manual answer: {names}"
+            + "".join(f"\n  rejected: {problem}" for problem in self.problems),
             error_class="manual_pending", retryable=False,
             hint=f"answer each request in {responses_dir}/ under the same file name, then run "
-                 "`genops resume`")
+                 f"`genops resume {responses_dir.parent.name}`")
 
     @classmethod
     def merge(cls, errors: list["ManualPending"]) -> "ManualPending":
         """One ManualPending for several (all requests of a dependency level)."""
         pending = [path for error in errors for path in error.pending]
-        return cls(pending, responses_dir=errors[0].responses_dir)
+        problems = [problem for error in errors for problem in error.problems]
+        return cls(pending, responses_dir=errors[0].responses_dir, problems=problems)
+
+    def rejection(self, run_id: str) -> UsageError:
+        """The error (exit 2) for answers that were rejected; their requests stay waiting."""
+        return UsageError("manual answer(s) rejected, nothing archived: "
+                          + "; ".join(self.problems),
+                          hint=f"fix or rewrite the response file(s) named, then run "
+                               f"`genops resume {run_id}`")
 
 
 def request_label(request: CompletionRequest) -> str:
@@ -75,33 +89,36 @@ class ManualProvider:
         """The person's answer to `request`, or ManualPending after writing the request file."""
         stem = self._stem(request)
         answer = self.responses_dir / f"{stem}.md"
-        if answer.is_file():
-            text = answer.read_text(encoding="utf-8")
-            if on_text is not None and text:
-                on_text(text)
-            usage = Usage(input_tokens=estimate_request_tokens(request),
-                          output_tokens=estimate_tokens(text))
-            return CompletionResponse(text=text, stop="complete", usage=usage,
-                                      model=request.model, raw_stop_reason="manual")
-        self._refuse_misnamed(stem, answer)
-        self.responses_dir.mkdir(parents=True, exist_ok=True)
         path = self.requests_dir / f"{stem}.md"
+        problem = None
+        if answer.is_file():
+            text, problem = read_answer(answer, request_label(request))
+            if problem is None:
+                if on_text is not None and text:
+                    on_text(text)
+                usage = Usage(input_tokens=estimate_request_tokens(request),
+                              output_tokens=estimate_tokens(text))
+                return CompletionResponse(text=text, stop="complete", usage=usage,
+                                          model=request.model, raw_stop_reason="manual")
+        else:
+            problem = self._misnamed(stem, answer)
+        self.responses_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(path, self.render_request(request, stem, answer))
-        raise ManualPending([path], responses_dir=self.responses_dir)
+        raise ManualPending([path], responses_dir=self.responses_dir,
+                            problems=[problem] if problem else None)
 
-    def _refuse_misnamed(self, stem: str, answer: Path) -> None:
+    def _misnamed(self, stem: str, answer: Path) -> str | None:
         """An answer saved under another name (`01-blueprint.txt`, `01-blueprint.md.txt`) is
         reported, not silently ignored while the run keeps waiting."""
         if not self.responses_dir.is_dir():
-            return
+            return None
         near = sorted(p.name for p in self.responses_dir.iterdir()
                       if p.is_file() and p.name != answer.name
                       and (p.name.startswith(stem + ".") or p.name == stem))
-        if near:
-            raise UsageError(
-                f"{self.responses_dir / near[0]}: looks like the answer to request {stem}, but "
-                f"genops reads {answer.name}", hint=f"rename it to {answer}, then run "
-                "`genops resume` again")
+        if not near:
+            return None
+        return (f"{self.responses_dir / near[0]}: looks like the answer to request {stem}, but "
+                f"genops reads {answer.name}: rename it")
 
     def _stem(self, request: CompletionRequest) -> str:
         """`NN-<label>` for this request, assigned once and kept in index.json."""
@@ -127,7 +144,7 @@ class ManualProvider:
             f"# genops manual request {stem}",
             "",
             f"Write the answer to `{shown}` (the whole answer, verbatim),",
-            "then run `genops resume`.",
+            f"then run `genops resume {self.run_dir.name}`.",
             "Answer what the last message asks. File contents use the file protocol; a blueprint",
             "request is answered with its JSON object instead.",
             "",
@@ -143,3 +160,36 @@ class ManualProvider:
             lines += ["---", "", f"## Message {number} ({message.role})", "",
                       message.content.rstrip(), ""]
         return "\n".join(lines) + "\n"
+
+
+def read_answer(path: Path, label: str) -> tuple[str, str | None]:
+    """The answer in `path` and, when it must not be used, why (naming the file)."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return "", (f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                    f"{exc.start}); save the answer as UTF-8")
+    if not text.strip():
+        return text, f"{path}: the answer is empty"
+    if ".cont" in label:  # a continuation is the rest of a cut-off answer: any text goes
+        return text, None
+    try:
+        _check_shape(text, label)
+    except GenopsError as exc:
+        return text, f"{path}: {exc.message}"
+    return text, None
+
+
+def _check_shape(text: str, label: str) -> None:
+    """Raise the parser's error when `text` is not a usable answer for a request `label`."""
+    from genops.synthesis.blueprint import BlueprintError, extract_json
+    from genops.synthesis.protocol import ProtocolError, parse_protocol
+
+    if label.split(".")[0] == "blueprint":
+        if not isinstance(extract_json(text), dict):
+            raise BlueprintError("the blueprint answer is not a JSON object")
+        return
+    parsed = parse_protocol(text)
+    if not parsed.files and not parsed.deletes:
+        raise ProtocolError("the answer holds no <file> or <delete> blocks (file protocol)")

@@ -28,6 +28,7 @@ from pathlib import Path
 import git
 
 from genops.errors import UsageError
+from genops.release.faults import git_fault_options
 from genops.treeignore import ignored_component
 
 TAG_PREFIX = "genops/"
@@ -115,7 +116,7 @@ def _identity_env(repo: git.Repo) -> dict[str, str]:
 
 
 @contextmanager
-def hooks_off(repo: git.Repo) -> Iterator[Callable[[], git.cmd.Git]]:
+def hooks_off(repo: git.Repo) -> Iterator[Callable[..., git.cmd.Git]]:
     """A git runner for one step whose every command runs no hook, no fsmonitor, and takes
     pathspecs literally (a release file may be named `*.py`).
 
@@ -123,8 +124,11 @@ def hooks_off(repo: git.Repo) -> Iterator[Callable[[], git.cmd.Git]]:
     each one. Stated here as well as in `open_repo`, for a repository opened elsewhere.
     """
     with tempfile.TemporaryDirectory(prefix="genops-nohooks-") as empty:
-        def run() -> git.cmd.Git:
-            return repo.git(c=[f"core.hooksPath={empty}", "core.fsmonitor=false"],
+        def run(step: str | None = None) -> git.cmd.Git:
+            # The only hooks that ever run are the test suite's kill hooks (GENOPS_CRASH_AT=in-git-*).
+            fault = git_fault_options(step) if step else {}
+            hooks = fault["c"].split("=", 1)[1] if fault else empty
+            return repo.git(c=[f"core.hooksPath={hooks}", "core.fsmonitor=false"],
                             literal_pathspecs=True)
         yield run
 
@@ -132,7 +136,7 @@ def hooks_off(repo: git.Repo) -> Iterator[Callable[[], git.cmd.Git]]:
 BATCH = 500  # paths per git command, well under the argument-length limit
 
 
-def _track_exactly(run: Callable[[], git.cmd.Git], repo: git.Repo, folder: Path,
+def _track_exactly(run: Callable[..., git.cmd.Git], repo: git.Repo, folder: Path,
                    files: Sequence[str], env: dict[str, str]) -> None:
     """Make the index hold exactly `files` (relative to `folder`) under `folder`."""
     prefix = _rel(repo, folder)
@@ -166,8 +170,8 @@ def commit_release(repo: git.Repo, paths: list[Path], *, release: str, message: 
             specs = [s for s in (_rel(repo, p) for p in paths) if _known_to_git(repo, s)]
             if not specs:  # `git commit --` with no path would commit whatever else is staged
                 raise UsageError(f"release {release} has nothing to commit")
-            run().commit("--no-verify", "--allow-empty", "-m",
-                         f"{message}\n\n{RELEASE_TRAILER}: {release}", "--", *specs, env=env)
+            run("commit").commit("--no-verify", "--allow-empty", "-m",
+                                 f"{message}\n\n{RELEASE_TRAILER}: {release}", "--", *specs, env=env)
     except git.GitCommandError as exc:
         raise UsageError(f"git commit of release {release} failed: {exc.stderr.strip()}",
                          hint="fix the repository state, then run any genops command: the "
@@ -206,8 +210,13 @@ def tag_release(repo: git.Repo, release: str, sha: str, message: str) -> None:
             raise UsageError(f"tag {name} already exists on another commit",
                              hint=f"inspect it with `git show {name}`; release ids are never reused")
         return
-    with hooks_off(repo) as run:
-        run().tag("-a", name, sha, "-m", message, env=_identity_env(repo))
+    try:
+        with hooks_off(repo) as run:
+            run("tag").tag("-a", name, sha, "-m", message, env=_identity_env(repo))
+    except git.GitCommandError as exc:
+        raise UsageError(f"git tag {name} failed: {exc.stderr.strip()}",
+                         hint="fix the repository state, then run any genops command: the "
+                         "interrupted promotion is finished from its journal") from None
 
 
 def has_tag(repo: git.Repo, release: str) -> bool:

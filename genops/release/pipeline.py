@@ -25,9 +25,10 @@ from genops.release import gitops
 from genops.release.faults import crashpoint
 from genops.release.manifest import ReleaseFacts
 from genops.release.planning import RunPlan, build_plan
-from genops.release.promote import recover_interrupted
+from genops.release.lock import note_run
 from genops.release.publish import PublishedRelease, owned_paths, publish
-from genops.release.runs import RunState, latest_unfinished
+from genops.release.recovery import startup_recovery
+from genops.release.runs import FINAL, RunState, latest_unfinished, list_runs
 from genops.release.staging import stage_tree
 from genops.release.store import current_release, load_manifest, release_ids
 from genops.release.seal import SealBroken, seal, verify_seal
@@ -111,7 +112,7 @@ def _previous_tree(ws: Any) -> Path | None:
 
 def preflight(ws: Any) -> Any:
     """Finish an interrupted promotion and refuse hand edits; returns the git repository."""
-    recover_interrupted(ws.root)
+    startup_recovery(ws.root)
     repo = gitops.open_repo(ws.root)
     gitops.refuse_dirty(repo, owned_paths(ws), tree=ws.output_dir)
     return repo
@@ -141,11 +142,62 @@ def regenerate(ws: Any, *, reason: str, kind: str = "regenerate",
     return execute(ws, run, progress=progress, gate_observer=gate_observer, gates=gates)
 
 
+def pick_run(ws: Any, run_id: str | None = None) -> RunState:
+    """The run `resume` continues: `run_id`, else the newest unfinished one on this release."""
+    if run_id:
+        run = RunState.load(ws.root, run_id)
+        if run.stage == "cancelled":
+            raise UsageError(f"run {run_id} was cancelled", hint="`genops regenerate` starts "
+                             "a new run (archived answers are reused at no cost)")
+        return run
+    finished = _reconcile(ws.root)
+    try:
+        return latest_unfinished(ws.root, current_release(ws.root))
+    except UsageError:
+        if finished:  # its promotion was finished by recovery: resume reports it
+            return finished[-1]
+        raise
+
+
+def _reconcile(root: Path) -> list[RunState]:
+    """Mark runs whose release exists (promoted, then killed before saying so) as promoted."""
+    done = []
+    for run in list_runs(root):
+        if run.stage in FINAL:
+            continue
+        released = _release_of_run(root, run.run_id)
+        if released is not None:
+            run.update(stage="promoted", release=released)
+            done.append(run)
+    return done
+
+
+def cut_off_calls(ws: Any, run: RunState) -> list[Any]:
+    """Calls of `run` a crash cut off after sending (may have been billed) and not archived since.
+
+    These are the requests `resume` sends again; they are recorded in the run state.
+    """
+    from genops.ledger.archive import Archive
+    from genops.ledger.db import Ledger
+
+    ledger = Ledger.for_workspace(ws.root)
+    try:
+        cut = [c for c in ledger.unsettled(run.run_id) if c.may_have_been_billed]
+    finally:
+        ledger.close()
+    archive = Archive.for_workspace(ws.root)
+    resend = [c for c in cut if not c.archive_key or archive.get(c.archive_key) is None]
+    if [c.id for c in cut] != run.may_have_been_billed:
+        run.update(may_have_been_billed=[c.id for c in cut])
+    return resend
+
+
 def resume(ws: Any, run_id: str | None = None, *, progress: Any = None,
            gate_observer: GateObserver | None = None) -> RunOutcome:
-    """Continue a run from where it stopped (default: the newest unfinished run)."""
-    recover_interrupted(ws.root)
-    run = RunState.load(ws.root, run_id) if run_id else latest_unfinished(ws.root)
+    """Continue a run from where it stopped (default: the newest unfinished run on this release)."""
+    startup_recovery(ws.root)
+    run = pick_run(ws, run_id)
+    note_run(ws.root, run.run_id)
     released = _release_of_run(ws.root, run.run_id)
     if released is not None and run.stage != "promoted":
         run.update(stage="promoted", release=released)  # promoted, then killed before saying so
@@ -206,6 +258,8 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
                             progress=progress, release=parent)
     except ManualPending as pending:
         run.update(stage="awaiting", pending=[str(p) for p in pending.pending])
+        if pending.problems:  # a rejected answer: exit 2 naming it; the request stays waiting
+            raise pending.rejection(run.run_id) from None
         return RunOutcome("awaiting", run_id=run.run_id, pending=list(pending.pending),
                           responses_dir=pending.responses_dir)
     except Exception as exc:

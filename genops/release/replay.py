@@ -29,7 +29,7 @@ from genops.providers.base import (
 )
 from genops.release import gitops
 from genops.release.manifest import ReleaseFacts
-from genops.release.promote import recover_interrupted
+from genops.release.recovery import startup_recovery
 from genops.release.runs import new_run_id, runs_dir
 from genops.pathpolicy import PathPolicy
 from genops.release.staging import stage_tree
@@ -180,7 +180,7 @@ def replay(workspace: Any, ref: str | None = None, *, progress: Any = None,
     `workspace` is a loaded Workspace or just its root: only the commit and archive are used.
     """
     root = workspace if isinstance(workspace, Path) else Path(workspace.root)
-    recover_interrupted(root)
+    startup_recovery(root)
     repo = gitops.open_repo(root)
     release = resolve_release(root, ref)
     manifest = load_manifest(root, release)

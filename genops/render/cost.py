@@ -45,9 +45,26 @@ def cost_report(report: CostReport, *, groups: tuple[Grouping, ...], as_json: bo
             out.print(_table(group, rows))
         else:
             out.print(Text(f"spend {_TITLES[group]}: no calls recorded yet"))
+    _may_have_been_billed(report)
     share = report.month_total_usd / report.per_month_usd if report.per_month_usd else 0.0
-    in_flight = (f" (+{_usd(report.in_flight_usd)} reserved in flight)"
-                 if report.in_flight_usd else "")
+    held = report.in_flight_usd + report.may_have_been_billed_usd
+    in_flight = f" (+{_usd(held)} held by unsettled calls)" if held else ""
     out.print(Text(f"\nthis month ({report.month}): {_usd(report.month_total_usd)}{in_flight} of "
                    f"{_usd(report.per_month_usd)} budget ({share:.0%}); per-run budget "
                    f"{_usd(report.per_run_usd)}"))
+
+
+def _may_have_been_billed(report: CostReport) -> None:
+    """List calls cut off by a crash after their request may have reached the provider."""
+    calls = report.may_have_been_billed
+    if not calls:
+        return
+    out.print(Text.assemble("\n", (f"{len(calls)} call(s) may have been billed", "yellow"),
+                            ": their process ended before the answer was recorded; each still "
+                            "counts against the budgets at its reservation "
+                            f"({_usd(report.may_have_been_billed_usd)} in all)"))
+    for call in calls:
+        out.print(Text(f"  run {call.run_id} · {call.label or '?'} · {call.provider} {call.model} "
+                       f"· up to {_usd(call.reserved_usd)} · since {call.since[:19]}"))
+    out.print(Text("  check the provider's usage page; `genops resume RUN` re-sends what was not "
+                   "answered"))

@@ -62,6 +62,19 @@ def print_recovery(outcome: Any) -> None:
                             f" (commit {outcome.commit[:12]})"))
 
 
+def print_startup_recovery(recovery: Any) -> None:
+    """Say what startup recovery removed or finished (nothing when there was nothing)."""
+    for path in recovery.removed_locks:
+        err.print(Text.assemble((f"removed stale git lock {path}", "yellow"),
+                                " (left by a killed genops)"))
+    if recovery.blocked_by:
+        pids = ", ".join(str(p) for p in recovery.blocked_by)
+        err.print(Text(f"git lock files kept: git process(es) {pids} still running here",
+                       style="yellow"))
+    if recovery.promotion is not None:
+        print_recovery(recovery.promotion)
+
+
 def _gates_summary(gates: dict[str, str]) -> Text:
     bad = [(f"{g} {v}", VERDICT_STYLE[v]) for g, v in gates.items() if v in ("fail", "warn")]
     if bad:
@@ -207,3 +220,50 @@ def print_replay(outcome: Any, *, as_json: bool) -> None:
         out.print(gate_table(outcome.gates))
     out.print(Text(f"rebuilt in {outcome.directory} from {outcome.calls} archived answers, "
                    "offline", style="dim"))
+
+
+def print_runs(rows: list[dict[str, Any]], *, as_json: bool) -> None:
+    """`genops runs`: one line per run, newest first, with what it waits for."""
+    if as_json:
+        print_json({"runs": rows})
+        return
+    if not rows:
+        out.print(Text("no runs yet; `genops regenerate` starts one"))
+        return
+    table = Table(title="runs (newest first)")
+    table.add_column("run", no_wrap=True)
+    for column in ("kind", "stage", "base", "release", "waiting for"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        base = row["base"] or ("none" if row["base_known"] else "?")
+        stage = row["stage"] + (f" · {row['may_have_been_billed']} may have been billed"
+                                if row["may_have_been_billed"] else "")
+        table.add_row(Text(row["run"]), Text(row["kind"]), Text(stage),
+                      Text(base + ("" if row["on_current_release"] or not row["resumable"]
+                                   else " (old)")),
+                      Text(row["release"] or "—"),
+                      Text("\n".join(w.rsplit("/", 1)[-1] for w in row["waiting"]) or "—"))
+    out.print(table)
+    waiting = next((r for r in rows if r["waiting"]), None)
+    if waiting is not None:
+        folder = waiting["waiting"][0].rsplit("/requests/", 1)[0]
+        out.print(Text(f"requests wait in {folder}/requests/; answers go to {folder}/responses/"))
+
+
+def print_cancelled(run: Any, *, as_json: bool) -> None:
+    if as_json:
+        print_json({"run": run.run_id, "stage": run.stage})
+        return
+    out.print(Text(f"cancelled run {run.run_id}; `genops resume` will not take it. Its folder "
+                   f"{run.dir} stays for inspection."))
+
+
+def print_resume_start(run: Any, *, explicit: bool, resend: int) -> None:
+    """Before a resume: which run it took (when chosen implicitly) and what it will re-send."""
+    if not explicit:
+        err.print(Text(f"resuming run {run.run_id} ({run.kind}, stage {run.stage}, started on "
+                       f"{run.base or 'no release'})"))
+    if resend:
+        err.print(Text.assemble((f"{resend} call(s) of run {run.run_id} may have been billed",
+                                 "yellow"), " before it stopped (sent, no answer recorded); "
+                                "re-sending them now. `genops cost` lists them."))

@@ -248,3 +248,35 @@ def test_no_api_key_ever_reaches_the_archive_or_the_ledger(
             assert b"CANARYCANARY" not in data, path
     assert not any("CANARYCANARY" in text for text in errors)
     assert len(Ledger.for_workspace(workspace).calls()) == 5
+
+
+@pytest.mark.parametrize("interrupt", [False, True], ids=["answered", "interrupted"])
+def test_a_call_is_in_the_ledger_as_in_flight_before_its_request_is_sent(
+        workspace: Path, config: GenopsConfig, interrupt: bool) -> None:
+    """What the provider sees is already booked; an interrupt mid-request leaves it unsettled."""
+    seen: list[tuple[str, str, float]] = []
+
+    def responder(request: CompletionRequest) -> str:
+        ledger = Ledger.for_workspace(workspace)  # another connection, as another process
+        seen.extend((c.status, c.label, c.reserved_usd) for c in ledger.calls())
+        ledger.close()
+        if interrupt:
+            raise KeyboardInterrupt
+        return "answer"
+
+    client = _client(workspace, config, providers={"senior": FakeProvider(responder=responder)})
+    request = make_request()
+    if interrupt:
+        with pytest.raises(KeyboardInterrupt):
+            client.call("senior", request, label="bus")
+    else:
+        client.call("senior", request, label="bus")
+    [(status, label, reserved)] = seen
+    assert (status, label) == ("in_flight", "bus") and reserved > 0
+    [row] = client.ledger.calls()
+    assert row.status == ("in_flight" if interrupt else "ok")
+    held = client.budget.status().run_reserved_usd
+    assert held == (pytest.approx(reserved) if interrupt else 0.0)
+    unsettled = client.ledger.unsettled()
+    assert [(u.alive, u.archive_key) for u in unsettled] == \
+        ([(True, request.key())] if interrupt else [])  # alive: this process still runs

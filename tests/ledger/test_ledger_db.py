@@ -17,7 +17,31 @@ from genops.workspace.config import BudgetConfig
 RELEASED = [
     ("m001_calls", "86078d04a5fe404c945cf1856ee7f021bf8b7a5f56414df85e53a744849c7139"),
     ("m002_reservations", "2832b17d5aa391eb15317f756a1374fe63078f33c0dbc79559f81acb068f0cb4"),
+    ("m003_in_flight_calls", "e474b93953661f7637caac9b5eb948db89d4ec424f0fa48d80f83d2f2079c967"),
 ]
+
+
+def test_m003_keeps_every_call_and_turns_open_reservations_into_in_flight_rows(
+        tmp_path: Path) -> None:
+    """A ledger written by the previous genops (m001, m002) upgrades with nothing lost."""
+    path = tmp_path / "ledger.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, sha256 TEXT NOT NULL, "
+                     "applied_at TEXT NOT NULL)")
+        for name, sql in MIGRATIONS[:2]:
+            conn.executescript(sql)
+            conn.execute("INSERT INTO _migrations VALUES (?, ?, 'then')", (name, _sha(sql)))
+        conn.execute("INSERT INTO calls (run_id, ts, month, provider, model, cost_nusd, status) "
+                     "VALUES ('r1', '2026-01-02T00:00:00+00:00', '2026-01', 'fake', 'fake-1', "
+                     "500000000, 'ok')")
+        conn.execute("INSERT INTO reservations (run_id, month, amount_nusd, pid, host, label, "
+                     "created) VALUES ('r1', '2026-01', 250000000, 1, 'h', 'core', 'now')")
+    ledger = Ledger(path)
+    assert ledger.run_total("r1") == 0.5
+    assert [(c.status, c.label, c.reserved_usd) for c in ledger.calls("r1")] == \
+        [("ok", "", 0.0), ("in_flight", "core", 0.25)]
+    assert ledger.reserved_usd("2026-01") == 0.25
+    ledger.close()
 
 
 def test_released_migrations_are_never_edited_or_reordered() -> None:

@@ -185,3 +185,43 @@ def paid_keys(root: Path) -> list[str]:
 
 def tags(root: Path) -> list[str]:
     return sorted(t.name for t in git.Repo(root).tags)
+
+
+# Local state a run may write; everything else in a workspace changes only through a release.
+LOCAL_STATE = (".git/", ".genops/runs/", ".genops/ledger.db")
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """sha256 of every file outside genops's local state, plus git HEAD and the tags."""
+    import hashlib
+
+    found = {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
+    state = {k: v for k, v in found.items() if not k.startswith(LOCAL_STATE)}
+    repo = git.Repo(root)
+    state["<HEAD>"] = repo.head.commit.hexsha
+    state["<tags>"] = ",".join(tags(root))
+    return state
+
+
+def start_genops(root: Path, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start the real CLI in its own process group (so a group kill spares the test)."""
+    return subprocess.Popen([sys.executable, "-m", "genops.cli.main", *args], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def wait_paused(flag: Path, *procs: subprocess.Popen[str], timeout: float = 120.0) -> int:
+    """Wait until a process stopped at GENOPS_PAUSE_AT (it writes `<flag>.paused`); its pid."""
+    import time
+
+    marker = Path(f"{flag}.paused")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if marker.is_file() and marker.read_text():
+            return int(marker.read_text())
+        if procs and all(p.poll() is not None for p in procs):
+            raise AssertionError("every process ended before pausing: "
+                                 + " | ".join((p.stderr.read() if p.stderr else "") for p in procs))
+        time.sleep(0.01)
+    raise AssertionError(f"no process paused at {flag}")

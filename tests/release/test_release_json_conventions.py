@@ -44,6 +44,8 @@ JSON_COMMANDS: list[tuple[tuple[str, ...], int]] = [
     (("check", "--json"), 0),
     (("check", "--format", "json"), 0),
     (("cost", "--json"), 0),
+    (("runs", "--json"), 0),
+    (("runs", "cancel", "nosuch-run", "--json"), 2),
     (("verify", "--json"), 0),
     (("summary", "--json"), 0),
     (("architecture", "--json"), 0),

@@ -9,6 +9,7 @@ import pytest
 from synth_helpers import ALL_FILES, BLUEPRINT, GROUPS, make_client, write_workspace
 
 from genops.errors import ExitCode
+from genops.ledger.pricing import estimate_tokens
 from genops.providers.base import CompletionRequest, Message
 from genops.providers.manual import ManualPending, ManualProvider
 from genops.synthesis.engine import SynthesisResult, synthesize
@@ -75,7 +76,8 @@ def test_manual_provider_numbers_requests_stably(tmp_path: Path) -> None:
             provider.complete(request(label, text))
     assert sorted(p.name for p in (tmp_path / "run" / "requests").glob("*.md")) == \
         ["01-blueprint.md", "02-core.md"]
-    (tmp_path / "run" / "responses" / "02-core.md").write_text("the answer\n")
+    answer_text = format_protocol({"a.py": "x = 1\n"})
+    (tmp_path / "run" / "responses" / "02-core.md").write_text(answer_text)
     response = provider.complete(request("core", "b"))
-    assert response.text == "the answer\n" and response.stop == "complete"
-    assert response.usage.output_tokens == 3 and response.usage.input_tokens > 0
+    assert response.text == answer_text and response.stop == "complete"
+    assert response.usage.output_tokens == estimate_tokens(answer_text) and response.usage.input_tokens > 0
