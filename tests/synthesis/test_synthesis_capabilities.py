@@ -170,3 +170,24 @@ def test_a_parameter_never_sent_is_not_in_the_request(pins: dict[str, Any],
     """Past releases load without the pin check; their unsent pins still stay out of keys."""
     request = build_request(ModelConfig(**pins), (), cache_key="k", label="x")
     assert {"seed": request.seed, "temperature": request.temperature} == sent
+
+
+def test_the_fake_standing_in_for_a_real_model_books_no_cost(tmp_path: Path) -> None:
+    """`--provider fake` rewrites a Claude rung to the fake: the ledger must not bill Claude's
+    list price for the fake's answers (a fake model of the catalog's own is priced as pinned)."""
+    from synth_helpers import demo_responder
+
+    from genops.ledger.db import Ledger
+    from genops.providers.fake import FakeProvider
+
+    ws = write_workspace(tmp_path / "ws")
+    toml = ws.root / "genops.toml"
+    toml.write_text(toml.read_text().replace('model = "senior-1"',
+                                             'model = "claude-sonnet-4-5-20250929"'))
+    ws = load_workspace(ws.root)
+    client = make_client(ws, {"senior": FakeProvider(responder=demo_responder())})
+    result = synthesize(ws, client=client, rungs=ws.config.rung_models()[:1], previous_tree=None,
+                        run_dir=ws.root / ".genops" / "runs" / "run-1")
+    assert result.calls and all(c.cost_usd == 0.0 for c in result.calls)
+    rows = [c for c in Ledger.for_workspace(ws.root).calls() if c.status == "ok"]
+    assert rows and all(c.cost_usd == 0.0 for c in rows)
