@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
     def help_command(
         topic: str | None = typer.Argument(None, help="A topic (omit it to list them)."),
     ) -> None:
-        """Show a reference topic: config, rules, output, providers, releases, synthesis, semdiff."""
+        """Show a reference topic (config, rules, output, providers, ...); no topic lists them."""
         from genops.help import TOPICS, topic_text
 
         if topic is None:

@@ -71,6 +71,9 @@ def register(app: typer.Typer) -> None:
     def resume(
         run: str | None = typer.Argument(None, help="The run id (default: the newest "
                                          "unfinished run)."),
+        repair: bool = typer.Option(False, "--repair", help="After a failed tests, adr_rules, "
+                                    "parse or traceability gate: ask for a patch that fixes it "
+                                    "(at least one round, else [synthesis] gate_repairs)."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
         jsonl: bool = typer.Option(False, "--jsonl", help=JSONL_HELP),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
@@ -85,7 +88,7 @@ def register(app: typer.Typer) -> None:
         print_resume_start(chosen, explicit=run is not None,
                            resend=len(pipeline.cut_off_calls(ws, chosen)))
         run_with_progress(json_out, jsonl, lambda progress: pipeline.resume(
-            ws, chosen.run_id, progress=progress, gate_observer=progress.gate))
+            ws, chosen.run_id, progress=progress, gate_observer=progress.gate, repair=repair))
 
     @app.command("replay")
     @mutates("replay")

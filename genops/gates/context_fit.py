@@ -41,23 +41,31 @@ def senior_model(ws: Any) -> str:
     return str(ws.config.models[rung].model)
 
 
+def senior_window(ws: Any) -> int | None:
+    """The senior model's context window: pinned in genops.toml, else the catalog's."""
+    from genops.providers.catalog import context_window
+
+    cfg = ws.config.models[ws.config.ladder.rungs[0]]
+    return context_window(cfg.model, cfg.context_window)
+
+
 def fit_result(name: str, ws: Any, tree: Path) -> GateResult:
     """Judge the tree's size against the senior model's context window."""
-    from genops.providers.catalog import load_catalog
+    from genops.providers.catalog import PIN_WINDOW_HINT
 
     model = senior_model(ws)
-    entry = load_catalog().get(model)
-    if entry is None:
+    window = senior_window(ws)
+    if window is None:
         return GateResult(name, "skip", f"model {model!r} is not in the catalog; its context "
-                          "window is unknown (add it to genops/providers/catalog.toml)")
+                          f"window is unknown ({PIN_WINDOW_HINT})")
     tokens, files = tree_tokens(tree)
-    share = tokens / entry.context_window
+    share = tokens / window
     policy = ws.config.gates.context_fit
     data = {"model": model, "tokens": tokens, "files": files,
-            "context_window": entry.context_window, "share": round(share, 4),
+            "context_window": window, "share": round(share, 4),
             "warn_share": policy.warn_share, "fail_share": policy.fail_share}
     where = (f"the tree is ~{tokens:,} tokens ({files} files), {share:.0%} of {model}'s "
-             f"{entry.context_window:,}-token context window")
+             f"{window:,}-token context window")
     if share > policy.fail_share:
         return GateResult(name, "fail", f"{where}, above fail_share {policy.fail_share:.0%}; "
                           f"{ADVICE}", data=data)

@@ -37,6 +37,9 @@ TOPICS: tuple[Topic, ...] = (
     Topic("synthesis", "how requests are built, continued, cached and archived",
           "docs/synthesis.md"),
     Topic("semdiff", "the semantic diff's categories and kinds", "docs/semdiff.md"),
+    Topic("patch", "targeted patches: instructions, edit blocks, repairs, on_budget = \"patch\"",
+          "docs/patch.md"),
+    Topic("review", "the review panel, reviewer summaries and ARCHITECTURE.md", "docs/review.md"),
 )
 BY_NAME = {topic.name: topic for topic in TOPICS}
 

@@ -120,6 +120,10 @@ CREATE INDEX calls_run ON calls (run_id);
 CREATE INDEX calls_month ON calls (month);
 CREATE INDEX calls_in_flight ON calls (status) WHERE status = 'in_flight';
 """),
+    # 1 when the server reported no usage and genops counted the tokens itself.
+    ("m004_usage_estimated", """
+ALTER TABLE calls ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
+"""),
 )
 
 
@@ -165,7 +169,8 @@ class CallRecord:
 
 @dataclass(frozen=True)
 class SpendRow:
-    """Spend of one group (a run, a model or a month). Tokens count paid calls only."""
+    """Spend of one group (a run, a model or a month). Tokens count answered calls only; the cost
+    also counts error rows (a stream cut off after producing text is booked on its row)."""
 
     group: str
     calls: int
@@ -178,6 +183,7 @@ class SpendRow:
     cost_usd: float
     first: str
     last: str
+    estimated_calls: int = 0  # paid calls whose tokens genops counted (the server reported none)
     unsettled: int = 0  # calls written as in flight and never settled (live or cut off)
 
     def to_dict(self) -> dict[str, Any]:
@@ -300,13 +306,13 @@ class Ledger:
         cursor = conn.execute(
             "INSERT INTO calls (run_id, ts, month, provider, model, rung, archive_key, "
             "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_nusd, "
-            "latency_s, status, error_class, label) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "latency_s, status, error_class, label, usage_estimated) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.run_id, ts, month_of(datetime.fromisoformat(ts)), record.provider,
              record.model, record.rung, record.archive_key, usage.input_tokens,
              usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
              usd_to_nano(record.cost_usd), record.latency_s, record.status, record.error_class,
-             record.label))
+             record.label, int(usage.estimated)))
         return int(cursor.lastrowid or 0)
 
     def record(self, record: CallRecord) -> int:
@@ -328,12 +334,12 @@ class Ledger:
         conn.execute(
             "UPDATE calls SET ts = ?, status = ?, provider = ?, model = ?, rung = ?, "
             "archive_key = ?, input_tokens = ?, output_tokens = ?, cache_read_tokens = ?, "
-            "cache_write_tokens = ?, cost_nusd = ?, latency_s = ?, error_class = ?, label = ? "
-            "WHERE id = ? AND status = 'in_flight'",
+            "cache_write_tokens = ?, cost_nusd = ?, latency_s = ?, error_class = ?, label = ?, "
+            "usage_estimated = ? WHERE id = ? AND status = 'in_flight'",
             (utc_now().isoformat(), record.status, record.provider, record.model, record.rung,
              record.archive_key, usage.input_tokens, usage.output_tokens,
              usage.cache_read_tokens, usage.cache_write_tokens, usd_to_nano(record.cost_usd),
-             record.latency_s, record.error_class, record.label, row_id))
+             record.latency_s, record.error_class, record.label, int(usage.estimated), row_id))
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -345,7 +351,7 @@ class Ledger:
             run_id=r["run_id"], provider=r["provider"], model=r["model"], status=r["status"],
             rung=r["rung"], archive_key=r["archive_key"],
             usage=Usage(r["input_tokens"], r["output_tokens"], r["cache_read_tokens"],
-                        r["cache_write_tokens"]),
+                        r["cache_write_tokens"], bool(r["usage_estimated"])),
             cost_usd=nano_to_usd(r["cost_nusd"]), latency_s=r["latency_s"],
             error_class=r["error_class"], label=r["label"], ts=r["ts"],
             reserved_usd=nano_to_usd(r["reserved_nusd"]) if r["status"] == "in_flight" else 0.0)
@@ -383,6 +389,7 @@ class Ledger:
                + ", ".join(f"SUM({paid.format(c)}) AS {c}" for c in
                            ("input_tokens", "output_tokens", "cache_read_tokens",
                             "cache_write_tokens"))
+               + ", SUM(status != 'archive_hit' AND usage_estimated) AS estimated"
                + ", SUM(cost_nusd) AS cost, MIN(ts) AS first, MAX(ts) AS last, "
                "SUM(status = 'in_flight') AS unsettled "
                f"FROM calls GROUP BY {column} ORDER BY {_GROUP_ORDER[by]}")
@@ -392,7 +399,7 @@ class Ledger:
                          cache_read_tokens=r["cache_read_tokens"],
                          cache_write_tokens=r["cache_write_tokens"],
                          cost_usd=nano_to_usd(r["cost"]), first=r["first"], last=r["last"],
-                         unsettled=r["unsettled"])
+                         estimated_calls=r["estimated"] or 0, unsettled=r["unsettled"])
                 for r in self.connection().execute(sql)]
 
     def spent_nano(self, conn: sqlite3.Connection, *, run_id: str | None = None,

@@ -7,6 +7,7 @@ manifest. Token estimates are a documented byte heuristic so planning needs no n
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -31,6 +32,24 @@ def estimate_tokens(text: str) -> int:
 def estimate_request_tokens(request: CompletionRequest) -> int:
     """Estimated input tokens of a request: every message's content plus per-message framing."""
     return sum(estimate_tokens(m.content) + MESSAGE_OVERHEAD_TOKENS for m in request.messages)
+
+
+def counted_usage(request: CompletionRequest, text: str, usage: Usage) -> Usage:
+    """The usage to book: the server's figures, with genops' own count wherever it gave none.
+
+    Some OpenAI-compatible servers (llama-cpp-python) send no usage in a stream; a call that
+    produced text must never be booked as 0 tokens and $0. The prompt is counted with the same
+    estimate the reservation used, the output from the streamed text; both are on the high side,
+    so a call is never settled below what it likely cost. The result is marked `estimated`.
+    """
+    missing_input = usage.prompt_tokens == 0
+    missing_output = usage.output_tokens == 0 and bool(text)
+    if not (missing_input or missing_output):
+        return usage
+    return dataclasses.replace(
+        usage, estimated=True,
+        input_tokens=estimate_request_tokens(request) if missing_input else usage.input_tokens,
+        output_tokens=estimate_tokens(text) if missing_output else usage.output_tokens)
 
 
 def cost_usd(usage: Usage, price: Price) -> float:

@@ -17,7 +17,7 @@ import httpx
 import httpx2
 
 from genops.errors import ProviderError
-from genops.providers.base import Message, StopReason, TokenCallback
+from genops.providers.base import CompletionRequest, Message, StopReason, TokenCallback
 
 # The SDKs' own variables, in the order each SDK reads them (google-genai prefers GOOGLE_API_KEY).
 KEY_ENV: dict[str, tuple[str, ...]] = {
@@ -80,6 +80,30 @@ def truncated(provider: str, what: str) -> ProviderError:
     return ProviderError(f"{provider}: the stream ended before {what}", error_class="network",
                          retryable=True,
                          hint="the connection closed mid-answer; genops retries the whole request")
+
+
+def empty_stream(provider: str, request: CompletionRequest, window: int | None) -> ProviderError:
+    """A 200 stream that closed before any token and without a finish reason.
+
+    llama-cpp-python answers a prompt larger than its context window this way (llama-server
+    answers 400 exceed_context_size_error). Far below a known window it is a network cut, worth
+    a retry; near the window, or with the window unknown, retrying would only repeat it.
+    """
+    from genops.ledger.pricing import estimate_request_tokens
+
+    tokens = estimate_request_tokens(request)
+    if window is not None and tokens * 2 < window:
+        return truncated(provider, "its first token")
+    against = (f"a {window:,}-token context window" if window is not None
+               else "a context window genops does not know")
+    return ProviderError(
+        f"{provider}: the server answered 200 and closed the stream before any token and without "
+        f"a finish reason; for a ~{tokens:,}-token prompt against {against} this is most likely "
+        "a context overflow (llama-cpp-python answers an oversized prompt this way)",
+        error_class="context_too_long", retryable=False,
+        hint="shrink the request ([synthesis] strategy = \"multi\" sends smaller ones) or start "
+             "the server with a larger context (llama.cpp -c / n_ctx) and pin it with "
+             "context_window = <tokens> in this model's [models.<rung>] table in genops.toml")
 
 
 class TextSink:

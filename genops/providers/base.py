@@ -73,18 +73,29 @@ class CompletionRequest:
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts as the provider billed them. `input_tokens` excludes cache reads and writes."""
+    """Token counts as the provider billed them. `input_tokens` excludes cache reads and writes.
+
+    `estimated` is True when the server reported no usage (llama-cpp-python ignores
+    `stream_options.include_usage`) and genops counted the tokens itself.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    estimated: bool = False
 
     def __add__(self, other: "Usage") -> "Usage":
         return Usage(self.input_tokens + other.input_tokens,
                      self.output_tokens + other.output_tokens,
                      self.cache_read_tokens + other.cache_read_tokens,
-                     self.cache_write_tokens + other.cache_write_tokens)
+                     self.cache_write_tokens + other.cache_write_tokens,
+                     self.estimated or other.estimated)
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Every token of the prompt, however it was billed (uncached, cache read, cache write)."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,8 @@ class CompletionResponse:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("from_archive")
+        if not self.usage.estimated:  # archives written before the flag existed stay byte-equal
+            data["usage"].pop("estimated")
         return data
 
     @classmethod
@@ -135,3 +148,4 @@ class ProviderSettings:
     api_key_env: str | None = None
     timeout_s: float = 600.0
     options: dict[str, Any] = field(default_factory=dict)
+    context_window: int | None = None  # when known: tells an empty stream's likely cause

@@ -87,6 +87,20 @@ def lookup(model: str) -> CatalogEntry | None:
     return load_catalog().get(model)
 
 
+def context_window(model: str, pinned: int | None = None) -> int | None:
+    """The model's window: pinned in genops.toml `[models.<rung>] context_window`, else the
+    catalog's, else None (unknown)."""
+    if pinned is not None:
+        return pinned
+    entry = lookup(model)
+    return entry.context_window if entry is not None else None
+
+
+PIN_WINDOW_HINT = ("pin it with context_window = <tokens> in the model's [models.<rung>] table "
+                   "in genops.toml (for a local server: the context size it was started with, "
+                   "e.g. llama.cpp -c / n_ctx)")
+
+
 def capabilities(cfg: ModelConfig) -> Capabilities:
     """What the rung's model accepts: the provider's defaults, the model's catalog entry, the
     API's limits (OpenAI's Responses API has no seed), then the rung's own pins in genops.toml."""

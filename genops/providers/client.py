@@ -10,7 +10,9 @@ order for every provider:
   4. the response is archived before anything else happens to it;
   5. the in-flight row is settled at the real cost, in one transaction.
 A failure settles the row as an error (cost 0) and re-raises; an interrupt (Ctrl-C) leaves it in
-flight, since the provider may have billed a request that was cut off.
+flight, since the provider may have billed a request that was cut off. A stream that died after
+producing text is settled at what it produced (its tokens counted by genops, marked estimated),
+and a server that reports no usage has its tokens counted by genops (`counted_usage`), never $0.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from genops.errors import ProviderError, UsageError
 from genops.ledger.archive import Archive
 from genops.ledger.budget import Budget, Reservation
 from genops.ledger.db import CallRecord, Ledger
-from genops.ledger.pricing import billed_price, cost_usd, estimate_request_tokens, worst_case_usd
-from genops.providers.base import CompletionRequest, CompletionResponse, Provider, TokenCallback
+from genops.ledger.pricing import (billed_price, cost_usd, counted_usage, estimate_request_tokens,
+                                   worst_case_usd)
+from genops.providers.base import (CompletionRequest, CompletionResponse, Provider, TokenCallback,
+                                   Usage)
 from genops.providers.replay import archive_miss_error
 from genops.providers.retry import call_with_retry
 from genops.release.faults import crashpoint
@@ -125,11 +129,17 @@ class ModelClient:
         reservation = self._reserve(request, price, record)
         crashpoint("call-in-flight")
         attempts = 0
+        streamed: list[str] = []  # every delta of every attempt: a cut stream's text is counted
+
+        def tee(delta: str) -> None:
+            streamed.append(delta)
+            if on_text is not None:
+                on_text(delta)
 
         def attempt() -> CompletionResponse:
             nonlocal attempts
             attempts += 1
-            return provider.complete(request, on_text)
+            return provider.complete(request, tee)
 
         started = time.monotonic()
         try:
@@ -138,11 +148,15 @@ class ModelClient:
         except BaseException as exc:
             if isinstance(exc, ProviderError):
                 exc.attempts = attempts  # the unit's error names how often it was tried
-            self._failed(record, reservation, exc, time.monotonic() - started)
+            latency = time.monotonic() - started
+            self._failed(record, reservation, exc, latency,
+                         self._partial(request, price, "".join(streamed)))
             raise
         latency = time.monotonic() - started
-        cost = 0.0 if price is None else cost_usd(response.usage, price)
-        record = dataclasses.replace(record, status="ok", usage=response.usage, cost_usd=cost,
+        usage = counted_usage(request, response.text, response.usage)
+        response = dataclasses.replace(response, usage=usage)
+        cost = 0.0 if price is None else cost_usd(usage, price)
+        record = dataclasses.replace(record, status="ok", usage=usage, cost_usd=cost,
                                      latency_s=latency)
         try:
             self.archive.put(request, response)
@@ -167,16 +181,27 @@ class ModelClient:
         else:
             self.budget.settle(reservation, record.cost_usd, record=record)
 
+    @staticmethod
+    def _partial(request: CompletionRequest, price: Price | None, text: str
+                 ) -> tuple[Usage, float]:
+        """What a failed call produced before it died: no tokens, or genops' count of its text."""
+        if not text:
+            return Usage(), 0.0
+        usage = counted_usage(request, text, Usage())
+        return usage, 0.0 if price is None else cost_usd(usage, price)
+
     def _failed(self, record: CallRecord, reservation: Reservation | None, exc: BaseException,
-                latency: float) -> None:
-        """Settle the call as an error at no cost (the caller re-raises)."""
+                latency: float, produced: tuple[Usage, float]) -> None:
+        """Settle the call as an error at what it produced (usually nothing; the caller
+        re-raises)."""
         if not isinstance(exc, Exception):  # Ctrl-C mid-request: it may have been billed
             return
         error_class = exc.error_class if isinstance(exc, ProviderError) else type(exc).__name__
         if error_class == "manual_pending":  # waiting for a person is not a failed call
             return
         failed = dataclasses.replace(record, status="error", latency_s=latency,
-                                     error_class=error_class)
+                                     error_class=error_class, usage=produced[0],
+                                     cost_usd=produced[1])
         self._book(reservation, failed)
 
     def _on_retry(self, error: ProviderError, attempt: int, delay: float) -> None:

@@ -140,20 +140,25 @@ class ManualProvider:
             shown = answer.relative_to(self.workspace_root)
         except ValueError:
             shown = answer
+        from genops.patch.edits import EDIT_LABEL_PREFIX, render_edit_help
+
+        edits = request_label(request).startswith(EDIT_LABEL_PREFIX)
         lines = [
             f"# genops manual request {stem}",
             "",
             f"Write the answer to `{shown}` (the whole answer, verbatim),",
             f"then run `genops resume {self.run_dir.name}`.",
-            "Answer what the last message asks. File contents use the file protocol; a blueprint",
-            "request is answered with its JSON object instead.",
+            "Answer what the last message asks. " + (
+                "This is a patch: answer with edit blocks (SEARCH/REPLACE), not whole files."
+                if edits else "File contents use the file protocol; a blueprint request is "
+                "answered with its JSON object instead."),
             "",
             f"Model this request was rendered for: {request.provider} {request.model}",
             f"Request key: {request.key()}",
             "",
-            "## The file protocol",
+            "## The edit protocol" if edits else "## The file protocol",
             "",
-            render_protocol_help().rstrip(),
+            (render_edit_help() if edits else render_protocol_help()).rstrip(),
             "",
         ]
         for number, message in enumerate(request.messages, start=1):
@@ -186,6 +191,11 @@ def _check_shape(text: str, label: str) -> None:
     from genops.synthesis.blueprint import BlueprintError, extract_json
     from genops.synthesis.protocol import ProtocolError, parse_protocol
 
+    from genops.patch.edits import EDIT_LABEL_PREFIX, parse_edits
+
+    if label.startswith(EDIT_LABEL_PREFIX):  # a patch request is answered with edit blocks
+        parse_edits(text)
+        return
     if label.split(".")[0] == "blueprint":
         if not isinstance(extract_json(text), dict):
             raise BlueprintError("the blueprint answer is not a JSON object")

@@ -15,6 +15,9 @@
   value if one is named, else the placeholder "not-needed": OPENAI_API_KEY is deliberately not sent
   to a third-party server. Base URL: `base_url`, else OPENAI_BASE_URL (the SDK reads it).
 - The SDK retries twice by default (and ignores retry-after over 120 s): `max_retries=0` here.
+- Local servers differ: llama-cpp-python ignores `include_usage` (the response then has an empty
+  Usage and the client counts the tokens itself), answers an oversized prompt with an empty 200
+  stream (`empty_stream`), and llama.cpp/Ollama/LM Studio answer 404 on `/responses`.
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ from typing import Any, Literal
 
 import openai
 
-from genops.errors import ConfigError
+from genops.errors import ConfigError, ProviderError
 from genops.providers._common import (
     PLACEHOLDER_KEY,
     TRANSPORT_ERRORS,
     ClientCache,
     TextSink,
+    empty_stream,
     find_key,
     missing_key,
     stop_from,
@@ -87,9 +91,19 @@ class OpenAIProvider:
                     return self._read_responses(stream, on_text, key_env, key)
             stream = client.chat.completions.create(**self.chat_params(request))
             with stream:
-                return self._read_chat(stream, on_text)
+                return self._read_chat(stream, on_text, request)
         except SDK_ERRORS as exc:
+            if self.api == "responses" and _no_responses_api(exc):
+                raise self._responses_missing() from None
             raise classify(exc, provider=self.name, key_env=key_env, secrets=(key,)) from None
+
+    def _responses_missing(self) -> ProviderError:
+        where = self.settings.base_url or os.environ.get("OPENAI_BASE_URL") or "the server"
+        return ProviderError(
+            f"{self.name}: {where} answered 404 on /responses: it does not offer the Responses "
+            "API (llama.cpp, Ollama and LM Studio serve only Chat Completions)",
+            error_class="bad_request", status=404,
+            hint='set api = "chat" in this model\'s [models.<rung>] table in genops.toml')
 
     def _key(self) -> tuple[str, str]:
         if self.compatible and not self.settings.api_key_env:
@@ -139,7 +153,8 @@ class OpenAIProvider:
             params["extra_body"] = dict(request.extra)
         return params
 
-    def _read_chat(self, stream: Any, on_text: TokenCallback | None) -> CompletionResponse:
+    def _read_chat(self, stream: Any, on_text: TokenCallback | None,
+                   request: CompletionRequest) -> CompletionResponse:
         sink, refusal = TextSink(on_text), TextSink(None)
         model, finish, usage = "", None, Usage()
         for chunk in stream:
@@ -153,6 +168,8 @@ class OpenAIProvider:
                 sink.add(choice.delta.content)
                 refusal.add(choice.delta.refusal)
                 finish = choice.finish_reason or finish
+        if finish is None and not (sink.text or refusal.text):
+            raise empty_stream(self.name, request, self.settings.context_window)
         if finish is None:
             raise truncated(self.name, "a finish_reason")
         stop = "refused" if refusal.text else stop_from(finish, CHAT_STOPS)
@@ -191,6 +208,14 @@ class OpenAIProvider:
             stop = "complete" if raw == "completed" else "other"
         return CompletionResponse(text=sink.text or refusal.text, stop=stop, usage=usage,
                                   model=final.model or "", raw_stop_reason=raw)
+
+
+def _no_responses_api(exc: BaseException) -> bool:
+    """A 404 that is not about the model: the server has no /responses route at all."""
+    if getattr(exc, "status_code", None) != 404:
+        return False
+    body = getattr(exc, "body", None)
+    return "model" not in f"{body} {getattr(exc, 'message', '')}".lower()
 
 
 def _error_of(event: Any) -> dict[str, Any]:

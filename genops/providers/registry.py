@@ -19,8 +19,12 @@ Factory = Callable[[ModelConfig, Path], Provider]
 
 def settings_for(model_cfg: ModelConfig) -> ProviderSettings:
     """How to reach the model: base URL, key variable name and timeout (never the key itself)."""
+    from genops.providers.catalog import context_window
+
     return ProviderSettings(base_url=model_cfg.base_url, api_key_env=model_cfg.api_key_env,
-                            timeout_s=model_cfg.timeout_s)
+                            timeout_s=model_cfg.timeout_s,
+                            context_window=context_window(model_cfg.model,
+                                                          model_cfg.context_window))
 
 
 def _anthropic(cfg: ModelConfig, root: Path) -> Provider:

@@ -26,7 +26,7 @@ from genops.release.tree import tree_files, tree_hash
 SCHEMA = 1
 KINDS = ("regenerate", "patch", "replay", "manual", "rollback")
 # genops.toml tables that decide what a release contains (prices are hashed on their own).
-CONFIG_SECTIONS = ("project", "models", "ladder", "synthesis", "budget", "gates")
+CONFIG_SECTIONS = ("project", "models", "ladder", "synthesis", "budget", "gates", "patch")
 
 
 @dataclass
@@ -69,10 +69,13 @@ def _usage_dict(usage: Any) -> dict[str, int]:
 
 
 def call_entry(call: Any) -> dict[str, Any]:
-    return {"label": call.label, "rung": call.rung, "provider": call.provider,
-            "model": call.model, "key": call.key, "tokens": _usage_dict(call.usage),
-            "cost_usd": round(call.cost_usd, 6), "latency_s": round(call.latency_s, 3),
-            "from_archive": call.from_archive, "stop": call.stop}
+    entry = {"label": call.label, "rung": call.rung, "provider": call.provider,
+             "model": call.model, "key": call.key, "tokens": _usage_dict(call.usage),
+             "cost_usd": round(call.cost_usd, 6), "latency_s": round(call.latency_s, 3),
+             "from_archive": call.from_archive, "stop": call.stop}
+    if getattr(call.usage, "estimated", False):  # the server reported none: genops counted them
+        entry["tokens_estimated"] = True
+    return entry
 
 
 def models_used(config: Any, calls: Sequence[Any]) -> list[dict[str, Any]]:
@@ -103,8 +106,10 @@ def totals(facts: ReleaseFacts, config: Any) -> dict[str, Any]:
         for name, value in _usage_dict(call.usage).items():
             usage[name] += value
     paid = [c for c in facts.calls if not c.from_archive]
+    estimated = sum(1 for c in facts.calls if getattr(c.usage, "estimated", False))
     return {"calls": len(facts.calls), "paid_calls": len(paid),
             "archive_hits": len(facts.calls) - len(paid), "tokens": usage,
+            **({"estimated_token_calls": estimated} if estimated else {}),
             "cost_usd": round(facts.cost_usd, 6),
             "budget": {"per_run_usd": config.budget.per_run_usd,
                        "per_month_usd": config.budget.per_month_usd,

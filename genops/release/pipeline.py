@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from genops.errors import GateFailed, GenopsError, UsageError
+from genops.errors import BudgetExceeded, GateFailed, GenopsError, UsageError
 from genops.gates.base import Gate, GateContext, GateResult
 from genops.pathpolicy import PathPolicy
 from genops.gates.registry import GateObserver, default_gates, first_failure, run_gates
@@ -139,7 +139,16 @@ def regenerate(ws: Any, *, reason: str, kind: str = "regenerate",
                           params={"provider": provider_override, "allow_breaking": allow_breaking},
                           run_id=run_id, inputs=ws.input_hashes())
     crashpoint("after-run-created")
-    return execute(ws, run, progress=progress, gate_observer=gate_observer, gates=gates)
+    try:
+        return execute(ws, run, progress=progress, gate_observer=gate_observer, gates=gates)
+    except BudgetExceeded as exc:  # a small spec change may be patched instead (docs/patch.md)
+        from genops.patch import fallback
+
+        if ws.config.ladder.on_budget == "patch":
+            outcome: RunOutcome = fallback.patch_instead(ws, run, exc, progress=progress,
+                                                         gate_observer=gate_observer)
+            return outcome
+        raise fallback.offer(ws, exc) from None
 
 
 def pick_run(ws: Any, run_id: str | None = None) -> RunState:
@@ -193,8 +202,11 @@ def cut_off_calls(ws: Any, run: RunState) -> list[Any]:
 
 
 def resume(ws: Any, run_id: str | None = None, *, progress: Any = None,
-           gate_observer: GateObserver | None = None) -> RunOutcome:
-    """Continue a run from where it stopped (default: the newest unfinished run on this release)."""
+           gate_observer: GateObserver | None = None, repair: bool = False) -> RunOutcome:
+    """Continue a run from where it stopped (default: the newest unfinished run on this release).
+
+    `repair`: a run whose gates failed gets repair rounds (at least one) on the re-staged tree.
+    """
     startup_recovery(ws.root)
     run = pick_run(ws, run_id)
     note_run(ws.root, run.run_id)
@@ -203,10 +215,18 @@ def resume(ws: Any, run_id: str | None = None, *, progress: Any = None,
         run.update(stage="promoted", release=released)  # promoted, then killed before saying so
     if run.stage in ("promoted", "unchanged"):
         return RunOutcome(run.stage, run_id=run.run_id)  # type: ignore[arg-type]
-    if run.kind in ("patch", "rollback"):
+    if repair:
+        run.update(params={**run.params, "gate_repairs": max(
+            1, int(run.params.get("gate_repairs") or ws.config.synthesis.gate_repairs))})
+    model_patch = run.kind == "patch" and run.params.get("source") == "model"
+    if run.kind in ("patch", "rollback") and not model_patch:
         raise UsageError(f"run {run.run_id} is a {run.kind}; start it again",
                          hint=f"`genops {run.kind}` re-uses archived answers, so nothing is paid twice")
     gitops.refuse_dirty(gitops.open_repo(ws.root), owned_paths(ws), tree=ws.output_dir)
+    if model_patch:
+        from genops.patch.pipeline import execute_patch
+
+        return execute_patch(ws, run, progress=progress, gate_observer=gate_observer)
     return execute(ws, run, progress=progress, gate_observer=gate_observer)
 
 
@@ -284,10 +304,19 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
                          blueprint=result.blueprint, rung_by_group=dict(result.rung_by_group),
                          cost_usd=cost, month_spend_usd=client.ledger.month_total(),
                          inputs=run.inputs, extra={"flags": dict(run.params)})
-    results = gate(ws, run, staged, facts, observer=gate_observer, gates=gates)
+    from genops.patch.repair import gate_or_repair  # gate; on failure maybe patch and re-gate
+
+    try:
+        results, staged = gate_or_repair(ws, run, staged, facts, client=client,
+                                         rungs=routing.rungs, progress=progress,
+                                         observer=gate_observer, gates=gates)
+    except ManualPending as pending:  # a repair round waits for a manual answer
+        run.update(stage="awaiting", pending=[str(p) for p in pending.pending])
+        return RunOutcome("awaiting", run_id=run.run_id, pending=list(pending.pending),
+                          responses_dir=pending.responses_dir)
     published = _promote(ws, run, staged, facts, results)
     return RunOutcome("promoted", run_id=run.run_id, release=published, gates=results,
-                      cost_usd=cost, calls=len(calls), staged=None)
+                      cost_usd=facts.cost_usd, calls=len(facts.calls), staged=None)
 
 
 def _unchanged(ws: Any, parent: str | None, staged: Path) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from genops.ledger.pricing import billed_price, estimate_request_tokens, worst_case_usd
-from genops.providers.catalog import capabilities, lookup
+from genops.providers.catalog import PIN_WINDOW_HINT, capabilities, context_window
 from genops.release.store import current_release, load_manifest
 from genops.workspace.config import ModelConfig
 
@@ -29,7 +29,7 @@ class PlannedRequest:
     max_output_tokens: int
     worst_usd: float | None  # None: the provider bills nothing (manual, replay)
     context_window: int | None
-    fits: bool | None  # None: the catalog does not know the model's window
+    fits: bool | None  # None: neither genops.toml nor the catalog knows the model's window
     estimated: bool  # True for group requests sized before the blueprint exists
 
 
@@ -64,8 +64,7 @@ def _previous_groups(root: Path) -> int:
 
 def _row(ws: Any, label: str, rung: str, cfg: ModelConfig, input_tokens: int,
          estimated: bool) -> PlannedRequest:
-    entry = lookup(cfg.model)
-    window = entry.context_window if entry else None
+    window = context_window(cfg.model, cfg.context_window)
     price = billed_price(ws.config, cfg.provider, cfg.model)
     worst = None if price is None else worst_case_usd(input_tokens, cfg.max_output_tokens, price)
     fits = None if window is None else input_tokens + cfg.max_output_tokens <= window
@@ -125,6 +124,10 @@ def build_plan(ws: Any, rungs: list[tuple[str, ModelConfig]], *,
     worst = sum((r.worst_usd or 0.0) * (groups if r.estimated else 1) for r in top)
     notes = [f"{r.rung}: {r.model} has a {r.context_window}-token window; the request needs "
              f"{r.input_tokens + r.max_output_tokens}" for r in rows if r.fits is False]
+    unknown = sorted({f"{r.rung} ({r.model})" for r in rows
+                      if r.fits is None and r.provider not in ("manual", "replay", "fake")})
+    if unknown:
+        notes.append(f"context window unknown for {', '.join(unknown)}: {PIN_WINDOW_HINT}")
     notes += _cache_notes(rungs, prefix_tokens) + _key_notes(rungs)
     if groups:
         notes.append(f"group requests are estimated ({groups} groups, from "

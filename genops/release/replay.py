@@ -35,6 +35,7 @@ from genops.pathpolicy import PathPolicy
 from genops.release.staging import stage_tree
 from genops.release.store import load_manifest, resolve_release
 from genops.release.tree import first_difference, tree_files, tree_hash
+from genops.patch.repair import replay_repairs
 from genops.workspace.config import ModelConfig
 
 SYNTHESIZED_KINDS = ("regenerate", "manual", "replay")
@@ -133,7 +134,42 @@ def _rebuild_synthesized(repo: Any, manifest: dict[str, Any], work: Path, progre
                         on_failure="fallback")
     staged = stage_tree(result.files, result.deletes, run_dir=work / "run",
                         policy=PathPolicy.of(ws))
-    return staged, ws, previous, len(result.calls), changed
+    staged, repair_calls = replay_repairs(ws, client, rungs, staged, manifest.get("repairs", []),
+                                          run_dir=work / "run", release=parent)
+    return staged, ws, previous, len(result.calls) + repair_calls, changed
+
+
+def _rebuild_model_patch(repo: Any, manifest: dict[str, Any], work: Path
+                         ) -> tuple[Path, Any, Path | None, int, list[str]]:
+    """A `genops patch` release: the parent's tree, the recorded instruction, archived answers."""
+    from genops.patch.engine import PatchJob, run_patch
+    from genops.patch.from_drift import read_tree_text
+    from genops.providers.client import ModelClient
+    from genops.workspace import load_workspace
+
+    release, parent, output = manifest["release"], manifest["parent"], manifest["output"]["dir"]
+    source = _export(repo, release, work / "workspace")
+    shutil.rmtree(source / output, ignore_errors=True)  # the answer must not leak into the rebuild
+    ws = load_workspace(source)
+    previous = _export(repo, parent, work / "parent", output) / output
+    previous.mkdir(parents=True, exist_ok=True)
+    rungs = replay_rungs(ws, manifest)
+    providers: dict[str, Provider] = {name: LadderReplayProvider(source, last=i == len(rungs) - 1)
+                                      for i, (name, _) in enumerate(rungs)}
+    client = ModelClient(source, ws.config, run_id=work.name, providers=providers, offline=True)
+    job = PatchJob(ws=ws, client=client, rungs=rungs, base=read_tree_text(previous),
+                   base_root=previous, instruction=manifest["patch"]["instruction"],
+                   run_dir=work / "run", release=parent)
+    result = run_patch(job)
+    written, deleted = result.changes
+    staged = stage_tree(written, deleted, run_dir=work / "run", base=previous,
+                        policy=PathPolicy.of(ws))
+    staged, repair_calls = replay_repairs(ws, client, rungs, staged, manifest.get("repairs", []),
+                                          run_dir=work / "run", release=parent)
+    recorded = manifest.get("inputs", {})
+    now = ws.input_hashes()
+    changed = sorted(p for p in set(now) | set(recorded) if now.get(p) != recorded.get(p))
+    return staged, ws, previous, len(result.calls) + repair_calls, changed
 
 
 def _rebuild_recorded_patch(repo: Any, manifest: dict[str, Any], work: Path
@@ -165,6 +201,8 @@ def _rebuild(root: Path, repo: Any, manifest: dict[str, Any], work: Path, progre
         return _rebuild_synthesized(repo, manifest, work, progress)
     if kind == "patch" and manifest.get("flags", {}).get("source") == "drift":
         return _rebuild_recorded_patch(repo, manifest, work)
+    if kind == "patch" and manifest.get("flags", {}).get("source") == "model":
+        return _rebuild_model_patch(repo, manifest, work)
     if kind == "rollback":
         source = load_manifest(root, manifest["rollback_of"])
         return _rebuild(root, repo, source, work / f"source-{source['release']}", progress)

@@ -68,6 +68,7 @@ def cost_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     return {"spent_usd": totals["cost_usd"], "list_usd": list_price(manifest),
             "budget_usd": totals["budget"]["per_run_usd"], "tokens": totals["tokens"],
             "calls": totals["calls"], "archive_hits": totals["archive_hits"],
+            "estimated_token_calls": totals.get("estimated_token_calls", 0),
             "providers": providers, "answered": [BY_HAND[p] for p in providers if p in BY_HAND]}
 
 

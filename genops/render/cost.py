@@ -25,11 +25,15 @@ def _table(group: Grouping, rows: list[SpendRow]) -> Table:
         table.add_column(name, justify="right")
     table.add_column("cost", justify="right", no_wrap=True)
     for row in rows:
+        mark = "≈" if row.estimated_calls else ""  # some counts are genops' own, not the server's
         table.add_row(Text(row.group), str(row.calls), str(row.archive_hits), str(row.errors),
-                      f"{row.input_tokens:,}", f"{row.output_tokens:,}",
+                      f"{mark}{row.input_tokens:,}", f"{mark}{row.output_tokens:,}",
                       f"{row.cache_read_tokens:,}/{row.cache_write_tokens:,}",
                       _usd(row.cost_usd))
     table.caption = "hits: answered from the archive at no cost; tokens count paid calls"
+    if any(row.estimated_calls for row in rows):
+        table.caption += ("; ≈: the server reported no usage for some calls, so genops counted "
+                          "their tokens itself (an estimate on the high side)")
     table.caption_justify = "left"
     return table
 

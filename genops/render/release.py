@@ -155,9 +155,15 @@ def print_run_outcome(outcome: Any, *, as_json: bool) -> None:
     if outcome.status == "planned":
         print_plan(outcome.plan, as_json=as_json)
         return
+    from genops.render import patch as patch_render
+
+    is_patch = hasattr(outcome, "diff")  # genops.patch.pipeline.PatchOutcome
     if as_json:
-        print_json(run_outcome_dict(outcome))
+        print_json({**run_outcome_dict(outcome),
+                    **(patch_render.patch_json(outcome) if is_patch else {})})
         return
+    if is_patch:
+        patch_render.print_patch_result(outcome)
     if outcome.gates:
         err.print(gate_table(outcome.gates))
     if outcome.status == "awaiting":

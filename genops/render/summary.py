@@ -40,8 +40,11 @@ def cost_line(cost: dict[str, Any]) -> str:
     if cost["answered"]:
         spent += f" ({'; '.join(cost['answered'])})"
     list_price = f"{_usd(cost['list_usd'])} at the pinned prices for {tokens} tokens"
+    estimated = cost.get("estimated_token_calls", 0)
+    counted = (f" · tokens of {estimated} calls estimated by genops (the server reported no usage)"
+               if estimated else "")
     return (f"{spent} · {list_price} · {cost['calls']} calls "
-            f"({cost['archive_hits']} from the archive)")
+            f"({cost['archive_hits']} from the archive){counted}")
 
 
 def _header(manifest: dict[str, Any], review: Any) -> list[str]:
@@ -210,8 +213,9 @@ def _calls(manifest: dict[str, Any]) -> list[str]:
             "|---|---|---|---|---|---|---|"]
     for call in manifest["calls"]:
         t = call["tokens"]
-        rows.append(f"| {call['label']} | {call['provider']} | {call['model']} | {t['input']} / "
-                    f"{t['output']} / {t['cache_read']} | {_usd(call['cost_usd'])} | "
+        mark = "≈" if call.get("tokens_estimated") else ""  # genops counted: the server did not
+        rows.append(f"| {call['label']} | {call['provider']} | {call['model']} | {mark}{t['input']} / "
+                    f"{mark}{t['output']} / {t['cache_read']} | {_usd(call['cost_usd'])} | "
                     f"{call['latency_s']:.1f}s | {'hit' if call['from_archive'] else 'paid'} |")
     return _fold(f"{len(manifest['calls'])} model call(s)", rows)
 

@@ -26,7 +26,7 @@ from genops.errors import ConfigError
 from genops.providers.base import Message
 from genops.synthesis.apisummary import api_summary, list_tree, read_tree
 from genops.synthesis.blueprint import Blueprint, Group
-from genops.synthesis.protocol import render_protocol_help
+from genops.synthesis.protocol import LEGACY_PROTOCOL_HELP, render_protocol_help
 from genops.workspace import Workspace
 from genops.workspace.prompts import TEMPLATE_VARIABLES, make_environment, render_with
 
@@ -88,12 +88,14 @@ def base_context(ws: Workspace, previous_tree: Path | None, *,
         "dependencies": [],
         "file_contents": {},
         "instruction": "",
-        "protocol": render_protocol_help(),
+        "protocol": LEGACY_PROTOCOL_HELP,
+        "file_protocol": render_protocol_help(),
         "error": "",
         "tail": "",
         "output_dir": project.output,
         "diff": "",
         "package": project.package or "",
+        "selection": [],
     }
     missing = TEMPLATE_VARIABLES - context.keys()
     assert not missing, f"synthesis context lacks template variables {sorted(missing)}"

@@ -4,6 +4,7 @@ A unit sends its request on a rung of the ladder, continues an answer cut off at
 limit, parses it, and asks once for a repair when the answer breaks its format:
 
     request ─► [max_tokens? continue ×max_continuations, stitch] ─► parse
+               (cut by the context window instead? stop: a continuation cannot fit)
                                                                      │ ResponseFormatError
                                                    repair request ◄──┘ (×max_repairs, then raise)
 
@@ -27,7 +28,7 @@ from typing import Any, Callable, Protocol, TypeVar
 from genops.errors import BudgetExceeded, GenopsError, ProviderError
 from genops.providers.base import (CompletionRequest, CompletionResponse, Message,
                                    TokenCallback)
-from genops.providers.catalog import capabilities, sent_sampling
+from genops.providers.catalog import capabilities, context_window, sent_sampling
 from genops.synthesis.journal import RunJournal
 from genops.synthesis.progress import CallRecord, Progress, unit_total
 from genops.synthesis.protocol import FENCE_LINE, ResponseFormatError, strip_fence
@@ -101,6 +102,42 @@ def _unfence(continuation: str) -> str:
         return unwrapped
     first, newline, rest = continuation.partition("\n")
     return rest if newline and FENCE_LINE.match(first.strip()) else continuation
+
+
+def window_cut(cfg: ModelConfig, response: CompletionResponse) -> bool:
+    """Whether an answer stopped at the context window rather than at the output limit.
+
+    A continuation re-sends the prompt and the answer so far, so after a window cut it is bound to
+    be larger and fail. Signs: the server said so (Anthropic's model_context_window_exceeded), a
+    local server reported fewer output tokens than the limit (llama.cpp ends with finish_reason
+    "length" when n_ctx fills; hosted APIs refuse an oversized request up front instead), or
+    prompt plus answer reach the pinned window.
+    """
+    if response.raw_stop_reason == "model_context_window_exceeded":
+        return True
+    usage = response.usage
+    if cfg.provider == "openai-compatible" and not usage.estimated and \
+            0 < usage.output_tokens < cfg.max_output_tokens:
+        return True
+    window = context_window(cfg.model, cfg.context_window)
+    return window is not None and usage.prompt_tokens + usage.output_tokens >= window
+
+
+def window_error(label: str, cfg: ModelConfig, response: CompletionResponse) -> ProviderError:
+    """The error for an answer cut off by the context window (no continuation is sent)."""
+    usage = response.usage
+    counted = "≈" if usage.estimated else ""
+    window = context_window(cfg.model, cfg.context_window)
+    of = f" of its {window:,}-token window" if window else ""
+    return ProviderError(
+        f"{label}: {cfg.model} ran out of context window{of}: the answer stopped at "
+        f"{counted}{usage.output_tokens:,} output tokens, below max_output_tokens "
+        f"{cfg.max_output_tokens:,}, after a {counted}{usage.prompt_tokens:,}-token prompt; a "
+        "continuation would be larger still, so none was sent",
+        error_class="context_too_long",
+        hint="use [synthesis] strategy = \"multi\" (smaller requests), or a model or server "
+             "with a larger window (llama.cpp -c / n_ctx), pinned with context_window = <tokens> "
+             "in its [models.<rung>] table")
 
 
 def build_request(cfg: ModelConfig, messages: tuple[Message, ...], *, cache_key: str,
@@ -198,6 +235,8 @@ class Unit:
         for n in range(1, self.s.max_continuations + 1):
             if response.stop != "max_tokens":
                 return text
+            if window_cut(cfg, response):
+                raise window_error(label, cfg, response)
             self.s.progress.message(f"{label}: cut off at the output limit; continuing ({n})")
             if capabilities(cfg).prefill:  # the catalog's data, not the provider's name
                 # Assistant prefill: the model resumes its own message. The API refuses a final

@@ -16,7 +16,8 @@ Paths are relative POSIX paths inside the output tree, judged by the workspace's
 (`genops.pathpolicy`: no ignored, hidden, reserved or over-long names, no control or bidi
 characters, no file over `max_file_bytes`). Also refused: a path through a symlink in the
 existing tree, a path given twice (also as file and delete), a path that is both a file and the
-directory of another file, and a file block left open. A leading `./` is dropped. One markdown
+directory of another file, a delete of a path that is not a file of the existing tree, and a file
+block left open. A leading `./` is dropped. One markdown
 fence wrapped around a file's content is stripped. Text outside blocks is ignored. A closing
 `</file>` counts when it starts or ends a line, so a file may contain `"</file>"` inside a line.
 """
@@ -140,6 +141,9 @@ def parse_protocol(text: str, *, root: Path | None = None,
                                 block=block, path=raw_path)
         seen[path] = block
         if not is_file:
+            if root is None or not (root / path).is_file():
+                raise ProtocolError("deletes a path that is not in the current tree", block=block,
+                                    path=raw_path, hint="delete only files of the current release")
             deletes.append(path)
             pos = match.end()
             continue
@@ -175,9 +179,10 @@ def format_protocol(files: dict[str, str], deletes: list[str] | tuple[str, ...] 
     return "".join(parts)
 
 
-def render_protocol_help() -> str:
-    """The file protocol explained, for prompts and for people answering manual requests."""
-    return """\
+# The protocol help as first written. Workspaces whose templates use `{{ protocol }}` keep getting
+# it byte for byte, so their archived requests stay replayable; new workspaces' default templates
+# use `{{ file_protocol }}` (render_protocol_help), whose example paths steer no model.
+LEGACY_PROTOCOL_HELP = """\
 Return files with the file protocol (text outside the blocks is ignored):
 
 <file path="pkg/module.py">
@@ -191,4 +196,29 @@ Rules:
 - Write the complete content of every file, never a fragment, an ellipsis or "unchanged".
 - Put `</file>` on its own line after the last line of the file.
 - Give each path once. Do not wrap the content in markdown fences.
+"""
+
+
+def render_protocol_help() -> str:
+    """The file protocol explained, for prompts and for people answering manual requests.
+
+    Placeholders in capitals, not plausible paths: small models copy an example path (and its
+    `<delete>`) into their answer.
+    """
+    return """\
+Return files with the file protocol (text outside the blocks is ignored):
+
+<file path="RELATIVE/PATH/OF/THE/FILE">
+...the whole file, verbatim, every line...
+</file>
+
+Rules:
+- RELATIVE/PATH/OF/THE/FILE is a placeholder: write the real path of each file you return, a
+  relative POSIX path inside the output tree (forward slashes; no leading '/', no '..', no drive
+  letters, no backslashes).
+- Write the complete content of every file, never a fragment, an ellipsis or "unchanged".
+- Put `</file>` on its own line after the last line of the file.
+- Give each path once. Do not wrap the content in markdown fences.
+- Only to remove a file that exists in the current release, write
+  <delete path="RELATIVE/PATH/OF/THE/FILE"/>; a delete of any other path is refused.
 """

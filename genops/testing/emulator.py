@@ -21,6 +21,12 @@ callback, then with a 400 that says nothing was scripted:
 
 `max_in_flight` answers 429 with retry-after beyond N concurrent requests, as a real rate limiter
 does; `pacing` spaces the deltas to simulate time to first token and tokens per second.
+
+`local=LocalServer(...)` makes the OpenAI dialect behave like a local server instead of the hosted
+API, as measured on llama.cpp's two servers (`LLAMA_CPP_PYTHON`, `LLAMA_SERVER`): no usage in a
+stream, 404 on `/v1/responses`, a prompt over the context window answered with an empty 200
+stream or a 400 `exceed_context_size_error`, and an answer cut with finish_reason "length" where
+the window fills, below the requested max_tokens.
 """
 
 from __future__ import annotations
@@ -35,9 +41,10 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from genops.testing.emulator_wire import (
@@ -52,15 +59,48 @@ from genops.testing.emulator_wire import (
     Rendered,
     Reply,
     StopKind,
+    body_text,
     cut,
     estimate_tokens,
 )
 
-__all__ = ["Emulator", "Fault", "FaultKind", "Pacing", "Recorded", "Reply", "Responder", "StopKind"]
+__all__ = ["LLAMA_CPP_PYTHON", "LLAMA_SERVER", "Emulator", "Fault", "FaultKind", "LocalServer",
+           "Pacing", "Recorded", "Reply", "Responder", "StopKind"]
 
 Responder = Callable[[Recorded], "Reply | Fault"]
 _ALIASES = {"openai-compatible": "openai", "openai_compatible": "openai", "google": "gemini"}
 _GEMINI_PATH = re.compile(r"^/(v1|v1beta|v1alpha)/models/(?P<model>[^:/]+):(?P<method>\w+)$")
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    """Where a local OpenAI-compatible server departs from the hosted API."""
+
+    stream_usage: bool = True  # False: ignores stream_options.include_usage (llama-cpp-python)
+    responses_api: bool = True  # False: 404 on /v1/responses (llama.cpp, Ollama, LM Studio)
+    context_window: int | None = None  # n_ctx, in emulator-estimated tokens (4 chars each)
+    overflow: Literal["empty_200", "400"] = "empty_200"  # a prompt that does not fit n_ctx
+
+    def prompt_tokens(self, req: Recorded) -> int:
+        return estimate_tokens(body_text(req.body))
+
+    def fit(self, reply: Reply, req: Recorded) -> Reply:
+        """The reply cut where the window fills: finish_reason "length", whatever max_tokens was."""
+        if self.context_window is None:
+            return reply
+        room = max(1, self.context_window - self.prompt_tokens(req))
+        output = reply.output_tokens if reply.output_tokens is not None else \
+            estimate_tokens(reply.text)
+        if output <= room:
+            return reply
+        return dataclasses.replace(reply, text=reply.text[:room * 4], output_tokens=room,
+                                   stop="max_tokens", chunks=None)
+
+
+# llama-cpp-python 0.3.x: no stream usage, no Responses API, an oversized prompt ends the stream.
+LLAMA_CPP_PYTHON = LocalServer(stream_usage=False, responses_api=False, overflow="empty_200")
+# upstream llama-server: stream usage (with cached tokens), 400 exceed_context_size_error.
+LLAMA_SERVER = LocalServer(stream_usage=True, responses_api=False, overflow="400")
 
 
 def _dialect_name(name: str) -> str:
@@ -75,8 +115,9 @@ class Emulator:
 
     def __init__(self, *, pacing: Pacing | None = None, max_in_flight: int | None = None,
                  busy_retry_after: float = 1.0, host: str = "127.0.0.1",
-                 prompt_cache: bool = False) -> None:
+                 local: LocalServer | None = None, prompt_cache: bool = False) -> None:
         self.pacing = pacing or Pacing()
+        self.local = local
         # Simulate Anthropic's prompt cache: replies that script no cache counts get computed ones.
         self.prompt_cache = PromptCache() if prompt_cache else None
         self.max_in_flight = max_in_flight
@@ -269,7 +310,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(dialect, busy, req)
             return
         try:
-            self._answer(dialect, req, self.emu._answer_for(req), stream)
+            local = self.emu.local if name == "openai" else None
+            if local is None:
+                self._answer(dialect, req, self.emu._answer_for(req), stream)
+            elif not self._local_refusal(dialect, req, local, stream):
+                self._local_answer(dialect, req, local, stream)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
@@ -288,6 +333,37 @@ class _Handler(BaseHTTPRequestHandler):
             return ("gemini", DIALECTS["gemini"], match["model"],
                     match["method"] == "streamGenerateContent")
         return None
+
+    def _local_refusal(self, dialect: Dialect, req: Recorded, local: LocalServer,
+                       stream: bool) -> bool:
+        """Answer what a local server refuses before generating; True if it did."""
+        if dialect is RESPONSES and not local.responses_api:
+            self._send_json(404, {"detail": "Not Found"})  # FastAPI's (llama-cpp-python) 404
+            return True
+        window = local.context_window
+        prompt = local.prompt_tokens(req)
+        if window is None or prompt < window:
+            return False
+        if local.overflow == "empty_200" and stream:  # headers, then the stream just ends
+            self._send_head(200, "text/event-stream; charset=utf-8", None)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            return True
+        self._send_json(400, {"error": {
+            "code": 400, "type": "exceed_context_size_error", "n_prompt_tokens": prompt,
+            "n_ctx": window,
+            "message": "the request exceeds the available context size, try increasing it"}})
+        return True
+
+    def _local_answer(self, dialect: Dialect, req: Recorded, local: LocalServer,
+                      stream: bool) -> None:
+        answer = self.emu._answer_for(req)
+        if isinstance(answer, Reply):
+            answer = local.fit(answer, req)
+        if not local.stream_usage and isinstance(req.body, dict):
+            req = dataclasses.replace(req, body={k: v for k, v in req.body.items()
+                                                 if k != "stream_options"})
+        self._answer(dialect, req, answer, stream)
 
     def _answer(self, dialect: Dialect, req: Recorded, answer: Reply | Fault, stream: bool) -> None:
         if isinstance(answer, Fault) and answer.resolved_kind() not in ("drop", "stream_error"):

@@ -6,7 +6,7 @@ Every table forbids unknown keys so a typo is an error, not a silently ignored s
 from __future__ import annotations
 
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -89,6 +89,9 @@ class ModelConfig(_Strict):
     api_key_env: str | None = None
     api: Literal["chat", "responses"] = "chat"  # OpenAI family only
     timeout_s: float = Field(600.0, gt=0)
+    # The model's context window in tokens, overriding the catalog: a local model's window is
+    # whatever its server was started with (llama.cpp -c / n_ctx), which no catalog can know.
+    context_window: int | None = Field(None, gt=0)
     capabilities: CapabilityPins | None = None  # overrides the catalog's (genops help providers)
 
 
@@ -97,7 +100,8 @@ class LadderConfig(_Strict):
 
     rungs: list[str] = Field(default_factory=lambda: ["senior"])
     on_failure: Literal["fallback", "stop"] = "fallback"
-    on_budget: Literal["fallback", "stop"] = "stop"
+    # "patch": a regeneration over budget for a small spec edit becomes a patch (docs/patch.md)
+    on_budget: Literal["fallback", "stop", "patch"] = "stop"
 
 
 class SynthesisConfig(_Strict):
@@ -109,6 +113,17 @@ class SynthesisConfig(_Strict):
     max_groups: int = Field(64, ge=1, le=1000)
     max_files_per_group: int = Field(64, ge=1, le=10000)
     max_depth: int = Field(16, ge=1, le=256)
+    # Patch rounds that may fix a failed tests/adr_rules/parse/traceability gate (0: none).
+    gate_repairs: int = Field(0, ge=0, le=10)
+
+
+class PatchConfig(_Strict):
+    """`genops patch`: how much context a request shows, how often failing blocks are re-asked,
+    and the largest change a patch may make before it must be a regeneration."""
+
+    context_tokens: int = Field(8000, ge=500)
+    max_repairs: int = Field(3, ge=0, le=10)
+    max_share: float = Field(0.2, gt=0, le=1)
 
 
 class RetryConfig(_Strict):
@@ -124,12 +139,20 @@ class BudgetConfig(_Strict):
 
 
 class Price(_Strict):
-    """USD per million tokens."""
+    """USD per million tokens. An omitted cache price is the input price: a server that reports
+    cached tokens (llama-server does) must not have them billed at nothing."""
 
     input: float = Field(ge=0)
     output: float = Field(ge=0)
     cache_read: float = Field(0.0, ge=0)
     cache_write: float = Field(0.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cache_defaults_to_input(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "input" in data:
+            data = {"cache_read": data["input"], "cache_write": data["input"], **data}
+        return data
 
 
 class TestGateConfig(_Strict):
@@ -207,6 +230,7 @@ class GenopsConfig(_Strict):
     models: dict[str, ModelConfig]
     ladder: LadderConfig = LadderConfig()
     synthesis: SynthesisConfig = SynthesisConfig()
+    patch: PatchConfig = PatchConfig()
     retry: RetryConfig = RetryConfig()
     budget: BudgetConfig = BudgetConfig()
     prices: dict[str, Price] = Field(default_factory=dict)

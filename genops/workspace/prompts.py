@@ -27,8 +27,8 @@ from genops.workspace.inputs import check_inside
 # The variables every template may use; the synthesis layer always provides all of them.
 TEMPLATE_VARIABLES = frozenset({
     "project", "requirements", "principles", "specs", "adrs", "release", "files", "api_summary",
-    "blueprint", "group", "dependencies", "file_contents", "instruction", "protocol", "error",
-    "output_dir", "diff", "package", "tail",
+    "blueprint", "group", "dependencies", "file_contents", "instruction", "protocol",
+    "file_protocol", "error", "output_dir", "diff", "package", "tail", "selection",
 })
 # jinja2's default globals a prompt has no use for; `lipsum` only serves as an escape handle.
 _DROPPED_GLOBALS = ("lipsum",)

@@ -28,10 +28,19 @@ COSTS = [
     (Usage(2_000, 8_000, 50_000, 10_000), SONNET, 0.1785),
     # 100,000 x 1.25 = 0.125; 20,000 x 10 = 0.2; 300,000 x 0.125 = 0.0375
     (Usage(100_000, 20_000, 300_000, 0), GPT5, 0.3625),
-    (Usage(1, 1, 1, 1), GPT5, (1.25 + 10 + 0.125) / 1e6),
+    # GPT5 omits cache_write: a cache write is billed at the input price (as OpenAI bills it)
+    (Usage(1, 1, 1, 1), GPT5, (1.25 + 10 + 0.125 + 1.25) / 1e6),
+    # no cache prices at all (a local server's table): cached tokens cost what input costs
+    (Usage(1_000, 0, 9_000, 0), Price(input=2.0, output=4.0), 0.02),
     (Usage(500_000, 100_000, 0, 0), LOCAL, 0.0),
     (Usage(), SONNET, 0.0),
 ]
+
+
+def test_an_omitted_cache_price_is_the_input_price_and_an_explicit_one_stands() -> None:
+    assert Price(input=0.6, output=2.4) == Price(input=0.6, output=2.4, cache_read=0.6,
+                                                 cache_write=0.6)
+    assert Price(input=0.6, output=2.4, cache_read=0.0).cache_read == 0.0
 
 
 @pytest.mark.parametrize(("usage", "price", "expected"), COSTS)

@@ -46,8 +46,12 @@ VALID = [
 
 
 @pytest.mark.parametrize("case,text,files,deletes", VALID, ids=[c[0] for c in VALID])
-def test_valid(case: str, text: str, files: dict[str, str], deletes: list[str]) -> None:
-    parsed = parse_protocol(text)
+def test_valid(case: str, text: str, files: dict[str, str], deletes: list[str],
+               tmp_path: Path) -> None:
+    for rel in deletes:  # a delete names a file of the current tree
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("old\n")
+    parsed = parse_protocol(text, root=tmp_path)
     assert parsed.files == files
     assert parsed.deletes == deletes
 
@@ -99,13 +103,33 @@ def test_symlink_in_existing_tree_is_refused(tmp_path: Path, target: str) -> Non
     assert parse_protocol('<file path="real/ok.py">\nx\n</file>\n', root=root).files
 
 
-def test_format_round_trips() -> None:
+def test_format_round_trips(tmp_path: Path) -> None:
+    (tmp_path / "old.py").write_text("x = 0\n")
     files = {"a.py": "x = 1\n", "pkg/__init__.py": "", "doc.md": "# T\n"}
-    parsed = parse_protocol(format_protocol(files, ["old.py"]))
+    parsed = parse_protocol(format_protocol(files, ["old.py"]), root=tmp_path)
     assert parsed.files == files
     assert parsed.deletes == ["old.py"]
 
 
-def test_help_names_both_blocks() -> None:
+@pytest.mark.parametrize(("tree_files", "delete"), [
+    ([], "pkg/obsolete.py"),            # the help's old example, copied by a small model
+    (["mad/bus.py"], "mad/gone.py"),    # a path the current release never had
+    (["mad/bus.py"], "mad"),            # a directory is not a file to delete
+    (None, "mad/bus.py"),               # a first release has nothing to delete
+])
+def test_a_delete_of_a_path_not_in_the_tree_is_refused(tmp_path: Path, tree_files: list[str] | None,
+                                                        delete: str) -> None:
+    for rel in tree_files or []:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x = 1\n")
+    text = f'<file path="mad/new.py">\nx = 2\n</file>\n<delete path="{delete}"/>\n'
+    with pytest.raises(ProtocolError) as info:
+        parse_protocol(text, root=None if tree_files is None else tmp_path)
+    assert info.value.block == 2 and info.value.path == delete
+    assert "not in the current tree" in str(info.value)
+
+
+def test_help_names_both_blocks_with_placeholders_no_model_would_copy() -> None:
     help_text = render_protocol_help()
     assert '<file path="' in help_text and "<delete path=" in help_text and "</file>" in help_text
+    assert "pkg/" not in help_text and "obsolete" not in help_text

@@ -1,0 +1,301 @@
+"""Local OpenAI-compatible servers, as measured on llama.cpp, through the real openai SDK.
+
+The emulator plays llama-cpp-python (`LLAMA_CPP_PYTHON`: no usage in a stream, an empty 200 stream
+for an oversized prompt) and upstream llama-server (`LLAMA_SERVER`: usage with cached tokens, 400
+exceed_context_size_error); both answer 404 on /v1/responses and cut an answer where the window
+fills. Each case goes through genops' `ModelClient` (archive, budget, retries, ledger) or the
+synthesis `Unit`, because what a user notices is the ledger row, the exit code and the hint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from genops.errors import ExitCode, ProviderError
+from genops.ledger.db import Ledger
+from genops.ledger.pricing import cost_usd, estimate_request_tokens, estimate_tokens, price_for
+from genops.providers.base import Message, Usage
+from genops.providers.client import ModelClient
+from genops.synthesis.conversation import RunSettings, Unit
+from genops.synthesis.journal import RunJournal
+from genops.synthesis.progress import NullProgress
+from genops.testing.emulator import (LLAMA_CPP_PYTHON, LLAMA_SERVER, Emulator, Fault, LocalServer,
+                                     Reply)
+from genops.workspace.config import GenopsConfig
+from genops.workspace.toml_config import load_config
+
+MODEL = "smollm2-135m-instruct-q4"
+TEXT = '<file path="mad/bus.py">\nclass Bus:\n    """REQ-BUS-1."""\n</file>\n' * 4
+TOML = """\
+[project]
+name = "local-model"
+
+[models.local]
+provider = "openai-compatible"
+model = "{model}"
+base_url = "{base_url}"
+api = "{api}"
+max_output_tokens = {max_out}
+timeout_s = 20
+{window}
+
+[ladder]
+rungs = ["local"]
+
+[retry]
+max_attempts = 3
+base_delay_s = 0
+
+[prices."{model}"]
+input = 2.0
+output = 8.0
+"""
+
+
+def workspace(root: Path, emu: Emulator, *, api: str = "chat", max_out: int = 800,
+              window: int | None = None) -> GenopsConfig:
+    root.mkdir(parents=True, exist_ok=True)
+    pin = f"context_window = {window}" if window is not None else ""
+    (root / "genops.toml").write_text(TOML.format(model=MODEL, base_url=emu.base_url("openai"),
+                                                  api=api, max_out=max_out, window=pin))
+    return load_config(root)
+
+
+def client_for(root: Path, config: GenopsConfig, run_id: str = "run-local") -> ModelClient:
+    return ModelClient(root, config, run_id=run_id, sleep=lambda _s: None)
+
+
+def request(config: GenopsConfig, user: str = "Write mad/bus.py") -> Any:
+    from genops.synthesis.conversation import build_request
+
+    messages = (Message("system", "You write code."), Message("user", user))
+    return build_request(config.models["local"], messages, cache_key="", label="single")
+
+
+def open_reservations(root: Path) -> int:
+    """Calls still holding money in flight (none may be left once a call has failed)."""
+    ledger = Ledger.for_workspace(root)
+    try:
+        return len(ledger.unsettled())
+    finally:
+        ledger.close()
+
+
+def test_a_stream_without_usage_is_counted_by_genops_and_marked_estimated(tmp_path: Path) -> None:
+    with Emulator(local=LLAMA_CPP_PYTHON) as emu:
+        config = workspace(tmp_path, emu)
+        emu.script("openai", Reply(text=TEXT, input_tokens=55, output_tokens=70))
+        req = request(config)
+        result = client_for(tmp_path, config).call("local", req)
+
+    assert "stream_options" in emu.requests[-1].body  # asked for, ignored by the server
+    usage = result.response.usage
+    assert usage == Usage(input_tokens=estimate_request_tokens(req),
+                          output_tokens=estimate_tokens(TEXT), estimated=True)
+    price = price_for(config, MODEL)
+    assert result.cost_usd == pytest.approx(cost_usd(usage, price)) and result.cost_usd > 0
+    [row] = Ledger.for_workspace(tmp_path).calls()
+    assert row.status == "ok" and row.usage == usage and row.usage.estimated
+    assert row.cost_usd == pytest.approx(result.cost_usd)
+    # the archived answer carries the same counted usage, so a replay books the same figures
+    archived = client_for(tmp_path, config, "run-replay").call("local", req)
+    assert archived.from_archive and archived.response.usage == usage
+
+
+def test_a_server_that_reports_usage_is_believed(tmp_path: Path) -> None:
+    with Emulator(local=LLAMA_SERVER) as emu:
+        config = workspace(tmp_path, emu)
+        emu.script("openai", Reply(text=TEXT, input_tokens=55, output_tokens=70))
+        result = client_for(tmp_path, config).call("local", request(config))
+
+    assert result.response.usage == Usage(55, 70)
+    assert Ledger.for_workspace(tmp_path).calls()[0].usage.estimated is False
+
+
+def test_cached_tokens_without_a_cache_price_cost_the_input_price(tmp_path: Path) -> None:
+    with Emulator(local=LLAMA_SERVER) as emu:
+        config = workspace(tmp_path, emu)  # its price table names input and output only
+        emu.script("openai", Reply(text="ok", input_tokens=100, output_tokens=10, cache_read=900))
+        result = client_for(tmp_path, config).call("local", request(config))
+
+    assert result.response.usage == Usage(100, 10, 900, 0)
+    # 1,000 prompt tokens at $2/M (cached or not) + 10 output at $8/M
+    assert result.cost_usd == pytest.approx((1000 * 2.0 + 10 * 8.0) / 1e6)
+
+
+@pytest.mark.parametrize(("window", "error_class", "retryable", "requests"), [
+    (None, "context_too_long", False, 1),  # window unknown: not retried blindly
+    (200, "context_too_long", False, 1),  # the prompt is near (over) the pinned window
+])
+def test_an_empty_200_stream_on_overflow_is_context_overflow_not_a_network_error(
+        tmp_path: Path, window: int | None, error_class: str, retryable: bool,
+        requests: int) -> None:
+    server = dataclasses.replace(LLAMA_CPP_PYTHON, context_window=200)
+    with Emulator(local=server) as emu:
+        config = workspace(tmp_path, emu, window=window)
+        with pytest.raises(ProviderError) as info:
+            client_for(tmp_path, config).call("local", request(config, "x" * 2000))
+
+    err = info.value
+    assert (err.error_class, err.retryable, len(emu.requests)) == (error_class, retryable, requests)
+    assert err.exit_code == ExitCode.PROVIDER
+    assert "context overflow" in err.message and "before any token" in err.message
+    assert "context_window" in (err.hint or "") and "retries" not in (err.hint or "")
+    assert open_reservations(tmp_path) == 0
+
+
+def test_an_empty_stream_far_below_a_known_window_is_a_network_cut_and_retried(
+        tmp_path: Path) -> None:
+    with Emulator(local=LLAMA_SERVER) as emu:
+        config = workspace(tmp_path, emu, window=100_000)
+        emu.script("openai", Fault(kind="drop", after_chunks=0), Reply(text="ok"))
+        result = client_for(tmp_path, config).call("local", request(config))
+
+    assert result.response.text == "ok" and result.attempts == 2
+
+
+def test_llama_server_overflow_400_is_context_too_long(tmp_path: Path) -> None:
+    server = dataclasses.replace(LLAMA_SERVER, context_window=200)
+    with Emulator(local=server) as emu:
+        config = workspace(tmp_path, emu)
+        with pytest.raises(ProviderError) as info:
+            client_for(tmp_path, config).call("local", request(config, "x" * 2000))
+
+    assert info.value.error_class == "context_too_long" and len(emu.requests) == 1
+
+
+def test_404_on_the_responses_path_says_the_server_lacks_it(tmp_path: Path) -> None:
+    with Emulator(local=LLAMA_CPP_PYTHON) as emu:
+        config = workspace(tmp_path, emu, api="responses")
+        with pytest.raises(ProviderError) as info:
+            client_for(tmp_path, config).call("local", request(config))
+
+    err = info.value
+    assert emu.requests[-1].path == "/v1/responses" and len(emu.requests) == 1
+    assert err.error_class == "bad_request" and "Responses API" in err.message
+    assert 'api = "chat"' in (err.hint or "") and "model id" not in (err.hint or "")
+
+
+def test_a_killed_stream_books_the_tokens_it_produced(tmp_path: Path) -> None:
+    with Emulator(local=LLAMA_CPP_PYTHON) as emu:
+        config = workspace(tmp_path, emu)
+        config = config.model_copy(update={"retry": config.retry.model_copy(
+            update={"max_attempts": 1})})
+        emu.script("openai", Fault(kind="drop", after_chunks=5, text=TEXT))
+        req = request(config)
+        with pytest.raises(ProviderError):
+            client_for(tmp_path, config).call("local", req)
+
+    [row] = Ledger.for_workspace(tmp_path).calls()
+    assert row.status == "error" and row.error_class == "network"
+    assert row.usage.estimated and row.usage.output_tokens == estimate_tokens(TEXT[:5 * 16])
+    assert row.usage.input_tokens == estimate_request_tokens(req)
+    assert row.cost_usd == pytest.approx(cost_usd(row.usage, price_for(config, MODEL)))
+    assert open_reservations(tmp_path) == 0
+
+
+def _unit(root: Path, config: GenopsConfig, client: ModelClient) -> Unit:
+    settings = RunSettings(client=client, rungs=config.rung_models(),
+                           journal=RunJournal(root / "run"), progress=NullProgress(),
+                           render=lambda name, overrides: "Continue exactly where you stopped.",
+                           max_continuations=3, max_repairs=0, on_failure="stop",
+                           on_budget="stop")
+    return Unit(settings, "single", (Message("system", "You write code."),
+                                     Message("user", "Write mad/bus.py " + "y" * 2400)),
+                cache_key="", repair_instruction="")
+
+
+@pytest.mark.parametrize("server", [LLAMA_SERVER, LLAMA_CPP_PYTHON], ids=["usage", "no-usage"])
+def test_a_cut_at_the_window_below_the_output_limit_is_not_continued(
+        tmp_path: Path, server: LocalServer) -> None:
+    # a 1,024-token window, a ~620-token prompt, 800 output tokens allowed: the answer is cut at
+    # the window, below the limit; a continuation would be larger still
+    with Emulator(local=dataclasses.replace(server, context_window=1024)) as emu:
+        config = workspace(tmp_path, emu, max_out=800, window=1024)
+        emu.script("openai", Reply(text=TEXT * 20))
+        with pytest.raises(ProviderError) as info:
+            _unit(tmp_path, config, client_for(tmp_path, config)).run(lambda text: text)
+
+    err = info.value
+    assert len(emu.requests) == 1, "no continuation is paid for"
+    assert err.error_class == "context_too_long" and "ran out of context window" in err.message
+    assert "multi" in (err.hint or "") and "context_window" in (err.hint or "")
+    assert Ledger.for_workspace(tmp_path).calls()[0].usage.output_tokens > 0
+
+
+def test_a_cut_at_the_output_limit_is_still_continued(tmp_path: Path) -> None:
+    with Emulator(local=LLAMA_SERVER) as emu:
+        config = workspace(tmp_path, emu, max_out=800, window=32_768)
+        emu.script("openai", Reply(text="part one\n", output_tokens=800, stop="max_tokens"),
+                   Reply(text="part two\n", output_tokens=3))
+        text = _unit(tmp_path, config, client_for(tmp_path, config)).run(lambda t: t)[0]
+
+    assert text == "part one\npart two\n" and len(emu.requests) == 2
+
+
+@pytest.mark.parametrize(("window", "fits", "gate"), [
+    (None, None, "skip"),  # nobody knows a local model's window: say how to pin it
+    (65_536, True, "pass"),
+    (1_024, False, "fail"),
+])
+def test_a_pinned_context_window_reaches_the_plan_and_the_context_fit_gate(
+        tmp_path: Path, window: int | None, fits: bool | None, gate: str) -> None:
+    from genops.gates.context_fit import fit_result
+    from genops.release.planning import build_plan
+    from genops.workspace import load_workspace
+    from genops.workspace.scaffold import init_workspace
+
+    root = init_workspace(tmp_path / "ws", name="local", provider="openai-compatible",
+                          git=False).root
+    with Emulator() as emu:
+        workspace(root, emu, window=window, max_out=512)
+    (root / "genops.toml").write_text((root / "genops.toml").read_text().replace(
+        '[ladder]\nrungs = ["local"]', '[ladder]\nrungs = ["local"]\n\n[synthesis]\nstrategy = "single"'))
+    ws = load_workspace(root)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "big.py").write_text("x = 1\n" * 700)  # ~1,050 tokens
+
+    plan = build_plan(ws, ws.config.rung_models(), previous_tree=None, release=None)
+    result = fit_result("context_fit", ws, tree)
+
+    assert [r.fits for r in plan.requests] == [fits]
+    assert plan.requests[0].context_window == window
+    assert result.verdict == gate
+    if window is None:
+        assert "context_window" in result.summary and "catalog.toml" not in result.summary
+        assert any("context_window" in note for note in plan.notes)
+
+
+def test_estimated_tokens_are_marked_in_the_manifest_and_the_reviewer_summary() -> None:
+    from genops.release.manifest import ReleaseFacts, call_entry, totals
+    from genops.render.summary import cost_line
+    from genops.synthesis.progress import CallRecord
+
+    def record(usage: Usage) -> CallRecord:
+        return CallRecord(label="single", rung="local", provider="openai-compatible", model=MODEL,
+                          key="k", usage=usage, cost_usd=0.001, latency_s=1.0,
+                          from_archive=False, stop="complete")
+
+    counted, reported = record(Usage(668, 177, estimated=True)), record(Usage(10, 5))
+    config = load_config_text()
+    facts = ReleaseFacts(kind="regenerate", reason="", run_id="r", calls=[counted, reported],
+                         cost_usd=0.002)
+
+    assert call_entry(counted)["tokens_estimated"] is True
+    assert "tokens_estimated" not in call_entry(reported)  # manifests of servers that report stay as they were
+    total = totals(facts, config)
+    assert total["estimated_token_calls"] == 1
+    line = cost_line({"spent_usd": 0.002, "list_usd": 0.002, "budget_usd": 1.0,
+                      "tokens": total["tokens"], "calls": 2, "archive_hits": 0, "answered": [],
+                      "estimated_token_calls": total["estimated_token_calls"]})
+    assert "tokens of 1 calls estimated by genops" in line
+
+
+def load_config_text() -> GenopsConfig:
+    return GenopsConfig.model_validate({"project": {"name": "x"}, "models": {
+        "senior": {"provider": "openai-compatible", "model": MODEL}}})
