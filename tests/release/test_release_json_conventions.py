@@ -55,6 +55,7 @@ JSON_COMMANDS: list[tuple[tuple[str, ...], int]] = [
     (("resume", "--json"), 2),  # no unfinished run: the error is the document
     (("rollback", "r0001", "--json"), 2),  # already the current tree
     (("patch", "--from-drift", "--json"), 2),  # no drift to record
+    (("patch", "--dry-run", "--json", "make greet louder"), 0),
 ]
 
 
