@@ -58,6 +58,7 @@ COMMAND_MODULES = (
     "genops.cli.release",
     "genops.cli.runs",
     "genops.cli.cost",
+    "genops.cli.stability",
     "genops.cli.audit",
     "genops.cli.help",
 )

@@ -43,11 +43,13 @@ def register(app: typer.Typer) -> None:
                                     "the archive and compare, instead of regenerating."),
         allow_breaking: bool = typer.Option(False, "--allow-breaking", help="Let the diff "
                                             "policy pass breaking API changes (recorded)."),
+        full: bool = typer.Option(False, "--full", help="Regenerate every group, even when a "
+                                  "previous release lets only the changed ones be redone."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
         jsonl: bool = typer.Option(False, "--jsonl", help=JSONL_HELP),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
-        """Synthesize the whole tree from specs/ and adr/, gate it, and promote it as a release."""
+        """Synthesize the tree from specs/ and adr/, gate it, and promote it as a release."""
         from genops.release import pipeline
 
         output_mode(json_out, jsonl)
@@ -59,12 +61,12 @@ def register(app: typer.Typer) -> None:
             from genops.render import release as render
 
             outcome = pipeline.regenerate(ws, reason=reason, provider_override=provider,
-                                          dry_run=True)
+                                          dry_run=True, full=full)
             render.print_run_outcome(outcome, as_json=json_out or jsonl)
             return
         run_with_progress(json_out, jsonl, lambda progress: pipeline.regenerate(
             ws, reason=reason, provider_override=provider, allow_breaking=allow_breaking,
-            progress=progress, gate_observer=progress.gate))
+            progress=progress, gate_observer=progress.gate, full=full))
 
     @app.command()
     @mutates("resume")

@@ -5,11 +5,19 @@ Like `httpx.MockTransport`, it is a real `Provider` driven by a script rather th
 constructor or read from `.genops/fake-responses.json` when the registry builds it. Without a
 script it answers with text derived from the request hash. Usage comes from the same token
 estimate the budget reserves with, and `max_output_tokens` truncates the answer like a real model.
+
+Variation mode (`variation=SEED`, or `GENOPS_FAKE_VARIATION=SEED` in the environment) makes it
+behave like a model that is not deterministic, reproducibly: each `.py` file of a file-protocol
+answer is varied by a class chosen from a hash of (seed, path) (`variation_class`): identical,
+cosmetic (a comment), behaviour (a module-level statement), or API (a public function). So
+`genops stability` can be tested offline with known expected classes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
 from collections.abc import Callable
 
@@ -19,6 +27,8 @@ from genops.providers.base import (CompletionRequest, CompletionResponse, StopRe
                                    TokenCallback, Usage)
 
 RESPONSES_FILE = ".genops/fake-responses.json"
+VARIATION_ENV = "GENOPS_FAKE_VARIATION"
+VARIATION_CLASSES = ("identical", "cosmetic", "behaviour", "api")
 Responder = Callable[[CompletionRequest], "str | CompletionResponse"]
 
 
@@ -45,7 +55,8 @@ class FakeProvider:
     name = "fake"
 
     def __init__(self, workspace_root: Path | None = None, *, responder: Responder | None = None,
-                 replies: dict[str, str] | None = None, chunk_chars: int = 64) -> None:
+                 replies: dict[str, str] | None = None, chunk_chars: int = 64,
+                 variation: int | None = None) -> None:
         if responder is not None and replies is not None:
             raise ValueError("give a responder or a replies table, not both")
         if responder is None and replies is None and workspace_root is not None:
@@ -56,6 +67,13 @@ class FakeProvider:
         self._replies = replies or {}
         self._chunk_chars = max(1, chunk_chars)
         self.requests: list[CompletionRequest] = []  # what it was asked, for tests to inspect
+        env = os.environ.get(VARIATION_ENV, "").strip()
+        if variation is None and env:
+            try:
+                variation = int(env)
+            except ValueError:
+                raise ConfigError(VARIATION_ENV, f"must be an integer seed, not {env!r}") from None
+        self.variation = variation
 
     def reply_text(self, request: CompletionRequest) -> str:
         """The scripted reply: first table entry whose key occurs in the last user message."""
@@ -70,6 +88,8 @@ class FakeProvider:
         """Answer `request` deterministically, streaming the text to `on_text` in chunks."""
         self.requests.append(request)
         answer = self._responder(request) if self._responder else self.reply_text(request)
+        if self.variation is not None and isinstance(answer, str):
+            answer = vary_answer(answer, self.variation)
         if isinstance(answer, CompletionResponse):
             response = answer
         else:
@@ -91,3 +111,37 @@ class FakeProvider:
                       output_tokens=estimate_tokens(text))
         return CompletionResponse(text=text, stop=stop, usage=usage, model=request.model,
                                   raw_stop_reason=raw)
+
+
+def variation_class(seed: int, path: str) -> str:
+    """The class of variation the fake applies to `path` under `seed` (non-Python: identical)."""
+    if not path.endswith(".py"):
+        return "identical"
+    digest = hashlib.sha256(f"{seed}:{path}".encode()).digest()
+    return VARIATION_CLASSES[digest[0] % len(VARIATION_CLASSES)]
+
+
+def vary_file(seed: int, path: str, text: str) -> str:
+    """`text` varied as `variation_class(seed, path)` says."""
+    kind = variation_class(seed, path)
+    body = text if text.endswith("\n") else text + "\n"
+    if kind == "cosmetic":
+        return body + f"# variant {seed}\n"
+    if kind == "behaviour":
+        return body + f"\nassert {seed} >= 0  # variant\n"
+    if kind == "api":
+        return body + f"\n\ndef variant_{seed}() -> int:\n    return {seed}\n"
+    return text
+
+
+def vary_answer(answer: str, seed: int) -> str:
+    """A file-protocol answer with each file varied; any other answer unchanged."""
+    from genops.synthesis.protocol import ProtocolError, format_protocol, parse_protocol
+
+    try:
+        parsed = parse_protocol(answer)
+    except ProtocolError:
+        return answer
+    if not parsed.files:
+        return answer
+    return format_protocol({p: vary_file(seed, p, t) for p, t in parsed.files.items()})

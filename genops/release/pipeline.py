@@ -52,6 +52,7 @@ class RunOutcome:
     cost_usd: float = 0.0
     calls: int = 0
     staged: Path | None = None
+    scope: dict[str, Any] | None = None  # selective or full, and why (genops.release.selective)
 
 
 @dataclass(frozen=True)
@@ -122,21 +123,26 @@ def regenerate(ws: Any, *, reason: str, kind: str = "regenerate",
                provider_override: str | None = None, dry_run: bool = False,
                allow_breaking: bool = False, run_id: str | None = None,
                progress: Any = None, gate_observer: GateObserver | None = None,
-               gates: Sequence[Gate] | None = None) -> RunOutcome:
-    """Synthesize the whole tree from the workspace and promote it if every gate passes.
+               gates: Sequence[Gate] | None = None, full: bool = False) -> RunOutcome:
+    """Synthesize the tree (selectively when a parent release exists) and promote it if every
+    gate passes; `full` regenerates every group.
 
     `gates` replaces the default gate list (an embedding tool's own gates, or a test's).
     """
     preflight(ws)
     if dry_run:
         from genops.ledger.db import Ledger
+        from genops.release.selective import choose, estimate
 
         plan = build_plan(ws, ladder(ws, provider_override), previous_tree=_previous_tree(ws),
                           release=current_release(ws.root),
                           month_spent_usd=Ledger.for_workspace(ws.root).month_total())
-        return RunOutcome("planned", plan=plan)
+        return RunOutcome("planned", plan=plan, scope=estimate(ws, choose(ws, full=full)))
+    params: dict[str, Any] = {"provider": provider_override, "allow_breaking": allow_breaking}
+    if full:
+        params["full"] = True
     run = RunState.create(ws.root, kind=run_kind(ws, kind, provider_override), reason=reason,
-                          params={"provider": provider_override, "allow_breaking": allow_breaking},
+                          params=params,
                           run_id=run_id, inputs=ws.input_hashes())
     crashpoint("after-run-created")
     try:
@@ -264,6 +270,7 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
     """Carry a run through synthesis, staging, gates and promotion."""
     from genops.providers.client import ModelClient
     from genops.providers.manual import ManualPending
+    from genops.release.selective import choose
     from genops.synthesis.engine import synthesize
 
     _check_inputs(ws, run)
@@ -273,9 +280,12 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
     run.update(stage="synthesizing", error=None)
     parent = current_release(ws.root)
     try:
+        choice = choose(ws, full=bool(run.params.get("full")))
+        if progress is not None and choice.full_reason and parent is not None:
+            progress.message(f"full regeneration: {choice.full_reason}")
         result = synthesize(ws, client=client, rungs=routing.rungs,
                             previous_tree=_previous_tree(ws), run_dir=run.dir,
-                            progress=progress, release=parent)
+                            progress=progress, release=parent, selection=choice.selection)
     except ManualPending as pending:
         run.update(stage="awaiting", pending=[str(p) for p in pending.pending])
         if pending.problems:  # a rejected answer: exit 2 naming it; the request stays waiting
@@ -287,23 +297,25 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
         raise
     crashpoint("after-synthesis")
     try:
-        staged = stage_tree(result.files, result.deletes, run_dir=run.dir,
+        staged = stage_tree(result.files, result.deletes, run_dir=run.dir, base=result.base,
                             policy=PathPolicy.of(ws))
     except GenopsError as exc:  # e.g. a file/directory clash across groups: never stuck
         run.update(stage="failed", error=str(exc))
         raise
     run.update(stage="staged", pending=[])
+    selection = result.selection or {"mode": "full", "reason": choice.full_reason}
     crashpoint("after-staging")
     calls = _settled_calls(result.calls, client.ledger.calls(run.run_id))
     cost = client.ledger.run_total(run.run_id)
     if _unchanged(ws, parent, staged):
         run.update(stage="unchanged")
         return RunOutcome("unchanged", run_id=run.run_id, cost_usd=cost, calls=len(calls),
-                          staged=staged)
+                          staged=staged, scope=selection)
     facts = ReleaseFacts(kind=run.kind, reason=run.reason, run_id=run.run_id, calls=calls,
                          blueprint=result.blueprint, rung_by_group=dict(result.rung_by_group),
                          cost_usd=cost, month_spend_usd=client.ledger.month_total(),
-                         inputs=run.inputs, extra={"flags": dict(run.params)})
+                         inputs=run.inputs,
+                         extra={"flags": dict(run.params), "selection": selection})
     from genops.patch.repair import gate_or_repair  # gate; on failure maybe patch and re-gate
 
     try:
@@ -313,10 +325,11 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
     except ManualPending as pending:  # a repair round waits for a manual answer
         run.update(stage="awaiting", pending=[str(p) for p in pending.pending])
         return RunOutcome("awaiting", run_id=run.run_id, pending=list(pending.pending),
-                          responses_dir=pending.responses_dir)
+                          responses_dir=pending.responses_dir, scope=selection)
     published = _promote(ws, run, staged, facts, results)
     return RunOutcome("promoted", run_id=run.run_id, release=published, gates=results,
-                      cost_usd=facts.cost_usd, calls=len(facts.calls), staged=None)
+                      cost_usd=facts.cost_usd, calls=len(facts.calls), staged=None,
+                      scope=selection)
 
 
 def _unchanged(ws: Any, parent: str | None, staged: Path) -> bool:

@@ -131,8 +131,8 @@ def _rebuild_synthesized(repo: Any, manifest: dict[str, Any], work: Path, progre
     client = ModelClient(source, ws.config, run_id=work.name, providers=providers, offline=True)
     result = synthesize(ws, client=client, rungs=rungs, previous_tree=previous,
                         run_dir=work / "run", progress=progress, release=parent,
-                        on_failure="fallback")
-    staged = stage_tree(result.files, result.deletes, run_dir=work / "run",
+                        on_failure="fallback", selection=recorded_selection(manifest))
+    staged = stage_tree(result.files, result.deletes, run_dir=work / "run", base=result.base,
                         policy=PathPolicy.of(ws))
     staged, repair_calls = replay_repairs(ws, client, rungs, staged, manifest.get("repairs", []),
                                           run_dir=work / "run", release=parent)
@@ -170,6 +170,14 @@ def _rebuild_model_patch(repo: Any, manifest: dict[str, Any], work: Path
     now = ws.input_hashes()
     changed = sorted(p for p in set(now) | set(recorded) if now.get(p) != recorded.get(p))
     return staged, ws, previous, len(result.calls) + repair_calls, changed
+
+
+def recorded_selection(manifest: dict[str, Any]) -> Any:
+    """The selection a selective release was made with (None: it was a full run)."""
+    from genops.synthesis.selective import Selection
+
+    record = manifest.get("selection") or {}
+    return Selection.from_dict(record["plan"]) if record.get("mode") == "selective" else None
 
 
 def _rebuild_recorded_patch(repo: Any, manifest: dict[str, Any], work: Path

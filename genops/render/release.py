@@ -151,21 +151,58 @@ def run_outcome_dict(outcome: Any) -> dict[str, Any]:
             "cost_usd": outcome.cost_usd, "calls": outcome.calls}
 
 
+def selection_lines(selection: dict[str, Any] | None) -> list[str]:
+    """What a run regenerates and why: the selective groups with reasons, or the full reason."""
+    if not selection:
+        return []
+    if selection.get("mode") != "selective":
+        reason = selection.get("full_reason") or selection.get("reason")
+        lines = [f"full regeneration: {reason}" if reason else "full regeneration"]
+        if selection.get("full_usd") is not None:
+            lines.append(f"estimated cost {_usd(selection['full_usd'])}")
+        return lines
+    groups = selection.get("groups") or {}
+    if "plan" in selection:  # a run's record: every group, regenerated or carried
+        regenerated = {n: g["reasons"] for n, g in groups.items() if g["status"] == "regenerated"}
+        carried = [n for n, g in groups.items() if g["status"] == "carried"]
+    else:  # a dry-run estimate: only the groups it would regenerate
+        regenerated, carried = groups, []
+    lines = [f"selective regeneration: {len(regenerated)} group(s) regenerated"
+             + (f", {len(carried)} carried byte for byte ({', '.join(carried)})" if carried else "")]
+    lines += [f"  {name}: {'; '.join(why)}" for name, why in regenerated.items()]
+    lines += [f"  note: {note}" for note in selection.get("notes", [])]
+    if selection.get("estimated_usd") is not None:
+        ratio = selection.get("ratio")
+        lines.append(f"estimated cost {_usd(selection['estimated_usd'])} against "
+                     f"{_usd(selection['full_usd'])} for a full run"
+                     + (f" ({ratio:.0%})" if ratio is not None else ""))
+    return lines
+
+
 def print_run_outcome(outcome: Any, *, as_json: bool) -> None:
+    selection = getattr(outcome, "scope", None)
     if outcome.status == "planned":
+        if as_json:
+            print_json({"status": "planned", "plan": outcome.plan.to_dict(),
+                        "selection": selection})
+            return
         print_plan(outcome.plan, as_json=as_json)
+        for line in selection_lines(selection):
+            out.print(line, markup=False, highlight=False)
         return
     from genops.render import patch as patch_render
 
     is_patch = hasattr(outcome, "diff")  # genops.patch.pipeline.PatchOutcome
     if as_json:
-        print_json({**run_outcome_dict(outcome),
+        print_json({**run_outcome_dict(outcome), "selection": selection,
                     **(patch_render.patch_json(outcome) if is_patch else {})})
         return
     if is_patch:
         patch_render.print_patch_result(outcome)
     if outcome.gates:
         err.print(gate_table(outcome.gates))
+    for line in selection_lines(selection):
+        out.print(line, markup=False, highlight=False)
     if outcome.status == "awaiting":
         out.print(Text.assemble(("awaiting responses", "yellow"), f" for run {outcome.run_id}: "
                                 f"{len(outcome.pending)} request(s)"))

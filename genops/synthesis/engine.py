@@ -35,6 +35,7 @@ from genops.synthesis.conversation import ClientLike, RunSettings, Unit, build_r
 from genops.synthesis.journal import RunJournal
 from genops.synthesis.progress import CallRecord, NullProgress, Progress
 from genops.synthesis.protocol import ParsedOutput, ProtocolError, parse_protocol
+from genops.synthesis.selective import Selection, synthesize_selected
 from genops.workspace import Workspace
 from genops.workspace.config import ModelConfig
 
@@ -51,6 +52,8 @@ class SynthesisResult:
     calls: list[CallRecord]  # in unit order: blueprint, then groups level by level
     rung_by_group: dict[str, str]  # unit ("single", "blueprint" or a group name) -> rung
     models: dict[str, ModelConfig]  # every rung that answered a call
+    base: Path | None = None  # selective: `files` are written over this tree (the parent's)
+    selection: dict[str, Any] | None = None  # selective: per group regenerated or carried, why
 
     @property
     def cost_usd(self) -> float:
@@ -73,8 +76,12 @@ def synthesize(ws: Workspace, *, client: ClientLike, rungs: list[tuple[str, Mode
                previous_tree: Path | None, run_dir: Path, strategy: str | None = None,
                concurrency: int | None = None, progress: Progress | None = None,
                on_budget: str | None = None, on_failure: str | None = None,
-               release: str | None = None) -> SynthesisResult:
-    """Generate the complete tree from `ws` with the ladder `rungs` (first rung first)."""
+               release: str | None = None, selection: Selection | None = None
+               ) -> SynthesisResult:
+    """Generate the complete tree from `ws` with the ladder `rungs` (first rung first).
+
+    With a `selection` (multi only), only its groups are regenerated over `previous_tree`.
+    """
     strategy = strategy or ws.config.synthesis.strategy
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown synthesis strategy {strategy!r}",
@@ -97,6 +104,8 @@ def synthesize(ws: Workspace, *, client: ClientLike, rungs: list[tuple[str, Mode
     if any(cfg.provider == "manual" for _, cfg in rungs):
         workers = 1  # request files are numbered in the order they are written
     run = _Run(ws, settings, context, previous_tree, max(1, workers), PathPolicy.of(ws))
+    if selection is not None and strategy == "multi" and previous_tree is not None:
+        return synthesize_selected(run, selection)
     return _single(run) if strategy == "single" else _multi(run)
 
 
@@ -214,14 +223,18 @@ def _expected_size(group: Group, previous_tree: Path | None) -> int:
 
 def _run_level(run: _Run, blueprint: Blueprint, level: list[Group],
                group_context: dict[str, Any], prefix: tuple[Message, Message],
-               generated: dict[str, str]) -> list[tuple[Unit, ParsedOutput, str]]:
+               generated: dict[str, str], *, contexts: dict[str, dict[str, Any]] | None = None
+               ) -> list[tuple[Unit, ParsedOutput, str]]:
     """Generate one dependency level's groups in parallel; results in blueprint order.
+
+    `contexts` gives a group its own template context (selective runs: its instruction).
 
     Every group of the level runs even when one waits for a manual answer, so the person gets
     the whole level's requests at once. Any other error stops the level (groups not started are
     cancelled) and the first failing group's error, in blueprint order, is raised.
     """
-    units = [_group_unit(run, blueprint, g, group_context, prefix, generated) for g in level]
+    units = [_group_unit(run, blueprint, g, (contexts or {}).get(g.name, group_context), prefix,
+                         generated) for g in level]
     with ThreadPoolExecutor(max_workers=min(run.concurrency, len(level)),
                             thread_name_prefix="genops-group") as pool:
         order = sorted(range(len(level)), key=lambda i: -_expected_size(level[i], run.previous_tree))

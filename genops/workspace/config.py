@@ -113,6 +113,9 @@ class SynthesisConfig(_Strict):
     max_groups: int = Field(64, ge=1, le=1000)
     max_files_per_group: int = Field(64, ge=1, le=10000)
     max_depth: int = Field(16, ge=1, le=256)
+    # Selective regeneration: how many characters of unchanged files a regenerated group gets
+    # whole as read-only context (its dependencies' files, smallest first); beyond, signatures.
+    selective_context_chars: int = Field(20000, ge=0, le=2_000_000)
     # Patch rounds that may fix a failed tests/adr_rules/parse/traceability gate (0: none).
     gate_repairs: int = Field(0, ge=0, le=10)
 

@@ -38,6 +38,11 @@ def parse_requirements(path: Path, rel: str) -> list[Requirement]:
     except UnicodeDecodeError as exc:
         raise ConfigError(rel, f"not UTF-8 ({exc.reason} at byte {exc.start})",
                           hint="save the file as UTF-8") from None
+    return parse_requirements_text(text, rel)
+
+
+def parse_requirements_text(text: str, rel: str) -> list[Requirement]:
+    """Every requirement defined in one markdown text (a file's, or a release's copy of it)."""
     seen: dict[str, int] = {}
     found: list[Requirement] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -53,6 +58,11 @@ def parse_requirements(path: Path, rel: str) -> list[Requirement]:
         seen[req_id] = lineno
         found.append(Requirement(req_id, match.group("text").strip(), rel, lineno))
     return found
+
+
+def prose_outside_requirements(text: str) -> str:
+    """The text without its requirement definition lines: what changes when the prose changes."""
+    return "\n".join(line for line in text.splitlines() if not _DEFINITION.match(line))
 
 
 def load_specs(root: Path) -> tuple[list[Requirement], dict[str, str]]:

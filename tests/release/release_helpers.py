@@ -91,7 +91,14 @@ def script_model(root: Path, files: dict[str, str] | None = None, *,
     files = files or tree_files()
     core = {p: files[p] for p in BLUEPRINT["groups"][0]["files"]}
     tests = {p: files[p] for p in BLUEPRINT["groups"][1]["files"]}
+    defined = re.findall(r"\*\*(REQ-[A-Z]+-\d+)\*\*",
+                         (root / "specs" / "requirements.md").read_text(encoding="utf-8")) \
+        if (root / "specs" / "requirements.md").is_file() else []
+    # A selective run places a new requirement: both groups implement every requirement.
+    placed = {"groups": [{**g, "requirements": defined or g["requirements"]}
+                         for g in BLUEPRINT["groups"]]}
     replies = {
+        "Place new requirements": json.dumps(placed),
         "Plan the complete source tree": json.dumps(BLUEPRINT),
         "Write the files of group `core`": core_reply or format_protocol(core),
         "Write the files of group `tests`": format_protocol(tests),

@@ -44,7 +44,9 @@ def ws(prepared: Path, tmp_path: Path) -> Path:
 
 
 def _manual_run(ws: Path) -> RunState:
-    result = genops(ws, "regenerate", "--provider", "manual", "-m", "by hand")
+    # --full: these tests are about a full run's request files (blueprint first); a selective
+    # run would start with the placement of REQ-GREET-3 instead
+    result = genops(ws, "regenerate", "--full", "--provider", "manual", "-m", "by hand")
     assert result.returncode == 5, result.stderr  # waiting for manual answers
     return list_runs(ws)[-1]
 
