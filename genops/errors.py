@@ -6,6 +6,7 @@
     ├── ProviderError           a provider failed after retries and fallbacks            -> 3
     ├── BudgetExceeded          a reservation would cross a budget                       -> 4
     └── GateFailed              a gate failed or `check` found a violation               -> 1
+A run waiting for manual answers is not an error: its command exits ExitCode.AWAITING (5).
 
 The CLI is the only place that turns these into exit codes; library code raises them.
 Programming errors (TypeError, KeyError...) are never caught into these.
@@ -24,6 +25,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     PROVIDER = 3
     BUDGET = 4
+    AWAITING = 5  # a run is waiting for manual answers (`genops resume` continues it)
 
 
 class GenopsError(Exception):
@@ -68,6 +70,7 @@ class ProviderError(GenopsError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.status = status
+        self.attempts = 0  # set by the client: how many times the request was sent
 
 
 ERROR_CLASSES = ("auth", "rate_limit", "overloaded", "context_too_long", "refused",

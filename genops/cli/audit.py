@@ -7,14 +7,14 @@ from pathlib import Path
 
 import typer
 
-from genops.cli.common import WORKSPACE_HELP, mutates, open_workspace
+from genops.cli.common import JSON_HELP, WORKSPACE_HELP, mutates, open_workspace, output_mode
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def verify(
         release: str | None = typer.Argument(None, help="Release id (default: the current)."),
-        json_out: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
+        json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
         """Check a release's signatures and every digest offline, with the committed public keys."""
@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
         from genops.release.verify import verify as run_verify
         from genops.render.audit import print_verify
 
+        output_mode(json_out)
         ws = open_workspace(workspace)
         report = run_verify(ws.root, release)
         print_verify(report, as_json=json_out, require_signature=ws.config.audit.require_signature)
@@ -32,7 +33,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @mutates("lock")
     def lock(
-        json_out: bool = typer.Option(False, "--json", help="Print the lock's summary as JSON."),
+        json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
         """Resolve the generated tree's declared dependencies into a hash-pinned lock (needs PyPI)."""
@@ -41,6 +42,7 @@ def register(app: typer.Typer) -> None:
         from genops.gates.venvs import declared_dependencies
         from genops.render.audit import print_lock
 
+        output_mode(json_out)
         ws = open_workspace(workspace)
         requirements = list(declared_dependencies(ws.output_dir).requirements)
         version = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -54,15 +56,21 @@ def register(app: typer.Typer) -> None:
     def keygen(
         private_key: Path = typer.Argument(..., help="Where to write the private key (outside the "
                                            "workspace); the public key goes to .genops/keys/."),
+        json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
         """Make an Ed25519 signing key pair for audit packs."""
         from genops.audit.keys import KEY_ENV, generate
         from genops.cli.common import workspace_root
-        from genops.render.console import out
+        from genops.render.console import out, print_json
 
-        root = workspace_root(workspace)
+        output_mode(json_out)
+        root = workspace_root(workspace, required=True)
         keyid, public = generate(root, private_key)
+        if json_out:
+            print_json({"keyid": keyid, "private_key": str(private_key),
+                        "public_key": public.relative_to(root).as_posix(), "env": KEY_ENV})
+            return
         out.print(f"key {keyid[:16]}: private key {private_key} (keep it secret), public key "
                   f"{public.relative_to(root)} (commit it); sign releases with "
                   f"{KEY_ENV}={private_key}", markup=False)

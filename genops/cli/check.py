@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from genops.cli.common import WORKSPACE_HELP, open_workspace
+from genops.cli.common import WORKSPACE_HELP, open_workspace, output_mode
 
 
 class Format(str, Enum):
@@ -39,6 +39,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def check(
         fmt: Format = typer.Option(Format.text, "--format", "-f", help="Output format."),
+        json_out: bool = typer.Option(False, "--json", help="Same as --format json: one JSON "
+                                      "document on stdout."),
         output: Path | None = typer.Option(None, "--output", "-o",
                                            help="Write the report to FILE instead of stdout."),
         base: str | None = typer.Option(
@@ -53,12 +55,17 @@ def register(app: typer.Typer) -> None:
         from genops.errors import GateFailed
         from genops.gates.check_suite import run_check
         from genops.render.check import render
+        from genops.render.console import result_written
+
+        fmt = Format.json if json_out else fmt
+        output_mode(fmt is Format.json and output is None)
         ws = open_workspace(workspace)  # loading validates every ADR rule
         report = run_check(ws, base=base, evidence_dir=evidence)
         text = render(report.to_dict(), fmt.value, prefix=_repo_prefix(ws.root))
         if output is None:
             sys.stdout.write(text)
             sys.stdout.flush()
+            result_written()
         else:
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(text, encoding="utf-8")

@@ -12,16 +12,27 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+import typer
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 WORKSPACE_HELP = "The workspace (default: the one holding the current directory)."
 
 
-def workspace_root(path: Path | None) -> Path:
-    """The workspace root at or above `path` (default: the current directory)."""
+def workspace_root(path: Path | None, *, required: bool = False) -> Path:
+    """The workspace root at or above `path` (default: the current directory); `required`: a
+    directory with no genops.toml at or above it is a usage error (exit 2)."""
+    from genops.errors import UsageError
     from genops.workspace import find_root
+    from genops.workspace.toml_config import CONFIG_NAME
 
-    return find_root(path or Path.cwd())
+    start = path or Path.cwd()
+    root = find_root(start)
+    if required and not (root / CONFIG_NAME).is_file():
+        raise UsageError(f"{start} is not inside a genops workspace (no {CONFIG_NAME} here or "
+                         "above)", hint="cd into a workspace, pass --workspace DIR, or create one "
+                                        "with `genops init DIR` (or `genops init --here`)")
+    return root
 
 
 def open_workspace(path: Path | None) -> Any:
@@ -31,25 +42,49 @@ def open_workspace(path: Path | None) -> Any:
     return load_workspace(workspace_root(path))
 
 
-def progress_display(as_json: bool) -> AbstractContextManager[Any]:
+JSON_HELP = "Print the result as one JSON document on stdout."
+JSONL_HELP = ("Stream events as JSON Lines on stdout, one object per line; the last line is the "
+              "result (\"event\": \"result\").")
+
+
+def output_mode(json_out: bool, jsonl: bool = False) -> bool:
+    """Set how this command prints its result (README "Output and exit codes"); True: as data."""
+    from genops.render.console import set_output_mode
+
+    set_output_mode(json_out=json_out, jsonl=jsonl)
+    return json_out or jsonl
+
+
+def progress_display(jsonl: bool) -> AbstractContextManager[Any]:
+    """Events on stdout for `--jsonl`; otherwise live progress on stderr (plain when piped)."""
     from genops.render.progress import JsonProgress, LiveProgress
 
-    return JsonProgress() if as_json else LiveProgress()
+    return JsonProgress() if jsonl else LiveProgress()
 
 
-def run_with_progress(as_json: bool, call: Callable[[Any], Any]) -> None:
+def exit_for(outcome: Any) -> None:
+    """A run that stopped to wait for manual answers exits AWAITING (5), not success."""
+    from genops.errors import ExitCode
+
+    if getattr(outcome, "status", None) == "awaiting":
+        raise typer.Exit(int(ExitCode.AWAITING))
+
+
+def run_with_progress(json_out: bool, jsonl: bool, call: Callable[[Any], Any]) -> None:
     """Run `call(progress)` and print its outcome; a failed gate is rendered, then re-raised."""
     from genops.errors import GateFailed
     from genops.render import release as render
 
-    with progress_display(as_json) as progress:
+    as_data = output_mode(json_out, jsonl)
+    with progress_display(jsonl) as progress:
         try:
             outcome = call(progress)
         except GateFailed as exc:
             progress.__exit__(None, None, None)
-            render.print_gate_failure(exc, as_json=as_json)
+            render.print_gate_failure(exc, as_json=as_data)
             raise
-    render.print_run_outcome(outcome, as_json=as_json)
+    render.print_run_outcome(outcome, as_json=as_data)
+    exit_for(outcome)
 
 
 def mutates(command: str, *, unless: Callable[[dict[str, Any]], bool] | None = None
@@ -63,6 +98,8 @@ def mutates(command: str, *, unless: Callable[[dict[str, Any]], bool] | None = N
     def decorate(func: F) -> F:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            # --json / --jsonl: a refusal below (the lock is held) is a JSON document too
+            output_mode(bool(kwargs.get("json_out")), bool(kwargs.get("jsonl")))
             if unless is not None and unless(kwargs):
                 return func(*args, **kwargs)
             from genops.release.lock import workspace_lock

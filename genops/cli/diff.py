@@ -40,6 +40,8 @@ def diff(
     new: Annotated[str | None, typer.Argument(help="directory, git ref or release id (default: the output "
                                                    "directory, e.g. generated/)")] = None,
     fmt: Annotated[DiffFormat, typer.Option("--format", "-f", help="output format")] = DiffFormat.text,
+    json_out: Annotated[bool, typer.Option("--json", help="same as --format json: one JSON "
+                                                          "document on stdout")] = False,
     fail_on: Annotated[FailOn | None, typer.Option("--fail-on", help="exit 1 when a change at or above this "
                                                    "level is found")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of stdout")] = None,
@@ -49,9 +51,14 @@ def diff(
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="parsing processes")] = None,
 ) -> None:
     """Semantic diff of two trees: API, behaviour, architecture and dependency changes, breaking first."""
+    from genops.cli.common import output_mode
+    from genops.render.console import result_written
     from genops.render.semdiff import render
     from genops.semdiff import diff_trees
     from genops.semdiff.sources import resolve_sides
+
+    fmt = DiffFormat.json if json_out else fmt
+    output_mode(fmt is DiffFormat.json and output is None)
 
     with resolve_sides(old, new) as (old_side, new_side):
         result = diff_trees(old_side.path, new_side.path, old_label=old_side.label, new_label=new_side.label,
@@ -63,5 +70,6 @@ def diff(
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
+        result_written()
     if fail_on is not None and result.matches(fail_on.value):
         raise typer.Exit(code=1)

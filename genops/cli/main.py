@@ -60,6 +60,7 @@ COMMAND_MODULES = (
     "genops.cli.cost",
     "genops.cli.stability",
     "genops.cli.audit",
+    "genops.cli.help",
 )
 
 for _name in COMMAND_MODULES:
@@ -76,12 +77,13 @@ def main() -> None:
     """Entry point: run the app, mapping genops errors to the brief's exit codes."""
     from typer.exceptions import TyperException
 
-    from genops.render.console import print_error
+    from genops.render.console import print_error, print_error_result
 
     try:
         result = app(standalone_mode=False)
     except GenopsError as exc:
         print_error(exc)
+        print_error_result(exc)
         sys.exit(int(exc.exit_code))
     except (KeyboardInterrupt, typer.Abort):
         print_error(GenopsError("interrupted; `genops resume <run>` continues a run"))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from genops.cli.common import WORKSPACE_HELP, mutates, open_workspace, run_with_progress
+from genops.cli.common import (JSON_HELP, JSONL_HELP, WORKSPACE_HELP, mutates, open_workspace,
+                                 output_mode, run_with_progress)
 
 
 def _instruction(ws: object, text: str | None, file: Path | None, from_test: list[str]) -> tuple[str, str]:
@@ -53,10 +54,12 @@ def register(app: typer.Typer) -> None:
         allow_breaking: bool = typer.Option(False, "--allow-breaking", help="Let breaking API "
                                             "changes through the diff policy (recorded)."),
         reason: str = typer.Option("", "--reason", "-m", help="Why: recorded in the manifest."),
-        json_out: bool = typer.Option(False, "--json", help="JSON lines events and result."),
+        json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+        jsonl: bool = typer.Option(False, "--jsonl", help=JSONL_HELP),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
         """Make a patch release: targeted model edits, all-or-nothing, gated like a regeneration."""
+        output_mode(json_out, jsonl)
         ws = open_workspace(workspace)
         if from_drift:
             from genops.errors import UsageError
@@ -64,7 +67,7 @@ def register(app: typer.Typer) -> None:
 
             if instruction or file or from_test:
                 raise UsageError("--from-drift records hand edits; it takes no instruction")
-            run_with_progress(json_out, lambda progress: record_drift(
+            run_with_progress(json_out, jsonl, lambda progress: record_drift(
                 ws, reason=reason or None, gate_observer=progress.gate))
             return
         from genops.patch import pipeline
@@ -73,9 +76,9 @@ def register(app: typer.Typer) -> None:
         if dry_run:
             from genops.render.patch import print_patch_plan
 
-            print_patch_plan(pipeline.plan_patch(ws, text, provider), as_json=json_out)
+            print_patch_plan(pipeline.plan_patch(ws, text, provider), as_json=json_out or jsonl)
             return
-        run_with_progress(json_out, lambda progress: pipeline.start_patch(
+        run_with_progress(json_out, jsonl, lambda progress: pipeline.start_patch(
             ws, instruction=text, reason=reason, provider_override=provider,
             allow_breaking=allow_breaking, source=origin, progress=progress,
             gate_observer=progress.gate))

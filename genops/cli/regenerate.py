@@ -6,16 +6,17 @@ from pathlib import Path
 
 import typer
 
-from genops.cli.common import (WORKSPACE_HELP, mutates, open_workspace, progress_display,
-                               run_with_progress, workspace_root)
+from genops.cli.common import (JSON_HELP, JSONL_HELP, WORKSPACE_HELP, mutates, open_workspace,
+                                 output_mode, progress_display, run_with_progress, workspace_root)
 
 
-def _replay(root: Path, release: str | None, *, as_json: bool, gates: bool) -> None:
+def _replay(root: Path, release: str | None, *, json_out: bool, jsonl: bool, gates: bool) -> None:
     from genops.errors import GateFailed
     from genops.release.replay import replay
     from genops.render import release as render
 
-    with progress_display(as_json) as progress:
+    as_json = output_mode(json_out, jsonl)
+    with progress_display(jsonl) as progress:
         outcome = replay(root, release, progress=progress, gate_observer=progress.gate,
                          gates=gates)
     render.print_replay(outcome, as_json=as_json)
@@ -44,24 +45,26 @@ def register(app: typer.Typer) -> None:
                                             "policy pass breaking API changes (recorded)."),
         full: bool = typer.Option(False, "--full", help="Regenerate every group, even when a "
                                   "previous release lets only the changed ones be redone."),
-        json_out: bool = typer.Option(False, "--json", help="JSON lines events and result."),
+        json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+        jsonl: bool = typer.Option(False, "--jsonl", help=JSONL_HELP),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
         """Synthesize the tree from specs/ and adr/, gate it, and promote it as a release."""
         from genops.release import pipeline
 
+        output_mode(json_out, jsonl)
         ws = open_workspace(workspace)
         if replay:
-            _replay(ws.root, None, as_json=json_out, gates=True)
+            _replay(ws.root, None, json_out=json_out, jsonl=jsonl, gates=True)
             return
         if dry_run:
             from genops.render import release as render
 
             outcome = pipeline.regenerate(ws, reason=reason, provider_override=provider,
                                           dry_run=True, full=full)
-            render.print_run_outcome(outcome, as_json=json_out)
+            render.print_run_outcome(outcome, as_json=json_out or jsonl)
             return
-        run_with_progress(json_out, lambda progress: pipeline.regenerate(
+        run_with_progress(json_out, jsonl, lambda progress: pipeline.regenerate(
             ws, reason=reason, provider_override=provider, allow_breaking=allow_breaking,
             progress=progress, gate_observer=progress.gate, full=full))
 
@@ -73,18 +76,20 @@ def register(app: typer.Typer) -> None:
         repair: bool = typer.Option(False, "--repair", help="After a failed tests, adr_rules, "
                                     "parse or traceability gate: ask for a patch that fixes it "
                                     "(at least one round, else [synthesis] gate_repairs)."),
-        json_out: bool = typer.Option(False, "--json", help="JSON lines events and result."),
+        json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+        jsonl: bool = typer.Option(False, "--jsonl", help=JSONL_HELP),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
         """Continue a run: after manual answers, a crash or a failed gate. Nothing is paid twice."""
         from genops.release import pipeline
         from genops.render.release import print_resume_start
 
+        output_mode(json_out, jsonl)
         ws = open_workspace(workspace)
         chosen = pipeline.pick_run(ws, run)
         print_resume_start(chosen, explicit=run is not None,
                            resend=len(pipeline.cut_off_calls(ws, chosen)))
-        run_with_progress(json_out, lambda progress: pipeline.resume(
+        run_with_progress(json_out, jsonl, lambda progress: pipeline.resume(
             ws, chosen.run_id, progress=progress, gate_observer=progress.gate, repair=repair))
 
     @app.command("replay")
@@ -93,8 +98,10 @@ def register(app: typer.Typer) -> None:
         release: str | None = typer.Argument(None, help="Release id (default: the current)."),
         gates: bool = typer.Option(True, "--gates/--no-gates",
                                    help="Run the gates on the rebuilt tree."),
-        json_out: bool = typer.Option(False, "--json", help="JSON lines events and result."),
+        json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+        jsonl: bool = typer.Option(False, "--jsonl", help=JSONL_HELP),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
         """Rebuild a release from its commit and the archive, offline, and compare byte for byte."""
-        _replay(workspace_root(workspace), release, as_json=json_out, gates=gates)
+        output_mode(json_out, jsonl)
+        _replay(workspace_root(workspace), release, json_out=json_out, jsonl=jsonl, gates=gates)

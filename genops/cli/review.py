@@ -13,13 +13,16 @@ from pathlib import Path
 import typer
 
 from genops.cli.check import Format, _repo_prefix
-from genops.cli.common import WORKSPACE_HELP, mutates, open_workspace
+from genops.cli.common import JSON_HELP, WORKSPACE_HELP, mutates, open_workspace, output_mode
 
 
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
+        from genops.render.console import result_written
+
         sys.stdout.write(text)
         sys.stdout.flush()
+        result_written()
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
@@ -36,32 +39,50 @@ def register_documents(app: typer.Typer) -> None:
         release: str | None = typer.Argument(None, help="Release id (default: the current one)."),
         output: Path | None = typer.Option(None, "--output", "-o",
                                            help="Write the summary to FILE instead of stdout."),
+        json_out: bool = typer.Option(False, "--json", help=JSON_HELP + " (the markdown in "
+                                      "\"markdown\")"),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
         """Render a release's reviewer summary again (as it would be written today)."""
         from genops.release.reviewdocs import rendered_release
         from genops.release.store import resolve_release
+        from genops.render.console import print_json
 
+        output_mode(json_out and output is None)
         ws = open_workspace(workspace)
-        _emit(rendered_release(ws, resolve_release(ws.root, release)).summary, output)
+        resolved = resolve_release(ws.root, release)
+        text = rendered_release(ws, resolved).summary
+        if json_out and output is None:
+            print_json({"release": resolved, "markdown": text})
+            return
+        _emit(text, output)
 
     @app.command()
     @mutates("architecture --write", unless=lambda kw: not kw.get("write"))
     def architecture(
         write: bool = typer.Option(False, "--write", help="Write ARCHITECTURE.md at the "
                                    "workspace root instead of printing it."),
+        json_out: bool = typer.Option(False, "--json", help=JSON_HELP + " (the markdown in "
+                                      "\"markdown\")"),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
         """Render ARCHITECTURE.md from the current release, the ADRs and the traceability."""
         from genops.errors import UsageError
         from genops.release.reviewdocs import ARCHITECTURE, current_architecture
+        from genops.render.console import print_json
 
+        output_mode(json_out)
         ws = open_workspace(workspace)
         text = current_architecture(ws)
         if text is None:
             raise UsageError("no release yet: ARCHITECTURE.md is rendered from a release",
                              hint="run `genops regenerate` first")
-        _emit(text, ws.root / ARCHITECTURE if write else None)
+        if write:
+            _emit(text, ws.root / ARCHITECTURE)
+        if json_out:
+            print_json({"path": ARCHITECTURE if write else None, "markdown": text})
+        elif not write:
+            _emit(text, None)
 
 
 def register_review(app: typer.Typer) -> None:
@@ -71,6 +92,8 @@ def register_review(app: typer.Typer) -> None:
                                           "release id or git ref (default: the current "
                                           "release's parent)."),
         fmt: Format = typer.Option(Format.text, "--format", "-f", help="Output format."),
+        json_out: bool = typer.Option(False, "--json", help="Same as --format json: one JSON "
+                                      "document on stdout."),
         output: Path | None = typer.Option(None, "--output", "-o",
                                            help="Write the report to FILE instead of stdout."),
         evidence: Path | None = typer.Option(None, "--evidence",
@@ -82,6 +105,8 @@ def register_review(app: typer.Typer) -> None:
         from genops.render.check import render
         from genops.review.pr import review_change
 
+        fmt = Format.json if json_out else fmt
+        output_mode(fmt is Format.json and output is None)
         ws = open_workspace(workspace)
         report, summary = review_change(ws, base=base, evidence_dir=evidence)
         data = {**report.to_dict(), "command": "genops review"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from genops.cli.common import WORKSPACE_HELP, mutates, workspace_root
+from genops.cli.common import JSON_HELP, WORKSPACE_HELP, mutates, output_mode, workspace_root
 
 
 def register(app: typer.Typer) -> None:
@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
     @runs_app.callback()
     def runs(
         ctx: typer.Context,
-        json_out: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
+        json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
         """List runs, newest first: state, base release, waiting requests, unsettled calls."""
@@ -24,19 +24,22 @@ def register(app: typer.Typer) -> None:
         from genops.release.runs import run_summaries
         from genops.render.release import print_runs
 
-        print_runs(run_summaries(workspace_root(workspace)), as_json=json_out)
+        output_mode(json_out)
+        print_runs(run_summaries(workspace_root(workspace, required=True)), as_json=json_out)
 
     @runs_app.command("cancel")
     @mutates("runs cancel")
     def cancel(
         run: str = typer.Argument(..., help="The run id (see `genops runs`)."),
-        json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+        json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
         """Abandon an unfinished run: `genops resume` never takes it again."""
         from genops.release.runs import cancel as cancel_run
         from genops.render.release import print_cancelled
 
-        print_cancelled(cancel_run(workspace_root(workspace), run), as_json=json_out)
+        output_mode(json_out)
+        print_cancelled(cancel_run(workspace_root(workspace, required=True), run),
+                        as_json=json_out)
 
     app.add_typer(runs_app, name="runs")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from genops.cli.common import WORKSPACE_HELP, open_workspace, progress_display
+from genops.cli.common import JSON_HELP, WORKSPACE_HELP, open_workspace, output_mode, progress_display
 
 
 def register(app: typer.Typer) -> None:
@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
         provider: str | None = typer.Option(
             None, "--provider", help="Send every rung to this provider (e.g. fake; set "
             "GENOPS_FAKE_VARIATION=SEED for its seeded variation mode)."),
-        json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+        json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
         """Regenerate into scratch trees (never promoted) and report per file: identical,
@@ -25,10 +25,8 @@ def register(app: typer.Typer) -> None:
         from genops.release.stability import stability as measure
         from genops.render.stability import print_stability
 
+        output_mode(json_out)
         ws = open_workspace(workspace)
-        if json_out:
-            report = measure(ws, runs=runs, provider=provider)
-        else:
-            with progress_display(False) as progress:
-                report = measure(ws, runs=runs, provider=provider, progress=progress)
+        with progress_display(False) as progress:  # on stderr: stdout stays the one document
+            report = measure(ws, runs=runs, provider=provider, progress=progress)
         print_stability(report, as_json=json_out)

@@ -243,7 +243,7 @@ def validate_adr_rules(adrs: Sequence[Any], root: Path | None = None) -> None:
         line = _line(_adr_nodes(root, adr), loc, fallback)
         more = f" ({len(problems) - 1} more problem(s) in this file)" if len(problems) > 1 else ""
         raise ConfigError(adr.file or adr.id, message + more, line=line,
-                          hint="docs/governance.md lists every rule kind and its fields")
+                          hint="`genops help rules` lists every rule kind and its fields")
 
 
 def validate_rules(ws: Any) -> None:

@@ -94,6 +94,22 @@ def price_for(config: GenopsConfig, model: str) -> Price:
     raise ConfigError("genops.toml", f"no price pinned for model {model!r}", hint=hint)
 
 
+UNPRICED_PROVIDERS = frozenset({"replay", "manual"})
+
+
+def billed_price(config: GenopsConfig, provider: str, model: str) -> Price | None:
+    """The price a call is billed at, or None when it costs nothing: replay and manual answers,
+    and the fake provider standing in for a real model (`--provider fake`), whose list price it
+    must not book into the ledger."""
+    if provider in UNPRICED_PROVIDERS:
+        return None
+    if provider == "fake":
+        entry = lookup(model)
+        if entry is not None and entry.provider != "fake":
+            return None
+    return price_for(config, model)
+
+
 def prices_hash(config: GenopsConfig) -> str:
     """sha256 of the canonical JSON of the pinned price table, recorded in each manifest."""
     table = {model: price.model_dump() for model, price in config.prices.items()}

@@ -17,7 +17,7 @@ import httpx
 import httpx2
 
 from genops.errors import ProviderError
-from genops.providers.base import CompletionRequest, StopReason, TokenCallback
+from genops.providers.base import CompletionRequest, Message, StopReason, TokenCallback
 
 # The SDKs' own variables, in the order each SDK reads them (google-genai prefers GOOGLE_API_KEY).
 KEY_ENV: dict[str, tuple[str, ...]] = {
@@ -147,3 +147,28 @@ class ClientCache(Generic[C]):
 def stop_from(raw: str | None, table: dict[str, StopReason]) -> StopReason:
     """Map a provider's stop reason through its table; anything unknown is 'other'."""
     return table.get(raw or "", "other")
+
+
+def cacheable_prefix(messages: tuple[Message, ...]) -> tuple[Message, ...]:
+    """The messages up to the first cache breakpoint, cut at it: what every request of a run
+    that shares specs and ADRs has in common (the blueprint request and every group)."""
+    prefix: list[Message] = []
+    for message in messages:
+        if message.cache_split:
+            return (*prefix, Message(message.role, message.content[:message.cache_split]))
+        prefix.append(message)
+        if message.cache_prefix:
+            return tuple(prefix)
+    return ()
+
+
+def wire_cache_key(messages: tuple[Message, ...]) -> str | None:
+    """OpenAI's `prompt_cache_key`: one per cacheable prefix, so the blueprint request and the
+    groups (whose context adds the blueprint after that prefix) are routed to the same cache."""
+    prefix = cacheable_prefix(messages)
+    if not prefix:
+        return None
+    digest = hashlib.sha256()
+    for message in prefix:
+        digest.update(message.role.encode() + b"\0" + message.content.encode("utf-8") + b"\0")
+    return "genops-" + digest.hexdigest()[:32]

@@ -7,7 +7,9 @@ What the 2.x SDK needs that is easy to miss:
   ANTHROPIC_BASE_URL itself, and retries twice unless `max_retries=0` (genops retries, once).
 Prompt caching: the last content block of every message marked `cache_prefix` carries
 `cache_control: {"type": "ephemeral"}`; the system prompt is sent as a block list so it can carry
-one too. The API allows four breakpoints, so only the last four are kept (each covers all before it).
+one too. A message with `cache_split` is sent as two blocks, each a breakpoint: a group request's
+first block is exactly the blueprint request's context, so it reads what that request wrote.
+The API allows four breakpoints, so only the last four are kept (each covers all before it).
 Anthropic has no seed. Usage is already split: `input_tokens` excludes cache reads and writes.
 """
 
@@ -30,6 +32,7 @@ from genops.providers._common import (
 from genops.providers.base import (
     CompletionRequest,
     CompletionResponse,
+    Message,
     ProviderSettings,
     StopReason,
     TokenCallback,
@@ -87,16 +90,18 @@ def anthropic_params(request: CompletionRequest) -> dict[str, Any]:
     messages: list[dict[str, Any]] = []
     marked: list[dict[str, Any]] = []
     for message in request.messages:
-        block: dict[str, Any] = {"type": "text", "text": message.content}
+        blocks = _blocks(message)
         if message.cache_prefix:
-            marked.append(block)
+            marked.extend(blocks)
         if message.role == "system":
-            system.append(block)
+            system.extend(blocks)
         else:
-            messages.append({"role": message.role, "content": [block]})
+            messages.append({"role": message.role, "content": blocks})
     for block in marked[-MAX_CACHE_BREAKPOINTS:]:
         block["cache_control"] = dict(_EPHEMERAL)
-    body: dict[str, Any] = {"temperature": request.temperature}
+    body: dict[str, Any] = {}
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
     if request.top_p is not None:
         body["top_p"] = request.top_p
     body.update(dict(request.extra))
@@ -105,6 +110,16 @@ def anthropic_params(request: CompletionRequest) -> dict[str, Any]:
     if system:
         params["system"] = system
     return params
+
+
+def _blocks(message: Message) -> list[dict[str, Any]]:
+    """A message's text blocks: two when it carries an earlier breakpoint (`cache_split`), so the
+    part before it (specs and ADRs, as the blueprint request cached them) is a cache entry too."""
+    split = message.cache_split
+    if 0 < split < len(message.content):
+        return [{"type": "text", "text": message.content[:split]},
+                {"type": "text", "text": message.content[split:]}]
+    return [{"type": "text", "text": message.content}]
 
 
 def _read_stream(stream: Any, on_text: TokenCallback | None, provider: str) -> CompletionResponse:

@@ -23,6 +23,9 @@ class Message:
     role: Role
     content: str
     cache_prefix: bool = False
+    # An earlier cache breakpoint inside `content`: content[:cache_split] is cached on its own too
+    # (0: none). It changes where a provider caches, never the answer, so it is not in `key()`.
+    cache_split: int = 0
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class CompletionRequest:
     model: str
     messages: tuple[Message, ...]
     max_output_tokens: int
-    temperature: float = 0.0
+    temperature: float | None = 0.0  # None: not sent (the model takes only its default)
     seed: int | None = None
     top_p: float | None = None
     cache_key: str | None = None  # OpenAI prompt_cache_key; also names the shared prefix elsewhere
@@ -46,7 +49,8 @@ class CompletionRequest:
     def canonical(self) -> dict[str, Any]:
         """A JSON-ready dict with sorted keys; the only input to `key()`."""
         data = asdict(self)
-        data["messages"] = [asdict(m) for m in self.messages]
+        data["messages"] = [{k: v for k, v in asdict(m).items() if k != "cache_split"}
+                            for m in self.messages]
         data["extra"] = {k: v for k, v in sorted(self.extra)}
         return data
 

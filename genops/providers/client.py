@@ -29,10 +29,10 @@ from genops.errors import ProviderError, UsageError
 from genops.ledger.archive import Archive
 from genops.ledger.budget import Budget, Reservation
 from genops.ledger.db import CallRecord, Ledger
-from genops.ledger.pricing import (cost_usd, counted_usage, estimate_request_tokens, price_for,
+from genops.ledger.pricing import (billed_price, cost_usd, counted_usage, estimate_request_tokens,
                                    worst_case_usd)
 from genops.providers.base import (CompletionRequest, CompletionResponse, Provider, TokenCallback,
-                                  Usage)
+                                   Usage)
 from genops.providers.replay import archive_miss_error
 from genops.providers.retry import call_with_retry
 from genops.release.faults import crashpoint
@@ -43,7 +43,6 @@ log = logging.getLogger("genops.client")
 # Providers that need no network, allowed when offline.
 OFFLINE_PROVIDERS = frozenset({"replay", "fake", "manual"})
 # Providers nobody bills: no reservation, no price needed.
-UNPRICED_PROVIDERS = frozenset({"replay", "manual"})
 
 
 @dataclass(frozen=True)
@@ -124,8 +123,7 @@ class ModelClient:
             raise archive_miss_error(self.archive, request,
                                      why=f"offline, and rung {rung!r} uses provider "
                                          f"{provider.name!r}, which needs the network")
-        price = None if provider.name in UNPRICED_PROVIDERS else price_for(self.config,
-                                                                           request.model)
+        price = billed_price(self.config, provider.name, request.model)
         record = CallRecord(run_id=self.run_id, provider=request.provider, model=request.model,
                             status="in_flight", rung=rung, archive_key=key, label=label)
         reservation = self._reserve(request, price, record)
@@ -148,6 +146,8 @@ class ModelClient:
             response = call_with_retry(attempt, self.config.retry, sleep=self._sleep,
                                        on_retry=self._on_retry)
         except BaseException as exc:
+            if isinstance(exc, ProviderError):
+                exc.attempts = attempts  # the unit's error names how often it was tried
             latency = time.monotonic() - started
             self._failed(record, reservation, exc, latency,
                          self._partial(request, price, "".join(streamed)))

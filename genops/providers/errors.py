@@ -59,8 +59,7 @@ def _rule(error_class: str, retryable: bool, hint: str, *, statuses: Iterable[in
 
 RULES: tuple[ErrorRule, ...] = (
     _rule("rate_limit", False,
-          "the {provider} account is out of credit or over its spending limit: check billing, or "
-          "let the ladder fall back to another model",
+          "the {provider} account is out of credit or over its spending limit: check billing",
           statuses=[402], tags=["insufficient_quota", "billing_error", "enforced_spend_limit_reached",
                                 "contract_spend_limit_reached"]),
     _rule("context_too_long", False,
@@ -84,8 +83,7 @@ RULES: tuple[ErrorRule, ...] = (
           "templates that triggered it",
           tags=["content_policy_violation", "content_filter", "moderation_blocked"]),
     _rule("overloaded", True,
-          "{provider} is overloaded; genops backs off and retries, and falls back along the ladder "
-          "when retries run out",
+          "{provider} is overloaded; genops backed off and retried; try again later",
           statuses=[503, 529], tags=["overloaded_error", "UNAVAILABLE"], patterns=[r"overloaded"]),
     _rule("rate_limit", True,
           "rate limited; genops waits as long as {provider} asks; lower [synthesis] concurrency "

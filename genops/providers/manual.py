@@ -35,7 +35,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 class ManualPending(ProviderError):
     """Requests are waiting for a person's answers; `pending` lists the request files."""
 
-    exit_code = ExitCode.OK
+    exit_code = ExitCode.AWAITING  # not a failure: the CLI exits 5 (README "Output and exit codes")
 
     def __init__(self, pending: list[Path], *, responses_dir: Path,
                  problems: list[str] | None = None) -> None:
@@ -100,10 +100,25 @@ class ManualProvider:
                               output_tokens=estimate_tokens(text))
                 return CompletionResponse(text=text, stop="complete", usage=usage,
                                           model=request.model, raw_stop_reason="manual")
+        else:
+            problem = self._misnamed(stem, answer)
         self.responses_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(path, self.render_request(request, stem, answer))
         raise ManualPending([path], responses_dir=self.responses_dir,
                             problems=[problem] if problem else None)
+
+    def _misnamed(self, stem: str, answer: Path) -> str | None:
+        """An answer saved under another name (`01-blueprint.txt`, `01-blueprint.md.txt`) is
+        reported, not silently ignored while the run keeps waiting."""
+        if not self.responses_dir.is_dir():
+            return None
+        near = sorted(p.name for p in self.responses_dir.iterdir()
+                      if p.is_file() and p.name != answer.name
+                      and (p.name.startswith(stem + ".") or p.name == stem))
+        if not near:
+            return None
+        return (f"{self.responses_dir / near[0]}: looks like the answer to request {stem}, but "
+                f"genops reads {answer.name}: rename it")
 
     def _stem(self, request: CompletionRequest) -> str:
         """`NN-<label>` for this request, assigned once and kept in index.json."""

@@ -6,8 +6,9 @@
   llama.cpp and LM Studio all read `max_tokens`; not all read the newer name).
 - `api="responses"`: `responses.create(stream=True, store=False)`; the Responses API has no seed.
   A cut-off answer ends with `response.incomplete` and `incomplete_details.reason`.
-- Prompt caching is automatic at OpenAI; `prompt_cache_key` (from `CompletionRequest.cache_key`)
-  routes requests that share a prefix to the same cache. Not sent to compatible servers.
+- Prompt caching is automatic at OpenAI; `prompt_cache_key` routes requests that share a prefix to
+  the same cache. It names the prefix up to the first cache breakpoint (specs and ADRs), so the
+  blueprint request and every group share one key. Not sent to compatible servers.
 - Usage: OpenAI's prompt/input tokens INCLUDE cached tokens (and cache writes); genops' Usage
   excludes them, so they are subtracted here.
 - Keys: OPENAI_API_KEY (or `api_key_env`) for OpenAI. A compatible server gets `api_key_env`'s
@@ -37,6 +38,7 @@ from genops.providers._common import (
     missing_key,
     stop_from,
     truncated,
+    wire_cache_key,
 )
 from genops.providers.base import (
     CompletionRequest,
@@ -124,8 +126,7 @@ class OpenAIProvider:
         """The `chat.completions.create` arguments for a request."""
         params: dict[str, Any] = {
             "model": request.model, "stream": True, "stream_options": {"include_usage": True},
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "temperature": request.temperature}
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages]}
         params["max_tokens" if self.compatible else "max_completion_tokens"] = \
             request.max_output_tokens
         if request.seed is not None:
@@ -137,14 +138,17 @@ class OpenAIProvider:
         params: dict[str, Any] = {
             "model": request.model, "stream": True, "store": False,
             "input": [{"role": m.role, "content": m.content} for m in request.messages],
-            "max_output_tokens": request.max_output_tokens, "temperature": request.temperature}
+            "max_output_tokens": request.max_output_tokens}
         return self._common(params, request)
 
     def _common(self, params: dict[str, Any], request: CompletionRequest) -> dict[str, Any]:
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
         if request.top_p is not None:
             params["top_p"] = request.top_p
-        if request.cache_key and not self.compatible:
-            params["prompt_cache_key"] = request.cache_key
+        cache_key = wire_cache_key(request.messages) or request.cache_key
+        if cache_key and not self.compatible:
+            params["prompt_cache_key"] = cache_key
         if request.extra:
             params["extra_body"] = dict(request.extra)
         return params

@@ -86,8 +86,14 @@ def models_used(config: Any, calls: Sequence[Any]) -> list[dict[str, Any]]:
         if key in seen:
             continue
         pinned = config.models.get(call.rung)
-        sampling = pinned.model_dump(mode="json", exclude={"provider", "model", "api_key_env"}) \
-            if pinned is not None else {}
+        sampling: dict[str, Any] = {}
+        if pinned is not None:
+            from genops.providers.catalog import sent_sampling
+
+            sampling = pinned.model_dump(mode="json", exclude={"provider", "model", "api_key_env"},
+                                         exclude_none=False)
+            sampling.pop("capabilities", None)
+            sampling.update(sent_sampling(pinned))  # a parameter never sent is not recorded
         price = config.prices.get(call.model)
         seen[key] = {"rung": call.rung, "provider": call.provider, "model": call.model,
                      "sampling": sampling, "price": price.model_dump() if price else None}

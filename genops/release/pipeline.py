@@ -2,7 +2,7 @@
 
 `regenerate` starts a run, `resume` continues one from its `run.json`. A gate failure leaves
 `generated/` untouched, keeps the staged tree and raises `GateFailed` naming the gate and why; a
-manual provider waiting for answers ends the run as "awaiting" (exit 0) with the request files.
+manual provider waiting for answers ends the run as "awaiting" (the CLI exits 5) with the request files.
 Every finished model call is archived, so re-running a run (resume, or after a crash) pays for no
 request twice.
 """

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genops.ledger.pricing import estimate_request_tokens, price_for, worst_case_usd
-from genops.providers.catalog import PIN_WINDOW_HINT, context_window
+from genops.ledger.pricing import billed_price, estimate_request_tokens, worst_case_usd
+from genops.providers.catalog import PIN_WINDOW_HINT, capabilities, context_window
 from genops.release.store import current_release, load_manifest
 from genops.workspace.config import ModelConfig
 
@@ -65,12 +65,39 @@ def _previous_groups(root: Path) -> int:
 def _row(ws: Any, label: str, rung: str, cfg: ModelConfig, input_tokens: int,
          estimated: bool) -> PlannedRequest:
     window = context_window(cfg.model, cfg.context_window)
-    worst = None
-    if cfg.provider not in ("manual", "replay"):
-        worst = worst_case_usd(input_tokens, cfg.max_output_tokens, price_for(ws.config, cfg.model))
+    price = billed_price(ws.config, cfg.provider, cfg.model)
+    worst = None if price is None else worst_case_usd(input_tokens, cfg.max_output_tokens, price)
     fits = None if window is None else input_tokens + cfg.max_output_tokens <= window
     return PlannedRequest(label, rung, cfg.provider, cfg.model, input_tokens,
                           cfg.max_output_tokens, worst, window, fits, estimated)
+
+
+def _cache_notes(rungs: list[tuple[str, ModelConfig]], prefix_tokens: int) -> list[str]:
+    """A shared prefix shorter than a model's caching minimum (catalog data) is never cached."""
+    notes = []
+    for rung, cfg in rungs:
+        minimum = capabilities(cfg).min_cache_tokens
+        if minimum and prefix_tokens < minimum:
+            notes.append(f"{rung}: the shared prefix (≈{prefix_tokens:,} tokens) is below "
+                         f"{cfg.model}'s caching minimum of {minimum:,} tokens, so it will not be "
+                         "cached: every request pays for it in full")
+    return notes
+
+
+def _key_notes(rungs: list[tuple[str, ModelConfig]]) -> list[str]:
+    """A rung whose API key is not set would fail at its first request: say so before a run."""
+    from genops.providers._common import KEY_ENV, find_key
+
+    notes = []
+    for rung, cfg in rungs:
+        needs_key = cfg.provider in KEY_ENV and (cfg.provider != "openai-compatible"
+                                                 or cfg.api_key_env)
+        if needs_key and find_key(cfg.provider, cfg.api_key_env)[0] is None:
+            names = find_key(cfg.provider, cfg.api_key_env)[1]
+            notes.append(f"warning: {rung}: {names} is not set, so a run would fail at this "
+                         f"rung's first {cfg.provider} request (export it, or name another "
+                         "variable with api_key_env)")
+    return notes
 
 
 def build_plan(ws: Any, rungs: list[tuple[str, ModelConfig]], *,
@@ -101,6 +128,7 @@ def build_plan(ws: Any, rungs: list[tuple[str, ModelConfig]], *,
                       if r.fits is None and r.provider not in ("manual", "replay", "fake")})
     if unknown:
         notes.append(f"context window unknown for {', '.join(unknown)}: {PIN_WINDOW_HINT}")
+    notes += _cache_notes(rungs, prefix_tokens) + _key_notes(rungs)
     if groups:
         notes.append(f"group requests are estimated ({groups} groups, from "
                      f"{'the current release' if current_release(ws.root) else 'a guess'}); "

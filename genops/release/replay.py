@@ -117,7 +117,7 @@ def _rebuild_synthesized(repo: Any, manifest: dict[str, Any], work: Path, progre
     release, parent, output = manifest["release"], manifest.get("parent"), manifest["output"]["dir"]
     source = _export(repo, release, work / "workspace")
     shutil.rmtree(source / output, ignore_errors=True)  # never let the answer leak into the rebuild
-    ws = load_workspace(source)
+    ws = load_workspace(source, check_model_pins=False)
     recorded = manifest.get("inputs", {})
     now = ws.input_hashes()
     changed = sorted(p for p in set(now) | set(recorded) if now.get(p) != recorded.get(p))
@@ -189,7 +189,7 @@ def _rebuild_recorded_patch(repo: Any, manifest: dict[str, Any], work: Path
     release, parent, output = manifest["release"], manifest["parent"], manifest["output"]["dir"]
     source = _export(repo, release, work / "workspace")
     shutil.rmtree(source / output, ignore_errors=True)  # the answer must not leak into the rebuild
-    ws = load_workspace(source)
+    ws = load_workspace(source, check_model_pins=False)
     edits = json.loads((source / ".genops" / "releases" / release / "evidence" / EDITS_FILE)
                        .read_text(encoding="utf-8"))
     previous = _export(repo, parent, work / "parent", output) / output

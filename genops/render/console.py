@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, TextIO
+from dataclasses import dataclass
+from typing import Any, Literal, TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -50,10 +51,43 @@ def print_error(exc: GenopsError) -> None:
         err.print(f"  [dim]hint:[/] {escape(exc.hint)}", highlight=False)
 
 
+@dataclass
+class OutputMode:
+    """How this command's result reaches stdout: `human`, `json` (one document) or `jsonl`."""
+
+    kind: Literal["human", "json", "jsonl"] = "human"
+    result_written: bool = False
+
+
+MODE = OutputMode()
+
+
+def set_output_mode(*, json_out: bool = False, jsonl: bool = False) -> None:
+    """Called by a command before it works: decides how its result (or its error) is printed."""
+    MODE.kind = "jsonl" if jsonl else "json" if json_out else "human"
+    MODE.result_written = False
+
+
+def result_written() -> None:
+    """A command wrote its machine-readable result itself (e.g. `check --json`)."""
+    MODE.result_written = True
+
+
 def print_json(data: Any) -> None:
-    """One JSON document on stdout (the `--json` convention)."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    """The command's result on stdout: one JSON document (`--json`), or, for `--jsonl`, one last
+    line `{"event": "result", ...}` after the event lines."""
+    if MODE.kind == "jsonl":
+        sys.stdout.write(json.dumps({"event": "result", **data}, default=str) + "\n")
+    else:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()
+    MODE.result_written = True
+
+
+def print_error_result(exc: GenopsError) -> None:
+    """Under `--json`/`--jsonl`, an error is the result too, so stdout always parses."""
+    if MODE.kind != "human" and not MODE.result_written:
+        print_json({"status": "error", **error_dict(exc)})
 
 
 def error_dict(exc: GenopsError) -> dict[str, Any]:

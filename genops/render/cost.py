@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from genops.ledger.db import CostReport, Grouping, SpendRow
 from genops.render.console import out, print_json
@@ -25,7 +26,7 @@ def _table(group: Grouping, rows: list[SpendRow]) -> Table:
     table.add_column("cost", justify="right", no_wrap=True)
     for row in rows:
         mark = "≈" if row.estimated_calls else ""  # some counts are genops' own, not the server's
-        table.add_row(row.group, str(row.calls), str(row.archive_hits), str(row.errors),
+        table.add_row(Text(row.group), str(row.calls), str(row.archive_hits), str(row.errors),
                       f"{mark}{row.input_tokens:,}", f"{mark}{row.output_tokens:,}",
                       f"{row.cache_read_tokens:,}/{row.cache_write_tokens:,}",
                       _usd(row.cost_usd))
@@ -47,14 +48,14 @@ def cost_report(report: CostReport, *, groups: tuple[Grouping, ...], as_json: bo
         if rows:
             out.print(_table(group, rows))
         else:
-            out.print(f"spend {_TITLES[group]}: no calls recorded yet")
+            out.print(Text(f"spend {_TITLES[group]}: no calls recorded yet"))
     _may_have_been_billed(report)
     share = report.month_total_usd / report.per_month_usd if report.per_month_usd else 0.0
     held = report.in_flight_usd + report.may_have_been_billed_usd
     in_flight = f" (+{_usd(held)} held by unsettled calls)" if held else ""
-    out.print(f"\nthis month ({report.month}): {_usd(report.month_total_usd)}{in_flight} of "
-              f"{_usd(report.per_month_usd)} budget ({share:.0%}); per-run budget "
-              f"{_usd(report.per_run_usd)}")
+    out.print(Text(f"\nthis month ({report.month}): {_usd(report.month_total_usd)}{in_flight} of "
+                   f"{_usd(report.per_month_usd)} budget ({share:.0%}); per-run budget "
+                   f"{_usd(report.per_run_usd)}"))
 
 
 def _may_have_been_billed(report: CostReport) -> None:
@@ -62,11 +63,12 @@ def _may_have_been_billed(report: CostReport) -> None:
     calls = report.may_have_been_billed
     if not calls:
         return
-    out.print(f"\n[yellow]{len(calls)} call(s) may have been billed[/]: their process ended "
-              f"before the answer was recorded; each still counts against the budgets at its "
-              f"reservation ({_usd(report.may_have_been_billed_usd)} in all)")
+    out.print(Text.assemble("\n", (f"{len(calls)} call(s) may have been billed", "yellow"),
+                            ": their process ended before the answer was recorded; each still "
+                            "counts against the budgets at its reservation "
+                            f"({_usd(report.may_have_been_billed_usd)} in all)"))
     for call in calls:
-        out.print(f"  run {call.run_id} · {call.label or '?'} · {call.provider} {call.model} · "
-                  f"up to {_usd(call.reserved_usd)} · since {call.since[:19]}")
-    out.print("  check the provider's usage page; `genops resume RUN` re-sends what was not "
-              "answered")
+        out.print(Text(f"  run {call.run_id} · {call.label or '?'} · {call.provider} {call.model} "
+                       f"· up to {_usd(call.reserved_usd)} · since {call.since[:19]}"))
+    out.print(Text("  check the provider's usage page; `genops resume RUN` re-sends what was not "
+                   "answered"))

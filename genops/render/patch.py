@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from genops.render.console import err, out, print_json
 
@@ -32,12 +33,12 @@ def print_patch_plan(plan: Any, *, as_json: bool) -> None:
     out.print(selection_table(plan.selection))
     for row in plan.rows:
         worst = row["worst_usd_per_round"]
-        out.print(f"{row['rung']}: {row['provider']} {row['model']} · {row['input_tokens']} input "
-                  f"tokens + up to {row['max_output_tokens']} output · worst case per round "
-                  + (f"${worst:.4f}" if worst is not None else "unbilled"))
+        out.print(Text(f"{row['rung']}: {row['provider']} {row['model']} · {row['input_tokens']} "
+                       f"input tokens + up to {row['max_output_tokens']} output · worst case per "
+                       "round " + (f"${worst:.4f}" if worst is not None else "unbilled")))
     verdict = "within" if plan.worst_case_usd <= plan.per_run_usd else "OVER"
-    out.print(f"worst case over {plan.rounds} round(s): ${plan.worst_case_usd:.4f} "
-              f"({verdict} the per-run budget ${plan.per_run_usd:.2f}); nothing was sent")
+    out.print(Text(f"worst case over {plan.rounds} round(s): ${plan.worst_case_usd:.4f} "
+                   f"({verdict} the per-run budget ${plan.per_run_usd:.2f}); nothing was sent"))
 
 
 def print_patch_result(outcome: Any) -> None:

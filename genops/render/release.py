@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from genops.render.console import err, out, print_json
 
@@ -29,6 +29,12 @@ def _model_line(model: dict[str, Any]) -> str:
 
 
 # -- terminal ----------------------------------------------------------------------------------
+# Data (summaries, findings, reasons, paths) goes into rich Text objects, never into markup strings:
+# a `[redacted]` or `[prices."m"]` inside a message must print as written.
+
+
+def _verdict(verdict: str) -> Text:
+    return Text(verdict, style=VERDICT_STYLE.get(verdict, ""))
 
 
 def gate_table(results: list[Any]) -> Table:
@@ -36,9 +42,8 @@ def gate_table(results: list[Any]) -> Table:
     for column in ("gate", "verdict", "summary", "time"):
         table.add_column(column)
     for r in results:
-        style = VERDICT_STYLE.get(r.verdict, "")
         # summaries quote config tables and data ("[gates.migrations]"): never read as markup
-        table.add_row(r.gate, f"[{style}]{r.verdict}[/]", escape(r.summary), f"{r.seconds:.1f}s")
+        table.add_row(Text(r.gate), _verdict(r.verdict), Text(str(r.summary)), f"{r.seconds:.1f}s")
     return table
 
 
@@ -51,28 +56,32 @@ def print_gates(results: list[Any], *, as_json: bool) -> None:
         for finding in r.findings[:10]:
             where = (f"{finding.file}:{finding.line}: " if finding.file and finding.line
                      else f"{finding.file}: " if finding.file else "")
-            err.print(f"  [dim]{r.gate}[/] {escape(where + finding.message)}")
+            err.print(Text.assemble("  ", (r.gate, "dim"), f" {where}{finding.message}"))
 
 
 def print_recovery(outcome: Any) -> None:
-    err.print(f"[yellow]finished the interrupted promotion of {outcome.release}[/] "
-              f"(commit {outcome.commit[:12]})")
+    err.print(Text.assemble((f"finished the interrupted promotion of {outcome.release}", "yellow"),
+                            f" (commit {outcome.commit[:12]})"))
 
 
 def print_startup_recovery(recovery: Any) -> None:
     """Say what startup recovery removed or finished (nothing when there was nothing)."""
     for path in recovery.removed_locks:
-        err.print(f"[yellow]removed stale git lock {path}[/] (left by a killed genops)")
+        err.print(Text.assemble((f"removed stale git lock {path}", "yellow"),
+                                " (left by a killed genops)"))
     if recovery.blocked_by:
         pids = ", ".join(str(p) for p in recovery.blocked_by)
-        err.print(f"[yellow]git lock files kept: git process(es) {pids} still running here[/]")
+        err.print(Text(f"git lock files kept: git process(es) {pids} still running here",
+                       style="yellow"))
     if recovery.promotion is not None:
         print_recovery(recovery.promotion)
 
 
-def _gates_summary(gates: dict[str, str]) -> str:
-    bad = [f"[{VERDICT_STYLE[v]}]{g} {v}[/]" for g, v in gates.items() if v in ("fail", "warn")]
-    return ", ".join(bad) if bad else (f"[green]{len(gates)} pass[/]" if gates else "—")
+def _gates_summary(gates: dict[str, str]) -> Text:
+    bad = [(f"{g} {v}", VERDICT_STYLE[v]) for g, v in gates.items() if v in ("fail", "warn")]
+    if bad:
+        return Text(", ").join(Text(text, style=style) for text, style in bad)
+    return Text(f"{len(gates)} pass", style="green") if gates else Text("—")
 
 
 def print_log(entries: list[dict[str, Any]], *, as_json: bool) -> None:
@@ -80,7 +89,7 @@ def print_log(entries: list[dict[str, Any]], *, as_json: bool) -> None:
         print_json({"releases": entries})
         return
     if not entries:
-        out.print("no releases yet; `genops regenerate` makes the first one")
+        out.print(Text("no releases yet; `genops regenerate` makes the first one"))
         return
     table = Table(title="releases")
     table.add_column("release", no_wrap=True)
@@ -90,9 +99,14 @@ def print_log(entries: list[dict[str, Any]], *, as_json: bool) -> None:
     table.add_column("created", no_wrap=True)
     for e in entries:
         kind = e["kind"] + (f" of {e['rollback_of']}" if e.get("rollback_of") else "")
-        table.add_row(e["release"], kind, e["reason"], ", ".join(e["models"]) or "—",
-                      _usd(e["cost_usd"]), _gates_summary(e["gates"]), e["created"][:10])
+        table.add_row(Text(e["release"]), Text(kind), Text(e["reason"] or ""),
+                      Text(", ".join(e["models"]) or "—"), _usd(e["cost_usd"]),
+                      _gates_summary(e["gates"]), e["created"][:10])
     out.print(table)
+
+
+_FITS = {True: Text("yes", style="green"), False: Text("no", style="bold red"),
+         None: Text("unknown")}
 
 
 def print_plan(plan: Any, *, as_json: bool) -> None:
@@ -104,17 +118,21 @@ def print_plan(plan: Any, *, as_json: bool) -> None:
     for column in ("rung", "model", "input", "max out", "worst $", "window", "fits"):
         table.add_column(column)
     for r in plan.requests:
-        fits = {True: "[green]yes[/]", False: "[bold red]no[/]", None: "unknown"}[r.fits]
-        table.add_row(r.label, r.rung, f"{r.provider} {r.model}",
+        table.add_row(Text(r.label), Text(r.rung), Text(f"{r.provider} {r.model}"),
                       f"{'≈' if r.estimated else ''}{r.input_tokens:,}", f"{r.max_output_tokens:,}",
-                      _usd(r.worst_usd), f"{r.context_window:,}" if r.context_window else "?", fits)
+                      _usd(r.worst_usd), f"{r.context_window:,}" if r.context_window else "?",
+                      _FITS[r.fits])
     out.print(table)
-    verdict = "[green]within[/]" if plan.within_budget else "[bold red]over[/]"
-    out.print(f"worst case for the first rung: {_usd(plan.worst_case_usd)} — {verdict} the "
-              f"per-run budget of ${plan.per_run_usd:.2f}; this month so far "
-              f"{_usd(plan.month_spent_usd)} of ${plan.per_month_usd:.2f}")
+    verdict = Text("within", style="green") if plan.within_budget else Text("over", style="bold red")
+    out.print(Text.assemble(
+        f"worst case for the first rung: {_usd(plan.worst_case_usd)} — ", verdict,
+        f" the per-run budget of ${plan.per_run_usd:.2f}; this month so far "
+        f"{_usd(plan.month_spent_usd)} of ${plan.per_month_usd:.2f}"))
     for note in plan.notes:
-        out.print(f"[dim]note:[/] {note}")
+        if note.startswith("warning: "):
+            out.print(Text.assemble(("warning:", "yellow"), note[len("warning:"):]))
+        else:
+            out.print(Text.assemble(("note:", "dim"), f" {note}"))
 
 
 def _release_dict(release: Any) -> dict[str, Any] | None:
@@ -123,6 +141,16 @@ def _release_dict(release: Any) -> dict[str, Any] | None:
     return {"release": release.release, "parent": release.parent, "kind": release.kind,
             "commit": release.commit, "tree_sha256": release.tree_sha256,
             "summary": str(release.summary_path)}
+
+
+def run_outcome_dict(outcome: Any) -> dict[str, Any]:
+    """A run's outcome as data: the last JSON Lines record (`--jsonl`) or the `--json` document."""
+    return {"status": outcome.status, "run": outcome.run_id,
+            "release": _release_dict(outcome.release),
+            "gates": [g.to_dict() for g in outcome.gates],
+            "pending": [str(p) for p in outcome.pending],
+            "responses_dir": str(outcome.responses_dir) if outcome.responses_dir else None,
+            "cost_usd": outcome.cost_usd, "calls": outcome.calls}
 
 
 def selection_lines(selection: dict[str, Any] | None) -> list[str]:
@@ -168,12 +196,7 @@ def print_run_outcome(outcome: Any, *, as_json: bool) -> None:
 
     is_patch = hasattr(outcome, "diff")  # genops.patch.pipeline.PatchOutcome
     if as_json:
-        print_json({"status": outcome.status, "run": outcome.run_id, "selection": selection,
-                    "release": _release_dict(outcome.release),
-                    "gates": [g.to_dict() for g in outcome.gates],
-                    "pending": [str(p) for p in outcome.pending],
-                    "responses_dir": str(outcome.responses_dir) if outcome.responses_dir else None,
-                    "cost_usd": outcome.cost_usd, "calls": outcome.calls,
+        print_json({**run_outcome_dict(outcome), "selection": selection,
                     **(patch_render.patch_json(outcome) if is_patch else {})})
         return
     if is_patch:
@@ -183,31 +206,40 @@ def print_run_outcome(outcome: Any, *, as_json: bool) -> None:
     for line in selection_lines(selection):
         out.print(line, markup=False, highlight=False)
     if outcome.status == "awaiting":
-        out.print(f"[yellow]awaiting responses[/] for run {outcome.run_id}: "
-                  f"{len(outcome.pending)} request(s)")
+        out.print(Text.assemble(("awaiting responses", "yellow"), f" for run {outcome.run_id}: "
+                                f"{len(outcome.pending)} request(s)"))
         for path in outcome.pending:
-            out.print(f"  {path}")
-        out.print(f"answer each one in {outcome.responses_dir}/ under the same file name "
-                  f"(the whole answer, verbatim), then run `genops resume {outcome.run_id}`")
+            out.print(Text(f"  {path}"))
+        out.print(Text(f"answer each one in {outcome.responses_dir}/ under the same file name "
+                       f"(the whole answer, verbatim), then run `genops resume {outcome.run_id}`"))
     elif outcome.status == "unchanged":
-        out.print(f"nothing to promote: run {outcome.run_id} rebuilt the current release's tree "
-                  f"from unchanged inputs ({outcome.calls} calls, {_usd(outcome.cost_usd)})")
+        out.print(Text(f"nothing to promote: run {outcome.run_id} rebuilt the current release's "
+                       f"tree from unchanged inputs ({outcome.calls} calls, "
+                       f"{_usd(outcome.cost_usd)})"))
     elif outcome.release is not None:
         r = outcome.release
-        out.print(f"[green]promoted {r.release}[/] ({r.kind}, parent {r.parent or 'none'}) · "
-                  f"tree {r.tree_sha256[:16]} · commit {r.commit[:12]} · tag genops/{r.release}")
-        out.print(f"cost {_usd(outcome.cost_usd)} over {outcome.calls} calls · reviewer summary: "
-                  f"{r.summary_path}")
+        out.print(Text.assemble((f"promoted {r.release}", "green"),
+                                f" ({r.kind}, parent {r.parent or 'none'}) · tree "
+                                f"{r.tree_sha256[:16]} · commit {r.commit[:12]} · tag "
+                                f"genops/{r.release}"))
+        out.print(Text(f"cost {_usd(outcome.cost_usd)} over {outcome.calls} calls · reviewer "
+                       f"summary: {r.summary_path}"))
     else:
-        out.print(f"run {outcome.run_id}: {outcome.status}")
+        out.print(Text(f"run {outcome.run_id}: {outcome.status}"))
+
+
+def gate_failure_dict(exc: Any) -> dict[str, Any]:
+    """The verdicts behind a GateFailed as data."""
+    results = list(getattr(exc, "results", []) or [])
+    return {"status": "gates_failed", "error": exc.message, "hint": exc.hint,
+            "exit_code": int(exc.exit_code), "gates": [r.to_dict() for r in results]}
 
 
 def print_gate_failure(exc: Any, *, as_json: bool) -> None:
     """The verdicts behind a GateFailed, before the error line itself."""
     results = list(getattr(exc, "results", []) or [])
     if as_json:
-        print_json({"status": "gates_failed", "error": exc.message, "hint": exc.hint,
-                    "gates": [r.to_dict() for r in results]})
+        print_json(gate_failure_dict(exc))
     elif results:
         print_gates(results, as_json=False)
 
@@ -217,20 +249,22 @@ def print_replay(outcome: Any, *, as_json: bool) -> None:
         print_json(outcome.to_dict())
         return
     if outcome.reproduced:
-        out.print(f"[green]reproduced byte-for-byte[/]: {outcome.release} ({outcome.kind}), "
-                  f"{outcome.file_count} files, tree sha256 {outcome.actual_tree}")
+        out.print(Text.assemble(("reproduced byte-for-byte", "green"),
+                                f": {outcome.release} ({outcome.kind}), {outcome.file_count} "
+                                f"files, tree sha256 {outcome.actual_tree}"))
     else:
         path, why = outcome.first_difference or ("?", "tree hashes differ")
-        out.print(f"[bold red]not reproduced[/]: {outcome.release} — first difference: "
-                  f"{path}: {why}")
-        out.print(f"  expected tree {outcome.expected_tree}\n  rebuilt tree  {outcome.actual_tree}")
+        out.print(Text.assemble(("not reproduced", "bold red"),
+                                f": {outcome.release} — first difference: {path}: {why}"))
+        out.print(Text(f"  expected tree {outcome.expected_tree}\n"
+                       f"  rebuilt tree  {outcome.actual_tree}"))
     if outcome.inputs_changed:
-        out.print("[yellow]inputs at the tag differ from the manifest:[/] "
-                  + ", ".join(outcome.inputs_changed))
+        out.print(Text.assemble(("inputs at the tag differ from the manifest:", "yellow"),
+                                " " + ", ".join(outcome.inputs_changed)))
     if outcome.gates:
         out.print(gate_table(outcome.gates))
-    out.print(f"[dim]rebuilt in {outcome.directory} from {outcome.calls} archived answers, "
-              "offline[/]")
+    out.print(Text(f"rebuilt in {outcome.directory} from {outcome.calls} archived answers, "
+                   "offline", style="dim"))
 
 
 def print_runs(rows: list[dict[str, Any]], *, as_json: bool) -> None:
@@ -239,7 +273,7 @@ def print_runs(rows: list[dict[str, Any]], *, as_json: bool) -> None:
         print_json({"runs": rows})
         return
     if not rows:
-        out.print("no runs yet; `genops regenerate` starts one")
+        out.print(Text("no runs yet; `genops regenerate` starts one"))
         return
     table = Table(title="runs (newest first)")
     table.add_column("run", no_wrap=True)
@@ -249,31 +283,32 @@ def print_runs(rows: list[dict[str, Any]], *, as_json: bool) -> None:
         base = row["base"] or ("none" if row["base_known"] else "?")
         stage = row["stage"] + (f" · {row['may_have_been_billed']} may have been billed"
                                 if row["may_have_been_billed"] else "")
-        table.add_row(row["run"], row["kind"], stage, base + ("" if row["on_current_release"]
-                                                             or not row["resumable"] else " (old)"),
-                      row["release"] or "—",
-                      "\n".join(w.rsplit("/", 1)[-1] for w in row["waiting"]) or "—")
+        table.add_row(Text(row["run"]), Text(row["kind"]), Text(stage),
+                      Text(base + ("" if row["on_current_release"] or not row["resumable"]
+                                   else " (old)")),
+                      Text(row["release"] or "—"),
+                      Text("\n".join(w.rsplit("/", 1)[-1] for w in row["waiting"]) or "—"))
     out.print(table)
     waiting = next((r for r in rows if r["waiting"]), None)
     if waiting is not None:
         folder = waiting["waiting"][0].rsplit("/requests/", 1)[0]
-        out.print(f"requests wait in {folder}/requests/; answers go to {folder}/responses/")
+        out.print(Text(f"requests wait in {folder}/requests/; answers go to {folder}/responses/"))
 
 
 def print_cancelled(run: Any, *, as_json: bool) -> None:
     if as_json:
         print_json({"run": run.run_id, "stage": run.stage})
         return
-    out.print(f"cancelled run {run.run_id}; `genops resume` will not take it. Its folder "
-              f"{run.dir} stays for inspection.")
+    out.print(Text(f"cancelled run {run.run_id}; `genops resume` will not take it. Its folder "
+                   f"{run.dir} stays for inspection."))
 
 
 def print_resume_start(run: Any, *, explicit: bool, resend: int) -> None:
     """Before a resume: which run it took (when chosen implicitly) and what it will re-send."""
     if not explicit:
-        err.print(f"resuming run {run.run_id} ({run.kind}, stage {run.stage}, started on "
-                  f"{run.base or 'no release'})")
+        err.print(Text(f"resuming run {run.run_id} ({run.kind}, stage {run.stage}, started on "
+                       f"{run.base or 'no release'})"))
     if resend:
-        err.print(f"[yellow]{resend} call(s) of run {run.run_id} may have been billed[/] before "
-                  f"it stopped (sent, no answer recorded); re-sending them now. "
-                  "`genops cost` lists them.")
+        err.print(Text.assemble((f"{resend} call(s) of run {run.run_id} may have been billed",
+                                 "yellow"), " before it stopped (sent, no answer recorded); "
+                                "re-sending them now. `genops cost` lists them."))

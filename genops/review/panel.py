@@ -102,16 +102,16 @@ def request_for(ws: Any, rung: str, messages: tuple[Message, ...]) -> Completion
 
 def check_budget(ws: Any, client: Any, requests: list[CompletionRequest]) -> float:
     """Refuse (exit 4) before any reviewer is called when the panel's worst case does not fit."""
-    from genops.ledger.pricing import estimate_request_tokens, price_for, worst_case_usd
-    from genops.providers.client import UNPRICED_PROVIDERS
+    from genops.ledger.pricing import billed_price, estimate_request_tokens, worst_case_usd
 
     worst = 0.0
     for request in requests:
-        if request.provider in UNPRICED_PROVIDERS or client.archive.get(request.key()) is not None:
+        price = billed_price(ws.config, request.provider, request.model)
+        if price is None or client.archive.get(request.key()) is not None:
             continue
         # a malformed answer costs one repair: the same input again plus its answer
         worst += 2 * worst_case_usd(estimate_request_tokens(request) + request.max_output_tokens,
-                                    request.max_output_tokens, price_for(ws.config, request.model))
+                                    request.max_output_tokens, price)
     status = client.budget.status()
     left = min(status.run_remaining_usd, status.month_remaining_usd)
     if worst > left + 1e-9:

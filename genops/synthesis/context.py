@@ -158,17 +158,29 @@ def request_context(base: dict[str, Any], **overrides: Any) -> dict[str, Any]:
 
 
 def shared_prefix(ws: Workspace, context: dict[str, Any]) -> tuple[Message, Message]:
-    """The system message and the cacheable context message every request starts with."""
+    """The system message and the cacheable context message every request starts with.
+
+    With a blueprint in the context (group requests), the context message also carries a cache
+    breakpoint where the blueprint request's context ended (`cache_split`), so every group reads
+    the cache entry the blueprint request wrote instead of writing its own.
+    """
+    text = render_template(ws, "context", context)
+    split = 0
+    if context.get("blueprint") is not None:
+        before = render_template(ws, "context", {**context, "blueprint": None})
+        if before and len(before) < len(text) and text.startswith(before):
+            split = len(before)
     return (Message("system", render_template(ws, "system", context)),
-            Message("user", render_template(ws, "context", context), cache_prefix=True))
+            Message("user", text, cache_prefix=True, cache_split=split))
 
 
 def prefix_cache_key(prefix: tuple[Message, ...]) -> str:
-    """A stable name for a shared prefix (OpenAI's prompt_cache_key; also grouping in ledgers)."""
+    """A stable name for a shared prefix (recorded in each request, and so in its archive key)."""
     digest = hashlib.sha256()
     for message in prefix:
         digest.update(message.role.encode() + b"\0" + message.content.encode("utf-8") + b"\0")
     return "genops-" + digest.hexdigest()[:32]
+
 
 
 def task_messages(ws: Workspace, task: str, context: dict[str, Any]) -> tuple[Message, ...]:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Protocol, TypeVar
 from genops.errors import BudgetExceeded, GenopsError, ProviderError
 from genops.providers.base import (CompletionRequest, CompletionResponse, Message,
                                    TokenCallback)
-from genops.providers.catalog import context_window
+from genops.providers.catalog import capabilities, context_window, sent_sampling
 from genops.synthesis.journal import RunJournal
 from genops.synthesis.progress import CallRecord, Progress, unit_total
 from genops.synthesis.protocol import FENCE_LINE, ResponseFormatError, strip_fence
@@ -144,9 +144,11 @@ def build_request(cfg: ModelConfig, messages: tuple[Message, ...], *, cache_key:
                   label: str) -> CompletionRequest:
     """The request for one rung; the label travels in `extra` only for the manual provider."""
     extra: tuple[tuple[str, Any], ...] = (("label", label),) if cfg.provider == "manual" else ()
+    sampling = sent_sampling(cfg)  # what the model takes: nothing unsent reaches the archive key
     return CompletionRequest(provider=cfg.provider, model=cfg.model, messages=messages,
-                             max_output_tokens=cfg.max_output_tokens, temperature=cfg.temperature,
-                             seed=cfg.seed, top_p=cfg.top_p, cache_key=cache_key, extra=extra)
+                             max_output_tokens=cfg.max_output_tokens,
+                             temperature=sampling["temperature"], seed=sampling["seed"],
+                             top_p=sampling["top_p"], cache_key=cache_key, extra=extra)
 
 
 class Unit:
@@ -173,8 +175,10 @@ class Unit:
                     raise
                 why = f"would cross the budget ({exc.message})"
             except ProviderError as exc:
-                if last or self.s.on_failure != "fallback" or exc.error_class in NO_FALLBACK:
+                if exc.error_class in NO_FALLBACK:
                     raise
+                if last or self.s.on_failure != "fallback":
+                    raise self._final_error(index, exc) from None
                 why = f"failed ({exc.error_class}: {exc.message})"
             else:
                 self.s.progress.group_done(self.name, unit_total(self.records))
@@ -182,6 +186,29 @@ class Unit:
             self.s.progress.message(f"{self.name}: rung {rung!r} {why}; falling back to "
                                     f"{self.s.rungs[index + 1][0]!r}")
         raise AssertionError("unreachable: the last rung either returns or raises")
+
+    def _final_error(self, index: int, exc: ProviderError) -> ProviderError:
+        """The error a user sees (exit 3): which unit, rung and model, after how many attempts,
+        and what the ladder did (no fallback is claimed when `on_failure = "stop"`)."""
+        rung, cfg = self.s.rungs[index]
+        tries = f"{exc.attempts} attempt{'s' if exc.attempts != 1 else ''}" if exc.attempts \
+            else "its attempt"
+        rest = [name for name, _ in self.s.rungs[index + 1:]]
+        if rest:
+            ladder = (f'[ladder] on_failure = "stop", so the other rungs ({", ".join(rest)}) '
+                      "were not tried")
+        elif index > 0:
+            tried = ", ".join(name for name, _ in self.s.rungs[:index + 1])
+            ladder = f"every rung of the ladder failed ({tried})"
+        else:
+            ladder = "the ladder has no other rung to fall back to"
+        error = ProviderError(
+            f"{self.name}: rung {rung!r} ({cfg.provider} {cfg.model}) failed after {tries}: "
+            f"{exc.message}", error_class=exc.error_class, retryable=exc.retryable,
+            retry_after=exc.retry_after, status=exc.status,
+            hint="; ".join(part for part in (exc.hint, ladder) if part))
+        error.attempts = exc.attempts
+        return error
 
     def _on_rung(self, rung: str, cfg: ModelConfig, parse: Callable[[str], T]) -> T:
         messages = self.messages
@@ -211,7 +238,7 @@ class Unit:
             if window_cut(cfg, response):
                 raise window_error(label, cfg, response)
             self.s.progress.message(f"{label}: cut off at the output limit; continuing ({n})")
-            if cfg.provider == "anthropic":
+            if capabilities(cfg).prefill:  # the catalog's data, not the provider's name
                 # Assistant prefill: the model resumes its own message. The API refuses a final
                 # assistant turn ending in whitespace, so the seam is at the stripped end.
                 text = text.rstrip()

@@ -48,6 +48,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from genops.testing.emulator_wire import (
+    PromptCache,
     DIALECTS,
     RESPONSES,
     Dialect,
@@ -114,9 +115,11 @@ class Emulator:
 
     def __init__(self, *, pacing: Pacing | None = None, max_in_flight: int | None = None,
                  busy_retry_after: float = 1.0, host: str = "127.0.0.1",
-                 local: LocalServer | None = None) -> None:
+                 local: LocalServer | None = None, prompt_cache: bool = False) -> None:
         self.pacing = pacing or Pacing()
         self.local = local
+        # Simulate Anthropic's prompt cache: replies that script no cache counts get computed ones.
+        self.prompt_cache = PromptCache() if prompt_cache else None
         self.max_in_flight = max_in_flight
         self.busy_retry_after = busy_retry_after
         self._host = host
@@ -220,6 +223,16 @@ class Emulator:
             return True
 
     def _answer_for(self, req: Recorded) -> Reply | Fault:
+        """The next answer, with simulated cache counts when `prompt_cache` is on."""
+        answer = self._scripted_or_responded(req)
+        if (self.prompt_cache is not None and req.dialect == "anthropic"
+                and isinstance(answer, Reply) and not (answer.cache_read or answer.cache_write)):
+            with self._lock:
+                read, write = self.prompt_cache.usage(req.body)
+            answer = dataclasses.replace(answer, cache_read=read, cache_write=write)
+        return answer
+
+    def _scripted_or_responded(self, req: Recorded) -> Reply | Fault:
         """The next scripted item, else the responder's answer, else a loud 400."""
         with self._lock:
             queue = self._queues[req.dialect]

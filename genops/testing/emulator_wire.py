@@ -520,3 +520,53 @@ def _input(reply: Reply, req: Recorded) -> int:
 
 def _output(reply: Reply) -> int:
     return reply.output_tokens if reply.output_tokens is not None else estimate_tokens(reply.text)
+
+
+class PromptCache:
+    """Anthropic's prompt cache, as its docs describe it: every block marked `cache_control` ends a
+    cacheable prefix (system, then messages, up to and including that block); a request reads the
+    longest marked prefix already cached and writes the longer ones it marks. Token counts are the
+    emulator's estimate (characters / 4)."""
+
+    def __init__(self) -> None:
+        self._stored: set[str] = set()
+
+    def usage(self, body: Any) -> tuple[int, int]:
+        """(cache_read, cache_write) tokens for one Messages request, updating the cache."""
+        prefixes = _marked_prefixes(body)
+        read = max((chars for key, chars in prefixes if key in self._stored), default=0)
+        write = 0
+        for key, chars in prefixes:
+            if key not in self._stored:
+                self._stored.add(key)
+                write = max(write, chars - read)
+        return read // 4, write // 4
+
+
+def _marked_prefixes(body: Any) -> list[tuple[str, int]]:
+    """(hash, length in characters) of every prefix that ends at a `cache_control` block."""
+    import hashlib
+
+    blocks: list[tuple[str, bool]] = []
+    system = body.get("system")
+    if isinstance(system, str):
+        blocks.append(("system:" + system, False))
+    for index, block in enumerate(system if isinstance(system, list) else []):
+        blocks.append((("system:" if index == 0 else "") + str(block.get("text", "")),
+                       bool(block.get("cache_control"))))
+    for message in body.get("messages", []):
+        content = message.get("content")
+        if isinstance(content, str):
+            content = [{"type": "text", "text": content}]
+        for index, block in enumerate(content or []):
+            head = f"{message.get('role')}:" if index == 0 else ""
+            blocks.append((head + str(block.get("text", "")), bool(block.get("cache_control"))))
+    digest = hashlib.sha256()
+    chars = 0
+    prefixes = []
+    for text, marked in blocks:
+        digest.update(text.encode("utf-8") + b"\0")
+        chars += len(text)
+        if marked:
+            prefixes.append((digest.copy().hexdigest(), chars))
+    return prefixes

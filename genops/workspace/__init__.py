@@ -15,7 +15,7 @@ from genops.workspace.adr import Adr, effective_status, load_adrs
 from genops.workspace.config import GenopsConfig, ModelConfig, Price
 from genops.workspace.prompts import load_templates, render
 from genops.workspace.specs import Requirement, load_specs
-from genops.workspace.toml_config import CONFIG_NAME, load_config
+from genops.workspace.toml_config import CONFIG_NAME, check_pins, load_config
 
 __all__ = ["Workspace", "load_workspace", "find_root", "Adr", "Requirement", "GenopsConfig",
            "ModelConfig", "Price"]
@@ -76,9 +76,13 @@ def find_root(start: Path) -> Path:
     return start
 
 
-def load_workspace(root: Path) -> Workspace:
+def load_workspace(root: Path, *, check_model_pins: bool = True) -> Workspace:
+    """The validated workspace at `root`. `check_model_pins=False` only for rebuilding a past
+    release, whose genops.toml was accepted when it was made."""
     root = root.resolve()
     config = load_config(root)
+    if check_model_pins:
+        check_pins(root, config)
     requirements, spec_texts = load_specs(root)
     adrs = load_adrs(root)
     from genops.gates.rules_schema import validate_adr_rules  # late: gates import workspace

@@ -82,7 +82,7 @@ def load_adr(path: Path, rel: str) -> Adr:
         what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         field = ".".join(str(p) for p in loc)
         raise ConfigError(rel, f"{field}: {what}", line=line_of(node, loc),
-                          hint="see README 'ADR schema' for the allowed keys") from None
+                          hint="`genops help config` shows the ADR schema") from None
     rule_lines = [line_of(node, ("rules", i)) or 0 for i in range(len(adr.rules))]
     return adr.model_copy(update={"file": rel, "rule_lines": rule_lines})
 

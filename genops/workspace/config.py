@@ -66,6 +66,17 @@ class ProjectConfig(_Strict):
     _output = field_validator("output")(check_output_dir)
 
 
+class CapabilityPins(_Strict):
+    """What a model accepts, stated in genops.toml for a model newer than genops's catalog
+    (`[models.<rung>.capabilities]`); each key left out comes from the catalog."""
+
+    prefill: bool | None = None  # continues a cut-off answer from an assistant prefill
+    temperature: bool | float | None = None  # true: any value; false: none; a number: only it
+    top_p: bool | float | None = None
+    seed: bool | None = None
+    min_cache_tokens: int | None = Field(None, ge=0)  # shortest prefix the provider caches
+
+
 class ModelConfig(_Strict):
     """One rung of the ladder: a provider and a pinned, dated model id with its sampling."""
 
@@ -82,6 +93,7 @@ class ModelConfig(_Strict):
     # The model's context window in tokens, overriding the catalog: a local model's window is
     # whatever its server was started with (llama.cpp -c / n_ctx), which no catalog can know.
     context_window: int | None = Field(None, gt=0)
+    capabilities: CapabilityPins | None = None  # overrides the catalog's (genops help providers)
 
 
 class LadderConfig(_Strict):

@@ -67,6 +67,20 @@ def _workflow() -> str | None:
     return workflow_text()
 
 
+def _temperature_line(provider: str) -> str:
+    """Deterministic sampling where the model takes it; its one accepted value where it does not."""
+    from genops.providers.catalog import capabilities
+    from genops.workspace.config import ModelConfig
+
+    caps = capabilities(ModelConfig(provider=provider,
+                                    model=PROVIDER_DEFAULT_MODELS[provider]))
+    if caps.temperature is False:
+        return "# temperature: this model takes none"
+    if isinstance(caps.temperature, bool):
+        return "temperature = 0.0"
+    return f"temperature = {float(caps.temperature)}  # the only value this model accepts"
+
+
 def scaffold_files(name: str, provider: str) -> dict[str, str]:
     """Every file of a new workspace, by relative path."""
     if provider not in PROVIDER_DEFAULT_MODELS:
@@ -74,7 +88,8 @@ def scaffold_files(name: str, provider: str) -> dict[str, str]:
                          hint="one of: " + ", ".join(PROVIDER_DEFAULT_MODELS))
     toml = (_scaffold_text("genops.toml").replace("{{name}}", name)
             .replace("{{provider}}", provider)
-            .replace("{{model}}", PROVIDER_DEFAULT_MODELS[provider]))
+            .replace("{{model}}", PROVIDER_DEFAULT_MODELS[provider])
+            .replace("{{temperature}}", _temperature_line(provider)))
     files = {
         "genops.toml": toml,
         "specs/requirements.md": _scaffold_text("requirements.md"),
@@ -119,6 +134,45 @@ def init_workspace(target: Path, *, name: str | None = None, provider: str = "an
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return InitResult(root=target, files=sorted(files), git=git)
+
+
+def init_here(target: Path, *, name: str | None = None, provider: str = "anthropic",
+              git: bool = True) -> InitResult:
+    """Add a workspace to an existing directory or repository (`genops init --here`).
+
+    Nothing is overwritten: if any scaffold file, `generated/` or `.genops/` exists, nothing is
+    written. An existing .gitignore gets genops's lines appended. Inside a git repository the new
+    files are left for the user to review and commit; elsewhere `git` makes a repository.
+    """
+    target = target.resolve()
+    if not target.is_dir():
+        raise UsageError(f"{target} is not a directory", hint="`genops init DIR` creates one")
+    files = scaffold_files(name or target.name, provider)
+    gitignore = target / ".gitignore"
+    if gitignore.is_file():
+        present = set(gitignore.read_text(encoding="utf-8").splitlines())
+        missing = [line for line in files[".gitignore"].splitlines() if line not in present]
+        files.pop(".gitignore")
+    taken = sorted(rel for rel in [*files, "generated", "diffs", ".genops"]
+                   if (target / rel).exists())
+    if taken:
+        raise UsageError(f"{target} already has {', '.join(taken)}",
+                         hint="genops init never overwrites files; move them aside, or run "
+                              "`genops init NEWDIR`")
+    for rel, text in files.items():
+        path = target / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    if gitignore.is_file() and missing:
+        with gitignore.open("a", encoding="utf-8") as handle:
+            handle.write("\n# genops\n" + "\n".join(missing) + "\n")
+        files[".gitignore"] = ""
+    for folder in ("generated", "diffs", ".genops/archive", ".genops/releases"):
+        (target / folder).mkdir(parents=True)
+    in_repo = any((parent / ".git").exists() for parent in (target, *target.parents))
+    if git and not in_repo:
+        _git_init(target)
+    return InitResult(root=target, files=sorted(files), git=git and not in_repo)
 
 
 def _git_init(root: Path) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import re
+import typing
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from genops.errors import ConfigError
 from genops.workspace.config import GenopsConfig
@@ -67,6 +69,50 @@ def load_config(root: Path) -> GenopsConfig:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
         field = ".".join(str(p) for p in loc) or "(top level)"
-        what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        hint = "`genops help config` lists every key"
+        if err["type"] == "extra_forbidden":
+            what = "unknown key"
+            close = difflib.get_close_matches(str(loc[-1]), allowed_keys(loc[:-1]), n=1)
+            if close:
+                what += f"; did you mean {close[0]!r}?"
+        else:
+            what = err["msg"]
         raise ConfigError(CONFIG_NAME, f"{field}: {what}", line=_line_of_key(text, loc),
-                          hint="see README 'Configuration' for every key") from None
+                          hint=hint) from None
+
+
+def allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the table at `loc` accepts, walking the config models ([] when unknown)."""
+    model: Any = GenopsConfig
+    parts = list(loc)
+    while parts:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        info = model.model_fields.get(str(parts.pop(0)))
+        if info is None:
+            return []
+        model = info.annotation
+        args = typing.get_args(model)
+        if typing.get_origin(model) is dict and len(args) == 2:  # [models.<rung>]: skip the name
+            if not parts:
+                return []
+            parts.pop(0)
+            model = args[1]
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def check_pins(root: Path, config: GenopsConfig) -> None:
+    """Refuse a sampling pin a rung's model cannot honour (the catalog's capabilities), naming the
+    line in genops.toml: a seed the API never sends must not look pinned in the archive key."""
+    from genops.providers.catalog import refused_pins  # late: the catalog imports the config
+
+    text = (root / CONFIG_NAME).read_text(encoding="utf-8")
+    for rung, cfg in config.models.items():
+        for key, why in refused_pins(cfg):
+            raise ConfigError(CONFIG_NAME, f"models.{rung}.{key}: {why}",
+                              line=_line_of_key(text, ("models", rung, key)),
+                              hint=f"remove {key} from [models.{rung}] (or, for a model newer than "
+                                   f"genops's catalog, state what it accepts in "
+                                   f"[models.{rung}.capabilities]); `genops help providers`")

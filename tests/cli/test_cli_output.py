@@ -61,7 +61,143 @@ def test_piped_output_is_not_cut_at_80_columns(workspace: Path) -> None:
     assert "anthropic claude-sonnet-4-5-20250929" in result.stdout, result.stdout
 
 
+@pytest.mark.parametrize(("args", "whole"), [
+    (("check",), "genops check"),
+    (("cost",), "per-run budget"),
+    (("log",), "no releases yet"),
+    (("help", "config"), "[models.<rung>.capabilities]"),
+    (("init", "--here"), "already has"),
+], ids=lambda v: " ".join(v) if isinstance(v, tuple) else None)
+def test_every_command_prints_whole_lines_in_a_pipe(workspace: Path, args: tuple[str, ...],
+                                                    whole: str) -> None:
+    """Run from a 200-character path, stdout and stderr piped: nothing is cut or wrapped."""
+    result = run(workspace, *args)
+    text = result.stdout + result.stderr
+    assert whole in text, text
+    assert "…" not in text and "\x1b[" not in text, text
+    if args[0] == "init":  # the error names every file, on one line, whatever its length
+        line = next(line for line in text.splitlines() if "already has" in line)
+        assert str(workspace) in line and line.endswith("specs/requirements.md")
+
+
 def test_version(tmp_path: Path) -> None:
     result = run(tmp_path, "--version")
     assert result.returncode == 0
     assert re.fullmatch(r"genops \d+\.\d+\.\d+\S*\n", result.stdout), result.stdout
+
+
+def test_the_missing_price_hint_is_valid_toml(workspace: Path) -> None:
+    """The snippet the user is told to paste keeps its `[prices."<model>"]` header and parses."""
+    import tomllib
+
+    _set_toml(workspace, '[prices."claude-sonnet-4-5-20250929"]', '[prices."other-model"]')
+    result = run(workspace, "regenerate", "--dry-run")
+    assert result.returncode == 2
+    snippet = result.stderr[result.stderr.index('[prices."claude-sonnet-4-5-20250929"]'):]
+    table = tomllib.loads(snippet)["prices"]["claude-sonnet-4-5-20250929"]
+    assert set(table) == {"input", "output", "cache_read", "cache_write"}
+
+
+def test_the_budget_hint_keeps_its_table_name(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    init_workspace(root, name="hello", provider="fake", git=True)
+    text = (root / "genops.toml").read_text(encoding="utf-8")
+    text = re.sub(r"per_run_usd = [0-9.]+", "per_run_usd = 0.000001", text)
+    text = re.sub(r'(\[prices\."fake-1"\]\ninput = )0.0\noutput = 0.0', r"\g<1>1.0\noutput = 2.0",
+                  text)
+    (root / "genops.toml").write_text(text, encoding="utf-8")
+    subprocess.run(["git", "commit", "-qam", "tiny budget"], cwd=root, check=True)
+    result = run(root, "regenerate")
+    assert result.returncode == 4, result.stderr
+    assert ("  hint: raise [budget] per_run_usd in genops.toml, lower the rung's "
+            "max_output_tokens, or use a cheaper model\n") in result.stderr
+
+
+# (emulator faults, the golden error line's shape, what the hint must say about the ladder)
+PROVIDER_FAILURES = [
+    pytest.param(("auth",), r"error: blueprint: rung 'senior' \(anthropic claude-sonnet-4-5-20250929\) "
+                 r"failed after 1 attempt: anthropic: .*\(received credential: \[redacted\]\)",
+                 id="auth-key-redacted"),
+    pytest.param(("overloaded", "overloaded"), r"error: blueprint: rung 'senior' \(anthropic "
+                 r"claude-sonnet-4-5-20250929\) failed after 2 attempts: ", id="overloaded"),
+]
+
+
+@pytest.mark.parametrize(("faults", "golden"), PROVIDER_FAILURES)
+def test_provider_failure_names_unit_rung_and_attempts(workspace: Path, faults: tuple[str, ...],
+                                                       golden: str) -> None:
+    import os
+
+    from genops.testing.emulator import Emulator, Fault
+
+    _set_toml(workspace, 'on_failure = "fallback"', 'on_failure = "stop"')
+    _set_toml(workspace, "max_attempts = 6", "max_attempts = 2")
+    _set_toml(workspace, "base_delay_s = 1.0", "base_delay_s = 0.0")
+    subprocess.run(["git", "commit", "-qam", "stop on failure"], cwd=workspace, check=True)
+    key = "sk-ant-test-golden-0123456789abcdef"
+    with Emulator() as emu:
+        emu.fault("anthropic", *[Fault(kind=kind, echo_key=True) for kind in faults])  # type: ignore[arg-type]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OPENAI_"))}
+        env.update(ANTHROPIC_API_KEY=key, ANTHROPIC_BASE_URL=emu.base_url("anthropic"))
+        result = run(workspace, "regenerate", env=env)
+    assert result.returncode == 3, result.stderr
+    first, hint = result.stderr.splitlines()[-2:]
+    assert re.fullmatch(golden + ".*", first), first
+    assert key not in result.stderr
+    assert hint.startswith("  hint: ")
+    assert '[ladder] on_failure = "stop", so the other rungs (fallback) were not tried' in hint
+    assert "falls back" not in hint and "fall back" not in hint
+
+
+def test_help_ships_with_the_package_and_hints_point_at_it(tmp_path: Path) -> None:
+    """A pip user has no docs/: hints name `genops help TOPIC`, and every topic prints."""
+    from genops.help import TOPICS, source_text
+
+    listing = run(tmp_path, "help")
+    assert listing.returncode == 0
+    repo = Path(__file__).resolve().parents[2]
+    for topic in TOPICS:
+        shown = run(tmp_path, "help", topic.name)
+        assert shown.returncode == 0 and shown.stdout.strip(), topic.name
+        assert topic.name in listing.stdout
+        assert shown.stdout == source_text(repo, topic), (
+            f"genops/help/{topic.name}.md is stale: run `python -m genops.help`")
+    source = "\n".join(p.read_text(encoding="utf-8") for p in (repo / "genops").rglob("*.py"))
+    assert not re.search(r"hint=[^)]*docs/", source)
+    unknown = run(tmp_path, "help", "nosuch")
+    assert unknown.returncode == 2 and "topics: config" in unknown.stderr
+
+
+def test_a_mistyped_genops_toml_key_gets_did_you_mean(workspace: Path) -> None:
+    _set_toml(workspace, "per_run_usd =", "per_run_us =")
+    result = run(workspace, "regenerate", "--dry-run")
+    assert result.returncode == 2
+    assert "budget.per_run_us: unknown key; did you mean 'per_run_usd'?" in result.stderr
+    assert "genops help config" in result.stderr
+
+
+def test_dry_run_warns_that_a_rungs_key_is_missing(workspace: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    result = run(workspace, "regenerate", "--dry-run", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "warning: senior: ANTHROPIC_API_KEY is not set" in result.stdout
+    assert "warning: fallback: OPENAI_API_KEY is not set" in result.stdout
+
+
+def test_init_here_adds_a_workspace_to_an_existing_repository(tmp_path: Path) -> None:
+    repo = tmp_path / "app"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (repo / "app.py").write_text("print('hi')\n")
+    (repo / ".gitignore").write_text("*.log\n")
+    made = run(repo, "init", "--here", "--provider", "fake")
+    assert made.returncode == 0, made.stderr
+    assert (repo / "genops.toml").is_file() and (repo / "app.py").read_text() == "print('hi')\n"
+    assert (repo / ".gitignore").read_text().startswith("*.log\n")
+    assert ".genops/ledger.db" in (repo / ".gitignore").read_text()
+    before = (repo / "genops.toml").read_text()
+    again = run(repo, "init", "--here")
+    assert again.returncode == 2 and "never overwrites" in again.stderr
+    assert (repo / "genops.toml").read_text() == before

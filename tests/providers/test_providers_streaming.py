@@ -115,9 +115,42 @@ def test_anthropic_keeps_only_the_last_four_cache_breakpoints(emu: Emulator) -> 
 
 
 @pytest.mark.parametrize("variant", ["openai-chat", "openai-responses"])
-def test_openai_sends_the_prompt_cache_key(emu: Emulator, variant: str) -> None:
+def test_openai_prompt_cache_key_names_the_cacheable_prefix(emu: Emulator, variant: str) -> None:
+    """Requests sharing the prefix up to the first breakpoint (the blueprint request and every
+    group) share one prompt_cache_key, whatever follows it; another prefix gets another key."""
+    from dataclasses import replace
+
+    from genops.providers.base import Message
+
+    provider = VARIANTS[variant].provider(emu)
+    blueprint = make_request(user="Plan the tree", cache_key="prefix-1")
+    system, context, _ = blueprint.messages
+    grown = Message("user", context.content + "\n## Blueprint\n...", cache_prefix=True,
+                    cache_split=len(context.content))
+    group = replace(blueprint, cache_key="prefix-2",
+                    messages=(system, grown, Message("user", "Write group core")))
+    other = make_request(user="Plan the tree")
+    other = replace(other, messages=(Message("system", "Another system prompt.", cache_prefix=True),
+                                     *other.messages[1:]))
+    for request in (blueprint, group, other):
+        emu.script("openai", Reply(text="ok"))
+        provider.complete(request)
+    keys = [wire(variant, r)["cache_key"] for r in emu.requests]
+    assert keys[0] == keys[1] and keys[0] != keys[2]
+    assert all(k and k.startswith("genops-") for k in keys)
+
+
+@pytest.mark.parametrize("variant", ["openai-chat", "openai-responses"])
+def test_openai_sends_the_request_cache_key_without_breakpoints(emu: Emulator,
+                                                                 variant: str) -> None:
+    from dataclasses import replace
+
+    from genops.providers.base import Message
+
     emu.script("openai", Reply(text="ok"))
-    VARIANTS[variant].provider(emu).complete(make_request(cache_key="prefix-7f3a"))
+    request = replace(make_request(cache_key="prefix-7f3a"),
+                      messages=(Message("user", "no cacheable prefix"),))
+    VARIANTS[variant].provider(emu).complete(request)
     assert wire(variant, emu.requests[-1])["cache_key"] == "prefix-7f3a"
 
 

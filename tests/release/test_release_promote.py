@@ -20,7 +20,7 @@ from release_helpers import (
     workspace,
 )
 
-from genops.errors import GateFailed, UsageError
+from genops.errors import ExitCode, GateFailed, UsageError
 from genops.gates.sandbox import probe
 from genops.release.history import release_log, rollback
 from genops.release.pipeline import regenerate, resume
@@ -200,13 +200,13 @@ def test_cli_regenerate_json_lines_and_dry_run(tmp_path: Path) -> None:
     (first,) = [r for r in data["plan"]["requests"] if not r["estimated"]]
     assert first["label"] == "blueprint" and first["input_tokens"] > 0 and first["worst_usd"] > 0
     assert not (root / ".genops/ledger.db").exists() or paid_keys(root) == []
-    result = genops(root, "regenerate", "--reason", "from the cli", "--json")
+    result = genops(root, "regenerate", "--reason", "from the cli", "--jsonl")
     assert result.returncode == 0, result.stderr
-    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip().startswith("{")
-             and line.strip().endswith("}")]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]  # every line parses
     events = [e.get("event") for e in lines]
     assert "group_started" in events and "group_done" in events and "gate_done" in events
-    final = json.loads(result.stdout[result.stdout.index('{\n'):])
+    final = lines[-1]
+    assert final["event"] == "result"
     assert final["status"] == "promoted" and final["release"]["release"] == "r0001"
     text = genops(root, "log")
     assert text.returncode == 0 and "r0001" in text.stdout and "regenerate" in text.stdout
@@ -215,19 +215,25 @@ def test_cli_regenerate_json_lines_and_dry_run(tmp_path: Path) -> None:
 def test_manual_provider_waits_then_resume_promotes(tmp_path: Path) -> None:
     root = make_workspace(tmp_path)
     result = genops(root, "regenerate", "--provider", "manual", "--reason", "by hand")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == ExitCode.AWAITING == 5, result.stderr
     assert "awaiting responses" in result.stdout and "genops resume" in result.stdout
     run_dir = next((root / ".genops/runs").iterdir())
     requests = sorted((run_dir / "requests").glob("*.md"))
     assert [p.name for p in requests] == ["01-blueprint.md"]
     replies = json.loads((root / ".genops/fake-responses.json").read_text())
     responses = run_dir / "responses"
-    (responses / "01-blueprint.md").write_text(replies["Plan the complete source tree"])
+    misnamed = responses / "01-blueprint.txt"  # saved by an editor under another name
+    misnamed.write_text(replies["Plan the complete source tree"])
     step = genops(root, "resume", run_dir.name)
-    assert step.returncode == 0 and "awaiting responses" in step.stdout
+    assert step.returncode == 2 and "01-blueprint.txt" in step.stderr, step.stderr
+    assert "01-blueprint.md" in step.stderr
+    misnamed.rename(responses / "01-blueprint.md")
+    step = genops(root, "resume", run_dir.name)
+    assert step.returncode == 5 and "awaiting responses" in step.stdout
     (responses / "02-core.md").write_text(replies["Write the files of group `core`"])
-    step = genops(root, "resume")  # the newest unfinished run
-    assert step.returncode == 0 and "03-tests.md" in step.stdout
+    step = genops(root, "resume", "--json")  # the newest unfinished run
+    assert step.returncode == 5 and json.loads(step.stdout)["status"] == "awaiting"
+    assert any(p.endswith("03-tests.md") for p in json.loads(step.stdout)["pending"])
     (responses / "03-tests.md").write_text(replies["Write the files of group `tests`"])
     done = genops(root, "resume", run_dir.name)
     assert done.returncode == 0, done.stderr

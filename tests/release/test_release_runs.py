@@ -47,7 +47,7 @@ def _manual_run(ws: Path) -> RunState:
     # --full: these tests are about a full run's request files (blueprint first); a selective
     # run would start with the placement of REQ-GREET-3 instead
     result = genops(ws, "regenerate", "--full", "--provider", "manual", "-m", "by hand")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 5, result.stderr  # waiting for manual answers
     return list_runs(ws)[-1]
 
 
@@ -79,7 +79,7 @@ def test_a_bad_manual_answer_is_refused_and_never_archived(ws: Path, what: str, 
     responses = run.dir / "responses"
     if name != "01-blueprint.md":  # answer the blueprint first, to reach the group requests
         (responses / "01-blueprint.md").write_text(json.dumps(BLUEPRINT))
-        assert genops(ws, "resume", run.run_id).returncode == 0
+        assert genops(ws, "resume", run.run_id).returncode == 5  # the next level waits
         assert (run.dir / "requests" / name).is_file()
     before, archived = snapshot(ws), _archive(ws)
     (responses / name).write_bytes(data)
@@ -96,7 +96,7 @@ def test_a_bad_manual_answer_is_refused_and_never_archived(ws: Path, what: str, 
     (responses / name).write_text(json.dumps(BLUEPRINT) if name == "01-blueprint.md" else
                                   '<file path="hello/__init__.py">\nx = 1\n</file>\n')
     again = genops(ws, "resume", run.run_id)
-    assert again.returncode == 0, again.stderr
+    assert again.returncode == 5, again.stderr  # accepted; the next request waits
     assert len(_archive(ws)) > len(archived)
 
 
@@ -148,6 +148,6 @@ def test_resume_takes_only_a_run_started_on_the_current_release(ws: Path) -> Non
     change_spec(ws, "- **REQ-GREET-4** quieter.\n", files=tree_files(punct="."))
     new = _manual_run(ws)
     taken = genops(ws, "resume")
-    assert taken.returncode == 0, taken.stderr
+    assert taken.returncode == 5, taken.stderr  # taken, and still waiting for its answer
     assert f"resuming run {new.run_id}" in " ".join(taken.stderr.split())
     assert RunState.load(ws, old.run_id).stage == "awaiting"

@@ -41,7 +41,7 @@ def test_manual_flow_level_by_level(tmp_path: Path) -> None:
             result = attempt(ws, run_dir)
             break
         except ManualPending as pending:
-            assert pending.exit_code == ExitCode.OK
+            assert pending.exit_code == ExitCode.AWAITING  # waiting is not success (exit 5)
             rounds.append([p.name for p in pending.pending])
             assert all(p.is_file() for p in pending.pending)
             answer(pending.pending, pending.responses_dir)
