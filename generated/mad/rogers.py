@@ -9,6 +9,9 @@ Queries *about* a conversation (``history``, ``search``) carry the conversation
 id in their arguments, not in the envelope, so they are not themselves stored.
 Rogers handles its inbox from the same ordered stream it persists from, so a
 history request always sees every message published before it.
+
+Participants can tag conversations (REQ-ROGERS-6). The store is versioned and
+migrated up when Rogers opens it (REQ-STATE-1): ``mad/migrations/rogers/``.
 """
 from __future__ import annotations
 
@@ -21,12 +24,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from mad.core import migrations
 from mad.core.bus import Bus, Message, inbox
 from mad.core.mad import MAD, MADError, ToolSpec
 from mad.core.observability import Observability
 
 CONVERSATION_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-PRIVATE_MADS = ("turing",)  # traffic to and from the secrets manager is never stored
+TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+MAX_TAGS = 16  # per conversation
+STORE, ADOPT = "rogers", "conversations"  # migrations folder; the table a pre-migration db has
+# The version-1 schema (migration 0001), kept for r0001's callers; the store's schema is its
+# migrations, applied by mad.core.migrations.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY, owner TEXT, title TEXT, created REAL NOT NULL, updated REAL NOT NULL);
@@ -38,6 +46,7 @@ CREATE TABLE IF NOT EXISTS messages (
     body TEXT NOT NULL, ts REAL NOT NULL, correlation_id TEXT);
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, seq);
 """
+PRIVATE_MADS = ("turing",)  # traffic to and from the secrets manager is never stored
 
 
 def new_conversation_id() -> str:
@@ -72,8 +81,7 @@ class Rogers(MAD):
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(db_path), check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
-        self._db.commit()
+        migrations.upgrade(self._db, STORE, adopt=ADOPT)
 
     def topics(self) -> list[str]:
         return ["*"]  # one ordered stream: persistence and inbox together
@@ -126,8 +134,14 @@ class Rogers(MAD):
                 return None
             mads = [r[0] for r in self._db.execute(
                 "SELECT mad FROM participants WHERE conversation_id = ? ORDER BY mad", (cid,))]
+            tags = self._tags(cid)
         return {"id": row[0], "owner": row[1], "title": row[2], "created": row[3], "updated": row[4],
-                "participants": mads}
+                "participants": mads, "tags": tags}
+
+    def _tags(self, cid: str) -> list[str]:
+        """The conversation's tags, sorted (the caller holds the lock)."""
+        return [r[0] for r in self._db.execute(
+            "SELECT tag FROM conversation_tags WHERE conversation_id = ? ORDER BY tag", (cid,))]
 
     def _require_participant(self, cid: str, mad: str) -> dict[str, Any]:
         if not isinstance(cid, str) or not CONVERSATION_RE.match(cid):
@@ -167,6 +181,29 @@ class Rogers(MAD):
             self._db.commit()
         return self._conversation(conversation_id) or {}
 
+    def do_tag(self, request: Message, conversation_id: str, tags: list[str]) -> dict[str, Any]:
+        """A participant adds tags to a conversation (REQ-ROGERS-6)."""
+        self._require_participant(conversation_id, request.sender)
+        if not isinstance(tags, list) or not all(isinstance(t, str) and TAG_RE.match(t) for t in tags):
+            raise MADError("bad_request", "tags must be a list of 1-32 lowercase letters, digits or '-'")
+        with self._lock:
+            known = set(self._tags(conversation_id))
+            if len(known | set(tags)) > MAX_TAGS:
+                raise MADError("bad_request", f"a conversation has at most {MAX_TAGS} tags")
+            self._db.executemany("INSERT OR IGNORE INTO conversation_tags VALUES (?, ?)",
+                                 [(conversation_id, t) for t in sorted(set(tags))])
+            self._db.commit()
+        return self._conversation(conversation_id) or {}
+
+    def do_untag(self, request: Message, conversation_id: str, tag: str) -> dict[str, Any]:
+        """A participant removes a tag from a conversation (REQ-ROGERS-6)."""
+        self._require_participant(conversation_id, request.sender)
+        with self._lock:
+            self._db.execute("DELETE FROM conversation_tags WHERE conversation_id = ? AND tag = ?",
+                             (conversation_id, tag))
+            self._db.commit()
+        return self._conversation(conversation_id) or {}
+
     def do_history(self, request: Message, conversation_id: str, limit: int = 200) -> dict[str, Any]:
         conversation = self._require_participant(conversation_id, request.sender)
         limit = max(1, min(int(limit), 1000))
@@ -194,14 +231,20 @@ class Rogers(MAD):
         keys = ("conversation_id", "id", "sender", "text", "ts")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
-    def do_conversations(self, request: Message, owner: str | None = None) -> list[dict[str, Any]]:
+    def do_conversations(self, request: Message, owner: str | None = None,
+                         tag: str | None = None) -> list[dict[str, Any]]:
         query = ("SELECT c.id, c.owner, c.title, c.created, c.updated FROM conversations c"
                  " JOIN participants p ON p.conversation_id = c.id AND p.mad = ?")
         params: list[Any] = [request.sender]
+        if tag is not None:
+            query += " JOIN conversation_tags t ON t.conversation_id = c.id AND t.tag = ?"
+            params.append(tag)
         if owner is not None:
             query += " WHERE c.owner = ?"
             params.append(owner)
+        keys = ("id", "owner", "title", "created", "updated")
         with self._lock:
             rows = self._db.execute(query + " ORDER BY c.updated DESC LIMIT 500", params).fetchall()
-        keys = ("id", "owner", "title", "created", "updated")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
+            listed = [{**dict(zip(keys, row, strict=True)), "tags": self._tags(row[0])}
+                      for row in rows]
+        return listed

@@ -6,6 +6,8 @@ under a master key read from ``MAD_MASTER_KEY`` or a key file created with mode
 name to ``fnmatch`` patterns over secret names; anything not granted is denied.
 Every access, granted or denied, is written to the audit table with the caller,
 the secret's name (never its value), the outcome and the correlation id.
+The store is versioned and migrated up when Turing opens it (REQ-STATE-1):
+``mad/migrations/turing/``.
 """
 from __future__ import annotations
 
@@ -19,11 +21,15 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from mad.core import migrations
 from mad.core.bus import Bus, Message
 from mad.core.mad import MAD, MADError
 from mad.core.observability import Observability, current_correlation_id
 
 KEY_ENV = "MAD_MASTER_KEY"
+STORE, ADOPT = "turing", "secrets"  # migrations folder; the table a pre-migration db has
+# The version-1 schema (migration 0001), kept for r0001's callers; the store's schema is its
+# migrations, applied by mad.core.migrations.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS secrets (
     name TEXT NOT NULL, version INTEGER NOT NULL, ciphertext BLOB NOT NULL,
@@ -66,8 +72,7 @@ class Turing(MAD):
         self.auditors = auditors or []
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(db_path), check_same_thread=False)
-        self._db.executescript(SCHEMA)
-        self._db.commit()
+        migrations.upgrade(self._db, STORE, adopt=ADOPT)
 
     def stop(self) -> None:
         super().stop()

@@ -134,3 +134,23 @@ def test_secret_traffic_never_enters_conversation_memory(
         assert not mads["alpha"].ask("rogers", "search", query="swordfish")
     finally:
         vault.stop()
+
+
+@pytest.mark.req("REQ-ROGERS-6")
+def test_participants_tag_and_filter_conversations(cell: tuple[Rogers, dict[str, Echo], Observability, Bus]) -> None:
+    rogers, mads, obs, bus = cell
+    alpha, gamma = mads["alpha"], mads["gamma"]
+    trip = alpha.ask("rogers", "open", title="trip")["id"]
+    other = alpha.ask("rogers", "open", title="other")["id"]
+    assert alpha.ask("rogers", "tag", conversation_id=trip, tags=["travel", "q3"])["tags"] == ["q3", "travel"]
+    assert [c["id"] for c in alpha.ask("rogers", "conversations", tag="travel")] == [trip]
+    assert {c["id"]: c["tags"] for c in alpha.ask("rogers", "conversations")} == {trip: ["q3", "travel"], other: []}
+    assert alpha.ask("rogers", "history", conversation_id=trip)["conversation"]["tags"] == ["q3", "travel"]
+    assert alpha.ask("rogers", "untag", conversation_id=trip, tag="q3")["tags"] == ["travel"]
+    with pytest.raises(MADError, match="did not take part"):
+        gamma.ask("rogers", "tag", conversation_id=trip, tags=["mine"])
+    with pytest.raises(MADError, match="lowercase"):
+        alpha.ask("rogers", "tag", conversation_id=trip, tags=["Not OK"])
+    with pytest.raises(MADError, match="at most 16"):
+        alpha.ask("rogers", "tag", conversation_id=trip, tags=[f"t{i}" for i in range(16)])
+    assert gamma.ask("rogers", "conversations", tag="travel") == []
