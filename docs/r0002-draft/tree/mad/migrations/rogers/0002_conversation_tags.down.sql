@@ -1,2 +1,0 @@
-DROP INDEX conversation_tags_by_tag;
-DROP TABLE conversation_tags;

@@ -1,2 +1,0 @@
-DROP TABLE IF EXISTS audit;
-DROP TABLE IF EXISTS secrets;
