@@ -34,6 +34,11 @@ def new_run_id() -> str:
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
+def _created() -> str:
+    """Creation time to the microsecond: two runs started in the same second still sort in order."""
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
 def _now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
@@ -47,7 +52,7 @@ class RunState:
     reason: str
     params: dict[str, Any]
     stage: str = "created"
-    created: str = field(default_factory=_now)
+    created: str = field(default_factory=_created)
     updated: str = field(default_factory=_now)
     release: str | None = None
     inputs: dict[str, str] | None = None
@@ -102,7 +107,7 @@ class RunState:
 
 
 def list_runs(root: Path) -> list[RunState]:
-    """Every run with a readable run.json, oldest first."""
+    """Every run with a readable run.json, oldest first (by creation time, then id)."""
     folder = runs_dir(root)
     found = []
     for path in sorted(folder.glob(f"*/{RUN_FILE}")) if folder.is_dir() else []:
@@ -110,7 +115,7 @@ def list_runs(root: Path) -> list[RunState]:
             found.append(RunState.load(root, path.parent.name))
         except (json.JSONDecodeError, TypeError):
             continue
-    return found
+    return sorted(found, key=lambda run: (run.created, run.run_id))
 
 
 def latest_unfinished(root: Path, base: str | None) -> RunState:
