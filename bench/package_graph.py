@@ -1,6 +1,6 @@
 """Measure genops's package graph (package -> package edges and cycles) from its real imports.
 
-Uses genops's own import extraction (`genops.semdiff.imports.import_graph`), which sees every
+Uses genops's own import extraction (`genops.semdiff.build.import_graph`), which sees every
 import statement, late ones inside functions included. Run from the repository root:
 `python bench/package_graph.py [--modules]`.
 """
@@ -13,7 +13,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from genops.semdiff.imports import import_graph
+from genops.semdiff.build import import_graph
 
 ROOT = Path(__file__).resolve().parent.parent
 
