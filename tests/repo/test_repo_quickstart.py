@@ -71,11 +71,26 @@ def test_check_passes_on_this_repository(clone: Path) -> None:
     assert report
 
 
-def test_replay_works_in_a_shallow_clone_without_tags(tmp_path: Path) -> None:
-    """CI systems clone with --depth 1 and no tags: the release is found from its manifest."""
+def test_replay_in_a_shallow_clone_without_tags(tmp_path: Path) -> None:
+    """CI systems clone with --depth 1 and no tags. The current release is found from its manifest;
+    its parent's tree (the previous tree its requests were rendered against) needs history, so a
+    depth-1 clone gets exit 2 with the fix, and after `git fetch --unshallow` replay reproduces it."""
     target = tmp_path / "shallow"
     subprocess.run(["git", "clone", "-q", "--no-tags", "--depth", "1", f"file://{REPO}",
                     str(target)], check=True)
+    manifest = json.loads((target / ".genops" / "releases" / _current(target) / "manifest.json")
+                          .read_text(encoding="utf-8"))
     result = _genops(["replay", "--json"], target)
+    if manifest.get("parent"):
+        assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+        error = json.loads(result.stdout)
+        assert "git fetch --unshallow" in error["hint"]
+        subprocess.run(["git", "-C", str(target), "fetch", "-q", "--unshallow", "--no-tags"],
+                       check=True)
+        result = _genops(["replay", "--json"], target)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert _outcome(result.stdout)["reproduced"] is True
+
+
+def _current(root: Path) -> str:
+    return sorted(p.name for p in (root / ".genops" / "releases").iterdir() if p.is_dir())[-1]
