@@ -88,7 +88,7 @@ class TreeFacts:
     @classmethod
     def load(cls, root: Path, previous: Path | None = None) -> TreeFacts:
         """Read a tree's import graph and files; `previous` only adds its module and object names."""
-        from genops.semdiff.imports import import_graph
+        from genops.semdiff.build import import_graph
 
         files, paths = module_files(root)
         graph = {m: set(e) for m, e in import_graph(root).items()}

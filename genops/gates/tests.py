@@ -29,25 +29,11 @@ from genops.gates.junit import JUnitReport, outcome_phrase, read_junit
 from genops.gates.sandbox import (Probe, SandboxMode, allowlist_env, bwrap_argv,
                                   interpreter_roots, probe)
 from genops.gates.venvs import VenvBuildError, declared_dependencies, ensure_venv
+from genops.gates.venvs import scrub_env as scrub_env  # its home moved; imported here too
 from genops.release.tree import copy_tree, remove_tree
 
-# Variables that may hold a credential: never handed to pip (the suite gets an allowlist instead).
-_SECRET_PREFIXES = ("OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_", "AZURE_OPENAI_", "MISTRAL_",
-                    "COHERE_", "GROQ_", "DEEPSEEK_", "XAI_", "TOGETHER_", "OPENROUTER_", "AWS_")
-_SECRET_PATTERN = re.compile(r"(API_?KEY|_TOKEN|SECRET|PASSWORD|CREDENTIALS)", re.IGNORECASE)
-# Variables that would make the suite see genops's interpreter setup instead of its own.
-_INTERPRETER_VARS = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "CONDA_PREFIX",
-                     "PYTEST_ADDOPTS", "PYTEST_PLUGINS")
 OUTPUT_TAIL = 4000
 JUNIT_MAX_BYTES = 64 * 1024 * 1024
-
-
-def scrub_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """`environ` without provider keys, credentials or interpreter overrides (for pip builds)."""
-    return {k: v for k, v in environ.items()
-            if not k.upper().startswith(_SECRET_PREFIXES)
-            and not _SECRET_PATTERN.search(k)
-            and k not in _INTERPRETER_VARS and not k.startswith("GENOPS_")}
 
 
 def is_pytest(argv: list[str]) -> bool:

@@ -24,10 +24,28 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from genops.errors import GenopsError
+
+# Variables that may hold a credential: never handed to pip (the suite gets an allowlist instead).
+_SECRET_PREFIXES = ("OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_", "AZURE_OPENAI_", "MISTRAL_",
+                    "COHERE_", "GROQ_", "DEEPSEEK_", "XAI_", "TOGETHER_", "OPENROUTER_", "AWS_")
+_SECRET_PATTERN = re.compile(r"(API_?KEY|_TOKEN|SECRET|PASSWORD|CREDENTIALS)", re.IGNORECASE)
+# Variables that would make the suite see genops's interpreter setup instead of its own.
+_INTERPRETER_VARS = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "CONDA_PREFIX",
+                     "PYTEST_ADDOPTS", "PYTEST_PLUGINS")
+
+
+def scrub_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` without provider keys, credentials or interpreter overrides (for pip builds)."""
+    return {k: v for k, v in environ.items()
+            if not k.upper().startswith(_SECRET_PREFIXES)
+            and not _SECRET_PATTERN.search(k)
+            and k not in _INTERPRETER_VARS and not k.startswith("GENOPS_")}
+
 
 MARKER = "genops-venv.json"
 TEST_EXTRAS = ("test", "tests", "testing")
@@ -129,8 +147,6 @@ def venv_key(requirements: tuple[str, ...] | list[str]) -> str:
 
 
 def _pip_env() -> dict[str, str]:
-    from genops.gates.tests import scrub_env
-
     env = scrub_env(os.environ)
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     return env

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from genops.errors import BudgetExceeded
 from genops.ledger.db import CallRecord, Ledger, month_of, utc_now
+from genops.ledger.db import pid_alive as pid_alive  # its home moved; imported here too
 from genops.ledger.pricing import nano_to_usd, usd_to_nano
 
 
@@ -58,19 +59,6 @@ class BudgetStatus:
 
 def _usd(amount: float) -> str:
     return f"${amount:,.2f}" if amount >= 1 or amount == 0 else f"${amount:.4f}"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this host (a zombie counts as alive)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 class Budget:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import socket
 import sqlite3
 import threading
@@ -125,6 +126,19 @@ CREATE INDEX calls_in_flight ON calls (status) WHERE status = 'in_flight';
 ALTER TABLE calls ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
 """),
 )
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host (a zombie counts as alive)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def utc_now() -> datetime:
@@ -359,8 +373,6 @@ class Ledger:
 
     def unsettled(self, run_id: str | None = None) -> list[UnsettledCall]:
         """Calls written as in flight and never settled, oldest first (of one run if given)."""
-        from genops.ledger.budget import pid_alive
-
         here = socket.gethostname()
         sql = "SELECT * FROM calls WHERE status = 'in_flight'"
         args: tuple[str, ...] = ()

@@ -105,7 +105,7 @@ def _edges(root: Path | None, paths: list[str]) -> tuple[dict[str, set[str]], di
     importers: dict[str, set[str]] = {}
     if root is None:
         return imports, importers
-    from genops.semdiff.imports import import_graph
+    from genops.semdiff.build import import_graph
 
     by_module = {module_name(p): p for p in paths if p.endswith(".py")}
     for module, targets in import_graph(root).items():

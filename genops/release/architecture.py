@@ -110,7 +110,7 @@ def architecture_facts(ws: Any, tree: Path, *, release: str | None, blueprint: A
     """The facts of the released `tree`; the same inputs give the same facts."""
     from genops.gates.traceability import is_test_file
     from genops.semdiff.architecture import cycles
-    from genops.semdiff.imports import import_graph
+    from genops.semdiff.build import import_graph
 
     layer_rules = _layer_rules(active_adrs(ws.adrs))
     files = [p for p in list_tree(tree) if p.endswith(".py")]

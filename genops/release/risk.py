@@ -137,7 +137,7 @@ def rank_risks(changes: list[dict[str, Any]], adrs: list[Any], old_tree: Path | 
                new_tree: Path) -> list[dict[str, Any]]:
     """Changed modules (and the dependency manifest) by descending risk; ties by path."""
     from genops.gates.traceability import is_test_file
-    from genops.semdiff.imports import import_graph
+    from genops.semdiff.build import import_graph
 
     old_files, new_files = set(list_tree(old_tree)) if old_tree else set(), set(list_tree(new_tree))
     by_file = _file_changes(changes)

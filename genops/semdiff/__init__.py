@@ -8,10 +8,10 @@
 `build_model(root)` gives a tree's code model and `import_graph(root)` its import edges.
 """
 
-from genops.semdiff.build import TreeModel, build_model
+from genops.semdiff.build import TreeModel, build_model, import_graph
 from genops.semdiff.changes import FAIL_LEVELS, Category, Change, DiffResult, Kind, Stats
 from genops.semdiff.engine import compare_models, diff_trees
-from genops.semdiff.imports import import_graph, module_name
+from genops.semdiff.imports import module_name
 
 __all__ = ["FAIL_LEVELS", "Category", "Change", "DiffResult", "Kind", "Stats", "TreeModel", "build_model",
            "compare_models", "diff_trees", "import_graph", "module_name"]

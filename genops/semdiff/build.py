@@ -16,6 +16,7 @@ from pathlib import Path
 
 from genops.semdiff.cache import ModelCache, default_cache_dir, from_blob, to_blob, tree_key
 from genops.semdiff.extract import extract
+from genops.semdiff.imports import resolve_targets
 from genops.semdiff.model import FileModel, Module
 from genops.semdiff.tree import TreeScan, scan_trees
 
@@ -59,6 +60,13 @@ def build_model(root: Path, *, cache_dir: Path | None = None, jobs: int | None =
     """The code model of one tree (modules, objects, imports), using and filling the cache."""
     cache = ModelCache(cache_dir or default_cache_dir(root)) if use_cache else None
     return build_models(scan_trees(root, cache=cache), cache, jobs)[0]
+
+
+def import_graph(root: Path) -> dict[str, set[tuple[str, int]]]:
+    """Module dotted name -> {(imported module dotted name, line)}, third-party targets included."""
+    tree = build_model(root)
+    names = set(tree.modules)
+    return {m.name: resolve_targets(m.raw_imports(), names) for m in tree.modules.values()}
 
 
 def build_models(scans: list[TreeScan], cache: ModelCache | None, jobs: int | None) -> list[TreeModel]:

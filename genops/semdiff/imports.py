@@ -9,7 +9,7 @@ Absolute imports that name a module of the tree point at it; everything else is 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 ROOT_INIT = "__init__"
 
@@ -77,12 +77,3 @@ def _longest_known(name: str, modules: Mapping[str, object] | set[str]) -> str |
             return candidate
         parts.pop()
     return None
-
-
-def import_graph(root: Path) -> dict[str, set[tuple[str, int]]]:
-    """Module dotted name -> {(imported module dotted name, line)}, third-party targets included."""
-    from genops.semdiff.build import build_model
-
-    tree = build_model(root)
-    names = set(tree.modules)
-    return {m.name: resolve_targets(m.raw_imports(), names) for m in tree.modules.values()}
