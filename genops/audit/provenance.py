@@ -8,7 +8,6 @@ JSON (sorted keys, no spaces) so a replay produces the same bytes.
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,8 @@ from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
 from in_toto_attestation.predicates.test_result.v0 import test_result_pb2
 from in_toto_attestation.v1.resource_descriptor import ResourceDescriptor
 from in_toto_attestation.v1.statement import Statement
+
+from genops.junit import read_junit
 
 SLSA_PROVENANCE = "https://slsa.dev/provenance/v1"
 TEST_RESULT = "https://in-toto.io/attestation/test-result/v0.1"
@@ -87,17 +88,13 @@ def provenance_statement(manifest: Mapping[str, Any], *, resolved: Sequence[dict
 
 
 def junit_outcomes(junit: Path) -> dict[str, list[str]]:
-    """Test ids by outcome (passed, skipped, failed) from a JUnit XML file."""
+    """Test ids by outcome (passed, skipped, failed: errors count as failed) from a JUnit file."""
+    report = read_junit(junit)
+    if report is None or not report.valid:
+        raise ValueError(f"{junit}: missing or not JUnit XML")
     outcomes: dict[str, list[str]] = {"passed": [], "skipped": [], "failed": []}
-    root = ET.parse(junit).getroot()
-    for case in root.iter("testcase"):
-        name = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
-        if case.find("failure") is not None or case.find("error") is not None:
-            outcomes["failed"].append(name)
-        elif case.find("skipped") is not None:
-            outcomes["skipped"].append(name)
-        else:
-            outcomes["passed"].append(name)
+    for case in report.cases:
+        outcomes["failed" if case.outcome == "error" else case.outcome].append(case.id)
     return {k: sorted(v) for k, v in outcomes.items()}
 
 

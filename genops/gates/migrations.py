@@ -38,7 +38,7 @@ from typing import Any
 
 from genops.gates.base import Finding, GateContext, GateResult, Verdict
 from genops.gates.dbsnapshot import Snapshot, copy_db, first_difference, snapshot
-from genops.gates.junit import outcome_phrase
+from genops.junit import outcome_phrase
 from genops.gates.sandbox import Probe, allowlist_env, bwrap_argv, interpreter_roots
 from genops.gates.tests import TestsGate, is_pytest, junit_findings, resolve_argv
 from genops.gates.tests import make_gate as make_tests_gate

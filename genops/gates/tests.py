@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from genops.gates.base import Finding, GateContext, GateResult, Verdict
-from genops.gates.junit import JUnitReport, outcome_phrase, read_junit
+from genops.junit import JUnitReport, outcome_phrase, read_junit
 from genops.gates.sandbox import (Probe, SandboxMode, allowlist_env, bwrap_argv,
                                   interpreter_roots, probe)
 from genops.gates.venvs import VenvBuildError, declared_dependencies, ensure_venv

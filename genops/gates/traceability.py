@@ -22,7 +22,7 @@ from typing import Any
 
 from genops.gates.adr_rules import Severity, evidence_path, tree_prefix
 from genops.gates.base import Finding, GateContext, GateResult, Verdict
-from genops.gates.junit import Case, JUnitReport, read_junit
+from genops.junit import Case, JUnitReport, read_junit
 from genops.gates.rules_tree import TreeFacts
 
 REQ_REF = re.compile(r"\bREQ-[A-Z][A-Z0-9]*-\d+\b")

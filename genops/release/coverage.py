@@ -9,10 +9,11 @@ The delta against the parent release compares the requirement texts of both evid
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from genops.junit import read_junit
 
 Status = Literal["passed", "failed", "skipped"]
 
@@ -29,23 +30,13 @@ class Case:
 
 def junit_cases(path: Path) -> list[Case]:
     """Every test case in a JUnit XML file (xunit1, with file and line); [] if absent or invalid."""
-    if not path.is_file():
+    report = read_junit(path)
+    if report is None:
         return []
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError:
-        return []
-    cases = []
-    for case in root.iter("testcase"):
-        status: Status = "passed"
-        if case.find("failure") is not None or case.find("error") is not None:
-            status = "failed"
-        elif case.find("skipped") is not None:
-            status = "skipped"
-        line = case.get("line") or ""
-        cases.append(Case(case.get("file") or "", int(line) + 1 if line.isdigit() else 0,
-                          f"{case.get('classname', '')}::{case.get('name', '')}", status))
-    return cases
+    status: dict[str, Status] = {"passed": "passed", "skipped": "skipped", "failed": "failed",
+                                 "error": "failed"}
+    return [Case(case.file or "", case.line or 0, f"{case.classname}::{case.name}",
+                 status[case.outcome]) for case in report.cases]
 
 
 def cases_for_mention(cases: list[Case], mention: str) -> list[Case]:

@@ -1,7 +1,8 @@
 """JUnit XML, the tests gate's evidence, read as per-test outcomes.
 
-Both the tests gate (its counts) and the traceability gate (which requirements a *passing* test
-names) read the same file, so they cannot disagree about what ran.
+The one reader of that file: the tests gate (its counts), the traceability gate (which
+requirements a *passing* test names), the reviewer summary's coverage and the audit pack's
+test-result attestation all read it here, so they cannot disagree about what ran.
 """
 
 from __future__ import annotations
