@@ -27,8 +27,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
@@ -40,7 +38,7 @@ from genops.gates.base import Finding, GateContext, GateResult, Verdict
 from genops.gates.dbsnapshot import Snapshot, copy_db, first_difference, snapshot
 from genops.junit import outcome_phrase
 from genops.gates.sandbox import Probe, allowlist_env, bwrap_argv, interpreter_roots
-from genops.gates.tests import TestsGate, is_pytest, junit_findings, resolve_argv
+from genops.gates.tests import TestsGate, is_pytest, junit_findings, resolve_argv, run_in_group
 from genops.gates.tests import make_gate as make_tests_gate
 from genops.gates.venvs import VenvBuildError
 from genops.release.tree import copy_tree
@@ -112,18 +110,7 @@ def _execute(argv: list[str], cwd: Path, env: dict[str, str], stdout: Path, log:
     with open(log, "a", encoding="utf-8") as err:
         err.write(header + "\n")
     with open(stdout, "wb") as out, open(log, "ab") as err:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            code: int | None = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            code = None
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
+        code = run_in_group(argv, cwd, env, stdout=out, stderr=err, timeout=timeout)
     with open(stdout, "rb") as fh:
         text = fh.read(STDOUT_MAX).decode("utf-8", errors="replace")
     with open(log, "a", encoding="utf-8") as err:

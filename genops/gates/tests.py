@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from genops.gates.base import Finding, GateContext, GateResult, Verdict
 from genops.junit import JUnitReport, outcome_phrase, read_junit
@@ -70,23 +70,34 @@ def _rel(ctx: GateContext, path: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
+def run_in_group(argv: list[str], cwd: Path, env: dict[str, str], *, stdout: IO[bytes],
+                 stderr: IO[bytes] | int, timeout: float) -> int | None:
+    """Run argv in its own process group: its exit code, or None when killed at the timeout.
+
+    The whole group is killed afterwards, on success as on timeout, so a suite's stray children
+    (servers, sleepers) never outlive the gate.
+    """
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=stdout, stderr=stderr,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        code: int | None = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        code = None
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    return code
+
+
 def _run(argv: list[str], cwd: Path, env: dict[str, str], log: Path,
          timeout: float) -> tuple[int | None, float]:
-    """Run argv in its own process group; (exit code or None on timeout, seconds)."""
+    """Run argv with stdout and stderr into `log`; (exit code or None on timeout, seconds)."""
     started = time.monotonic()
     with open(log, "ab") as out:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            code: int | None = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            code = None
-        finally:
-            try:  # the suite's stray children go too, on success as on timeout
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
+        code = run_in_group(argv, cwd, env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
     return code, time.monotonic() - started
 
 
