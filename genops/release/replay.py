@@ -108,27 +108,53 @@ def _export(repo: Any, release: str, dest: Path, subpath: str | None = None) -> 
     return gitops.export_tree(repo, gitops.release_ref(repo, release), dest, subpath)
 
 
-def _rebuild_synthesized(repo: Any, manifest: dict[str, Any], work: Path, progress: Any
-                         ) -> tuple[Path, Any, Path | None, int, list[str]]:
-    from genops.providers.client import ModelClient
-    from genops.synthesis.engine import synthesize
+def _release_workspace(repo: Any, manifest: dict[str, Any], work: Path) -> tuple[Path, Any]:
+    """The release's own inputs, exported from its commit and loaded, without its output tree
+    (the answer must never leak into the rebuild). Pins are not re-checked against today's
+    catalog: a past release is rebuilt as it was made."""
     from genops.workspace import load_workspace
 
-    release, parent, output = manifest["release"], manifest.get("parent"), manifest["output"]["dir"]
-    source = _export(repo, release, work / "workspace")
-    shutil.rmtree(source / output, ignore_errors=True)  # never let the answer leak into the rebuild
-    ws = load_workspace(source, check_model_pins=False)
-    recorded = manifest.get("inputs", {})
-    now = ws.input_hashes()
-    changed = sorted(p for p in set(now) | set(recorded) if now.get(p) != recorded.get(p))
-    previous = None
-    if parent:
-        previous = _export(repo, parent, work / "parent", output) / output
-        previous.mkdir(parents=True, exist_ok=True)
+    source = _export(repo, manifest["release"], work / "workspace")
+    shutil.rmtree(source / manifest["output"]["dir"], ignore_errors=True)
+    return source, load_workspace(source, check_model_pins=False)
+
+
+def _parent_tree(repo: Any, manifest: dict[str, Any], work: Path) -> Path | None:
+    """The parent release's output tree, exported from its commit (None for a first release)."""
+    parent, output = manifest.get("parent"), manifest["output"]["dir"]
+    if not parent:
+        return None
+    previous: Path = _export(repo, parent, work / "parent", output) / output
+    previous.mkdir(parents=True, exist_ok=True)
+    return previous
+
+
+def _replay_client(source: Path, ws: Any, manifest: dict[str, Any], work: Path
+                   ) -> tuple[Any, list[tuple[str, ModelConfig]]]:
+    """A client answering every rung from the archive, offline, and the rungs that answered."""
+    from genops.providers.client import ModelClient
+
     rungs = replay_rungs(ws, manifest)
     providers: dict[str, Provider] = {name: LadderReplayProvider(source, last=i == len(rungs) - 1)
                                       for i, (name, _) in enumerate(rungs)}
-    client = ModelClient(source, ws.config, run_id=work.name, providers=providers, offline=True)
+    return ModelClient(source, ws.config, run_id=work.name, providers=providers, offline=True), rungs
+
+
+def _changed_inputs(ws: Any, manifest: dict[str, Any]) -> list[str]:
+    """Inputs whose hash at the release commit differs from the manifest's record."""
+    recorded = manifest.get("inputs", {})
+    now = ws.input_hashes()
+    return sorted(p for p in set(now) | set(recorded) if now.get(p) != recorded.get(p))
+
+
+def _rebuild_synthesized(repo: Any, manifest: dict[str, Any], work: Path, progress: Any
+                         ) -> tuple[Path, Any, Path | None, int, list[str]]:
+    from genops.synthesis.engine import synthesize
+
+    parent = manifest.get("parent")
+    source, ws = _release_workspace(repo, manifest, work)
+    previous = _parent_tree(repo, manifest, work)
+    client, rungs = _replay_client(source, ws, manifest, work)
     result = synthesize(ws, client=client, rungs=rungs, previous_tree=previous,
                         run_dir=work / "run", progress=progress, release=parent,
                         on_failure="fallback", selection=recorded_selection(manifest))
@@ -136,7 +162,7 @@ def _rebuild_synthesized(repo: Any, manifest: dict[str, Any], work: Path, progre
                         policy=PathPolicy.of(ws))
     staged, repair_calls = replay_repairs(ws, client, rungs, staged, manifest.get("repairs", []),
                                           run_dir=work / "run", release=parent)
-    return staged, ws, previous, len(result.calls) + repair_calls, changed
+    return staged, ws, previous, len(result.calls) + repair_calls, _changed_inputs(ws, manifest)
 
 
 def _rebuild_model_patch(repo: Any, manifest: dict[str, Any], work: Path
@@ -144,19 +170,12 @@ def _rebuild_model_patch(repo: Any, manifest: dict[str, Any], work: Path
     """A `genops patch` release: the parent's tree, the recorded instruction, archived answers."""
     from genops.patch.engine import PatchJob, run_patch
     from genops.patch.from_drift import read_tree_text
-    from genops.providers.client import ModelClient
-    from genops.workspace import load_workspace
 
-    release, parent, output = manifest["release"], manifest["parent"], manifest["output"]["dir"]
-    source = _export(repo, release, work / "workspace")
-    shutil.rmtree(source / output, ignore_errors=True)  # the answer must not leak into the rebuild
-    ws = load_workspace(source)
-    previous = _export(repo, parent, work / "parent", output) / output
-    previous.mkdir(parents=True, exist_ok=True)
-    rungs = replay_rungs(ws, manifest)
-    providers: dict[str, Provider] = {name: LadderReplayProvider(source, last=i == len(rungs) - 1)
-                                      for i, (name, _) in enumerate(rungs)}
-    client = ModelClient(source, ws.config, run_id=work.name, providers=providers, offline=True)
+    parent = manifest["parent"]
+    source, ws = _release_workspace(repo, manifest, work)
+    previous = _parent_tree(repo, manifest, work)
+    assert previous is not None  # a patch always has a parent
+    client, rungs = _replay_client(source, ws, manifest, work)
     job = PatchJob(ws=ws, client=client, rungs=rungs, base=read_tree_text(previous),
                    base_root=previous, instruction=manifest["patch"]["instruction"],
                    run_dir=work / "run", release=parent)
@@ -166,10 +185,7 @@ def _rebuild_model_patch(repo: Any, manifest: dict[str, Any], work: Path
                         policy=PathPolicy.of(ws))
     staged, repair_calls = replay_repairs(ws, client, rungs, staged, manifest.get("repairs", []),
                                           run_dir=work / "run", release=parent)
-    recorded = manifest.get("inputs", {})
-    now = ws.input_hashes()
-    changed = sorted(p for p in set(now) | set(recorded) if now.get(p) != recorded.get(p))
-    return staged, ws, previous, len(result.calls) + repair_calls, changed
+    return staged, ws, previous, len(result.calls) + repair_calls, _changed_inputs(ws, manifest)
 
 
 def recorded_selection(manifest: dict[str, Any]) -> Any:
@@ -184,22 +200,15 @@ def _rebuild_recorded_patch(repo: Any, manifest: dict[str, Any], work: Path
                             ) -> tuple[Path, Any, Path | None, int, list[str]]:
     """A hand edit recorded by `genops patch --from-drift`: the parent's tree plus its edits."""
     from genops.patch.from_drift import EDITS_FILE, apply_edits, read_tree_text
-    from genops.workspace import load_workspace
 
-    release, parent, output = manifest["release"], manifest["parent"], manifest["output"]["dir"]
-    source = _export(repo, release, work / "workspace")
-    shutil.rmtree(source / output, ignore_errors=True)  # the answer must not leak into the rebuild
-    ws = load_workspace(source, check_model_pins=False)
-    edits = json.loads((source / ".genops" / "releases" / release / "evidence" / EDITS_FILE)
-                       .read_text(encoding="utf-8"))
-    previous = _export(repo, parent, work / "parent", output) / output
-    previous.mkdir(parents=True, exist_ok=True)
+    source, ws = _release_workspace(repo, manifest, work)
+    edits = json.loads((source / ".genops" / "releases" / manifest["release"] / "evidence"
+                        / EDITS_FILE).read_text(encoding="utf-8"))
+    previous = _parent_tree(repo, manifest, work)
+    assert previous is not None  # a patch always has a parent
     files = apply_edits(read_tree_text(previous), edits)
     staged = stage_tree(files, [], run_dir=work / "run", policy=PathPolicy.of(ws))
-    recorded = manifest.get("inputs", {})
-    now = ws.input_hashes()
-    changed = sorted(p for p in set(now) | set(recorded) if now.get(p) != recorded.get(p))
-    return staged, ws, previous, 0, changed
+    return staged, ws, previous, 0, _changed_inputs(ws, manifest)
 
 
 def _rebuild(root: Path, repo: Any, manifest: dict[str, Any], work: Path, progress: Any
