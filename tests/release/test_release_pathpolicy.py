@@ -44,6 +44,7 @@ from genops.release.runs import list_runs
 from genops.release.seal import SealBroken
 from genops.release.staging import StagingError, stage_tree
 from genops.release.tree import hash_tree
+from genops.testing.snapshot import workspace_files
 
 GOOD = tree_files()
 
@@ -126,9 +127,7 @@ def _script_hostile(root: Path, answer: str) -> None:
 
 def _outside_runs(root: Path) -> dict[str, bytes]:
     """Every file outside .genops/runs, the ledger and the archive (those record paid calls)."""
-    skip = (".git/", ".genops/runs/", ".genops/ledger.db", ".genops/archive/")
-    return {rel: p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and not (rel := p.relative_to(root).as_posix()).startswith(skip)}
+    return workspace_files(root, (".git/", ".genops/runs/", ".genops/ledger.db", ".genops/archive/"))
 
 
 def _refs(root: Path) -> tuple[str, list[str]]:

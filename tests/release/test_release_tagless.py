@@ -27,6 +27,7 @@ from release_helpers import (
 )
 
 from genops.release.pipeline import regenerate
+from genops.testing.snapshot import workspace_files
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +52,7 @@ def clone(source: Path, dest: Path, *flags: str) -> Path:
 
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file but git's own, the runs folder and the semantic-diff parse cache."""
-    skip = (".git/", ".genops/runs/", ".genops/cache/")
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and not p.relative_to(root).as_posix().startswith(skip)}
+    return workspace_files(root, (".git/", ".genops/runs/", ".genops/cache/"))
 
 
 def ok_json(root: Path, *args: str, env: dict[str, str] | None = None) -> dict:  # type: ignore[type-arg]

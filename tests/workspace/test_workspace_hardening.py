@@ -17,6 +17,7 @@ import pytest
 
 from genops.cli.main import main
 from genops.workspace.scaffold import init_workspace
+from genops.testing.snapshot import workspace_files
 
 SECRET = "sk-test-SECRET-7f3a9"
 
@@ -28,13 +29,7 @@ def ws(tmp_path: Path) -> Path:
 
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file of the workspace except git's own and the runs folder."""
-    files: dict[str, bytes] = {}
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if rel.startswith((".git/", ".genops/runs/")) or not path.is_file():
-            continue
-        files[rel] = path.read_bytes()
-    return files
+    return workspace_files(root, (".git/", ".genops/runs/"))
 
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], root: Path,

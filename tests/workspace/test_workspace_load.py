@@ -11,6 +11,7 @@ import pytest
 from genops.errors import ConfigError, ExitCode
 from genops.workspace import load_workspace
 from genops.workspace.scaffold import init_workspace
+from genops.testing.snapshot import workspace_files
 
 
 @pytest.fixture()
@@ -19,8 +20,7 @@ def ws(tmp_path: Path) -> Path:
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return workspace_files(root)
 
 
 def test_scaffold_loads(ws: Path) -> None:
