@@ -10,7 +10,7 @@ GENOPS_PAUSE_UNTIL exists (at most 120 s), after writing its pid to `<that file>
 use it to hold a run at a known instant (holding the workspace lock, or with a call in flight),
 then start a rival, or kill the process group.
 
-`GIT_CRASH_POINTS` kill inside git instead: `git_fault_options("commit")` gives the git command
+`GIT_CRASH_POINTS` kill inside git instead: `git_fault_hooks("commit")` gives the git command
 a reference-transaction hook that SIGKILLs its whole process group (git, genops, everything the
 command started) while git holds its lock files, as a kill of the terminal's process group would.
 """
@@ -44,15 +44,16 @@ if [ "$1" = prepared ]; then kill -KILL 0; fi
 """
 
 
-def git_fault_options(step: str) -> dict[str, str]:
-    """Extra `git -c` options for `step` ("commit", "tag"): none unless GENOPS_CRASH_AT names it."""
+def git_fault_hooks(step: str) -> str | None:
+    """A hooks directory whose hook kills the process group inside git `step` ("commit", "tag"),
+    or None unless GENOPS_CRASH_AT names that step."""
     if os.environ.get(ENV) != f"in-git-{step}":
-        return {}
+        return None
     hooks = Path(tempfile.mkdtemp(prefix="genops-fault-"))
     hook = hooks / "reference-transaction"
     hook.write_text(_KILL_GROUP_HOOK, encoding="utf-8")
     hook.chmod(0o755)
-    return {"c": f"core.hooksPath={hooks}"}
+    return str(hooks)
 
 
 def crashpoint(name: str) -> None:

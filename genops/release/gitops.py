@@ -28,7 +28,7 @@ from pathlib import Path
 import git
 
 from genops.errors import UsageError
-from genops.release.faults import git_fault_options
+from genops.release.faults import git_fault_hooks
 from genops.treeignore import ignored_component
 
 TAG_PREFIX = "genops/"
@@ -126,8 +126,7 @@ def hooks_off(repo: git.Repo) -> Iterator[Callable[..., git.cmd.Git]]:
     with tempfile.TemporaryDirectory(prefix="genops-nohooks-") as empty:
         def run(step: str | None = None) -> git.cmd.Git:
             # The only hooks that ever run are the test suite's kill hooks (GENOPS_CRASH_AT=in-git-*).
-            fault = git_fault_options(step) if step else {}
-            hooks = fault["c"].split("=", 1)[1] if fault else empty
+            hooks = (git_fault_hooks(step) if step else None) or empty
             return repo.git(c=[f"core.hooksPath={hooks}", "core.fsmonitor=false"],
                             literal_pathspecs=True)
         yield run
