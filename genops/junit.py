@@ -27,7 +27,8 @@ class Case:
     file: str | None  # relative to the suite's root directory
     line: int | None  # 1-based line of the test's definition
     outcome: Outcome
-    message: str = ""
+    message: str = ""  # the first line of the failure's message
+    detail: str = ""  # the whole failure text (the element's body, else its message)
 
     @property
     def id(self) -> str:
@@ -54,16 +55,17 @@ def _line(value: str | None) -> int | None:
 
 def _case(element: ET.Element) -> Case:
     outcome: Outcome = "passed"
-    message = ""
+    message = detail = ""
     for tag, name in _TAGS:
         found = element.find(tag)
         if found is not None:
             outcome = name
             lines = (found.get("message") or "").strip().splitlines()
             message = lines[0] if lines else tag
+            detail = (found.text or found.get("message") or tag).strip()
             break
     return Case(element.get("classname", ""), element.get("name", ""), element.get("file"),
-                _line(element.get("line")), outcome, message)
+                _line(element.get("line")), outcome, message, detail)
 
 
 def read_junit(path: Path) -> JUnitReport | None:

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from genops.synthesis.protocol import format_protocol
+from genops.protocol.files import format_protocol
 
 HERE = Path(__file__).resolve().parent
 

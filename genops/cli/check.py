@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check drift, manifests, ADR rules, the diff policy and traceability (exit 1 on a violation)."""
         from genops.errors import GateFailed
-        from genops.gates.check_suite import run_check
+        from genops.release.check_suite import run_check
         from genops.render.check import render
         from genops.render.console import result_written
 

@@ -63,14 +63,14 @@ def register(app: typer.Typer) -> None:
         ws = open_workspace(workspace)
         if from_drift:
             from genops.errors import UsageError
-            from genops.patch.from_drift import record_drift
+            from genops.release.drift_patch import record_drift
 
             if instruction or file or from_test:
                 raise UsageError("--from-drift records hand edits; it takes no instruction")
             run_with_progress(json_out, jsonl, lambda progress: record_drift(
                 ws, reason=reason or None, gate_observer=progress.gate))
             return
-        from genops.patch import pipeline
+        from genops.release import patch_run as pipeline
 
         text, origin = _instruction(ws, instruction, file, from_test)
         if dry_run:

@@ -44,8 +44,8 @@ def register_documents(app: typer.Typer) -> None:
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
         """Render a release's reviewer summary again (as it would be written today)."""
-        from genops.release.reviewdocs import rendered_release
-        from genops.release.store import resolve_release
+        from genops.review.documents import rendered_release
+        from genops.store.releases import resolve_release
         from genops.render.console import print_json
 
         output_mode(json_out and output is None)
@@ -68,7 +68,7 @@ def register_documents(app: typer.Typer) -> None:
     ) -> None:
         """Render ARCHITECTURE.md from the current release, the ADRs and the traceability."""
         from genops.errors import UsageError
-        from genops.release.reviewdocs import ARCHITECTURE, current_architecture
+        from genops.review.documents import ARCHITECTURE, current_architecture
         from genops.render.console import print_json
 
         output_mode(json_out)
@@ -103,7 +103,7 @@ def register_review(app: typer.Typer) -> None:
         """Run the review panel on the output tree's change without promoting anything."""
         from genops.errors import GateFailed
         from genops.render.check import render
-        from genops.review.pr import review_change
+        from genops.release.review_pr import review_change
 
         fmt = Format.json if json_out else fmt
         output_mode(fmt is Format.json and output is None)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from genops.gates.base import Finding, GateContext, GateResult, Verdict
 from genops.gates.rules_code import CODE_CHECKS, RuleEnv
 from genops.gates.rules_imports import IMPORT_CHECKS, sibling_members
-from genops.gates.rules_schema import as_list, has_wildcard, matches, validate_adr_rules, validate_rules
+from genops.workspace.rules_schema import as_list, has_wildcard, matches, validate_adr_rules, validate_rules
 from genops.gates.rules_tree import RuleRef, TreeFacts, Violation
 
 Severity = Literal["error", "warning", "note"]

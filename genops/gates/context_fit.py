@@ -43,7 +43,7 @@ def senior_model(ws: Any) -> str:
 
 def senior_window(ws: Any) -> int | None:
     """The senior model's context window: pinned in genops.toml, else the catalog's."""
-    from genops.providers.catalog import context_window
+    from genops.workspace.catalog import context_window
 
     cfg = ws.config.models[ws.config.ladder.rungs[0]]
     return context_window(cfg.model, cfg.context_window)
@@ -51,7 +51,7 @@ def senior_window(ws: Any) -> int | None:
 
 def fit_result(name: str, ws: Any, tree: Path) -> GateResult:
     """Judge the tree's size against the senior model's context window."""
-    from genops.providers.catalog import PIN_WINDOW_HINT
+    from genops.workspace.catalog import PIN_WINDOW_HINT
 
     model = senior_model(ws)
     window = senior_window(ws)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from genops.gates.base import Finding, GateResult
-from genops.release.store import current_release, load_manifest, release_dir
-from genops.release.tree import tree_files, tree_hash
+from genops.store.releases import current_release, load_manifest, release_dir
+from genops.store.tree import tree_files, tree_hash
 
 PATCH_HINT = "`genops patch --from-drift` records the edit as a patch release"
 

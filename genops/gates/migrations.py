@@ -41,7 +41,7 @@ from genops.gates.sandbox import Probe, allowlist_env, bwrap_argv, interpreter_r
 from genops.gates.tests import TestsGate, is_pytest, junit_findings, resolve_argv, run_in_group
 from genops.gates.tests import make_gate as make_tests_gate
 from genops.gates.venvs import VenvBuildError
-from genops.release.tree import copy_tree
+from genops.store.tree import copy_tree
 from genops.workspace.config import MigrationGateConfig, StoreConfig
 
 OUTPUT_TAIL = 1500

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from genops.gates.rules_schema import as_list, matches_any
+from genops.workspace.rules_schema import as_list, matches_any
 from genops.gates.rules_tree import RuleRef, TreeFacts, Violation
 
 # Import names whose distribution is called something else (both spellings are accepted).

@@ -14,7 +14,7 @@ from functools import partial
 from itertools import pairwise
 from typing import Any
 
-from genops.gates.rules_schema import as_list, matches
+from genops.workspace.rules_schema import as_list, matches
 from genops.gates.rules_tree import RuleRef, TreeFacts, Violation
 
 Chain = list[str]

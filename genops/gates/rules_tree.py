@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from genops.gates.rules_schema import has_wildcard, matches, matches_any
+from genops.workspace.rules_schema import has_wildcard, matches, matches_any
 from genops.treeignore import kept_dirs, kept_files
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -27,9 +26,6 @@ from typing import Literal
 
 SandboxMode = Literal["required", "preferred", "off"]
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# Names genops sets itself; listing them in [gates.tests] env would override the sandbox's own.
-RESERVED_ENV = ("HOME", "TMPDIR", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
 # Top-level system directories mounted read-only (or re-created as the same symlink).
 SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc")
 MASKED_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/sudoers")
@@ -66,18 +62,6 @@ def probe(bwrap: str = "bwrap") -> Probe:
         why = lines[-1] if lines else f"exit code {proc.returncode}"
         return Probe(False, path, f"bubblewrap cannot run here: {why}")
     return Probe(True, path, f"bubblewrap at {path}")
-
-
-def check_env_names(names: Iterable[str]) -> list[str]:
-    """The names, validated: environment variable syntax, none genops sets itself."""
-    checked = []
-    for name in names:
-        if not ENV_NAME.fullmatch(name):
-            raise ValueError(f"{name!r} is not an environment variable name")
-        if name in RESERVED_ENV or name.startswith("GENOPS_"):
-            raise ValueError(f"{name!r} is set by genops for the suite and cannot be passed through")
-        checked.append(name)
-    return checked
 
 
 def allowlist_env(environ: Mapping[str, str], names: Sequence[str], *, home: Path, tmpdir: Path,

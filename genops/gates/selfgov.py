@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from genops.gates.adr_rules import RulesReport, check_rules
-from genops.gates.rules_schema import validate_adr_rules
+from genops.workspace.rules_schema import validate_adr_rules
 from genops.workspace.adr import Adr, effective_status, load_adrs
 
 ADR_HOME = "docs"  # the tool's ADRs live in docs/adr, apart from a workspace's adr/

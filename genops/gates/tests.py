@@ -30,7 +30,7 @@ from genops.gates.sandbox import (Probe, SandboxMode, allowlist_env, bwrap_argv,
                                   interpreter_roots, probe)
 from genops.gates.venvs import VenvBuildError, declared_dependencies, ensure_venv
 from genops.gates.venvs import scrub_env as scrub_env  # its home moved; imported here too
-from genops.release.tree import copy_tree, remove_tree
+from genops.store.tree import copy_tree, remove_tree
 
 OUTPUT_TAIL = 4000
 JUNIT_MAX_BYTES = 64 * 1024 * 1024

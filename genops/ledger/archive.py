@@ -22,7 +22,7 @@ from typing import Any
 
 from genops.errors import ConfigError, UsageError
 from genops.fsutil import write_atomic
-from genops.providers.base import CompletionRequest, CompletionResponse
+from genops.calls import CompletionRequest, CompletionResponse
 
 ENTRY_FORMAT = 1
 INDEX_NAME = ".index.jsonl"

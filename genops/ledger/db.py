@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from genops.errors import ConfigError
 from genops.ledger.pricing import nano_to_usd, usd_to_nano
-from genops.providers.base import Usage
+from genops.calls import Usage
 from genops.workspace.config import BudgetConfig
 
 LEDGER_NAME = "ledger.db"

@@ -13,8 +13,8 @@ import json
 import math
 
 from genops.errors import ConfigError
-from genops.providers.base import CompletionRequest, Usage
-from genops.providers.catalog import lookup
+from genops.calls import CompletionRequest, Usage
+from genops.workspace.catalog import lookup
 from genops.workspace.config import GenopsConfig, Price
 
 PER_MILLION = 1_000_000

@@ -23,9 +23,9 @@ from typing import Any
 
 from genops.errors import GateFailed
 from genops.patch.context import Chosen, Selection, select_context
-from genops.patch.edits import EDIT_LABEL_PREFIX, EditBlock, parse_edits, render_edit_help
+from genops.protocol.edits import EDIT_LABEL_PREFIX, EditBlock, parse_edits, render_edit_help
 from genops.patch.match import ApplyResult, BlockFailure, apply_blocks, tree_changes
-from genops.providers.base import Message
+from genops.calls import Message
 from genops.synthesis.context import (base_context, prefix_cache_key, render_template,
                                       request_context)
 from genops.synthesis.conversation import ClientLike, RunSettings, Unit

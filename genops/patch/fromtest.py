@@ -15,8 +15,8 @@ from typing import Any
 from genops.errors import UsageError
 from genops.gates.base import GateContext
 from genops.gates.tests import make_gate
-from genops.patch.repair import junit_failures, normalize
-from genops.release.tree import tree_files
+from genops.patch.failures import junit_failures, normalize
+from genops.store.tree import tree_files
 
 OUTPUT_TAIL = 3000
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from genops.patch.edits import EditBlock
+from genops.protocol.edits import EditBlock
 
 Reason = Literal["missing", "ambiguous", "overlap", "no_file", "exists"]
 STRATEGIES = ("exact", "crlf", "trailing_whitespace", "indentation")

@@ -17,7 +17,7 @@ import httpx
 import httpx2
 
 from genops.errors import ProviderError
-from genops.providers.base import CompletionRequest, Message, StopReason, TokenCallback
+from genops.calls import CompletionRequest, Message, StopReason, TokenCallback
 
 # The SDKs' own variables, in the order each SDK reads them (google-genai prefers GOOGLE_API_KEY).
 KEY_ENV: dict[str, tuple[str, ...]] = {

@@ -29,7 +29,7 @@ from genops.providers._common import (
     stop_from,
     truncated,
 )
-from genops.providers.base import (
+from genops.calls import (
     CompletionRequest,
     CompletionResponse,
     Message,

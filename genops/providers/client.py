@@ -31,11 +31,11 @@ from genops.ledger.budget import Budget, Reservation
 from genops.ledger.db import CallRecord, Ledger
 from genops.ledger.pricing import (billed_price, cost_usd, counted_usage, estimate_request_tokens,
                                    worst_case_usd)
-from genops.providers.base import (CompletionRequest, CompletionResponse, Provider, TokenCallback,
+from genops.calls import (CompletionRequest, CompletionResponse, Provider, TokenCallback,
                                    Usage)
 from genops.providers.replay import archive_miss_error
 from genops.providers.retry import call_with_retry
-from genops.release.faults import crashpoint
+from genops.faults import crashpoint
 from genops.workspace.config import GenopsConfig, Price
 
 log = logging.getLogger("genops.client")

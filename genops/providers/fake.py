@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from genops.errors import ConfigError
 from genops.ledger.pricing import BYTES_PER_TOKEN, estimate_request_tokens, estimate_tokens
-from genops.providers.base import (CompletionRequest, CompletionResponse, StopReason,
+from genops.calls import (CompletionRequest, CompletionResponse, StopReason,
                                    TokenCallback, Usage)
 
 RESPONSES_FILE = ".genops/fake-responses.json"
@@ -136,7 +136,7 @@ def vary_file(seed: int, path: str, text: str) -> str:
 
 def vary_answer(answer: str, seed: int) -> str:
     """A file-protocol answer with each file varied; any other answer unchanged."""
-    from genops.synthesis.protocol import ProtocolError, format_protocol, parse_protocol
+    from genops.protocol.files import ProtocolError, format_protocol, parse_protocol
 
     try:
         parsed = parse_protocol(answer)

@@ -25,8 +25,10 @@ from pathlib import Path
 from genops.errors import ExitCode, GenopsError, ProviderError, UsageError
 from genops.fsutil import write_atomic
 from genops.ledger.pricing import estimate_request_tokens, estimate_tokens
-from genops.providers.base import CompletionRequest, CompletionResponse, TokenCallback, Usage
-from genops.synthesis.protocol import render_protocol_help
+from genops.calls import CompletionRequest, CompletionResponse, TokenCallback, Usage
+from genops.protocol.answers import check_answer
+from genops.protocol.edits import EDIT_LABEL_PREFIX, render_edit_help
+from genops.protocol.files import render_protocol_help
 
 INDEX_NAME = "index.json"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -140,8 +142,6 @@ class ManualProvider:
             shown = answer.relative_to(self.workspace_root)
         except ValueError:
             shown = answer
-        from genops.patch.edits import EDIT_LABEL_PREFIX, render_edit_help
-
         edits = request_label(request).startswith(EDIT_LABEL_PREFIX)
         lines = [
             f"# genops manual request {stem}",
@@ -180,26 +180,7 @@ def read_answer(path: Path, label: str) -> tuple[str, str | None]:
     if ".cont" in label:  # a continuation is the rest of a cut-off answer: any text goes
         return text, None
     try:
-        _check_shape(text, label)
+        check_answer(text, label)
     except GenopsError as exc:
         return text, f"{path}: {exc.message}"
     return text, None
-
-
-def _check_shape(text: str, label: str) -> None:
-    """Raise the parser's error when `text` is not a usable answer for a request `label`."""
-    from genops.synthesis.blueprint import BlueprintError, extract_json
-    from genops.synthesis.protocol import ProtocolError, parse_protocol
-
-    from genops.patch.edits import EDIT_LABEL_PREFIX, parse_edits
-
-    if label.startswith(EDIT_LABEL_PREFIX):  # a patch request is answered with edit blocks
-        parse_edits(text)
-        return
-    if label.split(".")[0] == "blueprint":
-        if not isinstance(extract_json(text), dict):
-            raise BlueprintError("the blueprint answer is not a JSON object")
-        return
-    parsed = parse_protocol(text)
-    if not parsed.files and not parsed.deletes:
-        raise ProtocolError("the answer holds no <file> or <delete> blocks (file protocol)")

@@ -40,7 +40,7 @@ from genops.providers._common import (
     truncated,
     wire_cache_key,
 )
-from genops.providers.base import (
+from genops.calls import (
     CompletionRequest,
     CompletionResponse,
     ProviderSettings,

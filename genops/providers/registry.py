@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from genops.errors import ConfigError
-from genops.providers.base import Provider, ProviderSettings
+from genops.calls import Provider, ProviderSettings
 from genops.workspace.config import ModelConfig
 
 Factory = Callable[[ModelConfig, Path], Provider]
@@ -19,7 +19,7 @@ Factory = Callable[[ModelConfig, Path], Provider]
 
 def settings_for(model_cfg: ModelConfig) -> ProviderSettings:
     """How to reach the model: base URL, key variable name and timeout (never the key itself)."""
-    from genops.providers.catalog import context_window
+    from genops.workspace.catalog import context_window
 
     return ProviderSettings(base_url=model_cfg.base_url, api_key_env=model_cfg.api_key_env,
                             timeout_s=model_cfg.timeout_s,

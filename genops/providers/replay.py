@@ -11,7 +11,7 @@ from pathlib import Path
 
 from genops.errors import ProviderError
 from genops.ledger.archive import Archive
-from genops.providers.base import CompletionRequest, CompletionResponse, TokenCallback
+from genops.calls import CompletionRequest, CompletionResponse, TokenCallback
 
 MAX_DIFFERENCES_SHOWN = 8
 

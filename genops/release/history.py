@@ -14,18 +14,18 @@ from typing import Any
 
 from genops.errors import UsageError
 from genops.gates.registry import GateObserver
-from genops.release import gitops
-from genops.release.faults import crashpoint
+from genops.store import gitops
+from genops.faults import crashpoint
 from genops.release.manifest import ReleaseFacts
-from genops.release.pipeline import RunOutcome, _promote, gate, preflight
+from genops.release.stages import RunOutcome, gate, preflight, promote_run
 from genops.release.runs import RunState
-from genops.release.store import (
+from genops.store.releases import (
     current_release,
     load_manifest,
     release_ids,
     resolve_release,
 )
-from genops.release.tree import hash_tree
+from genops.store.tree import hash_tree
 
 
 def log_entry(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +68,7 @@ def rollback(ws: Any, ref: str, *, reason: str | None = None,
                          blueprint=manifest.get("blueprint"),
                          extra={"rollback_of": target, "flags": dict(run.params)})
     results = gate(ws, run, staged, facts, observer=gate_observer)
-    published = _promote(ws, run, staged, facts, results)
+    published = promote_run(ws, run, staged, facts, results)
     return RunOutcome("promoted", run_id=run.run_id, release=published, gates=results)
 
 

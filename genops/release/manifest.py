@@ -21,7 +21,7 @@ import genops
 from genops.gates.base import GateResult
 from genops.gates.venvs import declared_dependencies
 from genops.ledger.pricing import prices_hash
-from genops.release.tree import tree_files, tree_hash
+from genops.store.tree import tree_files, tree_hash
 
 SCHEMA = 1
 KINDS = ("regenerate", "patch", "replay", "manual", "rollback")
@@ -88,7 +88,7 @@ def models_used(config: Any, calls: Sequence[Any]) -> list[dict[str, Any]]:
         pinned = config.models.get(call.rung)
         sampling: dict[str, Any] = {}
         if pinned is not None:
-            from genops.providers.catalog import sent_sampling
+            from genops.workspace.catalog import sent_sampling
 
             sampling = pinned.model_dump(mode="json", exclude={"provider", "model", "api_key_env"},
                                          exclude_none=False)

@@ -9,114 +9,35 @@ request twice.
 
 from __future__ import annotations
 
-import dataclasses
-import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from genops.errors import BudgetExceeded, GateFailed, GenopsError, UsageError
-from genops.gates.base import Gate, GateContext, GateResult
+from genops.errors import BudgetExceeded, GenopsError, UsageError
+from genops.faults import crashpoint
+from genops.gates.base import Gate
+from genops.gates.registry import GateObserver
+from genops.ledger.archive import Archive
+from genops.ledger.db import Ledger
 from genops.pathpolicy import PathPolicy
-from genops.gates.registry import GateObserver, default_gates, first_failure, run_gates
-from genops.providers.base import Provider
-from genops.release import gitops
-from genops.release.faults import crashpoint
-from genops.release.manifest import ReleaseFacts
-from genops.release.planning import RunPlan, build_plan
+from genops.providers.client import ModelClient
+from genops.providers.manual import ManualPending
 from genops.release.lock import note_run
-from genops.release.publish import PublishedRelease, owned_paths, publish
+from genops.release.manifest import ReleaseFacts
+from genops.release import patch_fallback
+from genops.release.patch_run import execute_patch
+from genops.release.planning import build_plan
+from genops.release.publish import owned_paths
 from genops.release.recovery import startup_recovery
+from genops.release.repair import gate_or_repair
 from genops.release.runs import FINAL, RunState, latest_unfinished, list_runs
+from genops.release.selective import choose, estimate
+from genops.release.stages import (RunOutcome, ladder, preflight, previous_tree, promote_run, route,
+                                   run_kind, settled_calls, tree_unchanged)
 from genops.release.staging import stage_tree
-from genops.release.store import current_release, load_manifest, release_ids
-from genops.release.seal import SealBroken, seal, verify_seal
-from genops.release.tree import hash_tree, tree_files
-from genops.workspace.config import PROVIDER_NAMES, ModelConfig
-
-Status = Literal["promoted", "awaiting", "planned", "unchanged"]
-
-
-@dataclass
-class RunOutcome:
-    """How a run ended (a gate failure raises GateFailed instead)."""
-
-    status: Status
-    run_id: str | None = None
-    release: PublishedRelease | None = None
-    plan: RunPlan | None = None
-    gates: list[GateResult] = field(default_factory=list)
-    pending: list[Path] = field(default_factory=list)
-    responses_dir: Path | None = None
-    cost_usd: float = 0.0
-    calls: int = 0
-    staged: Path | None = None
-    scope: dict[str, Any] | None = None  # selective or full, and why (genops.release.selective)
-
-
-@dataclass(frozen=True)
-class Routing:
-    """Which model answers each rung and through which provider object."""
-
-    rungs: list[tuple[str, ModelConfig]]
-    providers: dict[str, Provider]
-    offline: bool
-
-
-def ladder(ws: Any, override: str | None) -> list[tuple[str, ModelConfig]]:
-    """The ladder's rungs, each sent to provider `override` when given (`--provider NAME`).
-
-    `replay` keeps each rung's pinned provider and model in the requests, so their archive keys
-    match the recorded run; any other override rewrites the rungs' provider.
-    """
-    rungs: list[tuple[str, ModelConfig]] = ws.config.rung_models()
-    if override is None or override == "replay":
-        return rungs
-    if override not in PROVIDER_NAMES:
-        raise UsageError(f"unknown provider {override!r}",
-                         hint="one of: " + ", ".join(PROVIDER_NAMES))
-    return [(name, cfg.model_copy(update={"provider": override})) for name, cfg in rungs]
-
-
-def route(ws: Any, override: str | None, run_dir: Path) -> Routing:
-    """The ladder and the provider object answering each rung (see `ladder`)."""
-    from genops.providers.manual import ManualProvider
-    from genops.providers.registry import make_provider
-    from genops.providers.replay import ReplayProvider
-
-    rungs = ladder(ws, override)
-    if override == "replay":
-        return Routing(rungs, {name: ReplayProvider(ws.root) for name, _ in rungs}, True)
-    providers: dict[str, Provider] = {}
-    for name, cfg in rungs:
-        if cfg.provider == "manual":  # request and response files live in the run directory
-            providers[name] = ManualProvider(ws.root, run_dir)
-        elif override is not None:
-            providers[name] = make_provider(cfg, workspace_root=ws.root)
-    return Routing(rungs, providers, False)
-
-
-def run_kind(ws: Any, kind: str, override: str | None) -> str:
-    if kind != "regenerate":
-        return kind
-    if override == "replay":
-        return "replay"
-    if override == "manual" or all(c.provider == "manual" for _, c in ws.config.rung_models()):
-        return "manual"
-    return kind
-
-
-def _previous_tree(ws: Any) -> Path | None:
-    return ws.output_dir if current_release(ws.root) and ws.output_dir.is_dir() else None
-
-
-def preflight(ws: Any) -> Any:
-    """Finish an interrupted promotion and refuse hand edits; returns the git repository."""
-    startup_recovery(ws.root)
-    repo = gitops.open_repo(ws.root)
-    gitops.refuse_dirty(repo, owned_paths(ws), tree=ws.output_dir)
-    return repo
+from genops.store import gitops
+from genops.store.releases import current_release, load_manifest, release_ids
+from genops.synthesis.engine import synthesize
 
 
 def regenerate(ws: Any, *, reason: str, kind: str = "regenerate",
@@ -131,10 +52,8 @@ def regenerate(ws: Any, *, reason: str, kind: str = "regenerate",
     """
     preflight(ws)
     if dry_run:
-        from genops.ledger.db import Ledger
-        from genops.release.selective import choose, estimate
 
-        plan = build_plan(ws, ladder(ws, provider_override), previous_tree=_previous_tree(ws),
+        plan = build_plan(ws, ladder(ws, provider_override), previous_tree=previous_tree(ws),
                           release=current_release(ws.root),
                           month_spent_usd=Ledger.for_workspace(ws.root).month_total())
         return RunOutcome("planned", plan=plan, scope=estimate(ws, choose(ws, full=full)))
@@ -148,13 +67,11 @@ def regenerate(ws: Any, *, reason: str, kind: str = "regenerate",
     try:
         return execute(ws, run, progress=progress, gate_observer=gate_observer, gates=gates)
     except BudgetExceeded as exc:  # a small spec change may be patched instead (docs/patch.md)
-        from genops.patch import fallback
-
         if ws.config.ladder.on_budget == "patch":
-            outcome: RunOutcome = fallback.patch_instead(ws, run, exc, progress=progress,
+            outcome: RunOutcome = patch_fallback.patch_instead(ws, run, exc, progress=progress,
                                                          gate_observer=gate_observer)
             return outcome
-        raise fallback.offer(ws, exc) from None
+        raise patch_fallback.offer(ws, exc) from None
 
 
 def pick_run(ws: Any, run_id: str | None = None) -> RunState:
@@ -192,8 +109,6 @@ def cut_off_calls(ws: Any, run: RunState) -> list[Any]:
 
     These are the requests `resume` sends again; they are recorded in the run state.
     """
-    from genops.ledger.archive import Archive
-    from genops.ledger.db import Ledger
 
     ledger = Ledger.for_workspace(ws.root)
     try:
@@ -230,7 +145,6 @@ def resume(ws: Any, run_id: str | None = None, *, progress: Any = None,
                          hint=f"`genops {run.kind}` re-uses archived answers, so nothing is paid twice")
     gitops.refuse_dirty(gitops.open_repo(ws.root), owned_paths(ws), tree=ws.output_dir)
     if model_patch:
-        from genops.patch.pipeline import execute_patch
 
         return execute_patch(ws, run, progress=progress, gate_observer=gate_observer)
     return execute(ws, run, progress=progress, gate_observer=gate_observer)
@@ -251,27 +165,10 @@ def _check_inputs(ws: Any, run: RunState) -> None:
                          hint="start a new run with `genops regenerate`")
 
 
-def _settled_calls(calls: Sequence[Any], ledger_rows: Sequence[Any]) -> list[Any]:
-    """Calls of this synthesis; those paid earlier in the same run keep their real cost."""
-    paid = {r.archive_key: r for r in ledger_rows if r.status == "ok"}
-    settled = []
-    for call in calls:
-        row = paid.get(call.key)
-        if call.from_archive and row is not None:
-            call = dataclasses.replace(call, cost_usd=row.cost_usd, latency_s=row.latency_s,
-                                       usage=row.usage, from_archive=False)
-        settled.append(call)
-    return settled
-
-
 def execute(ws: Any, run: RunState, *, progress: Any = None,
             gate_observer: GateObserver | None = None,
             gates: Sequence[Gate] | None = None) -> RunOutcome:
     """Carry a run through synthesis, staging, gates and promotion."""
-    from genops.providers.client import ModelClient
-    from genops.providers.manual import ManualPending
-    from genops.release.selective import choose
-    from genops.synthesis.engine import synthesize
 
     _check_inputs(ws, run)
     routing = route(ws, run.params.get("provider"), run.dir)
@@ -284,7 +181,7 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
         if progress is not None and choice.full_reason and parent is not None:
             progress.message(f"full regeneration: {choice.full_reason}")
         result = synthesize(ws, client=client, rungs=routing.rungs,
-                            previous_tree=_previous_tree(ws), run_dir=run.dir,
+                            previous_tree=previous_tree(ws), run_dir=run.dir,
                             progress=progress, release=parent, selection=choice.selection)
     except ManualPending as pending:
         run.update(stage="awaiting", pending=[str(p) for p in pending.pending])
@@ -305,9 +202,9 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
     run.update(stage="staged", pending=[])
     selection = result.selection or {"mode": "full", "reason": choice.full_reason}
     crashpoint("after-staging")
-    calls = _settled_calls(result.calls, client.ledger.calls(run.run_id))
+    calls = settled_calls(result.calls, client.ledger.calls(run.run_id))
     cost = client.ledger.run_total(run.run_id)
-    if _unchanged(ws, parent, staged):
+    if tree_unchanged(ws, parent, staged):
         run.update(stage="unchanged")
         return RunOutcome("unchanged", run_id=run.run_id, cost_usd=cost, calls=len(calls),
                           staged=staged, scope=selection)
@@ -316,7 +213,6 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
                          cost_usd=cost, month_spend_usd=client.ledger.month_total(),
                          inputs=run.inputs,
                          extra={"flags": dict(run.params), "selection": selection})
-    from genops.patch.repair import gate_or_repair  # gate; on failure maybe patch and re-gate
 
     try:
         results, staged = gate_or_repair(ws, run, staged, facts, client=client,
@@ -326,72 +222,8 @@ def execute(ws: Any, run: RunState, *, progress: Any = None,
         run.update(stage="awaiting", pending=[str(p) for p in pending.pending])
         return RunOutcome("awaiting", run_id=run.run_id, pending=list(pending.pending),
                           responses_dir=pending.responses_dir, scope=selection)
-    published = _promote(ws, run, staged, facts, results)
+    published = promote_run(ws, run, staged, facts, results)
     return RunOutcome("promoted", run_id=run.run_id, release=published, gates=results,
                       cost_usd=facts.cost_usd, calls=len(facts.calls), staged=None,
                       scope=selection)
 
-
-def _unchanged(ws: Any, parent: str | None, staged: Path) -> bool:
-    """True when the new tree and the inputs equal the current release's: nothing to promote."""
-    if parent is None:
-        return False
-    manifest = load_manifest(ws.root, parent)
-    return bool(manifest["output"]["tree_sha256"] == hash_tree(staged)
-                and manifest.get("inputs") == ws.input_hashes())
-
-
-def gate(ws: Any, run: RunState, staged: Path, facts: ReleaseFacts, *,
-         observer: GateObserver | None = None, extra: dict[str, Any] | None = None,
-         gates: Sequence[Gate] | None = None, previous: Path | None = None) -> list[GateResult]:
-    """Seal `staged`, run the gates (default: every default gate) on it and check the seal.
-
-    `previous` is the current release's tree (default: `generated/`; a caller whose
-    `generated/` holds something else, such as hand edits, passes the release's own tree).
-
-    Raises GateFailed (generated/ untouched) if a gate fails, SealBroken if the tree changed
-    while it was judged; `facts` receives the sealed listing and the gated file hashes.
-    """
-    evidence = run.dir / "evidence"
-    shutil.rmtree(evidence, ignore_errors=True)
-    ctx = GateContext(workspace=ws, staged=staged,
-                      previous=previous if previous is not None else _previous_tree(ws),
-                      evidence_dir=evidence,
-                      run={"run_id": run.run_id, "kind": run.kind, "cost_usd": facts.cost_usd,
-                           "month_spend_usd": facts.month_spend_usd,
-                           "allow_breaking": bool(run.params.get("allow_breaking")),
-                           "blueprint": facts.blueprint, "rung_by_group": facts.rung_by_group,
-                           "calls": list(facts.calls), **(extra or {})})
-    facts.sealed, facts.gated_files = seal(staged), tree_files(staged)
-    results = run_gates(ctx, default_gates(ws) if gates is None else gates, observer=observer)
-    try:
-        verify_seal(staged, facts.sealed, when="while the gates ran")
-    except SealBroken as broken:
-        run.update(stage="gates_failed", gates=[r.to_dict() for r in results],
-                   error=str(broken))
-        broken.results = list(results)
-        raise
-    failed = first_failure(results)
-    run.update(stage="gates_failed" if failed else "gated",
-               gates=[r.to_dict() for r in results])
-    crashpoint("after-gates")
-    if failed is not None:
-        staged_rel = staged.relative_to(ws.root).as_posix()
-        raise GateFailed(f"gate {failed.gate!r} failed: {failed.summary}", results=list(results),
-                         hint=f"{ws.config.project.output}/ is unchanged; the staged tree is kept "
-                              f"at {staged_rel} and the evidence under "
-                              f"{evidence.relative_to(ws.root).as_posix()}")
-    return results
-
-
-def _promote(ws: Any, run: RunState, staged: Path, facts: ReleaseFacts,
-             results: list[GateResult]) -> PublishedRelease:
-    """Publish the gated tree; a broken seal at the swap fails the run (nothing promoted)."""
-    run.update(stage="promoting")
-    try:
-        published = publish(ws, facts, run_dir=run.dir, staged=staged, gates=results)
-    except SealBroken as broken:
-        run.update(stage="failed", error=str(broken))
-        raise
-    run.update(stage="promoted", release=published.release)
-    return published

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from genops.ledger.pricing import billed_price, estimate_request_tokens, worst_case_usd
-from genops.providers.catalog import PIN_WINDOW_HINT, capabilities, context_window
-from genops.release.store import current_release, load_manifest
+from genops.workspace.catalog import PIN_WINDOW_HINT, capabilities, context_window
+from genops.store.releases import current_release, load_manifest
 from genops.workspace.config import ModelConfig
 
 

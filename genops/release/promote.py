@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from genops.errors import UsageError
-from genops.release import gitops
-from genops.release.faults import crashpoint
+from genops.store import gitops
+from genops.faults import crashpoint
 from genops.fsutil import fsync_dir, write_atomic
 from genops.release.seal import SealBroken, verify_seal
-from genops.release.store import load_manifest
-from genops.release.tree import remove_tree
+from genops.store.releases import load_manifest
+from genops.store.tree import remove_tree
 
 JOURNAL = "promote.journal"
 LOCK = "promote.lock"

@@ -15,21 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from genops.gates.base import GateResult
-from genops.release import gitops
-from genops.release.changes import ReleaseChanges, release_changes
-from genops.release.faults import crashpoint
+from genops.store import gitops
+from genops.review.changes import ReleaseChanges, release_changes
+from genops.faults import crashpoint
 from genops.release.manifest import ReleaseFacts, build_manifest, manifest_json
 from genops.release.promote import PromotionPlan, promotion_lock, run_promotion
-from genops.release.reviewdocs import ARCHITECTURE, release_documents
+from genops.review.documents import ARCHITECTURE, release_documents
 from genops.release.seal import seal
-from genops.release.store import (
+from genops.store.releases import (
     MANIFEST,
     current_release,
     load_manifest,
     next_release,
     release_dir,
 )
-from genops.release.tree import copy_tree, remove_tree, tree_files
+from genops.store.tree import copy_tree, remove_tree, tree_files
 
 LOCAL_PATHS = (".genops/ledger.db*", ".genops/runs/", ".genops/cache/", ".genops/trash/",
                ".genops/venvs/", ".genops/promote.*")

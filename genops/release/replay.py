@@ -20,22 +20,23 @@ from typing import Any
 
 from genops.errors import ProviderError, UsageError
 from genops.gates.base import GateContext, GateResult
-from genops.gates.registry import GateObserver, default_gates, run_gates
-from genops.providers.base import (
+from genops.gates.registry import GateObserver, run_gates
+from genops.release.gateset import default_gates
+from genops.calls import (
     CompletionRequest,
     CompletionResponse,
     Provider,
     TokenCallback,
 )
-from genops.release import gitops
+from genops.store import gitops
 from genops.release.manifest import ReleaseFacts
 from genops.release.recovery import startup_recovery
 from genops.release.runs import new_run_id, runs_dir
 from genops.pathpolicy import PathPolicy
 from genops.release.staging import stage_tree
-from genops.release.store import load_manifest, resolve_release
-from genops.release.tree import first_difference, tree_files, tree_hash
-from genops.patch.repair import replay_repairs
+from genops.store.releases import load_manifest, resolve_release
+from genops.store.tree import first_difference, tree_files, tree_hash
+from genops.release.repair import replay_repairs
 from genops.workspace.config import ModelConfig
 
 SYNTHESIZED_KINDS = ("regenerate", "manual", "replay")
@@ -169,7 +170,7 @@ def _rebuild_model_patch(repo: Any, manifest: dict[str, Any], work: Path
                          ) -> tuple[Path, Any, Path | None, int, list[str]]:
     """A `genops patch` release: the parent's tree, the recorded instruction, archived answers."""
     from genops.patch.engine import PatchJob, run_patch
-    from genops.patch.from_drift import read_tree_text
+    from genops.release.drift_patch import read_tree_text
 
     parent = manifest["parent"]
     source, ws = _release_workspace(repo, manifest, work)
@@ -199,7 +200,7 @@ def recorded_selection(manifest: dict[str, Any]) -> Any:
 def _rebuild_recorded_patch(repo: Any, manifest: dict[str, Any], work: Path
                             ) -> tuple[Path, Any, Path | None, int, list[str]]:
     """A hand edit recorded by `genops patch --from-drift`: the parent's tree plus its edits."""
-    from genops.patch.from_drift import EDITS_FILE, apply_edits, read_tree_text
+    from genops.release.drift_patch import EDITS_FILE, apply_edits, read_tree_text
 
     source, ws = _release_workspace(repo, manifest, work)
     edits = json.loads((source / ".genops" / "releases" / manifest["release"] / "evidence"

@@ -71,7 +71,7 @@ class RunState:
     def create(cls, root: Path, *, kind: str, reason: str, params: dict[str, Any],
                run_id: str | None = None, inputs: dict[str, str] | None = None) -> RunState:
         from genops.release.lock import note_run
-        from genops.release.store import current_release
+        from genops.store.releases import current_release
 
         run = cls(run_id=run_id or new_run_id(), kind=kind, reason=reason, params=params,
                   inputs=inputs, root=root, base=current_release(root) or "")
@@ -159,7 +159,7 @@ def run_summaries(root: Path) -> list[dict[str, Any]]:
     """What `genops runs` shows, newest first: state, base release, waiting requests, and the
     calls a crash cut off (may have been billed). Reads only; a missing ledger is not created."""
     from genops.ledger.db import LEDGER_NAME, Ledger
-    from genops.release.store import current_release
+    from genops.store.releases import current_release
 
     current = current_release(root) or ""
     cut: dict[str, int] = {}

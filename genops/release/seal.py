@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from genops.errors import GateFailed
-from genops.release.tree import changed_paths, seal_files
+from genops.store.tree import changed_paths, seal_files
 
 SHOWN = 10
 

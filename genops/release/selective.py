@@ -23,9 +23,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from genops.release import gitops
+from genops.store import gitops
 from genops.release.manifest import config_sections
-from genops.release.store import current_release, load_manifest
+from genops.store.releases import current_release, load_manifest
 from genops.synthesis.apisummary import module_name
 from genops.synthesis.selective import Selection
 from genops.workspace.specs import (parse_requirements_text, prose_outside_requirements)
@@ -226,8 +226,8 @@ def _adr_scope(adr: Any, selection: Selection) -> set[str] | None:
 
 
 def _rule_patterns(rule: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """The module patterns and path globs a rule names (see genops.gates.rules_schema)."""
-    from genops.gates.rules_schema import RULE_KINDS
+    """The module patterns and path globs a rule names (see genops.workspace.rules_schema)."""
+    from genops.workspace.rules_schema import RULE_KINDS
 
     modules: list[str] = []
     globs: list[str] = []

@@ -22,7 +22,7 @@ from typing import Any
 
 from genops.errors import UsageError
 from genops.release.runs import new_run_id, runs_dir
-from genops.release.store import current_release
+from genops.store.releases import current_release
 
 CLASSES = ("identical", "cosmetic", "behaviour", "api", "added", "removed")
 
@@ -70,7 +70,7 @@ def _sha(path: Path) -> str:
 
 
 def _files(root: Path) -> dict[str, str]:
-    from genops.release.tree import tree_files
+    from genops.store.tree import tree_files
 
     return tree_files(root) if root.is_dir() else {}
 
@@ -105,7 +105,8 @@ def classify(old: Path, new: Path) -> dict[str, str]:
 def _tests(ws: Any, staged: Path, previous: Path | None, run_dir: Path) -> dict[str, Any]:
     """The tests gate on a scratch tree: verdict, counts and pass rate."""
     from genops.gates.base import GateContext
-    from genops.gates.registry import default_gates, run_gates
+    from genops.gates.registry import run_gates
+    from genops.release.gateset import default_gates
 
     gates = [g for g in default_gates(ws) if getattr(g, "name", "") == "tests"]
     if not gates:
@@ -129,7 +130,7 @@ def _one_run(ws: Any, index: int, base: Path, provider: str | None, previous: Pa
     from genops.pathpolicy import PathPolicy
     from genops.providers.client import ModelClient
     from genops.providers.fake import FakeProvider
-    from genops.release.pipeline import route
+    from genops.release.stages import route
     from genops.release.staging import stage_tree
     from genops.synthesis.engine import synthesize
 

@@ -18,8 +18,8 @@ from genops.audit.keys import KEYS_DIR, load_public_keys
 from genops.audit.pack import PROVENANCE_FILE
 from genops.audit.provenance import SLSA_PROVENANCE, subjects
 from genops.audit.sbom import SBOM_FILE, validate_sbom
-from genops.release.store import load_manifest, release_dir
-from genops.release.tree import sha256_bytes, tree_files, tree_hash
+from genops.store.releases import load_manifest, release_dir
+from genops.store.tree import sha256_bytes, tree_files, tree_hash
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def _compare(report: VerifyReport, name: str, expected: dict[str, str], actual: 
 
 def _release_tree(root: Path, release: str, manifest: dict[str, Any], work: Path) -> dict[str, str]:
     """The output files as the release's commit holds them."""
-    from genops.release import gitops
+    from genops.store import gitops
 
     repo = gitops.open_repo(root)
     output = manifest["output"]["dir"]
@@ -77,7 +77,7 @@ def _release_tree(root: Path, release: str, manifest: dict[str, Any], work: Path
 
 def _release_files(root: Path, release: str, paths: list[str], work: Path) -> dict[str, str]:
     """sha256 of `paths` as the release's commit holds them (missing ones left out)."""
-    from genops.release import gitops
+    from genops.store import gitops
 
     repo = gitops.open_repo(root)
     ref = gitops.release_ref(repo, release)
@@ -191,7 +191,7 @@ def verify_release(root: Path, release: str) -> VerifyReport:
 
 def verify(root: Path, release: str | None = None) -> VerifyReport:
     """Verify `release` (default: the current one)."""
-    from genops.release.store import resolve_release
+    from genops.store.releases import resolve_release
 
     rid = resolve_release(root, release)
     load_manifest(root, rid)  # a clear error for an unknown release

@@ -1,6 +1,6 @@
 """ARCHITECTURE.md: the ADRs and their rules, the module graph as mermaid, the requirement map.
 
-Input is `genops.release.architecture.ArchitectureFacts`; output is markdown, byte-identical for
+Input is `genops.review.architecture.ArchitectureFacts`; output is markdown, byte-identical for
 the same facts (everything is sorted before it gets here).
 """
 

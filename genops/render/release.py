@@ -194,7 +194,7 @@ def print_run_outcome(outcome: Any, *, as_json: bool) -> None:
         return
     from genops.render import patch as patch_render
 
-    is_patch = hasattr(outcome, "diff")  # genops.patch.pipeline.PatchOutcome
+    is_patch = hasattr(outcome, "diff")  # genops.release.patch_run.PatchOutcome
     if as_json:
         print_json({**run_outcome_dict(outcome), "selection": selection,
                     **(patch_render.patch_json(outcome) if is_patch else {})})

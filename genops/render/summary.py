@@ -2,7 +2,7 @@
 
 Sections, most useful first: the header (cost with its list-price equivalent and who answered),
 what to review first, breaking changes, requirement coverage, public API, behaviour changes with
-their code, other semantic changes, gates, calls. Input is `genops.release.review.Review` plus the
+their code, other semantic changes, gates, calls. Input is `genops.review.summary.Review` plus the
 manifest; the output is plain markdown, byte-identical for the same release.
 """
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from genops.release.architecture import active_adrs
-from genops.release.risk import body_excerpts, rank_risks
+from genops.review.architecture import active_adrs
+from genops.review.risk import body_excerpts, rank_risks
 from genops.synthesis.apisummary import list_tree
 
 NOISE = ("module_added", "docstring_changed", "formatting_only")
@@ -21,7 +21,7 @@ NOISE = ("module_added", "docstring_changed", "formatting_only")
 
 def changed_files(old: Path | None, new: Path) -> tuple[int, int]:
     """(files added, removed or changed; files in the new tree)."""
-    from genops.release.tree import tree_files
+    from genops.store.tree import tree_files
 
     before = tree_files(old) if old is not None and old.is_dir() else {}
     after = tree_files(new)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from genops.errors import BudgetExceeded
-from genops.providers.base import CompletionRequest, Message
+from genops.calls import CompletionRequest, Message
 
 SYSTEM = ("You are one reviewer on a panel that gates a release of generated code. Judge the "
           "change against its requirements and architecture decisions. Answer with one JSON "

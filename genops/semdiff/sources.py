@@ -94,7 +94,7 @@ def _output_side(workspace: Path | None) -> Side:
 
 def _release_commit(workspace: Path, release: str) -> str:
     """The commit of `release`: its tag, or the commit its manifest and trailer point to."""
-    from genops.release.gitops import open_repo, release_ref
+    from genops.store.gitops import open_repo, release_ref
 
     return release_ref(open_repo(workspace), release, workspace)
 
@@ -104,7 +104,7 @@ def _current_release(workspace: Path | None) -> str:
     if workspace is None:
         raise UsageError("no genops.toml here or above, so there is no current release",
                          hint="pass OLD and NEW directories, or run inside a workspace")
-    from genops.release.store import current_release
+    from genops.store.releases import current_release
 
     current = current_release(workspace)
     if current is None:

@@ -26,7 +26,6 @@ which the engine sends back to the model once for repair.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,16 +33,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from genops.pathpolicy import DEFAULT_POLICY, PathPolicy, file_dir_clashes
-from genops.synthesis.protocol import ResponseFormatError, check_path
+from genops.protocol.blueprint_json import BlueprintError, extract_json
+from genops.protocol.files import check_path
 
 GROUP_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 # Unit names the engine uses for its own requests; a group may not take them.
 RESERVED_NAMES = frozenset({"blueprint", "single"})
-_JSON_FENCE = re.compile(r"```(?:json|JSON)?[ \t]*\n(?P<body>.*?)\n[ \t]*```", re.DOTALL)
-
-
-class BlueprintError(ResponseFormatError):
-    """The blueprint response is not valid JSON, not the documented shape, or inconsistent."""
 
 
 @dataclass(frozen=True)
@@ -186,27 +181,6 @@ def _shorten(cycle: list[str], keep: int = 12) -> str:
         return " -> ".join(cycle)
     head, tail = cycle[:keep // 2], cycle[-(keep // 2):]
     return " -> ".join(head) + f" -> ... ({len(cycle) - 1} groups) -> " + " -> ".join(tail)
-
-
-def extract_json(text: str) -> Any:
-    """The JSON object in a response: in a ```json fence if there is one, else the outer braces."""
-    fenced = _JSON_FENCE.search(text)
-    if fenced:
-        candidate = fenced.group("body")
-    else:
-        start, end = text.find("{"), text.rfind("}")
-        if start < 0:
-            raise BlueprintError("the response holds no JSON object",
-                                 hint='answer with {"groups": [...]} only')
-        candidate = text[start:end + 1] if end > start else text[start:]
-    try:
-        return json.loads(candidate)
-    except json.JSONDecodeError as exc:
-        raise BlueprintError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") \
-            from None
-    except RecursionError:
-        raise BlueprintError("the JSON is nested too deeply to read",
-                             hint='answer with {"groups": [...]}: a flat list of groups') from None
 
 
 def validate_blueprint(blueprint: Blueprint, requirement_ids: set[str] | None = None, *,

@@ -24,10 +24,10 @@ import jinja2
 import yaml
 
 from genops.errors import ConfigError
-from genops.providers.base import Message
+from genops.calls import Message
 from genops.synthesis.apisummary import api_summary, list_tree, read_tree
 from genops.synthesis.blueprint import Blueprint, Group
-from genops.synthesis.protocol import LEGACY_PROTOCOL_HELP, render_protocol_help
+from genops.protocol.files import LEGACY_PROTOCOL_HELP, render_protocol_help
 from genops.workspace import Workspace
 from genops.workspace.prompts import TEMPLATE_VARIABLES, make_environment, render_with
 

@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TypeVar
 
 from genops.errors import BudgetExceeded, GenopsError, ProviderError
-from genops.providers.base import (CompletionRequest, CompletionResponse, Message,
+from genops.calls import (CompletionRequest, CompletionResponse, Message,
                                    TokenCallback)
-from genops.providers.catalog import capabilities, context_window, sent_sampling
+from genops.workspace.catalog import capabilities, context_window, sent_sampling
 from genops.synthesis.journal import RunJournal
 from genops.synthesis.progress import CallRecord, Progress, unit_total
-from genops.synthesis.protocol import FENCE_LINE, ResponseFormatError, strip_fence
+from genops.protocol.files import FENCE_LINE, ResponseFormatError, strip_fence
 from genops.workspace.config import ModelConfig
 
 T = TypeVar("T")

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from genops.errors import UsageError
 from genops.pathpolicy import PathPolicy
-from genops.providers.base import CompletionRequest, Message
+from genops.calls import CompletionRequest, Message
 from genops.providers.manual import ManualPending
 from genops.synthesis.blueprint import Blueprint, BlueprintLimits, Group, parse_blueprint
 from genops.synthesis.context import (base_context, dependency_interfaces, prefix_cache_key,
@@ -34,7 +34,7 @@ from genops.synthesis.context import (base_context, dependency_interfaces, prefi
 from genops.synthesis.conversation import ClientLike, RunSettings, Unit, build_request
 from genops.synthesis.journal import RunJournal
 from genops.synthesis.progress import CallRecord, NullProgress, Progress
-from genops.synthesis.protocol import ParsedOutput, ProtocolError, parse_protocol
+from genops.protocol.files import ParsedOutput, ProtocolError, parse_protocol
 from genops.synthesis.selective import Selection, synthesize_selected
 from genops.workspace import Workspace
 from genops.workspace.config import ModelConfig

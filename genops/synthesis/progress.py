@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from genops.providers.base import Usage
+from genops.calls import Usage
 
 
 @dataclass(frozen=True)

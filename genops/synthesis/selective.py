@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from genops.pathpolicy import DEFAULT_POLICY, PathPolicy
-from genops.providers.base import Message
-from genops.synthesis.blueprint import (Blueprint, BlueprintError, BlueprintLimits, Group,
-                                        extract_json, validate_blueprint)
+from genops.calls import Message
+from genops.protocol.blueprint_json import BlueprintError, extract_json
+from genops.synthesis.blueprint import Blueprint, BlueprintLimits, Group, validate_blueprint
 from genops.synthesis.context import (prefix_cache_key, previous_contents, render_template,
                                       request_context, shared_prefix)
 from genops.synthesis.conversation import Unit
-from genops.synthesis.protocol import format_protocol
+from genops.protocol.files import format_protocol
 
 if TYPE_CHECKING:
     from genops.synthesis.engine import SynthesisResult, _Run

@@ -85,7 +85,7 @@ def load_workspace(root: Path, *, check_model_pins: bool = True) -> Workspace:
         check_pins(root, config)
     requirements, spec_texts = load_specs(root)
     adrs = load_adrs(root)
-    from genops.gates.rules_schema import validate_adr_rules  # late: gates import workspace
+    from genops.workspace.rules_schema import validate_adr_rules  # late: gates import workspace
 
     validate_adr_rules(adrs, root)
     templates = load_templates(root)

@@ -7,15 +7,30 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath, PureWindowsPath
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from genops.gates.sandbox import check_env_names
-
 PROVIDER_NAMES = ("anthropic", "openai", "gemini", "openai-compatible", "replay", "manual", "fake")
 # Folders genops reads or owns: the output tree may be none of them, nor inside one.
 RESERVED_OUTPUT = frozenset({".git", ".genops", "specs", "adr", "prompts", "diffs", "genops.toml"})
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Names genops sets itself; listing them in [gates.tests] env would override the sandbox's own.
+RESERVED_ENV = ("HOME", "TMPDIR", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+
+
+def check_env_names(names: Iterable[str]) -> list[str]:
+    """The names, validated: environment variable syntax, none genops sets itself."""
+    checked = []
+    for name in names:
+        if not ENV_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not an environment variable name")
+        if name in RESERVED_ENV or name.startswith("GENOPS_"):
+            raise ValueError(f"{name!r} is set by genops for the suite and cannot be passed through")
+        checked.append(name)
+    return checked
+
 
 
 class _Strict(BaseModel):

@@ -61,7 +61,7 @@ def _default_prompts() -> dict[str, str]:
 
 def _workflow() -> str | None:
     try:
-        from genops.gates.workflow import workflow_text
+        from genops.workspace.workflow import workflow_text
     except ImportError:
         return None
     return workflow_text()
@@ -69,7 +69,7 @@ def _workflow() -> str | None:
 
 def _temperature_line(provider: str) -> str:
     """Deterministic sampling where the model takes it; its one accepted value where it does not."""
-    from genops.providers.catalog import capabilities
+    from genops.workspace.catalog import capabilities
     from genops.workspace.config import ModelConfig
 
     caps = capabilities(ModelConfig(provider=provider,

@@ -106,7 +106,7 @@ def allowed_keys(loc: tuple[Any, ...]) -> list[str]:
 def check_pins(root: Path, config: GenopsConfig) -> None:
     """Refuse a sampling pin a rung's model cannot honour (the catalog's capabilities), naming the
     line in genops.toml: a seed the API never sends must not look pinned in the archive key."""
-    from genops.providers.catalog import refused_pins  # late: the catalog imports the config
+    from genops.workspace.catalog import refused_pins  # late: the catalog imports the config
 
     text = (root / CONFIG_NAME).read_text(encoding="utf-8")
     for rung, cfg in config.models.items():

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 from gov_helpers import adr_yaml, load, publish_release
 
-from genops.gates.check_suite import run_check
+from genops.release.check_suite import run_check
 from genops.gates.drift import detect_drift
 from genops.workspace.scaffold import init_workspace
 

@@ -14,7 +14,7 @@ from genops.gates.adr_rules import AdrRulesGate
 from genops.gates.base import GateContext
 from genops.gates.context_fit import ContextFitGate
 from genops.gates.diff_policy import DiffPolicyGate
-from genops.gates.registry import default_gates
+from genops.release.gateset import default_gates
 from genops.gates.traceability import TraceabilityGate
 from genops.synthesis.blueprint import Blueprint
 

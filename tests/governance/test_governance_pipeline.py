@@ -12,7 +12,7 @@ from pathlib import Path
 import tomli_w
 from gov_helpers import adr_yaml
 
-from genops.synthesis.protocol import format_protocol
+from genops.protocol.files import format_protocol
 from genops.workspace.scaffold import init_workspace
 
 GREET = ('def greet(name):\n    """Say hello."""\n    if not name:\n'

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from genops.gates.base import Finding, GateResult
-from genops.gates.check_suite import CheckReport
-from genops.gates.workflow import workflow_text
+from genops.release.check_suite import CheckReport
+from genops.workspace.workflow import workflow_text
 from genops.render.check import COMMENT_MARKER, FORMATS, render
 
 HERE = Path(__file__).parent

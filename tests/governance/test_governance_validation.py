@@ -10,7 +10,7 @@ import yaml
 from gov_helpers import load, make_workspace
 
 from genops.errors import ConfigError
-from genops.gates.rules_schema import RULE_KINDS, validate_rules
+from genops.workspace.rules_schema import RULE_KINDS, validate_rules
 
 HEAD = "id: ADR-0002\ntitle: t\nstatus: accepted\ndecision: d\n"
 GOOD = HEAD + "rules:\n  - kind: independent\n    modules: [mad.mads.*]\n"

@@ -62,7 +62,7 @@ CASES = [
     ("genops/errors.py", "import rich", False, "ADR-0002/forbid_import"),
     ("genops/ledger/db.py", "import openai", True, "ADR-0003/forbid_import#1"),
     ("genops/gates/drift.py", "import anthropic", False, "ADR-0003/forbid_import#2"),
-    ("genops/release/tree.py", "from google.genai import types", True, "ADR-0003/forbid_import#3"),
+    ("genops/store/tree.py", "from google.genai import types", True, "ADR-0003/forbid_import#3"),
     ("genops/fsutil.py", "from genops.ledger import db", True, "ADR-0001/layers"),
     ("genops/workspace/config.py", "from genops.cli import main", False, "ADR-0001/layers"),
     ("genops/semdiff/imports.py", "from genops.semdiff.build import build_model", True,

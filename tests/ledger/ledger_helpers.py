@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genops.providers.base import CompletionRequest, Message
+from genops.calls import CompletionRequest, Message
 from genops.workspace.config import GenopsConfig
 from genops.workspace.toml_config import load_config
 

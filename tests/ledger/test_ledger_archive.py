@@ -16,7 +16,7 @@ from ledger_helpers import make_request
 
 from genops.errors import ConfigError, UsageError
 from genops.ledger.archive import Archive
-from genops.providers.base import CompletionRequest, CompletionResponse, Message, Usage
+from genops.calls import CompletionRequest, CompletionResponse, Message, Usage
 
 RESPONSE = CompletionResponse(text='<file path="a.py">\nprint(1)\n</file>\n', stop="complete",
                               usage=Usage(120, 30, 1000, 0), model="fake-1",
@@ -102,7 +102,7 @@ WRITER = """
 import random, sys
 from pathlib import Path
 from genops.ledger.archive import Archive
-from genops.providers.base import CompletionRequest, CompletionResponse, Message, Usage
+from genops.calls import CompletionRequest, CompletionResponse, Message, Usage
 archive = Archive(Path(sys.argv[1]))
 blob = random.Random(7).randbytes(1_500_000).hex()  # 3 MB that barely compresses
 request = CompletionRequest(provider="fake", model="fake-1", max_output_tokens=10,

@@ -14,7 +14,7 @@ from genops.errors import BudgetExceeded, ProviderError, UsageError
 from genops.ledger.archive import Archive
 from genops.ledger.db import Ledger
 from genops.ledger.pricing import cost_usd, estimate_request_tokens
-from genops.providers.base import CompletionRequest, CompletionResponse, TokenCallback, Usage
+from genops.calls import CompletionRequest, CompletionResponse, TokenCallback, Usage
 from genops.providers.client import ModelClient
 from genops.providers.fake import FakeProvider
 from genops.providers.replay import ReplayProvider

@@ -10,7 +10,7 @@ import pytest
 from genops.errors import ConfigError
 from genops.ledger.db import (MIGRATIONS, CallRecord, Ledger, Status, _sha, cost_report, month_of,
                               utc_now)
-from genops.providers.base import Usage
+from genops.calls import Usage
 from genops.workspace.config import BudgetConfig
 
 # Migrations already released, with the sha256 of their SQL. Append to MIGRATIONS; never edit these.

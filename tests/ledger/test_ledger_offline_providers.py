@@ -11,7 +11,7 @@ from ledger_helpers import make_request
 from genops.errors import ConfigError, ProviderError
 from genops.ledger.archive import Archive
 from genops.ledger.pricing import estimate_request_tokens
-from genops.providers.base import CompletionRequest, CompletionResponse, Provider, Usage
+from genops.calls import CompletionRequest, CompletionResponse, Provider, Usage
 from genops.providers.fake import FakeProvider
 from genops.providers.replay import ReplayProvider
 

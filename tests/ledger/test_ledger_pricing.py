@@ -10,8 +10,8 @@ from ledger_helpers import make_request, write_workspace
 from genops.errors import ConfigError
 from genops.ledger.pricing import (cost_usd, estimate_request_tokens, estimate_tokens,
                                    price_for, prices_hash, worst_case_usd)
-from genops.providers.base import Usage
-from genops.providers.catalog import load_catalog
+from genops.calls import Usage
+from genops.workspace.catalog import load_catalog
 from genops.workspace.config import Price
 
 SONNET = Price(input=3.0, output=15.0, cache_read=0.30, cache_write=3.75)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from genops.patch.edits import EditProtocolError, parse_edits
+from genops.protocol.edits import EditProtocolError, parse_edits
 from genops.patch.match import apply_blocks, tree_changes
 
 S, D, R = "<<<<<<< SEARCH", "=======", ">>>>>>> REPLACE"

@@ -14,7 +14,7 @@ from pathlib import Path
 import git
 import pytest
 
-from genops.synthesis.protocol import format_protocol
+from genops.protocol.files import format_protocol
 from genops.testing.emulator import Emulator, Recorded, Reply, texts_of
 from release_helpers import clean_env, commit_all, genops, manifest, output_hash, tree_files
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genops.providers.anthropic_provider import AnthropicProvider
-from genops.providers.base import CompletionRequest, Message, Provider, ProviderSettings
+from genops.calls import CompletionRequest, Message, Provider, ProviderSettings
 from genops.providers.gemini_provider import GeminiProvider
 from genops.providers.openai_provider import OpenAIProvider
 from genops.testing.emulator import Emulator, Recorded

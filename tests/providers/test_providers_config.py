@@ -12,7 +12,7 @@ from providers_support import KEYS, SDK_VARIANTS, VARIANTS, make_request
 
 from genops.errors import ConfigError, ProviderError
 from genops.providers.anthropic_provider import AnthropicProvider
-from genops.providers.base import ProviderSettings
+from genops.calls import ProviderSettings
 from genops.providers.gemini_provider import GeminiProvider
 from genops.providers.openai_provider import OpenAIProvider
 from genops.providers.registry import FACTORIES, make_provider

@@ -10,7 +10,7 @@ import pytest
 from providers_support import KEYS, SDK_VARIANTS, VARIANTS, make_request
 
 from genops.errors import ERROR_CLASSES, ProviderError
-from genops.providers.base import ProviderSettings
+from genops.calls import ProviderSettings
 from genops.providers.errors import classify_body, parse_retry_after
 from genops.testing.emulator import Emulator, Fault, Reply
 

@@ -18,7 +18,7 @@ import pytest
 from genops.errors import ExitCode, ProviderError
 from genops.ledger.db import Ledger
 from genops.ledger.pricing import cost_usd, estimate_request_tokens, estimate_tokens, price_for
-from genops.providers.base import Message, Usage
+from genops.calls import Message, Usage
 from genops.providers.client import ModelClient
 from genops.synthesis.conversation import RunSettings, Unit
 from genops.synthesis.journal import RunJournal

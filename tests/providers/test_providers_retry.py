@@ -8,7 +8,7 @@ import pytest
 from providers_support import SDK_VARIANTS, VARIANTS, make_request
 
 from genops.errors import ProviderError
-from genops.providers.base import CompletionResponse
+from genops.calls import CompletionResponse
 from genops.providers.retry import backoff_delay, call_with_retry
 from genops.testing.emulator import Emulator, Fault, Reply
 from genops.workspace.config import RetryConfig

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from providers_support import SDK_VARIANTS, VARIANTS, make_request, wire
 
-from genops.providers.base import Usage
+from genops.calls import Usage
 from genops.testing.emulator import Emulator, Reply
 
 ALL_VARIANTS = [*SDK_VARIANTS, "openai-compatible"]
@@ -106,7 +106,7 @@ def test_anthropic_marks_the_cacheable_prefix(emu: Emulator) -> None:
 
 def test_anthropic_keeps_only_the_last_four_cache_breakpoints(emu: Emulator) -> None:
     from genops.providers.anthropic_provider import anthropic_params
-    from genops.providers.base import CompletionRequest, Message
+    from genops.calls import CompletionRequest, Message
     messages = tuple(Message("user", f"part {i}", cache_prefix=True) for i in range(6))
     params = anthropic_params(CompletionRequest("anthropic", "m", messages, 10))
     marked = [m["content"][0]["text"] for m in params["messages"]
@@ -120,7 +120,7 @@ def test_openai_prompt_cache_key_names_the_cacheable_prefix(emu: Emulator, varia
     group) share one prompt_cache_key, whatever follows it; another prefix gets another key."""
     from dataclasses import replace
 
-    from genops.providers.base import Message
+    from genops.calls import Message
 
     provider = VARIANTS[variant].provider(emu)
     blueprint = make_request(user="Plan the tree", cache_key="prefix-1")
@@ -145,7 +145,7 @@ def test_openai_sends_the_request_cache_key_without_breakpoints(emu: Emulator,
                                                                  variant: str) -> None:
     from dataclasses import replace
 
-    from genops.providers.base import Message
+    from genops.calls import Message
 
     emu.script("openai", Reply(text="ok"))
     request = replace(make_request(cache_key="prefix-7f3a"),
@@ -191,7 +191,7 @@ def test_gemini_puts_the_shared_prefix_first(emu: Emulator) -> None:
 
 
 def test_gemini_sends_assistant_turns_as_model(emu: Emulator) -> None:
-    from genops.providers.base import CompletionRequest, Message
+    from genops.calls import CompletionRequest, Message
     emu.script("gemini", Reply(text="ok"))
     request = CompletionRequest("gemini", "g-1", (Message("user", "go"),
                                                   Message("assistant", "partial")), 10)

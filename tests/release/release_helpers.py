@@ -19,9 +19,9 @@ from typing import Any
 import git
 import pytest
 
-from genops.release.store import load_manifest
-from genops.release.tree import hash_tree
-from genops.synthesis.protocol import format_protocol
+from genops.store.releases import load_manifest
+from genops.store.tree import hash_tree
+from genops.protocol.files import format_protocol
 from genops.workspace import Workspace, load_workspace
 from genops.workspace.scaffold import init_workspace
 

@@ -36,11 +36,11 @@ from release_helpers import (
 )
 
 from genops.release import recover_interrupted
-from genops.release.faults import CRASH_POINTS
+from genops.faults import CRASH_POINTS
 from genops.release.pipeline import regenerate
 from genops.release.runs import list_runs
-from genops.release.store import current_release
-from genops.release.tree import tree_hash
+from genops.store.releases import current_release
+from genops.store.tree import tree_hash
 
 RANDOM_KILLS = 10
 # Each random kill waits for its run to reach one of these stages, then a random 0-250 ms more.

@@ -2,7 +2,7 @@
 
 Each case copies one prepared workspace (release r0001 promoted, the spec changed, the model
 scripted to answer differently) and runs the real CLI in subprocesses. A run is held at a known
-instant with GENOPS_PAUSE_AT (genops.release.faults), or killed inside git by GENOPS_CRASH_AT.
+instant with GENOPS_PAUSE_AT (genops.faults), or killed inside git by GENOPS_CRASH_AT.
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ from release_helpers import (
 
 from genops.ledger.db import Ledger
 from genops.release import lock as wslock
-from genops.release.faults import GIT_CRASH_POINTS
+from genops.faults import GIT_CRASH_POINTS
 from genops.release.pipeline import regenerate
 from genops.release.recovery import clear_stale_git_locks, git_lock_files
 from genops.release.runs import list_runs
-from genops.release.store import current_release
-from genops.release.tree import hash_tree
+from genops.store.releases import current_release
+from genops.store.tree import hash_tree
 
 
 @pytest.fixture(scope="module")

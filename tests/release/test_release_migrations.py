@@ -28,7 +28,7 @@ from release_helpers import commit_all, manifest, output_hash, workspace, make_w
 from genops.errors import GateFailed
 from genops.release.pipeline import regenerate
 from genops.synthesis.context import base_context, render_template
-from genops.synthesis.protocol import format_protocol
+from genops.protocol.files import format_protocol
 
 
 def script_tree(root: Path, files: dict[str, str], requirement: str) -> None:

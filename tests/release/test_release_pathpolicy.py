@@ -43,7 +43,7 @@ from genops.release.promote import journal_path
 from genops.release.runs import list_runs
 from genops.release.seal import SealBroken
 from genops.release.staging import StagingError, stage_tree
-from genops.release.tree import hash_tree
+from genops.store.tree import hash_tree
 from genops.testing.snapshot import workspace_files
 
 GOOD = tree_files()

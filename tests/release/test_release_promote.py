@@ -24,8 +24,8 @@ from genops.errors import ExitCode, GateFailed, UsageError
 from genops.gates.sandbox import probe
 from genops.release.history import release_log, rollback
 from genops.release.pipeline import regenerate, resume
-from genops.release.tree import hash_tree
-from genops.release.tree import tree_files as hashed_files
+from genops.store.tree import hash_tree
+from genops.store.tree import tree_files as hashed_files
 
 MANIFEST_KEYS = {"release", "parent", "kind", "reason", "genops_version", "created", "run",
                  "inputs", "config", "prices_sha256", "models", "calls", "totals", "output",

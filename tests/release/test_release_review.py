@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from release_helpers import commit_all, genops, make_workspace, workspace
 
-from genops.release.changes import semantic_diff
+from genops.review.changes import semantic_diff
 from genops.release.pipeline import regenerate
-from genops.release.reviewdocs import render_documents
+from genops.review.documents import render_documents
 from genops.workspace import load_workspace
 from genops.workspace.scaffold import init_workspace
 
@@ -198,7 +198,7 @@ def test_architecture_sections(fixture_release: Any) -> None:
 
 
 def test_mermaid_marks_cycles() -> None:
-    from genops.release.architecture import ArchitectureFacts, ModuleFacts
+    from genops.review.architecture import ArchitectureFacts, ModuleFacts
     from genops.render.architecture import mermaid
 
     facts = ArchitectureFacts(

@@ -24,7 +24,7 @@ from release_helpers import (
 
 from genops.release.pipeline import regenerate
 from genops.release.runs import RunState, list_runs
-from genops.release.store import current_release
+from genops.store.releases import current_release
 
 
 @pytest.fixture(scope="module")

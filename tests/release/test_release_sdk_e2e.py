@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from genops.synthesis.protocol import format_protocol
+from genops.protocol.files import format_protocol
 from genops.testing.emulator import Emulator, Fault, Pacing, Recorded, Reply, texts_of
-from genops.release.tree import hash_tree
+from genops.store.tree import hash_tree
 from release_helpers import clean_env, commit_all
 
 KEY = "sk-ant-e2e-SECRET-0123456789abcdef"

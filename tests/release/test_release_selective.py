@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from genops.synthesis.protocol import format_protocol
+from genops.protocol.files import format_protocol
 from genops.testing.emulator import Emulator, Recorded, Reply
 from release_helpers import clean_env, commit_all
 

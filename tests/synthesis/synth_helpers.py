@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from genops.providers.base import CompletionRequest, CompletionResponse, Provider
+from genops.calls import CompletionRequest, CompletionResponse, Provider
 from genops.providers.client import ModelClient
-from genops.synthesis.protocol import format_protocol
+from genops.protocol.files import format_protocol
 from genops.workspace import Workspace, load_workspace
 
 TOML = """\

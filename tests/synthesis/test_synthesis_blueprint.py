@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from genops.synthesis.blueprint import BlueprintError, parse_blueprint
+from genops.protocol.blueprint_json import BlueprintError
+from genops.synthesis.blueprint import parse_blueprint
 
 REQS = {"REQ-CORE-1", "REQ-BUS-1", "REQ-BUS-2"}
 

@@ -14,9 +14,10 @@ import pytest
 from synth_helpers import BLUEPRINT, demo_responder, kind_of, make_client, write_workspace
 
 from genops.errors import ExitCode
-from genops.providers.base import CompletionRequest
+from genops.calls import CompletionRequest
 from genops.providers.fake import FakeProvider
-from genops.synthesis.blueprint import BlueprintError, BlueprintLimits, parse_blueprint
+from genops.protocol.blueprint_json import BlueprintError
+from genops.synthesis.blueprint import BlueprintLimits, parse_blueprint
 from genops.synthesis.engine import synthesize
 
 WIDE = BlueprintLimits(max_groups=20_000, max_files_per_group=64, max_depth=20_000)

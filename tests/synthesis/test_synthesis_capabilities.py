@@ -15,10 +15,10 @@ from synth_helpers import ALL_FILES, BLUEPRINT, GROUPS, make_client, write_works
 
 from genops.errors import ConfigError
 from genops.providers.anthropic_provider import AnthropicProvider
-from genops.providers.base import ProviderSettings
+from genops.calls import ProviderSettings
 from genops.synthesis.conversation import build_request
 from genops.synthesis.engine import synthesize
-from genops.synthesis.protocol import format_protocol
+from genops.protocol.files import format_protocol
 from genops.testing.emulator import Emulator, Recorded, Reply
 from genops.workspace import Workspace, load_workspace
 from genops.workspace.config import ModelConfig
@@ -83,7 +83,7 @@ def test_the_cache_split_stays_out_of_the_archive_key(tmp_path: Path, emu: Emula
     """Where the cache breaks changes no answer: releases made before it replay unchanged."""
     from dataclasses import replace
 
-    from genops.providers.base import CompletionRequest, Message
+    from genops.calls import CompletionRequest, Message
 
     plain = CompletionRequest("anthropic", "m", (Message("user", "specs + blueprint",
                                                          cache_prefix=True),), 10)

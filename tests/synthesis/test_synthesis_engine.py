@@ -11,11 +11,11 @@ from synth_helpers import (ALL_FILES, BLUEPRINT, GROUPS, demo_responder, kind_of
                            make_client, write_workspace)
 
 from genops.errors import BudgetExceeded, ExitCode, ProviderError
-from genops.providers.base import CompletionRequest
+from genops.calls import CompletionRequest
 from genops.providers.fake import FakeProvider
 from genops.synthesis.engine import synthesize
 from genops.synthesis.progress import CallRecord
-from genops.synthesis.protocol import ProtocolError, format_protocol
+from genops.protocol.files import ProtocolError, format_protocol
 from genops.workspace import Workspace
 
 

@@ -10,10 +10,10 @@ from synth_helpers import ALL_FILES, BLUEPRINT, GROUPS, make_client, write_works
 
 from genops.errors import ExitCode
 from genops.ledger.pricing import estimate_tokens
-from genops.providers.base import CompletionRequest, Message
+from genops.calls import CompletionRequest, Message
 from genops.providers.manual import ManualPending, ManualProvider
 from genops.synthesis.engine import SynthesisResult, synthesize
-from genops.synthesis.protocol import format_protocol
+from genops.protocol.files import format_protocol
 from genops.workspace import Workspace
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genops.providers.base import Usage
+from genops.calls import Usage
 from genops.synthesis.progress import CallRecord, unit_total
 
 

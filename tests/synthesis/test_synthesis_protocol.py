@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from genops.errors import ExitCode, GenopsError
-from genops.synthesis.protocol import (ProtocolError, format_protocol, parse_protocol,
+from genops.protocol.files import (ProtocolError, format_protocol, parse_protocol,
                                        render_protocol_help)
 
 # (case, response text, expected files, expected deletes)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from genops.gates.rules_schema import RULE_KINDS
+from genops.workspace.rules_schema import RULE_KINDS
 from genops.workspace import load_workspace
 from genops.workspace.scaffold import init_workspace
 

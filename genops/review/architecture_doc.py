@@ -26,7 +26,7 @@ def first_difference(expected: str, actual: str) -> int:
 
 def adrs_changed_since_release(ws: Any) -> list[str]:
     """ADR files added, removed or edited since the current release's manifest hashed them."""
-    from genops.release.store import current_release, load_manifest
+    from genops.store.releases import current_release, load_manifest
 
     release = current_release(ws.root)
     recorded = load_manifest(ws.root, release).get("inputs", {}) if release else {}
@@ -37,7 +37,7 @@ def adrs_changed_since_release(ws: Any) -> list[str]:
 
 def architecture_result(ws: Any) -> GateResult:
     """pass when ARCHITECTURE.md matches the current release's rendering; fail when stale."""
-    from genops.release.reviewdocs import ARCHITECTURE, current_architecture
+    from genops.review.documents import ARCHITECTURE, current_architecture
 
     expected = current_architecture(ws)
     if expected is None:

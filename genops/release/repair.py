@@ -11,57 +11,16 @@ Failure output is normalized (scratch paths, durations) so a re-run asks the sam
 
 from __future__ import annotations
 
-import re
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 from genops.errors import GateFailed
 from genops.gates.base import GateResult
+from genops.patch.failures import junit_failures, normalize
 from genops.pathpolicy import PathPolicy
 
 REPAIRABLE = ("parse", "adr_rules", "tests", "traceability")
-FAILURE_CHARS = 3000  # of each failing test's JUnit text
 MAX_FINDINGS = 20
-_ABS_PATH = re.compile(r"(?<![\w.])/[^\s:'\"(),]+")
-_DURATION = re.compile(r"\b\d+(?:\.\d+)?s\b")
-
-
-def normalize(text: str, paths: list[str]) -> str:
-    """Scratch-tree absolute paths made tree-relative and durations blanked, for stable requests."""
-    known = set(paths)
-
-    def relative(match: re.Match[str]) -> str:
-        parts = match.group(0).split("/")
-        for i in range(1, len(parts)):
-            tail = "/".join(parts[i:])
-            if tail in known:
-                return tail
-        return match.group(0)
-
-    return _DURATION.sub("<t>s", _ABS_PATH.sub(relative, text))
-
-
-def junit_failures(path: Path, paths: list[str]) -> list[str]:
-    """Each failed or erroring test case with its failure text, from a JUnit XML file."""
-    if not path.is_file():
-        return []
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError:
-        return []
-    found = []
-    for case in root.iter("testcase"):
-        for tag in ("failure", "error"):
-            problem = case.find(tag)
-            if problem is None:
-                continue
-            name = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
-            text = (problem.text or problem.get("message") or tag).strip()
-            found.append(f"{name} ({tag}):\n{normalize(text[-FAILURE_CHARS:], paths)}")
-    return found
-
-
 def _junit_path(result: GateResult, root: Path) -> Path | None:
     for rel in result.evidence:
         if rel.endswith("junit.xml"):
@@ -101,9 +60,9 @@ def _repair_once(ws: Any, run: Any, staged: Path, facts: Any, exc: GateFailed, n
                  client: Any, rungs: list[Any], progress: Any) -> Path:
     """One repair round: findings -> patch on the staged tree -> staged again; facts updated."""
     from genops.patch.engine import PatchJob, run_patch
-    from genops.patch.from_drift import read_tree_text
+    from genops.release.drift_patch import read_tree_text
     from genops.release.staging import stage_tree
-    from genops.release.store import current_release
+    from genops.store.releases import current_release
 
     base = read_tree_text(staged)
     instruction = gate_instruction([r for r in exc.results if isinstance(r, GateResult)],
@@ -136,7 +95,7 @@ def gate_or_repair(ws: Any, run: Any, staged: Path, facts: Any, *, client: Any, 
                    progress: Any = None, observer: Any = None,
                    gates: Any = None) -> tuple[list[GateResult], Path]:
     """Gate `staged`; while a repairable gate fails and rounds are left, patch and gate again."""
-    from genops.release.pipeline import gate
+    from genops.release.stages import gate
     from genops.release.seal import SealBroken
 
     limit = int(run.params.get("gate_repairs") or ws.config.synthesis.gate_repairs)
@@ -157,7 +116,7 @@ def replay_repairs(ws: Any, client: Any, rungs: list[Any], staged: Path, repairs
                    run_dir: Path, release: str | None) -> tuple[Path, int]:
     """Re-apply a release's recorded repair rounds on a rebuilt tree; (staged, calls made)."""
     from genops.patch.engine import PatchJob, run_patch
-    from genops.patch.from_drift import read_tree_text
+    from genops.release.drift_patch import read_tree_text
     from genops.release.staging import stage_tree
 
     calls = 0

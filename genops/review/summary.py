@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genops.release.architecture import active_adrs
-from genops.release.coverage import requirement_delta
-from genops.release.risk import body_excerpts, rank_risks
+from genops.review.architecture import active_adrs
+from genops.review.coverage import requirement_delta
+from genops.review.risk import body_excerpts, rank_risks
 from genops.synthesis.apisummary import api_summary, module_name
 
 BY_HAND = {"manual": "answered by hand through the manual provider",
@@ -74,7 +74,7 @@ def cost_facts(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def junit_counts(evidence: Path) -> dict[str, int]:
     """passed / failed / skipped / total of the test gate's JUnit evidence (zeros if absent)."""
-    from genops.release.coverage import junit_cases
+    from genops.review.coverage import junit_cases
 
     cases = junit_cases(evidence / "tests" / "junit.xml")
     counts = {"passed": 0, "failed": 0, "skipped": 0}

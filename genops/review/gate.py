@@ -73,7 +73,7 @@ class ReviewPanelGate:
     needs = ("paths", "parse", "tests")
 
     def check(self, ctx: GateContext) -> GateResult:
-        from genops.release.changes import semantic_diff
+        from genops.review.changes import semantic_diff
 
         shared = ctx.run.get("diff")  # the diff policy gate's DiffResult, or a recorded diff
         if isinstance(shared, dict):

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genops.release.architecture import ARCHITECTURE, architecture_facts
-from genops.release.review import ReviewSources, build_review, load_diff
-from genops.release.store import current_release, load_manifest, release_dir
+from genops.review.architecture import ARCHITECTURE, architecture_facts
+from genops.review.summary import ReviewSources, build_review, load_diff
+from genops.store.gitops import export_output
+from genops.store.releases import current_release, load_manifest, release_dir
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,7 @@ def _tree(ws: Any, release: str | None, scratch: Path, current: str | None) -> I
     elif release == current:
         yield ws.output_dir
     else:
-        from genops.gates.check_suite import _export
-
-        yield _export(ws, f"genops/{release}", scratch / release)
+        yield export_output(ws.root, ws.output_dir, "", scratch / release, release=release)
 
 
 def rendered_release(ws: Any, release: str) -> ReleaseDocuments:

@@ -13,7 +13,6 @@ recorded at promotion (`diffs/<release>.json`) is judged instead, and the summar
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from genops.errors import UsageError
-from genops.gates.architecture_doc import architecture_result
+from genops.review.architecture_doc import architecture_result
 from genops.gates.base import GateContext, GateResult
 from genops.gates.drift import drift_result, integrity_result
-from genops.release.store import RELEASE_ID, current_release, load_manifest, resolve_release
+from genops.store.gitops import export_output
+from genops.store.releases import RELEASE_ID, current_release, load_manifest, resolve_release
 
-TREE_GATES = ("genops.gates.parse", "genops.gates.diff_policy", "genops.gates.adr_rules",
-              "genops.gates.lock", "genops.gates.licenses", "genops.gates.traceability",
-              "genops.gates.context_fit")
+TREE_GATES = ("parse", "diff_policy", "adr_rules", "lock", "licenses", "traceability",
+              "context_fit")
 
 
 @dataclass
@@ -66,32 +65,6 @@ class Base:
     note: str = ""
 
 
-def _repo_subpath(ws: Any) -> tuple[Any, str]:
-    """The git repo holding the workspace and the output dir's path inside it."""
-    from genops.release.gitops import open_repo
-
-    repo = open_repo(ws.root)
-    top = Path(repo.working_tree_dir or ws.root).resolve()
-    return repo, Path(os.path.relpath(ws.output_dir.resolve(), top)).as_posix()
-
-
-def _export(ws: Any, ref: str, dest: Path, *, release: str | None = None) -> Path:
-    """The output tree as it is in a git ref, or in `release`'s commit (tag or trailer)."""
-    from genops.release.gitops import export_tree, release_ref
-
-    repo, sub = _repo_subpath(ws)
-    if release is not None:
-        ref = release_ref(repo, release, ws.root)
-    export_tree(repo, ref, dest / "tree", subpath=sub)
-    inner = dest / "tree" / sub
-    return inner if inner.is_dir() else _empty(dest)
-
-
-def _empty(dest: Path) -> Path:
-    (dest / "empty").mkdir(parents=True, exist_ok=True)
-    return dest / "empty"
-
-
 def _recorded(ws: Any, release: str) -> dict[str, Any] | None:
     """The semantic diff written when `release` was promoted, if the workspace has it."""
     path = ws.root / "diffs" / f"{release}.json"
@@ -109,7 +82,7 @@ def _default_base(ws: Any, release: str | None, scratch: Path) -> Base:
     if parent is None:
         return Base(label=None, note=f"{release} is the first release")
     try:
-        return Base(label=parent, tree=_export(ws, "", scratch, release=parent))
+        return Base(label=parent, tree=export_output(ws.root, ws.output_dir, "", scratch, release=parent))
     except UsageError as exc:
         recorded = _recorded(ws, release)
         if recorded is None:
@@ -130,8 +103,8 @@ def resolve_base(ws: Any, base: str | None, release: str | None, scratch: Path) 
         return Base(label=base, tree=as_dir.resolve())
     if RELEASE_ID.match(base.removeprefix("genops/")) or base in ("current", "latest"):
         rid = resolve_release(ws.root, base)
-        return Base(label=rid, tree=_export(ws, "", scratch, release=rid))
-    return Base(label=base, tree=_export(ws, base, scratch))
+        return Base(label=rid, tree=export_output(ws.root, ws.output_dir, "", scratch, release=rid))
+    return Base(label=base, tree=export_output(ws.root, ws.output_dir, base, scratch))
 
 
 def recorded_allow_breaking(manifest: dict[str, Any]) -> bool:
@@ -163,7 +136,8 @@ def _evidence(evidence_dir: Path | None) -> Iterator[Path]:
 
 def _tree_results(ws: Any, base: Base, manifest: dict[str, Any], evidence: Path) -> list[GateResult]:
     """Run the tree gates on the output tree."""
-    from genops.gates.registry import default_gates, run_gates
+    from genops.gates.registry import run_gates
+    from genops.release.gateset import GATE_FACTORIES, default_gates
 
     run: dict[str, Any] = {"allow_breaking": recorded_allow_breaking(manifest),
                            "blueprint": manifest.get("blueprint")}
@@ -174,7 +148,7 @@ def _tree_results(ws: Any, base: Base, manifest: dict[str, Any], evidence: Path)
         run["junit"] = junit  # traceability judges the outcomes the release's tests gate saw
     ctx = GateContext(workspace=ws, staged=ws.output_dir, previous=base.tree,
                       evidence_dir=evidence, run=run)
-    results = run_gates(ctx, default_gates(ws, TREE_GATES))
+    results = run_gates(ctx, default_gates(ws, [f for f in GATE_FACTORIES if f[0] in TREE_GATES]))
     if base.note:
         results = [_noted(r, base.note) if r.gate == "diff_policy" else r for r in results]
     return results

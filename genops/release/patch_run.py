@@ -5,7 +5,7 @@
       ─► gates (with repair rounds when allowed) ─► promote as release kind `patch`
 
 Everything goes through the regeneration pipeline's own pieces (routing, ModelClient, staging,
-`gate`, `_promote`), so path policy, sealed staging and the promotion lock apply unchanged. A
+`gate`, `promote_run`), so path policy, sealed staging and the promotion lock apply unchanged. A
 manual rung ends the run as "awaiting"; `genops resume` re-runs it (every answered request is an
 archive hit). The manifest's `patch` entry records the instruction, the context chosen and every
 round, which is all `genops replay` needs besides the parent tree and the archive.
@@ -26,13 +26,13 @@ from genops.ledger.pricing import estimate_request_tokens, price_for, worst_case
 from genops.pathpolicy import PathPolicy
 from genops.patch.context import Selection
 from genops.patch.engine import PatchJob, PatchResult, choose, round_messages, run_patch
-from genops.patch.from_drift import read_tree_text
+from genops.release.drift_patch import read_tree_text
 from genops.release.manifest import ReleaseFacts
-from genops.release.pipeline import (RunOutcome, _promote, _settled_calls, ladder, preflight,
+from genops.release.stages import (RunOutcome, promote_run, settled_calls, ladder, preflight,
                                      route)
 from genops.release.runs import RunState
 from genops.release.staging import stage_tree
-from genops.release.store import current_release, load_manifest
+from genops.store.releases import current_release, load_manifest
 from genops.synthesis.context import base_context
 from genops.synthesis.conversation import build_request
 
@@ -134,7 +134,7 @@ def start_patch(ws: Any, *, instruction: str, reason: str, provider_override: st
 def execute_patch(ws: Any, run: RunState, *, progress: Any = None,
                   gate_observer: GateObserver | None = None) -> PatchOutcome:
     """Edit rounds, scope guard, staging, gates (and repairs), promotion; resumable."""
-    from genops.patch.repair import gate_or_repair
+    from genops.release.repair import gate_or_repair
     from genops.providers.client import ModelClient
     from genops.providers.manual import ManualPending
 
@@ -176,7 +176,7 @@ def execute_patch(ws: Any, run: RunState, *, progress: Any = None,
     evidence = run.dir / "evidence"
     evidence.mkdir(parents=True, exist_ok=True)
     (evidence / DIFF_FILE).write_text(diff, encoding="utf-8")
-    published = _promote(ws, run, staged, facts, results)
+    published = promote_run(ws, run, staged, facts, results)
     return PatchOutcome("promoted", run_id=run.run_id, release=published, gates=results,
                         cost_usd=facts.cost_usd, calls=len(facts.calls), diff=diff,
                         selection=selection, rounds=[r.to_dict() for r in result.rounds])
@@ -189,7 +189,7 @@ def _changes(base: dict[str, str], final: dict[str, str]) -> tuple[dict[str, str
 
 
 def _facts(ws: Any, run: RunState, result: PatchResult, client: Any, parent: str) -> ReleaseFacts:
-    calls = _settled_calls(result.calls, client.ledger.calls(run.run_id))
+    calls = settled_calls(result.calls, client.ledger.calls(run.run_id))
     written, deleted = result.changes
     flags = {"source": SOURCE, "allow_breaking": bool(run.params.get("allow_breaking"))}
     return ReleaseFacts(
@@ -250,7 +250,7 @@ def protected_api_breaks(ws: Any, base: dict[str, str], tree: dict[str, str]) ->
     import tempfile
 
     from genops.gates.adr_rules import check_rules
-    from genops.release.tree import remove_tree
+    from genops.store.tree import remove_tree
 
     with tempfile.TemporaryDirectory(prefix="genops-scope-") as scratch:
         old, new = Path(scratch) / "old", Path(scratch) / "new"

@@ -59,7 +59,7 @@ class CatalogEntry:
 
 @lru_cache(maxsize=1)
 def _data() -> dict[str, Any]:
-    text = resources.files("genops.providers").joinpath(CATALOG_FILE).read_text(encoding="utf-8")
+    text = resources.files("genops.workspace").joinpath(CATALOG_FILE).read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 

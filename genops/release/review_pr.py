@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from genops.gates.base import GateContext, GateResult
-from genops.gates.check_suite import CheckReport, resolve_base
-from genops.release.store import current_release
+from genops.release.check_suite import CheckReport, resolve_base
+from genops.store.releases import current_release
 
 
 def _run_id() -> str:
@@ -22,8 +22,8 @@ def _run_id() -> str:
 
 
 def _panel(ws: Any, ctx: GateContext, base_diff: dict[str, Any] | None) -> GateResult:
-    from genops.gates.review_panel import NAME, panel_result
-    from genops.release.changes import semantic_diff
+    from genops.review.gate import NAME, panel_result
+    from genops.review.changes import semantic_diff
 
     cfg = ws.config.review.panel
     if not cfg.rungs or cfg.when == "never":
@@ -37,7 +37,7 @@ def _panel(ws: Any, ctx: GateContext, base_diff: dict[str, Any] | None) -> GateR
 def review_change(ws: Any, *, base: str | None = None,
                   evidence_dir: Path | None = None) -> tuple[CheckReport, str | None]:
     """(the panel's report, the current release's reviewer summary or None)."""
-    from genops.release.reviewdocs import rendered_release
+    from genops.review.documents import rendered_release
 
     release = current_release(ws.root)
     output = str(ws.config.project.output).strip("/")

@@ -15,16 +15,16 @@ from typing import Any
 
 from genops.errors import UsageError
 from genops.gates.drift import DriftReport, detect_drift
-from genops.release import gitops
+from genops.store import gitops
 from genops.release.manifest import ReleaseFacts
 from genops.gates.registry import GateObserver
-from genops.release.pipeline import RunOutcome, _promote, gate
+from genops.release.stages import RunOutcome, gate, promote_run
 from genops.release.recovery import startup_recovery
 from genops.release.runs import RunState
 from genops.pathpolicy import PathPolicy
 from genops.release.staging import stage_tree
-from genops.release.store import load_manifest
-from genops.release.tree import tree_files
+from genops.store.releases import load_manifest
+from genops.store.tree import tree_files
 
 EDITS_FILE = "hand-edits.json"
 SOURCE = "drift"
@@ -96,7 +96,7 @@ def record_drift(ws: Any, *, reason: str | None = None,
     (evidence / EDITS_FILE).write_text(json.dumps(edits, indent=1, sort_keys=True) + "\n",
                                        encoding="utf-8")
     _restore_output(ws)  # the edits live on in the staged tree and the evidence
-    published = _promote(ws, run, staged, facts, results)
+    published = promote_run(ws, run, staged, facts, results)
     return RunOutcome("promoted", run_id=run.run_id, release=published, gates=results,
                       cost_usd=0.0, calls=0, staged=None)
 

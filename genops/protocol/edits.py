@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from genops.synthesis.protocol import FENCE_LINE, ProtocolError, check_path
+from genops.protocol.files import FENCE_LINE, ProtocolError, check_path
 
 SEARCH = "<<<<<<< SEARCH"
 DIVIDER = "======="

@@ -28,7 +28,7 @@ from pathlib import Path
 import git
 
 from genops.errors import UsageError
-from genops.release.faults import git_fault_hooks
+from genops.faults import git_fault_hooks
 from genops.treeignore import ignored_component
 
 TAG_PREFIX = "genops/"
@@ -298,3 +298,23 @@ def export_tree(repo: git.Repo, ref: str, dest: Path, subpath: str | None = None
     with tarfile.open(fileobj=buffer, mode="r:") as archive:
         archive.extractall(dest, filter="data")
     return dest
+
+
+def export_output(root: Path, output_dir: Path, ref: str, dest: Path, *,
+                  release: str | None = None) -> Path:
+    """The output tree as it is in git `ref`, or in `release`'s commit (tag or trailer).
+
+    Returns the exported output folder under `dest`, or an empty folder when the commit does not
+    hold it (a release before the first, say).
+    """
+    repo = open_repo(root)
+    top = Path(repo.working_tree_dir or root).resolve()
+    sub = Path(os.path.relpath(output_dir.resolve(), top)).as_posix()
+    if release is not None:
+        ref = release_ref(repo, release, root)
+    export_tree(repo, ref, dest / "tree", subpath=sub)
+    inner = dest / "tree" / sub
+    if inner.is_dir():
+        return inner
+    (dest / "empty").mkdir(parents=True, exist_ok=True)
+    return dest / "empty"
