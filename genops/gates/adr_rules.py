@@ -19,8 +19,9 @@ from typing import Any, Literal
 from genops.gates.base import Finding, GateContext, GateResult, Verdict
 from genops.gates.rules_code import CODE_CHECKS, RuleEnv
 from genops.gates.rules_imports import IMPORT_CHECKS, sibling_members
-from genops.workspace.rules_schema import as_list, has_wildcard, matches, validate_adr_rules, validate_rules
 from genops.gates.rules_tree import RuleRef, TreeFacts, Violation
+from genops.semdiff import diff_trees
+from genops.workspace.rules_schema import as_list, has_wildcard, matches, validate_adr_rules, validate_rules
 
 Severity = Literal["error", "warning", "note"]
 
@@ -160,8 +161,6 @@ def check_rules(adrs: list[Any], tree: Path, *, previous: Path | None = None,
     facts = TreeFacts.load(tree, previous)
     allows = tuple(p for adr in adrs for p in adr.allows_breaking)
     if diff is None and previous is not None and _needs_diff(adrs):
-        from genops.semdiff import diff_trees
-
         diff = diff_trees(previous, tree)
     violations, count = evaluate(adrs, facts, RuleEnv(diff=diff, allows_breaking=allows))
     report = apply_waivers(violations, adrs)

@@ -13,6 +13,8 @@ from typing import Any
 
 from genops.gates.base import GateContext, GateResult
 from genops.gates.rules_tree import TreeFacts
+from genops.ledger.pricing import estimate_tokens
+from genops.workspace.catalog import PIN_WINDOW_HINT, context_window
 
 ADVICE = ("partition the system into sub-ecosystems: separate workspaces, each generated whole, "
           "that talk only through published interfaces (the bus); small systems fit every model, "
@@ -21,8 +23,6 @@ ADVICE = ("partition the system into sub-ecosystems: separate workspaces, each g
 
 def tree_tokens(tree: Path) -> tuple[int, int]:
     """(estimated tokens, files counted) of every text file in the tree; binaries are skipped."""
-    from genops.ledger.pricing import estimate_tokens
-
     facts = TreeFacts(root=tree, graph={}, files={})
     tokens = files = 0
     for rel in facts.all_files:
@@ -43,16 +43,12 @@ def senior_model(ws: Any) -> str:
 
 def senior_window(ws: Any) -> int | None:
     """The senior model's context window: pinned in genops.toml, else the catalog's."""
-    from genops.workspace.catalog import context_window
-
     cfg = ws.config.models[ws.config.ladder.rungs[0]]
     return context_window(cfg.model, cfg.context_window)
 
 
 def fit_result(name: str, ws: Any, tree: Path) -> GateResult:
     """Judge the tree's size against the senior model's context window."""
-    from genops.workspace.catalog import PIN_WINDOW_HINT
-
     model = senior_model(ws)
     window = senior_window(ws)
     if window is None:

@@ -18,6 +18,7 @@ from typing import Any
 from genops.gates.adr_rules import Severity, evidence_path, tree_prefix
 from genops.gates.base import Finding, GateContext, GateResult
 from genops.gates.rules_code import allowed_by, change_field, change_location, diff_changes
+from genops.semdiff import diff_trees
 
 
 def _breaking(change: Any) -> bool:
@@ -104,8 +105,6 @@ def outcome_findings(outcome: PolicyOutcome, prefix: str) -> list[Finding]:
 def diff_for(ctx: GateContext) -> Any:
     """The run's semantic diff, computed once and shared with later gates via ctx.run["diff"]."""
     if ctx.run.get("diff") is None and ctx.previous is not None:
-        from genops.semdiff import diff_trees
-
         ctx.run["diff"] = diff_trees(ctx.previous, ctx.staged)
     return ctx.run.get("diff")
 

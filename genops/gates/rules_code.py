@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from genops.workspace.rules_schema import as_list, matches_any
 from genops.gates.rules_tree import RuleRef, TreeFacts, Violation
+from genops.semdiff.imports import module_name, resolve_relative
+from genops.workspace.rules_schema import as_list, matches_any
 
 # Import names whose distribution is called something else (both spellings are accepted).
 IMPORT_TO_DIST = {"yaml": "pyyaml", "PIL": "pillow", "sklearn": "scikit-learn",
@@ -129,8 +130,6 @@ class _CallScanner(ast.NodeVisitor):
 
     def bind_imports(self, tree: ast.Module) -> None:
         """Names every import statement binds, wherever it sits, to the dotted name they mean."""
-        from genops.semdiff.imports import resolve_relative
-
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
@@ -221,8 +220,6 @@ def count_lines(text: str) -> int:
 def check_max_file_lines(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any],
                          env: RuleEnv) -> list[Violation]:
     """No file matching `paths` (default: every .py file) is longer than `max` lines."""
-    from genops.semdiff.imports import module_name
-
     limit = int(rule["max"])
     globs = as_list(rule.get("paths")) or ["*.py"]
     found: list[Violation] = []

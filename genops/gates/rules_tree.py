@@ -13,8 +13,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from genops.workspace.rules_schema import has_wildcard, matches, matches_any
+from genops.semdiff.build import build_model, import_graph
 from genops.treeignore import kept_dirs, kept_files
+from genops.workspace.rules_schema import has_wildcard, matches, matches_any
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,6 @@ class Violation:
 
 def module_files(root: Path) -> tuple[dict[str, str], frozenset[str]]:
     """(dotted module -> tree-relative file, every module and object dotted path), per semdiff."""
-    from genops.semdiff.build import build_model
-
     modules = build_model(root).modules
     files = {name: module.file for name, module in modules.items()}
     paths = {f"{name}.{q}" for name, module in modules.items() for q in module.model.objects}
@@ -88,8 +87,6 @@ class TreeFacts:
     @classmethod
     def load(cls, root: Path, previous: Path | None = None) -> TreeFacts:
         """Read a tree's import graph and files; `previous` only adds its module and object names."""
-        from genops.semdiff.build import import_graph
-
         files, paths = module_files(root)
         graph = {m: set(e) for m, e in import_graph(root).items()}
         for module in files:

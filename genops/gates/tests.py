@@ -24,12 +24,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from genops.audit.lockfile import lock_path, stale_reason
 from genops.gates.base import Finding, GateContext, GateResult, Verdict
-from genops.junit import JUnitReport, outcome_phrase, read_junit
-from genops.gates.sandbox import (Probe, SandboxMode, allowlist_env, bwrap_argv,
-                                  interpreter_roots, probe)
+from genops.gates.sandbox import Probe, SandboxMode, allowlist_env, bwrap_argv, interpreter_roots, probe
 from genops.gates.venvs import VenvBuildError, declared_dependencies, ensure_venv
 from genops.gates.venvs import scrub_env as scrub_env  # its home moved; imported here too
+from genops.junit import JUnitReport, outcome_phrase, read_junit
 from genops.store.tree import copy_tree, remove_tree
 
 OUTPUT_TAIL = 4000
@@ -115,8 +115,6 @@ def _keep_junit(produced: Path, evidence: Path) -> None:
 def _lock_text(ctx: GateContext) -> str | None:
     """The workspace's dependency lock when it covers the staged tree's declared dependencies
     (the lock gate fails the run otherwise), else None: install the declared ones."""
-    from genops.audit.lockfile import lock_path, stale_reason
-
     config = getattr(ctx.workspace, "config", None)
     if config is None or config.audit.lock == "off":
         return None

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from genops.ledger.pricing import estimate_tokens
+from genops.semdiff.build import import_graph
 from genops.semdiff.imports import module_name
+from genops.synthesis.apisummary import api_summary
 
 _PATHISH = re.compile(r"[\w./-]+\.(?:py|toml|md|txt|json|ya?ml|cfg|ini)\b")
 _DOTTED = re.compile(r"\b[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+\b")
@@ -105,8 +107,6 @@ def _edges(root: Path | None, paths: list[str]) -> tuple[dict[str, set[str]], di
     importers: dict[str, set[str]] = {}
     if root is None:
         return imports, importers
-    from genops.semdiff.build import import_graph
-
     by_module = {module_name(p): p for p in paths if p.endswith(".py")}
     for module, targets in import_graph(root).items():
         source = by_module.get(module)
@@ -147,8 +147,6 @@ def _wanted(text: str, sources: Mapping[str, str], root: Path | None,
 def select_context(text: str, sources: Mapping[str, str], *, root: Path | None,
                    budget_tokens: int, output: str = "generated") -> Selection:
     """The files to show in full for `text` (instruction and failure output) within the budget."""
-    from genops.synthesis.apisummary import api_summary
-
     selection = Selection(budget_tokens=budget_tokens)
     used = 0
     for path, reason in _wanted(text, sources, root, output):

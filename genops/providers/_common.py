@@ -16,8 +16,9 @@ from typing import Generic, TypeVar
 import httpx
 import httpx2
 
-from genops.errors import ProviderError
 from genops.calls import CompletionRequest, Message, StopReason, TokenCallback
+from genops.errors import ProviderError
+from genops.ledger.pricing import estimate_request_tokens
 
 # The SDKs' own variables, in the order each SDK reads them (google-genai prefers GOOGLE_API_KEY).
 KEY_ENV: dict[str, tuple[str, ...]] = {
@@ -89,8 +90,6 @@ def empty_stream(provider: str, request: CompletionRequest, window: int | None) 
     answers 400 exceed_context_size_error). Far below a known window it is a network cut, worth
     a retry; near the window, or with the window unknown, retrying would only repeat it.
     """
-    from genops.ledger.pricing import estimate_request_tokens
-
     tokens = estimate_request_tokens(request)
     if window is not None and tokens * 2 < window:
         return truncated(provider, "its first token")

@@ -21,21 +21,20 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 
+from genops.calls import CompletionRequest, CompletionResponse, Provider, TokenCallback, Usage
 from genops.errors import ProviderError, UsageError
+from genops.faults import crashpoint
 from genops.ledger.archive import Archive
 from genops.ledger.budget import Budget, Reservation
 from genops.ledger.db import CallRecord, Ledger
-from genops.ledger.pricing import (billed_price, cost_usd, counted_usage, estimate_request_tokens,
-                                   worst_case_usd)
-from genops.calls import (CompletionRequest, CompletionResponse, Provider, TokenCallback,
-                                   Usage)
+from genops.ledger.pricing import billed_price, cost_usd, counted_usage, estimate_request_tokens, worst_case_usd
+from genops.providers.registry import make_provider
 from genops.providers.replay import archive_miss_error
 from genops.providers.retry import call_with_retry
-from genops.faults import crashpoint
 from genops.workspace.config import GenopsConfig, Price
 
 log = logging.getLogger("genops.client")
@@ -85,8 +84,6 @@ class ModelClient:
                 if rung not in self.config.models:
                     raise UsageError(f"no model named {rung!r} under [models] in genops.toml",
                                      hint="have: " + ", ".join(sorted(self.config.models)))
-                from genops.providers.registry import make_provider
-
                 self._providers[rung] = make_provider(self.config.models[rung],
                                                       workspace_root=self.workspace_root)
             return self._providers[rung]

@@ -18,13 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
+from genops.calls import CompletionRequest, CompletionResponse, StopReason, TokenCallback, Usage
 from genops.errors import ConfigError
 from genops.ledger.pricing import BYTES_PER_TOKEN, estimate_request_tokens, estimate_tokens
-from genops.calls import (CompletionRequest, CompletionResponse, StopReason,
-                                   TokenCallback, Usage)
+from genops.protocol.files import ProtocolError, format_protocol, parse_protocol
 
 RESPONSES_FILE = ".genops/fake-responses.json"
 VARIATION_ENV = "GENOPS_FAKE_VARIATION"
@@ -136,8 +136,6 @@ def vary_file(seed: int, path: str, text: str) -> str:
 
 def vary_answer(answer: str, seed: int) -> str:
     """A file-protocol answer with each file varied; any other answer unchanged."""
-    from genops.protocol.files import ProtocolError, format_protocol, parse_protocol
-
     try:
         parsed = parse_protocol(answer)
     except ProtocolError:

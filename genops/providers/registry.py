@@ -1,17 +1,21 @@
 """Provider name → provider object; every provider, built-in or offline, is found the same way.
 
-Each factory imports its module only when asked, so `genops --help` does not pay for three SDKs,
-and an offline run never imports one at all.
+Each SDK-backed factory imports its provider module only when asked (the one deliberate late
+import left in genops below the CLI), so `genops --help` does not pay for three SDKs and an
+offline run never imports one at all.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-from genops.errors import ConfigError
 from genops.calls import Provider, ProviderSettings
+from genops.errors import ConfigError
+from genops.providers.fake import FakeProvider
+from genops.providers.manual import ManualProvider
+from genops.providers.replay import ReplayProvider
+from genops.workspace.catalog import context_window
 from genops.workspace.config import ModelConfig
 
 Factory = Callable[[ModelConfig, Path], Provider]
@@ -19,8 +23,6 @@ Factory = Callable[[ModelConfig, Path], Provider]
 
 def settings_for(model_cfg: ModelConfig) -> ProviderSettings:
     """How to reach the model: base URL, key variable name and timeout (never the key itself)."""
-    from genops.workspace.catalog import context_window
-
     return ProviderSettings(base_url=model_cfg.base_url, api_key_env=model_cfg.api_key_env,
                             timeout_s=model_cfg.timeout_s,
                             context_window=context_window(model_cfg.model,
@@ -47,22 +49,15 @@ def _gemini(cfg: ModelConfig, root: Path) -> Provider:
     return GeminiProvider(settings_for(cfg))
 
 
-def _offline(module: str, cls: str) -> Factory:
-    """Offline providers take only the workspace root and read what they need from it."""
-    def build(cfg: ModelConfig, root: Path) -> Provider:
-        provider: Provider = getattr(importlib.import_module(module), cls)(root)
-        return provider
-    return build
-
-
 FACTORIES: dict[str, Factory] = {
     "anthropic": _anthropic,
     "openai": _openai,
     "openai-compatible": _openai_compatible,
     "gemini": _gemini,
-    "fake": _offline("genops.providers.fake", "FakeProvider"),
-    "replay": _offline("genops.providers.replay", "ReplayProvider"),
-    "manual": _offline("genops.providers.manual", "ManualProvider"),
+    # offline providers take only the workspace root and read what they need from it
+    "fake": lambda cfg, root: FakeProvider(root),
+    "replay": lambda cfg, root: ReplayProvider(root),
+    "manual": lambda cfg, root: ManualProvider(root),
 }
 
 

@@ -1,31 +1,14 @@
-"""Releases: staging, gates, atomic promotion with a journal, manifests, replay, log and rollback.
+"""Runs and releases: the pipeline that carries a run from its inputs to a promoted release.
 
-    staging.py    a synthesis result -> .genops/runs/<run>/staged/
-    publish.py    release id, manifest, diffs -> a journaled promotion plan
-    promote.py    the plan carried out atomically; recovery after a crash
-    pipeline.py   regenerate / resume: synthesize -> stage -> gates -> promote
-    replay.py     rebuild a release from its commit and the archive, compare byte for byte
-    history.py    log and rollback
+    pipeline.py     regenerate / resume: synthesize -> stage -> gates -> promote
+    stages.py       what every run shares: routing, preflight, gate, promote_run
+    patch_run.py    `genops patch`; patch_fallback.py, drift_patch.py, repair.py: the other patch runs
+    gateset.py      the ordered gates; check_suite.py: `genops check` on the committed tree
+    staging.py      a synthesis result -> .genops/runs/<run>/staged/; seal.py: the sealed listing
+    publish.py      release id, manifest, diffs -> a journaled promotion plan
+    promote.py      the plan carried out atomically; recovery after a crash
+    replay.py       rebuild a release from its commit and the archive, compare byte for byte
+    history.py      log and rollback
+
+What a release is on disk (its store and tree hashing) lives below, in genops.store.
 """
-
-from __future__ import annotations
-
-from pathlib import Path
-from typing import Any
-
-JOURNAL = Path(".genops") / "promote.journal"
-
-
-def recover_interrupted(root: Path) -> Any:
-    """Finish a promotion that a killed genops left half done; None when there was none.
-
-    Cheap when there is nothing to do (one stat), so every command can call it first.
-    """
-    if not (Path(root) / JOURNAL).is_file():
-        return None
-    from genops.release.promote import recover_interrupted as recover
-
-    return recover(Path(root))
-
-
-__all__ = ["recover_interrupted"]

@@ -21,9 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from genops.errors import UsageError
-from genops.review.architecture_doc import architecture_result
 from genops.gates.base import GateContext, GateResult
 from genops.gates.drift import drift_result, integrity_result
+from genops.gates.registry import run_gates
+from genops.release.gateset import GATE_FACTORIES, default_gates
+from genops.release.verify import verify_result
+from genops.review.architecture_doc import architecture_result
 from genops.store.gitops import export_output
 from genops.store.releases import RELEASE_ID, current_release, load_manifest, resolve_release
 
@@ -136,9 +139,6 @@ def _evidence(evidence_dir: Path | None) -> Iterator[Path]:
 
 def _tree_results(ws: Any, base: Base, manifest: dict[str, Any], evidence: Path) -> list[GateResult]:
     """Run the tree gates on the output tree."""
-    from genops.gates.registry import run_gates
-    from genops.release.gateset import GATE_FACTORIES, default_gates
-
     run: dict[str, Any] = {"allow_breaking": recorded_allow_breaking(manifest),
                            "blueprint": manifest.get("blueprint")}
     if base.recorded_diff is not None:
@@ -155,8 +155,6 @@ def _tree_results(ws: Any, base: Base, manifest: dict[str, Any], evidence: Path)
 
 
 def _audit_result(ws: Any, release: str | None) -> GateResult:
-    from genops.release.verify import verify_result
-
     result: GateResult = verify_result(ws, release)
     return result
 

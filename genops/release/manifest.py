@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import genops
+from genops.audit.lockfile import lock_path
 from genops.gates.base import GateResult
 from genops.gates.venvs import declared_dependencies
 from genops.ledger.pricing import prices_hash
 from genops.store.tree import tree_files, tree_hash
+from genops.workspace.catalog import sent_sampling
 
 SCHEMA = 1
 KINDS = ("regenerate", "patch", "replay", "manual", "rollback")
@@ -88,8 +90,6 @@ def models_used(config: Any, calls: Sequence[Any]) -> list[dict[str, Any]]:
         pinned = config.models.get(call.rung)
         sampling: dict[str, Any] = {}
         if pinned is not None:
-            from genops.workspace.catalog import sent_sampling
-
             sampling = pinned.model_dump(mode="json", exclude={"provider", "model", "api_key_env"},
                                          exclude_none=False)
             sampling.pop("capabilities", None)
@@ -152,8 +152,6 @@ def platform_facts() -> dict[str, str]:
 
 def lock_facts(ws: Any) -> dict[str, str] | None:
     """The committed dependency lock beside the tree, by path and sha256, when there is one."""
-    from genops.audit.lockfile import lock_path
-
     path = lock_path(ws.root, ws.config.project.output)
     if not path.is_file():
         return None

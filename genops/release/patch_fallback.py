@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from genops.errors import BudgetExceeded
+from genops.release.patch_run import start_patch
 from genops.store import gitops
 from genops.store.releases import current_release, load_manifest
 from genops.workspace.specs import load_specs
@@ -62,8 +63,6 @@ def patch_instead(ws: Any, run: Any, exc: BudgetExceeded, *, progress: Any = Non
         raise BudgetExceeded(exc.message, hint=(exc.hint or "") + "; no patch fallback: the "
                              "change is not a spec edit touching at most "
                              f"{MAX_REQUIREMENTS} requirements") from None
-    from genops.release.patch_run import start_patch
-
     instruction, touched = change
     run.update(stage="failed", error=f"over budget, patched instead: {exc.message}")
     if progress is not None:

@@ -21,18 +21,23 @@ from pathlib import Path
 from typing import Any
 
 from genops.errors import GateFailed, UsageError
+from genops.gates.adr_rules import check_rules
 from genops.gates.registry import GateObserver
 from genops.ledger.pricing import estimate_request_tokens, price_for, worst_case_usd
-from genops.pathpolicy import PathPolicy
 from genops.patch.context import Selection
 from genops.patch.engine import PatchJob, PatchResult, choose, round_messages, run_patch
+from genops.patch.match import tree_changes
+from genops.pathpolicy import PathPolicy
+from genops.providers.client import ModelClient
+from genops.providers.manual import ManualPending
 from genops.release.drift_patch import read_tree_text
 from genops.release.manifest import ReleaseFacts
-from genops.release.stages import (RunOutcome, promote_run, settled_calls, ladder, preflight,
-                                     route)
+from genops.release.repair import gate_or_repair
 from genops.release.runs import RunState
+from genops.release.stages import RunOutcome, ladder, preflight, promote_run, route, settled_calls
 from genops.release.staging import stage_tree
 from genops.store.releases import current_release, load_manifest
+from genops.store.tree import remove_tree
 from genops.synthesis.context import base_context
 from genops.synthesis.conversation import build_request
 
@@ -134,10 +139,6 @@ def start_patch(ws: Any, *, instruction: str, reason: str, provider_override: st
 def execute_patch(ws: Any, run: RunState, *, progress: Any = None,
                   gate_observer: GateObserver | None = None) -> PatchOutcome:
     """Edit rounds, scope guard, staging, gates (and repairs), promotion; resumable."""
-    from genops.release.repair import gate_or_repair
-    from genops.providers.client import ModelClient
-    from genops.providers.manual import ManualPending
-
     release, base = _base(ws)
     routing = route(ws, run.params.get("provider"), run.dir)
     client = ModelClient(ws.root, ws.config, run_id=run.run_id, providers=routing.providers,
@@ -183,8 +184,6 @@ def execute_patch(ws: Any, run: RunState, *, progress: Any = None,
 
 
 def _changes(base: dict[str, str], final: dict[str, str]) -> tuple[dict[str, str], list[str]]:
-    from genops.patch.match import tree_changes
-
     return tree_changes(base, final)
 
 
@@ -248,9 +247,6 @@ def protected_api_breaks(ws: Any, base: dict[str, str], tree: dict[str, str]) ->
     if not any(rule.get("kind") == "protected_api" for adr in adrs for rule in adr.rules):
         return []
     import tempfile
-
-    from genops.gates.adr_rules import check_rules
-    from genops.store.tree import remove_tree
 
     with tempfile.TemporaryDirectory(prefix="genops-scope-") as scratch:
         old, new = Path(scratch) / "old", Path(scratch) / "new"

@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from genops.ledger.pricing import billed_price, estimate_request_tokens, worst_case_usd
-from genops.workspace.catalog import PIN_WINDOW_HINT, capabilities, context_window
+from genops.providers._common import KEY_ENV, find_key
 from genops.store.releases import current_release, load_manifest
+from genops.synthesis.context import base_context, shared_prefix, task_messages
+from genops.synthesis.conversation import build_request
+from genops.workspace.catalog import PIN_WINDOW_HINT, capabilities, context_window
 from genops.workspace.config import ModelConfig
 
 
@@ -86,8 +89,6 @@ def _cache_notes(rungs: list[tuple[str, ModelConfig]], prefix_tokens: int) -> li
 
 def _key_notes(rungs: list[tuple[str, ModelConfig]]) -> list[str]:
     """A rung whose API key is not set would fail at its first request: say so before a run."""
-    from genops.providers._common import KEY_ENV, find_key
-
     notes = []
     for rung, cfg in rungs:
         needs_key = cfg.provider in KEY_ENV and (cfg.provider != "openai-compatible"
@@ -104,9 +105,6 @@ def build_plan(ws: Any, rungs: list[tuple[str, ModelConfig]], *,
                previous_tree: Path | None, release: str | None,
                month_spent_usd: float | None = None) -> RunPlan:
     """Render the first request for every rung and estimate the rest; spends nothing."""
-    from genops.synthesis.context import base_context, shared_prefix, task_messages
-    from genops.synthesis.conversation import build_request
-
     strategy = ws.config.synthesis.strategy
     context = base_context(ws, previous_tree, release=release)
     first = "single" if strategy == "single" else "blueprint"

@@ -14,14 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genops.gates.base import GateResult
-from genops.store import gitops
-from genops.review.changes import ReleaseChanges, release_changes
+from genops.audit.keys import signing_key
+from genops.audit.lockfile import lock_path
+from genops.audit.pack import write_pack
 from genops.faults import crashpoint
+from genops.gates.base import GateResult
 from genops.release.manifest import ReleaseFacts, build_manifest, manifest_json
 from genops.release.promote import PromotionPlan, promotion_lock, run_promotion
-from genops.review.documents import ARCHITECTURE, release_documents
 from genops.release.seal import seal
+from genops.review.changes import ReleaseChanges, release_changes
+from genops.review.documents import ARCHITECTURE, release_documents
+from genops.store import gitops
 from genops.store.releases import (
     MANIFEST,
     current_release,
@@ -88,17 +91,12 @@ def _write(path: Path, text: str) -> None:
 
 
 def _lock_paths(ws: Any) -> list[str]:
-    from genops.audit.lockfile import lock_path
-
     path = lock_path(ws.root, ws.config.project.output)
     return [path.name] if path.is_file() else []
 
 
 def write_audit_pack(ws: Any, out: Path) -> None:
     """The release's SBOM and signed provenance beside its manifest (docs/releases.md)."""
-    from genops.audit.keys import signing_key
-    from genops.audit.pack import write_pack
-
     write_pack(ws.root, out, key=signing_key(ws.config.audit.signing_key, ws.root))
 
 

@@ -16,8 +16,14 @@ from typing import Any
 
 from genops.errors import GateFailed
 from genops.gates.base import GateResult
+from genops.patch.engine import PatchJob, run_patch
 from genops.patch.failures import junit_failures, normalize
 from genops.pathpolicy import PathPolicy
+from genops.release.drift_patch import read_tree_text
+from genops.release.seal import SealBroken
+from genops.release.stages import gate
+from genops.release.staging import stage_tree
+from genops.store.releases import current_release
 
 REPAIRABLE = ("parse", "adr_rules", "tests", "traceability")
 MAX_FINDINGS = 20
@@ -59,11 +65,6 @@ def repairable(exc: GateFailed) -> bool:
 def _repair_once(ws: Any, run: Any, staged: Path, facts: Any, exc: GateFailed, number: int, *,
                  client: Any, rungs: list[Any], progress: Any) -> Path:
     """One repair round: findings -> patch on the staged tree -> staged again; facts updated."""
-    from genops.patch.engine import PatchJob, run_patch
-    from genops.release.drift_patch import read_tree_text
-    from genops.release.staging import stage_tree
-    from genops.store.releases import current_release
-
     base = read_tree_text(staged)
     instruction = gate_instruction([r for r in exc.results if isinstance(r, GateResult)],
                                    ws.root, sorted(base))
@@ -95,9 +96,6 @@ def gate_or_repair(ws: Any, run: Any, staged: Path, facts: Any, *, client: Any, 
                    progress: Any = None, observer: Any = None,
                    gates: Any = None) -> tuple[list[GateResult], Path]:
     """Gate `staged`; while a repairable gate fails and rounds are left, patch and gate again."""
-    from genops.release.stages import gate
-    from genops.release.seal import SealBroken
-
     limit = int(run.params.get("gate_repairs") or ws.config.synthesis.gate_repairs)
     number = 0
     while True:
@@ -115,10 +113,6 @@ def gate_or_repair(ws: Any, run: Any, staged: Path, facts: Any, *, client: Any, 
 def replay_repairs(ws: Any, client: Any, rungs: list[Any], staged: Path, repairs: list[Any], *,
                    run_dir: Path, release: str | None) -> tuple[Path, int]:
     """Re-apply a release's recorded repair rounds on a rebuilt tree; (staged, calls made)."""
-    from genops.patch.engine import PatchJob, run_patch
-    from genops.release.drift_patch import read_tree_text
-    from genops.release.staging import stage_tree
-
     calls = 0
     for entry in repairs:
         job = PatchJob(ws=ws, client=client, rungs=rungs, base=read_tree_text(staged),

@@ -12,31 +12,37 @@ run on the rebuilt tree and each verdict is reported.
 from __future__ import annotations
 
 import json
-
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genops.errors import ProviderError, UsageError
-from genops.gates.base import GateContext, GateResult
-from genops.gates.registry import GateObserver, run_gates
-from genops.release.gateset import default_gates
 from genops.calls import (
     CompletionRequest,
     CompletionResponse,
     Provider,
     TokenCallback,
 )
-from genops.store import gitops
+from genops.errors import ProviderError, UsageError
+from genops.gates.base import GateContext, GateResult
+from genops.gates.registry import GateObserver, run_gates
+from genops.patch.engine import PatchJob, run_patch
+from genops.pathpolicy import PathPolicy
+from genops.providers.client import ModelClient
+from genops.providers.replay import ReplayProvider
+from genops.release.drift_patch import EDITS_FILE, apply_edits, read_tree_text
+from genops.release.gateset import default_gates
 from genops.release.manifest import ReleaseFacts
 from genops.release.recovery import startup_recovery
+from genops.release.repair import replay_repairs
 from genops.release.runs import new_run_id, runs_dir
-from genops.pathpolicy import PathPolicy
 from genops.release.staging import stage_tree
+from genops.store import gitops
 from genops.store.releases import load_manifest, resolve_release
 from genops.store.tree import first_difference, tree_files, tree_hash
-from genops.release.repair import replay_repairs
+from genops.synthesis.engine import synthesize
+from genops.synthesis.selective import Selection
+from genops.workspace import load_workspace
 from genops.workspace.config import ModelConfig
 
 SYNTHESIZED_KINDS = ("regenerate", "manual", "replay")
@@ -81,8 +87,6 @@ class LadderReplayProvider:
     name = "replay"
 
     def __init__(self, workspace_root: Path, *, last: bool) -> None:
-        from genops.providers.replay import ReplayProvider
-
         self.inner = ReplayProvider(workspace_root)
         self.last = last
 
@@ -113,8 +117,6 @@ def _release_workspace(repo: Any, manifest: dict[str, Any], work: Path) -> tuple
     """The release's own inputs, exported from its commit and loaded, without its output tree
     (the answer must never leak into the rebuild). Pins are not re-checked against today's
     catalog: a past release is rebuilt as it was made."""
-    from genops.workspace import load_workspace
-
     source = _export(repo, manifest["release"], work / "workspace")
     shutil.rmtree(source / manifest["output"]["dir"], ignore_errors=True)
     return source, load_workspace(source, check_model_pins=False)
@@ -133,8 +135,6 @@ def _parent_tree(repo: Any, manifest: dict[str, Any], work: Path) -> Path | None
 def _replay_client(source: Path, ws: Any, manifest: dict[str, Any], work: Path
                    ) -> tuple[Any, list[tuple[str, ModelConfig]]]:
     """A client answering every rung from the archive, offline, and the rungs that answered."""
-    from genops.providers.client import ModelClient
-
     rungs = replay_rungs(ws, manifest)
     providers: dict[str, Provider] = {name: LadderReplayProvider(source, last=i == len(rungs) - 1)
                                       for i, (name, _) in enumerate(rungs)}
@@ -150,8 +150,6 @@ def _changed_inputs(ws: Any, manifest: dict[str, Any]) -> list[str]:
 
 def _rebuild_synthesized(repo: Any, manifest: dict[str, Any], work: Path, progress: Any
                          ) -> tuple[Path, Any, Path | None, int, list[str]]:
-    from genops.synthesis.engine import synthesize
-
     parent = manifest.get("parent")
     source, ws = _release_workspace(repo, manifest, work)
     previous = _parent_tree(repo, manifest, work)
@@ -169,9 +167,6 @@ def _rebuild_synthesized(repo: Any, manifest: dict[str, Any], work: Path, progre
 def _rebuild_model_patch(repo: Any, manifest: dict[str, Any], work: Path
                          ) -> tuple[Path, Any, Path | None, int, list[str]]:
     """A `genops patch` release: the parent's tree, the recorded instruction, archived answers."""
-    from genops.patch.engine import PatchJob, run_patch
-    from genops.release.drift_patch import read_tree_text
-
     parent = manifest["parent"]
     source, ws = _release_workspace(repo, manifest, work)
     previous = _parent_tree(repo, manifest, work)
@@ -191,8 +186,6 @@ def _rebuild_model_patch(repo: Any, manifest: dict[str, Any], work: Path
 
 def recorded_selection(manifest: dict[str, Any]) -> Any:
     """The selection a selective release was made with (None: it was a full run)."""
-    from genops.synthesis.selective import Selection
-
     record = manifest.get("selection") or {}
     return Selection.from_dict(record["plan"]) if record.get("mode") == "selective" else None
 
@@ -200,8 +193,6 @@ def recorded_selection(manifest: dict[str, Any]) -> Any:
 def _rebuild_recorded_patch(repo: Any, manifest: dict[str, Any], work: Path
                             ) -> tuple[Path, Any, Path | None, int, list[str]]:
     """A hand edit recorded by `genops patch --from-drift`: the parent's tree plus its edits."""
-    from genops.release.drift_patch import EDITS_FILE, apply_edits, read_tree_text
-
     source, ws = _release_workspace(repo, manifest, work)
     edits = json.loads((source / ".genops" / "releases" / manifest["release"] / "evidence"
                         / EDITS_FILE).read_text(encoding="utf-8"))

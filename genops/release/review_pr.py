@@ -14,6 +14,9 @@ from typing import Any
 
 from genops.gates.base import GateContext, GateResult
 from genops.release.check_suite import CheckReport, resolve_base
+from genops.review.changes import semantic_diff
+from genops.review.documents import rendered_release
+from genops.review.gate import NAME, panel_result
 from genops.store.releases import current_release
 
 
@@ -22,9 +25,6 @@ def _run_id() -> str:
 
 
 def _panel(ws: Any, ctx: GateContext, base_diff: dict[str, Any] | None) -> GateResult:
-    from genops.review.gate import NAME, panel_result
-    from genops.review.changes import semantic_diff
-
     cfg = ws.config.review.panel
     if not cfg.rungs or cfg.when == "never":
         return GateResult(NAME, "skip", "no [review.panel] configured (or when = \"never\")")
@@ -37,8 +37,6 @@ def _panel(ws: Any, ctx: GateContext, base_diff: dict[str, Any] | None) -> GateR
 def review_change(ws: Any, *, base: str | None = None,
                   evidence_dir: Path | None = None) -> tuple[CheckReport, str | None]:
     """(the panel's report, the current release's reviewer summary or None)."""
-    from genops.review.documents import rendered_release
-
     release = current_release(ws.root)
     output = str(ws.config.project.output).strip("/")
     report = CheckReport(workspace=str(ws.root), output=output, release=release, base=None)

@@ -18,6 +18,9 @@ from typing import Any
 
 from genops.errors import UsageError
 from genops.fsutil import write_atomic
+from genops.ledger.db import LEDGER_NAME, Ledger
+from genops.release.lock import note_run
+from genops.store.releases import current_release
 
 RUN_FILE = "run.json"
 STAGES = ("created", "synthesizing", "awaiting", "staged", "unchanged", "gates_failed", "gated",
@@ -70,9 +73,6 @@ class RunState:
     @classmethod
     def create(cls, root: Path, *, kind: str, reason: str, params: dict[str, Any],
                run_id: str | None = None, inputs: dict[str, str] | None = None) -> RunState:
-        from genops.release.lock import note_run
-        from genops.store.releases import current_release
-
         run = cls(run_id=run_id or new_run_id(), kind=kind, reason=reason, params=params,
                   inputs=inputs, root=root, base=current_release(root) or "")
         if (run.dir / RUN_FILE).exists():
@@ -158,9 +158,6 @@ def cancel(root: Path, run_id: str) -> RunState:
 def run_summaries(root: Path) -> list[dict[str, Any]]:
     """What `genops runs` shows, newest first: state, base release, waiting requests, and the
     calls a crash cut off (may have been billed). Reads only; a missing ledger is not created."""
-    from genops.ledger.db import LEDGER_NAME, Ledger
-    from genops.store.releases import current_release
-
     current = current_release(root) or ""
     cut: dict[str, int] = {}
     if (root / ".genops" / LEDGER_NAME).is_file():

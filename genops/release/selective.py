@@ -23,12 +23,14 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from genops.store import gitops
 from genops.release.manifest import config_sections
+from genops.store import gitops
 from genops.store.releases import current_release, load_manifest
 from genops.synthesis.apisummary import module_name
 from genops.synthesis.selective import Selection
-from genops.workspace.specs import (parse_requirements_text, prose_outside_requirements)
+from genops.workspace.adr import load_adr
+from genops.workspace.rules_schema import RULE_KINDS
+from genops.workspace.specs import parse_requirements_text, prose_outside_requirements
 
 FULL_TEMPLATES = ("system", "context", "blueprint", "group", "single")
 FULL_SECTIONS = ("project", "models", "ladder", "synthesis")
@@ -180,8 +182,6 @@ def _all_requirements(old: _ParentInputs, changed: list[str], skip: str) -> dict
 def _adr_changes(ws: Any, old: _ParentInputs, changed: list[str],
                  selection: Selection) -> str | None:
     """Changed ADRs regenerate the groups they scope; an unscoped ADR is global."""
-    from genops.workspace.adr import load_adr
-
     current = {a.file: a for a in ws.adrs}
     for path in (p for p in changed if p.startswith("adr/")):
         versions = [current[path]] if path in current else []
@@ -227,8 +227,6 @@ def _adr_scope(adr: Any, selection: Selection) -> set[str] | None:
 
 def _rule_patterns(rule: dict[str, Any]) -> tuple[list[str], list[str]]:
     """The module patterns and path globs a rule names (see genops.workspace.rules_schema)."""
-    from genops.workspace.rules_schema import RULE_KINDS
-
     modules: list[str] = []
     globs: list[str] = []
     for spec in RULE_KINDS.get(rule.get("kind", ""), ()):

@@ -21,8 +21,21 @@ from pathlib import Path
 from typing import Any
 
 from genops.errors import UsageError
+from genops.gates.base import GateContext
+from genops.gates.registry import run_gates
+from genops.ledger.archive import Archive
+from genops.pathpolicy import PathPolicy
+from genops.providers.client import ModelClient
+from genops.providers.fake import FakeProvider
+from genops.release.gateset import default_gates
+from genops.release.promote import recover_interrupted
 from genops.release.runs import new_run_id, runs_dir
+from genops.release.stages import route
+from genops.release.staging import stage_tree
+from genops.semdiff import diff_trees
 from genops.store.releases import current_release
+from genops.store.tree import tree_files
+from genops.synthesis.engine import synthesize
 
 CLASSES = ("identical", "cosmetic", "behaviour", "api", "added", "removed")
 
@@ -70,15 +83,11 @@ def _sha(path: Path) -> str:
 
 
 def _files(root: Path) -> dict[str, str]:
-    from genops.store.tree import tree_files
-
     return tree_files(root) if root.is_dir() else {}
 
 
 def classify(old: Path, new: Path) -> dict[str, str]:
     """Each file of either tree: identical, cosmetic, behaviour, api, added or removed."""
-    from genops.semdiff import diff_trees
-
     before, after = _files(old), _files(new)
     result = diff_trees(old, new, use_cache=False)
     worst: dict[str, str] = {}
@@ -104,10 +113,6 @@ def classify(old: Path, new: Path) -> dict[str, str]:
 
 def _tests(ws: Any, staged: Path, previous: Path | None, run_dir: Path) -> dict[str, Any]:
     """The tests gate on a scratch tree: verdict, counts and pass rate."""
-    from genops.gates.base import GateContext
-    from genops.gates.registry import run_gates
-    from genops.release.gateset import default_gates
-
     gates = [g for g in default_gates(ws) if getattr(g, "name", "") == "tests"]
     if not gates:
         return {"verdict": "skip", "rate": None}
@@ -126,14 +131,6 @@ def _tests(ws: Any, staged: Path, previous: Path | None, run_dir: Path) -> dict[
 
 def _one_run(ws: Any, index: int, base: Path, provider: str | None, previous: Path | None,
              release: str | None, progress: Any) -> RunReport:
-    from genops.ledger.archive import Archive
-    from genops.pathpolicy import PathPolicy
-    from genops.providers.client import ModelClient
-    from genops.providers.fake import FakeProvider
-    from genops.release.stages import route
-    from genops.release.staging import stage_tree
-    from genops.synthesis.engine import synthesize
-
     run_dir = base / f"run{index}"
     routing = route(ws, provider, run_dir)
     providers = dict(routing.providers)
@@ -159,8 +156,6 @@ def _one_run(ws: Any, index: int, base: Path, provider: str | None, previous: Pa
 def stability(ws: Any, *, runs: int = 3, provider: str | None = None, progress: Any = None
               ) -> StabilityReport:
     """Regenerate `runs` times into scratch trees and class every file's variation."""
-    from genops.release.promote import recover_interrupted
-
     if runs < 1:
         raise UsageError(f"--runs must be at least 1, not {runs}", hint="e.g. --runs 3")
     if provider == "replay":

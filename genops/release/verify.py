@@ -15,10 +15,13 @@ from typing import Any
 
 from genops.audit import dsse
 from genops.audit.keys import KEYS_DIR, load_public_keys
-from genops.audit.pack import PROVENANCE_FILE
+from genops.audit.pack import PROVENANCE_FILE, build_pack
+from genops.audit.pack import PROVENANCE_FILE as PROV
 from genops.audit.provenance import SLSA_PROVENANCE, subjects
 from genops.audit.sbom import SBOM_FILE, validate_sbom
-from genops.store.releases import load_manifest, release_dir
+from genops.gates.base import Finding, GateResult
+from genops.store import gitops
+from genops.store.releases import load_manifest, release_dir, resolve_release
 from genops.store.tree import sha256_bytes, tree_files, tree_hash
 
 
@@ -67,8 +70,6 @@ def _compare(report: VerifyReport, name: str, expected: dict[str, str], actual: 
 
 def _release_tree(root: Path, release: str, manifest: dict[str, Any], work: Path) -> dict[str, str]:
     """The output files as the release's commit holds them."""
-    from genops.store import gitops
-
     repo = gitops.open_repo(root)
     output = manifest["output"]["dir"]
     exported = gitops.export_tree(repo, gitops.release_ref(repo, release), work / "tree", output)
@@ -77,8 +78,6 @@ def _release_tree(root: Path, release: str, manifest: dict[str, Any], work: Path
 
 def _release_files(root: Path, release: str, paths: list[str], work: Path) -> dict[str, str]:
     """sha256 of `paths` as the release's commit holds them (missing ones left out)."""
-    from genops.store import gitops
-
     repo = gitops.open_repo(root)
     ref = gitops.release_ref(repo, release)
     found: dict[str, str] = {}
@@ -116,8 +115,6 @@ def _signatures(report: VerifyReport, envelopes: list[dict[str, Any]], root: Pat
 
 def _rebuilt(report: VerifyReport, root: Path, folder: Path, envelopes: list[dict[str, Any]]) -> None:
     """The pack rebuilt from the committed files matches the committed one (signatures aside)."""
-    from genops.audit.pack import PROVENANCE_FILE as PROV, build_pack
-
     try:
         rebuilt = build_pack(root, folder, key=None)
     except (OSError, ValueError, KeyError, SyntaxError) as exc:  # SyntaxError: bad XML
@@ -191,8 +188,6 @@ def verify_release(root: Path, release: str) -> VerifyReport:
 
 def verify(root: Path, release: str | None = None) -> VerifyReport:
     """Verify `release` (default: the current one)."""
-    from genops.store.releases import resolve_release
-
     rid = resolve_release(root, release)
     load_manifest(root, rid)  # a clear error for an unknown release
     return verify_release(root, rid)
@@ -200,8 +195,6 @@ def verify(root: Path, release: str | None = None) -> VerifyReport:
 
 def verify_result(ws: Any, release: str | None) -> Any:
     """`genops check`'s verdict on the current release's audit pack (a GateResult named audit)."""
-    from genops.gates.base import Finding, GateResult
-
     if release is None:
         return GateResult("audit", "skip", "no release yet")
     report = verify_release(ws.root, release)

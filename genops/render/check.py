@@ -14,6 +14,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import genops
+
 # The same GitHub escaping and SARIF schema as the semantic-diff renderers.
 from genops.render.semdiff import SARIF_SCHEMA, _escape_data, _escape_property
 
@@ -218,7 +220,5 @@ RENDERERS: dict[str, Callable[..., str]] = {
 def render(report: dict[str, Any], fmt: str, *, prefix: str = "") -> str:
     """The report in one of FORMATS."""
     if fmt == "sarif":
-        import genops
-
         return to_sarif(report, prefix, version=genops.__version__)
     return RENDERERS[fmt](report, prefix)

@@ -11,6 +11,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from genops.render import patch as patch_render
 from genops.render.console import err, out, print_json
 
 VERDICT_MARK = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️"}
@@ -192,8 +193,6 @@ def print_run_outcome(outcome: Any, *, as_json: bool) -> None:
         for line in selection_lines(selection):
             out.print(line, markup=False, highlight=False)
         return
-    from genops.render import patch as patch_render
-
     is_patch = hasattr(outcome, "diff")  # genops.release.patch_run.PatchOutcome
     if as_json:
         print_json({**run_outcome_dict(outcome), "selection": selection,

@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genops.gates.traceability import is_test_file
+from genops.semdiff.architecture import cycles
+from genops.semdiff.build import import_graph
 from genops.synthesis.apisummary import list_tree, module_name
+from genops.workspace.adr import effective_status
 
 ARCHITECTURE = "ARCHITECTURE.md"
 STDLIB = frozenset(sys.stdlib_module_names)
@@ -48,8 +52,6 @@ class ArchitectureFacts:
 
 def active_adrs(adrs: list[Any]) -> list[Any]:
     """The ADRs in force: accepted and not superseded by an accepted one."""
-    from genops.workspace.adr import effective_status
-
     status = effective_status(adrs)
     return [a for a in adrs if status.get(a.id) == "accepted"]
 
@@ -79,8 +81,6 @@ def layer_of(module: str, layer_rules: list[dict[str, Any]]) -> str | None:
 
 def adr_entries(adrs: list[Any]) -> list[dict[str, Any]]:
     """Each ADR with its effective status, rules and supersession links."""
-    from genops.workspace.adr import effective_status
-
     status = effective_status(adrs)
     by_target = {t: a.id for a in adrs if a.status == "accepted" for t in a.supersedes}
     return [{"id": a.id, "title": a.title, "status": status.get(a.id, a.status), "file": a.file,
@@ -95,8 +95,6 @@ def _requirement_map(evidence: Path | None, blueprint: Any) -> list[dict[str, An
         if path is not None and path.is_file() else []
     groups = (blueprint or {}).get("groups", []) if isinstance(blueprint, dict) else []
     files = {g.get("name"): [f for f in g.get("files", []) if f.endswith(".py")] for g in groups}
-    from genops.gates.traceability import is_test_file
-
     out = []
     for row in rows:
         mods = sorted({module_name(f) for g in row.get("groups") or [] for f in files.get(g, [])
@@ -108,10 +106,6 @@ def _requirement_map(evidence: Path | None, blueprint: Any) -> list[dict[str, An
 def architecture_facts(ws: Any, tree: Path, *, release: str | None, blueprint: Any,
                        evidence: Path | None) -> ArchitectureFacts:
     """The facts of the released `tree`; the same inputs give the same facts."""
-    from genops.gates.traceability import is_test_file
-    from genops.semdiff.architecture import cycles
-    from genops.semdiff.build import import_graph
-
     layer_rules = _layer_rules(active_adrs(ws.adrs))
     files = [p for p in list_tree(tree) if p.endswith(".py")]
     ours = {module_name(p): p for p in files if not is_test_file(p)}

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from genops.gates.base import Finding, GateResult
+from genops.review.documents import ARCHITECTURE, current_architecture
+from genops.store.releases import current_release, load_manifest
 
 NAME = "architecture_doc"
 HINT = "run `genops architecture --write` and commit ARCHITECTURE.md"
@@ -26,8 +28,6 @@ def first_difference(expected: str, actual: str) -> int:
 
 def adrs_changed_since_release(ws: Any) -> list[str]:
     """ADR files added, removed or edited since the current release's manifest hashed them."""
-    from genops.store.releases import current_release, load_manifest
-
     release = current_release(ws.root)
     recorded = load_manifest(ws.root, release).get("inputs", {}) if release else {}
     now = ws.input_hashes()
@@ -37,8 +37,6 @@ def adrs_changed_since_release(ws: Any) -> list[str]:
 
 def architecture_result(ws: Any) -> GateResult:
     """pass when ARCHITECTURE.md matches the current release's rendering; fail when stale."""
-    from genops.review.documents import ARCHITECTURE, current_architecture
-
     expected = current_architecture(ws)
     if expected is None:
         return GateResult(NAME, "skip", "no release yet: ARCHITECTURE.md comes with the first")

@@ -14,6 +14,7 @@ from typing import Any
 
 from genops.review.architecture import active_adrs
 from genops.review.risk import body_excerpts, rank_risks
+from genops.store.tree import tree_files
 from genops.synthesis.apisummary import list_tree
 
 NOISE = ("module_added", "docstring_changed", "formatting_only")
@@ -21,8 +22,6 @@ NOISE = ("module_added", "docstring_changed", "formatting_only")
 
 def changed_files(old: Path | None, new: Path) -> tuple[int, int]:
     """(files added, removed or changed; files in the new tree)."""
-    from genops.store.tree import tree_files
-
     before = tree_files(old) if old is not None and old.is_dir() else {}
     after = tree_files(new)
     moved = {p for p in set(before) | set(after) if before.get(p) != after.get(p)}

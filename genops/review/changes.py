@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genops.render.semdiff import to_markdown
+from genops.semdiff import diff_trees
+
 
 @dataclass
 class ReleaseChanges:
@@ -35,9 +38,6 @@ class ReleaseChanges:
 def semantic_diff(old_root: Path | None, new_root: Path, *, old_label: str,
                   new_label: str) -> tuple[dict[str, Any], str]:
     """(diff JSON object, markdown of the semantic changes); an absent old tree diffs as empty."""
-    from genops.render.semdiff import to_markdown
-    from genops.semdiff import diff_trees
-
     with tempfile.TemporaryDirectory(prefix="genops-empty-") as empty:
         old = old_root if old_root is not None and old_root.is_dir() else Path(empty)
         result = diff_trees(old, new_root, old_label=old_label, new_label=new_label)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genops.render.architecture import architecture_markdown
+from genops.render.summary import reviewer_summary
 from genops.review.architecture import ARCHITECTURE, architecture_facts
 from genops.review.summary import ReviewSources, build_review, load_diff
 from genops.store.gitops import export_output
@@ -34,9 +36,6 @@ def _evidence_of(ws: Any, release: str | None) -> Path | None:
 def render_documents(ws: Any, manifest: dict[str, Any], diff: dict[str, Any], *, new_tree: Path,
                      old_tree: Path | None, evidence: Path) -> ReleaseDocuments:
     """Both documents of one release from its facts."""
-    from genops.render.architecture import architecture_markdown
-    from genops.render.summary import reviewer_summary
-
     parent = manifest.get("parent")
     review = build_review(ws, ReviewSources(manifest, diff, new_tree, old_tree, evidence,
                                             _evidence_of(ws, parent)))
@@ -80,8 +79,6 @@ def rendered_release(ws: Any, release: str) -> ReleaseDocuments:
 
 def current_architecture(ws: Any) -> str | None:
     """ARCHITECTURE.md as the current release renders it now; None before the first release."""
-    from genops.render.architecture import architecture_markdown
-
     release = current_release(ws.root)
     if release is None:
         return None

@@ -13,6 +13,10 @@ from typing import Any
 
 from genops.gates.adr_rules import evidence_path, tree_prefix
 from genops.gates.base import Finding, GateContext, GateResult
+from genops.providers.client import ModelClient
+from genops.review.change import change_context
+from genops.review.changes import semantic_diff
+from genops.review.panel import judge, run_panel, write_evidence
 
 NAME = "review_panel"
 SEVERITY: dict[str, Any] = {"blocker": "error", "major": "warning", "minor": "note"}
@@ -43,17 +47,12 @@ def findings_of(outcomes: list[Any], prefix: str, blocked: bool) -> list[Finding
 def panel_result(ws: Any, ctx: GateContext, diff: dict[str, Any], *, force: bool = False,
                  client: Any = None) -> GateResult:
     """Run the panel on the change from ctx.previous to ctx.staged and judge it by the policy."""
-    from genops.review.change import change_context
-    from genops.review.panel import judge, run_panel, write_evidence
-
     cfg = ws.config.review.panel
     context, reasons = change_context(ws, diff, ctx.previous, ctx.staged,
                                       [])
     if cfg.when == "high_risk" and not reasons and not force:
         return GateResult(NAME, "skip", "not high risk by [review.high_risk]: no reviewer called")
     if client is None:
-        from genops.providers.client import ModelClient
-
         client = ModelClient(ws.root, ws.config, run_id=str(ctx.run.get("run_id") or "review"))
     outcomes = run_panel(ws, client, context)
     blocked, why = judge(outcomes, min(cfg.quorum, len(outcomes)), cfg.block_on)
@@ -73,8 +72,6 @@ class ReviewPanelGate:
     needs = ("paths", "parse", "tests")
 
     def check(self, ctx: GateContext) -> GateResult:
-        from genops.review.changes import semantic_diff
-
         shared = ctx.run.get("diff")  # the diff policy gate's DiffResult, or a recorded diff
         if isinstance(shared, dict):
             diff = shared

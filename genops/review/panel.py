@@ -17,8 +17,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from genops.errors import BudgetExceeded
 from genops.calls import CompletionRequest, Message
+from genops.errors import BudgetExceeded, ProviderError
+from genops.ledger.pricing import billed_price, estimate_request_tokens, worst_case_usd
+from genops.synthesis.context import render_template
+from genops.synthesis.conversation import build_request
 
 SYSTEM = ("You are one reviewer on a panel that gates a release of generated code. Judge the "
           "change against its requirements and architecture decisions. Answer with one JSON "
@@ -88,22 +91,16 @@ def parse_answer(text: str) -> ReviewAnswer:
 
 def render_prompt(ws: Any, context: dict[str, Any]) -> str:
     """The reviewer's request text from `review.j2` (the workspace's, else genops's default)."""
-    from genops.synthesis.context import render_template
-
     return render_template(ws, "review", {**context, "protocol": PROTOCOL})
 
 
 def request_for(ws: Any, rung: str, messages: tuple[Message, ...]) -> CompletionRequest:
-    from genops.synthesis.conversation import build_request
-
     return build_request(ws.config.models[rung], messages, cache_key="review",
                          label=f"review-{rung}")
 
 
 def check_budget(ws: Any, client: Any, requests: list[CompletionRequest]) -> float:
     """Refuse (exit 4) before any reviewer is called when the panel's worst case does not fit."""
-    from genops.ledger.pricing import billed_price, estimate_request_tokens, worst_case_usd
-
     worst = 0.0
     for request in requests:
         price = billed_price(ws.config, request.provider, request.model)
@@ -134,8 +131,6 @@ def _call(client: Any, rung: str, request: CompletionRequest, label: str,
 
 def run_reviewer(ws: Any, client: Any, rung: str, prompt: str) -> ReviewerOutcome:
     """Ask one reviewer; repair a malformed answer once; provider failures become an error."""
-    from genops.errors import ProviderError
-
     cfg = ws.config.models[rung]
     outcome = ReviewerOutcome(rung, cfg.provider, cfg.model)
     messages = (Message("system", SYSTEM), Message("user", prompt))

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from genops.gates.traceability import is_test_file
+from genops.semdiff.build import import_graph
 from genops.synthesis.apisummary import list_tree, module_name
 
 WEIGHTS = {"breaking": 100, "dependency": 60, "privileged": 40, "protected": 30,
@@ -89,8 +91,6 @@ def adr_reasons(module: str, adrs: Iterable[Any], modules: set[str], imports: se
 
 def tested_modules(new_tree: Path, graph: dict[str, set[tuple[str, int]]]) -> set[str]:
     """Modules some test file imports."""
-    from genops.gates.traceability import is_test_file
-
     tests = {module_name(p) for p in list_tree(new_tree) if is_test_file(p)}
     return {target for m, edges in graph.items() if m in tests for target, _ in edges}
 
@@ -136,9 +136,6 @@ def _module_reasons(rel: str, old: list[str], new: list[str], mine: list[dict[st
 def rank_risks(changes: list[dict[str, Any]], adrs: list[Any], old_tree: Path | None,
                new_tree: Path) -> list[dict[str, Any]]:
     """Changed modules (and the dependency manifest) by descending risk; ties by path."""
-    from genops.gates.traceability import is_test_file
-    from genops.semdiff.build import import_graph
-
     old_files, new_files = set(list_tree(old_tree)) if old_tree else set(), set(list_tree(new_tree))
     by_file = _file_changes(changes)
     graph = import_graph(new_tree)

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genops.gates.traceability import is_test_file
 from genops.review.architecture import active_adrs
-from genops.review.coverage import requirement_delta
+from genops.review.coverage import junit_cases, requirement_delta
 from genops.review.risk import body_excerpts, rank_risks
 from genops.synthesis.apisummary import api_summary, module_name
 
@@ -74,8 +75,6 @@ def cost_facts(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def junit_counts(evidence: Path) -> dict[str, int]:
     """passed / failed / skipped / total of the test gate's JUnit evidence (zeros if absent)."""
-    from genops.review.coverage import junit_cases
-
     cases = junit_cases(evidence / "tests" / "junit.xml")
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     for case in cases:
@@ -89,8 +88,6 @@ def _is_module_added(change: dict[str, Any]) -> bool:
 
 def api_facts(diff: dict[str, Any], new_tree: Path) -> dict[str, Any]:
     """Public API: the signatures of new non-test modules, and api-category changes by module."""
-    from genops.gates.traceability import is_test_file
-
     added: dict[str, str] = {}
     for change in diff.get("changes", []):
         where = (change.get("location") or {}).get("file") or ""

@@ -25,6 +25,9 @@ from pathlib import Path
 
 from genops.errors import ConfigError, UsageError
 from genops.semdiff.cache import find_workspace
+from genops.store.gitops import open_repo, release_ref
+from genops.store.releases import current_release
+
 
 @dataclass(frozen=True, slots=True)
 class Side:
@@ -94,8 +97,6 @@ def _output_side(workspace: Path | None) -> Side:
 
 def _release_commit(workspace: Path, release: str) -> str:
     """The commit of `release`: its tag, or the commit its manifest and trailer point to."""
-    from genops.store.gitops import open_repo, release_ref
-
     return release_ref(open_repo(workspace), release, workspace)
 
 
@@ -104,8 +105,6 @@ def _current_release(workspace: Path | None) -> str:
     if workspace is None:
         raise UsageError("no genops.toml here or above, so there is no current release",
                          hint="pass OLD and NEW directories, or run inside a workspace")
-    from genops.store.releases import current_release
-
     current = current_release(workspace)
     if current is None:
         raise UsageError("this workspace has no release yet", hint="pass OLD explicitly, e.g. a directory or HEAD~1")

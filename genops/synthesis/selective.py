@@ -28,16 +28,21 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from genops.pathpolicy import DEFAULT_POLICY, PathPolicy
 from genops.calls import Message
+from genops.pathpolicy import DEFAULT_POLICY, PathPolicy
 from genops.protocol.blueprint_json import BlueprintError, extract_json
+from genops.protocol.files import format_protocol
+from genops.semdiff import diff_trees
 from genops.synthesis.blueprint import Blueprint, BlueprintLimits, Group, validate_blueprint
-from genops.synthesis.context import (prefix_cache_key, previous_contents, render_template,
-                                      request_context, shared_prefix)
+from genops.synthesis.context import (
+    prefix_cache_key,
+    previous_contents,
+    render_template,
+    request_context,
+    shared_prefix,
+)
 from genops.synthesis.conversation import Unit
 from genops.synthesis.levels import SynthesisResult, SynthesisRun, run_level
-from genops.protocol.files import format_protocol
-
 
 PLACEMENT_LABEL = "placement"
 
@@ -155,8 +160,6 @@ def instruction_for(selection: Selection, group: Group, reasons: list[str], read
 
 def api_changes(old: dict[str, str], new: dict[str, str]) -> list[str]:
     """Dotted paths whose public API differs between two versions of a group's files."""
-    from genops.semdiff import diff_trees
-
     with tempfile.TemporaryDirectory(prefix="genops-sel-") as tmp:
         roots = (Path(tmp) / "old", Path(tmp) / "new")
         for root, files in zip(roots, (old, new), strict=True):

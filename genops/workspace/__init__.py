@@ -14,6 +14,7 @@ from typing import Any
 from genops.workspace.adr import Adr, effective_status, load_adrs
 from genops.workspace.config import GenopsConfig, ModelConfig, Price
 from genops.workspace.prompts import load_templates, render
+from genops.workspace.rules_schema import validate_adr_rules
 from genops.workspace.specs import Requirement, load_specs
 from genops.workspace.toml_config import CONFIG_NAME, check_pins, load_config
 
@@ -85,8 +86,6 @@ def load_workspace(root: Path, *, check_model_pins: bool = True) -> Workspace:
         check_pins(root, config)
     requirements, spec_texts = load_specs(root)
     adrs = load_adrs(root)
-    from genops.workspace.rules_schema import validate_adr_rules  # late: gates import workspace
-
     validate_adr_rules(adrs, root)
     templates = load_templates(root)
     return Workspace(root=root, config=config, requirements=requirements, spec_texts=spec_texts,

@@ -6,11 +6,13 @@ Every table forbids unknown keys so a typo is an error, not a silently ignored s
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath, PureWindowsPath
 from collections.abc import Iterable
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from genops.treeignore import is_ignored_dir, is_ignored_file
 
 PROVIDER_NAMES = ("anthropic", "openai", "gemini", "openai-compatible", "replay", "manual", "fake")
 # Folders genops reads or owns: the output tree may be none of them, nor inside one.
@@ -67,8 +69,6 @@ class ProjectConfig(_Strict):
 
     @model_validator(mode="after")
     def _hidden_names(self) -> ProjectConfig:
-        from genops.treeignore import is_ignored_dir, is_ignored_file
-
         for name in self.allow_hidden:
             if not name.startswith(".") or "/" in name or name in (".", ".."):
                 raise ValueError(f"allow_hidden: {name!r} is not a hidden file or directory "

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from genops.errors import ConfigError
+from genops.workspace.yamlpos import line_of, load_yaml_with_nodes
 
 FieldType = Literal["modules", "module", "layers", "names", "globs", "int", "bool", "text"]
 
@@ -181,8 +182,6 @@ def _adr_nodes(root: Path | None, adr: Any) -> Any:
     """The YAML node tree of an ADR file, for precise lines; None when it cannot be read."""
     if root is None or not adr.file:
         return None
-    from genops.workspace.yamlpos import load_yaml_with_nodes
-
     path = root / adr.file
     if not path.is_file():
         return None
@@ -192,8 +191,6 @@ def _adr_nodes(root: Path | None, adr: Any) -> Any:
 def _line(node: Any, loc: tuple[Any, ...], fallback: int | None) -> int | None:
     if node is None:
         return fallback
-    from genops.workspace.yamlpos import line_of
-
     return line_of(node, loc) or fallback
 
 

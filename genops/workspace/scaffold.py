@@ -16,6 +16,9 @@ from pathlib import Path
 
 from genops.errors import UsageError
 from genops.treeignore import GITIGNORE_LINES
+from genops.workspace.catalog import capabilities
+from genops.workspace.config import ModelConfig
+from genops.workspace.workflow import workflow_text
 
 GITIGNORE = """\
 # genops: local state (the archive and releases are committed; these are not)
@@ -59,19 +62,12 @@ def _default_prompts() -> dict[str, str]:
         return {}
 
 
-def _workflow() -> str | None:
-    try:
-        from genops.workspace.workflow import workflow_text
-    except ImportError:
-        return None
+def _workflow() -> str:
     return workflow_text()
 
 
 def _temperature_line(provider: str) -> str:
     """Deterministic sampling where the model takes it; its one accepted value where it does not."""
-    from genops.workspace.catalog import capabilities
-    from genops.workspace.config import ModelConfig
-
     caps = capabilities(ModelConfig(provider=provider,
                                     model=PROVIDER_DEFAULT_MODELS[provider]))
     if caps.temperature is False:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import difflib
 import re
-import typing
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from genops.errors import ConfigError
+from genops.workspace.catalog import refused_pins
 from genops.workspace.config import GenopsConfig
 from genops.workspace.inputs import check_inside
 
@@ -106,8 +107,6 @@ def allowed_keys(loc: tuple[Any, ...]) -> list[str]:
 def check_pins(root: Path, config: GenopsConfig) -> None:
     """Refuse a sampling pin a rung's model cannot honour (the catalog's capabilities), naming the
     line in genops.toml: a seed the API never sends must not look pinned in the archive key."""
-    from genops.workspace.catalog import refused_pins  # late: the catalog imports the config
-
     text = (root / CONFIG_NAME).read_text(encoding="utf-8")
     for rung, cfg in config.models.items():
         for key, why in refused_pins(cfg):

@@ -5,7 +5,7 @@ Each case copies one prepared workspace (release r0001 promoted, the spec change
 scripted to answer differently), runs `genops regenerate` in a child process and kills it: either
 at a named crash point (GENOPS_CRASH_AT makes the child `os._exit(137)` there) or with SIGKILL
 a random moment after its run.json reaches a given stage. Recovery is
-`genops.release.recover_interrupted`, as every command runs it.
+`genops.release.promote.recover_interrupted`, as every command runs it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from release_helpers import (
     workspace,
 )
 
-from genops.release import recover_interrupted
+from genops.release.promote import recover_interrupted
 from genops.faults import CRASH_POINTS
 from genops.release.pipeline import regenerate
 from genops.release.runs import list_runs

@@ -37,7 +37,7 @@ from genops.errors import GenopsError
 from genops.gates.base import GateContext, GateResult
 from genops.gates.paths import PathsGate, path_findings
 from genops.pathpolicy import PathPolicy, PathRefused
-from genops.release import recover_interrupted
+from genops.release.promote import recover_interrupted
 from genops.release.pipeline import regenerate
 from genops.release.promote import journal_path
 from genops.release.runs import list_runs
