@@ -18,58 +18,26 @@ raised, so a person answers a level at a time (blueprint, then level 0 groups, .
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from genops.errors import UsageError
 from genops.pathpolicy import PathPolicy
-from genops.calls import CompletionRequest, Message
-from genops.providers.manual import ManualPending
-from genops.synthesis.blueprint import Blueprint, BlueprintLimits, Group, parse_blueprint
-from genops.synthesis.context import (base_context, dependency_interfaces, prefix_cache_key,
-                                      previous_contents, render_template, request_context,
+from genops.calls import CompletionRequest
+from genops.synthesis.blueprint import Blueprint, BlueprintLimits, parse_blueprint
+from genops.synthesis.context import (base_context, prefix_cache_key,
+                                      render_template, request_context,
                                       shared_prefix, task_messages)
 from genops.synthesis.conversation import ClientLike, RunSettings, Unit, build_request
 from genops.synthesis.journal import RunJournal
-from genops.synthesis.progress import CallRecord, NullProgress, Progress
+from genops.synthesis.levels import SynthesisResult, SynthesisRun, run_level
+from genops.synthesis.progress import NullProgress, Progress
 from genops.protocol.files import ParsedOutput, ProtocolError, parse_protocol
 from genops.synthesis.selective import Selection, synthesize_selected
 from genops.workspace import Workspace
 from genops.workspace.config import ModelConfig
 
 STRATEGIES = ("single", "multi")
-
-
-@dataclass
-class SynthesisResult:
-    """The synthesized tree and how it was made."""
-
-    files: dict[str, str]  # path -> content, sorted by path
-    deletes: list[str]
-    blueprint: Blueprint | None
-    calls: list[CallRecord]  # in unit order: blueprint, then groups level by level
-    rung_by_group: dict[str, str]  # unit ("single", "blueprint" or a group name) -> rung
-    models: dict[str, ModelConfig]  # every rung that answered a call
-    base: Path | None = None  # selective: `files` are written over this tree (the parent's)
-    selection: dict[str, Any] | None = None  # selective: per group regenerated or carried, why
-
-    @property
-    def cost_usd(self) -> float:
-        return sum(call.cost_usd for call in self.calls)
-
-
-@dataclass
-class _Run:
-    """One synthesis in progress: the workspace, its settings and the base template context."""
-
-    ws: Workspace
-    settings: RunSettings
-    context: dict[str, Any]
-    previous_tree: Path | None
-    concurrency: int
-    policy: PathPolicy
 
 
 def synthesize(ws: Workspace, *, client: ClientLike, rungs: list[tuple[str, ModelConfig]],
@@ -103,7 +71,7 @@ def synthesize(ws: Workspace, *, client: ClientLike, rungs: list[tuple[str, Mode
     workers = concurrency or ws.config.synthesis.concurrency
     if any(cfg.provider == "manual" for _, cfg in rungs):
         workers = 1  # request files are numbered in the order they are written
-    run = _Run(ws, settings, context, previous_tree, max(1, workers), PathPolicy.of(ws))
+    run = SynthesisRun(ws, settings, context, previous_tree, max(1, workers), PathPolicy.of(ws))
     if selection is not None and strategy == "multi" and previous_tree is not None:
         return synthesize_selected(run, selection)
     return _single(run) if strategy == "single" else _multi(run)
@@ -129,7 +97,7 @@ def _result(files: dict[str, str], deletes: list[str], blueprint: Blueprint | No
         models={name: cfg for name, cfg in rungs if name in used})
 
 
-def _single(run: _Run) -> SynthesisResult:
+def _single(run: SynthesisRun) -> SynthesisResult:
     messages = task_messages(run.ws, "single", run.context)
     unit = Unit(run.settings, "single", messages, cache_key=prefix_cache_key(messages[:2]),
                 repair_instruction="Send your complete answer again, corrected: every file in "
@@ -146,7 +114,7 @@ def _single(run: _Run) -> SynthesisResult:
                    run.settings.rungs)
 
 
-def _multi(run: _Run) -> SynthesisResult:
+def _multi(run: SynthesisRun) -> SynthesisResult:
     messages = task_messages(run.ws, "blueprint", run.context)
     blueprint_unit = Unit(run.settings, "blueprint", messages,
                           cache_key=prefix_cache_key(messages[:2]),
@@ -165,97 +133,10 @@ def _multi(run: _Run) -> SynthesisResult:
     group_context = request_context(run.context, blueprint=blueprint.model_dump())
     prefix = shared_prefix(run.ws, group_context)
     for level in blueprint.levels():
-        outcomes = _run_level(run, blueprint, level, group_context, prefix, files)
+        outcomes = run_level(run, blueprint, level, group_context, prefix, files)
         for group, (unit, parsed, group_rung) in zip(level, outcomes, strict=True):
             units.append(unit)
             files.update(parsed.files)
             deletes.extend(parsed.deletes)
             rung_by_group[group.name] = group_rung
     return _result(files, deletes, blueprint, units, rung_by_group, run.settings.rungs)
-
-
-def _group_unit(run: _Run, blueprint: Blueprint, group: Group, group_context: dict[str, Any],
-                prefix: tuple[Message, Message], generated: dict[str, str]) -> Unit:
-    context = request_context(
-        group_context, group=group.model_dump(),
-        dependencies=dependency_interfaces(blueprint, group, generated),
-        file_contents=previous_contents(run.previous_tree, group.files))
-    task = Message("user", render_template(run.ws, "group", context))
-    listing = ", ".join(group.files)
-    return Unit(run.settings, group.name, (*prefix, task), cache_key=prefix_cache_key(prefix),
-                repair_instruction=f"Send the complete answer for group {group.name!r} again, "
-                                   f"corrected: exactly these files, each complete in its own "
-                                   f"<file> block: {listing}.")
-
-
-def _group_parser(run: _Run, blueprint: Blueprint, group: Group
-                  ) -> Callable[[str], ParsedOutput]:
-    """Parse a group's answer and check it returned exactly the group's blueprint files."""
-    planned = set(blueprint.all_files())
-
-    def parse(text: str) -> ParsedOutput:
-        parsed = parse_protocol(text, root=run.previous_tree, policy=run.policy)
-        missing = [p for p in group.files if p not in parsed.files]
-        extra = sorted(set(parsed.files) - set(group.files))
-        clash = sorted(set(parsed.deletes) & planned)
-        problems = []
-        if missing:
-            problems.append("missing files: " + ", ".join(missing))
-        if extra:
-            problems.append("files not in this group: " + ", ".join(extra))
-        if clash:
-            problems.append("deletes files the blueprint keeps: " + ", ".join(clash))
-        if problems:
-            raise ProtocolError(f"group {group.name!r}: " + "; ".join(problems))
-        return parsed
-
-    return parse
-
-
-def _expected_size(group: Group, previous_tree: Path | None) -> int:
-    """A group's likely output size: the planner's estimate, else its files' previous size."""
-    if group.estimated_tokens is not None:
-        return group.estimated_tokens
-    previous = previous_contents(previous_tree, group.files)
-    known = sum(len(text) for text in previous.values()) // 4
-    return known or 1000 * len(group.files)
-
-
-def _run_level(run: _Run, blueprint: Blueprint, level: list[Group],
-               group_context: dict[str, Any], prefix: tuple[Message, Message],
-               generated: dict[str, str], *, contexts: dict[str, dict[str, Any]] | None = None
-               ) -> list[tuple[Unit, ParsedOutput, str]]:
-    """Generate one dependency level's groups in parallel; results in blueprint order.
-
-    `contexts` gives a group its own template context (selective runs: its instruction).
-
-    Every group of the level runs even when one waits for a manual answer, so the person gets
-    the whole level's requests at once. Any other error stops the level (groups not started are
-    cancelled) and the first failing group's error, in blueprint order, is raised.
-    """
-    units = [_group_unit(run, blueprint, g, (contexts or {}).get(g.name, group_context), prefix,
-                         generated) for g in level]
-    with ThreadPoolExecutor(max_workers=min(run.concurrency, len(level)),
-                            thread_name_prefix="genops-group") as pool:
-        order = sorted(range(len(level)), key=lambda i: -_expected_size(level[i], run.previous_tree))
-        submitted = {i: pool.submit(units[i].run, _group_parser(run, blueprint, level[i]))
-                     for i in order}
-        futures: list[Future[tuple[ParsedOutput, str]]] = [submitted[i] for i in range(len(level))]
-        for future in as_completed(futures):
-            error = future.exception()
-            if error is not None and not isinstance(error, ManualPending):
-                for other in futures:
-                    other.cancel()
-                break
-    pending: list[ManualPending] = []
-    for future in futures:
-        if future.cancelled():
-            continue
-        error = future.exception()
-        if isinstance(error, ManualPending):
-            pending.append(error)
-        elif error is not None:
-            raise error
-    if pending:
-        raise ManualPending.merge(pending)
-    return [(unit, *future.result()) for unit, future in zip(units, futures, strict=True)]

@@ -24,7 +24,7 @@ import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -35,10 +35,9 @@ from genops.synthesis.blueprint import Blueprint, BlueprintLimits, Group, valida
 from genops.synthesis.context import (prefix_cache_key, previous_contents, render_template,
                                       request_context, shared_prefix)
 from genops.synthesis.conversation import Unit
+from genops.synthesis.levels import SynthesisResult, SynthesisRun, run_level
 from genops.protocol.files import format_protocol
 
-if TYPE_CHECKING:
-    from genops.synthesis.engine import SynthesisResult, _Run
 
 PLACEMENT_LABEL = "placement"
 
@@ -106,7 +105,7 @@ def merge_placement(blueprint: Blueprint, data: Any, unplaced: list[str],
     return result, touched
 
 
-def _place(run: _Run, blueprint: Blueprint, selection: Selection,
+def _place(run: SynthesisRun, blueprint: Blueprint, selection: Selection,
            group_context: dict[str, Any]) -> tuple[Blueprint, list[str], Unit]:
     """The limited blueprint-update request placing new requirements into groups."""
     texts = {r.id: r.text for r in run.ws.requirements}
@@ -170,10 +169,8 @@ def api_changes(old: dict[str, str], new: dict[str, str]) -> list[str]:
     return sorted({c.path for c in result.changes if c.category.value == "api"})
 
 
-def synthesize_selected(run: _Run, selection: Selection) -> SynthesisResult:
+def synthesize_selected(run: SynthesisRun, selection: Selection) -> SynthesisResult:
     """Regenerate the selected groups (and API consumers) over the parent's tree."""
-    from genops.synthesis.engine import SynthesisResult, _run_level
-
     bounds = run.ws.config.synthesis
     limits = BlueprintLimits(bounds.max_groups, bounds.max_files_per_group, bounds.max_depth)
     ids = {r.id for r in run.ws.requirements}
@@ -205,7 +202,7 @@ def synthesize_selected(run: _Run, selection: Selection) -> SynthesisResult:
             selection, g, reasons[g.name],
             readonly_block(blueprint, g, files, bounds.selective_context_chars, selected)))
             for g in chosen}
-        outcomes = _run_level(run, blueprint, chosen, group_context, prefix, files,
+        outcomes = run_level(run, blueprint, chosen, group_context, prefix, files,
                               contexts=contexts)
         for group, (unit, parsed, group_rung) in zip(chosen, outcomes, strict=True):
             units.append(unit)

@@ -28,7 +28,8 @@ from release_helpers import make_workspace, workspace
 
 import genops
 from genops.gates.base import GateContext, GateResult
-from genops.gates.sandbox import allowlist_env, check_env_names, probe
+from genops.gates.sandbox import allowlist_env, probe
+from genops.workspace.config import check_env_names
 from genops.gates.traceability import TraceabilityGate
 from genops.gates.venvs import ensure_venv
 from genops.workspace import config

@@ -12,7 +12,8 @@ from genops.errors import ExitCode
 from genops.ledger.pricing import estimate_tokens
 from genops.calls import CompletionRequest, Message
 from genops.providers.manual import ManualPending, ManualProvider
-from genops.synthesis.engine import SynthesisResult, synthesize
+from genops.synthesis.engine import synthesize
+from genops.synthesis.levels import SynthesisResult
 from genops.protocol.files import format_protocol
 from genops.workspace import Workspace
 
