@@ -189,6 +189,13 @@ def _cycle_from(facts: TreeFacts, start: str, inside: set[str]) -> Chain | None:
 
 
 def check_acyclic(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any]) -> list[Violation]:
+    """No import cycle inside a package, among its modules or (`level: packages`) its members."""
+    if rule.get("level", "modules") == "packages":
+        return check_package_cycles(facts, ref, rule)
+    return _module_cycles(facts, ref, rule)
+
+
+def _module_cycles(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any]) -> list[Violation]:
     """No import cycle among the modules inside a package (the package's __init__ excluded)."""
     found: list[Violation] = []
     seen: set[frozenset[str]] = set()
@@ -204,6 +211,75 @@ def check_acyclic(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any]) -> list[
             found.append(Violation(rule=ref, message=message, file=facts.file_of(cycle[0]),
                                    line=facts.edge_line(cycle[0], cycle[1]),
                                    subjects=tuple(sorted(set(cycle))), chain=tuple(cycle)))
+    return found
+
+
+ModuleEdge = tuple[str, int, str]  # (importing module, line, imported module)
+
+
+def package_edges(facts: TreeFacts, package: str) -> dict[tuple[str, str], ModuleEdge]:
+    """(member, member) -> the first module edge behind it, members being `package`'s direct
+    subpackages and modules; the package's own __init__ is no member."""
+    def member(module: str) -> str | None:
+        if not module.startswith(package + "."):
+            return None
+        return ".".join(module.split(".")[:depth])
+
+    depth = package.count(".") + 2
+    edges: dict[tuple[str, str], ModuleEdge] = {}
+    for module in facts.modules:
+        source = member(module)
+        if source is None:
+            continue
+        for target, line in sorted(facts.graph[module], key=lambda e: (e[1], e[0])):
+            into = member(target) if facts.is_internal(target) else None
+            if into is not None and into != source and (source, into) not in edges:
+                edges[(source, into)] = (module, line, target)
+    return edges
+
+
+def _package_cycle(adjacent: dict[str, list[str]], start: str) -> Chain | None:
+    """The shortest cycle through `start` in a package graph (breadth first)."""
+    previous: dict[str, str | None] = {start: None}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        for nxt in adjacent.get(node, []):
+            if nxt == start:
+                return [*_unwind(previous, node), start]
+            if nxt not in previous:
+                previous[nxt] = node
+                queue.append(nxt)
+    return None
+
+
+def check_package_cycles(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any]) -> list[Violation]:
+    """No import cycle among a package's direct subpackages and modules, late imports included.
+
+    The violation points at the cycle's first package edge (the importing module's line) and
+    lists the module edge behind every package edge.
+    """
+    found: list[Violation] = []
+    for package in facts.expand(rule["package"]):
+        edges = package_edges(facts, package)
+        adjacent: dict[str, list[str]] = {}
+        for source, target in sorted(edges):
+            adjacent.setdefault(source, []).append(target)
+        seen: set[frozenset[str]] = set()
+        for start in sorted(adjacent):
+            cycle = _package_cycle(adjacent, start)
+            if not cycle or frozenset(cycle) in seen:
+                continue
+            seen.add(frozenset(cycle))
+            behind = [edges[(a, b)] for a, b in pairwise(cycle)]
+            shown = ", ".join(f"{facts.file_of(m) or m}:{line} {m} → {t}"
+                              for m, line, t in behind)
+            message = (f"{ref.label}: package import cycle {describe_chain(cycle)} — packages "
+                       f"inside {package} may not import each other in a cycle (edges: {shown})")
+            first, line, _ = behind[0]
+            found.append(Violation(rule=ref, message=message, file=facts.file_of(first),
+                                   line=line, chain=tuple(cycle),
+                                   subjects=tuple(sorted({*cycle, *(m for m, _, _ in behind)}))))
     return found
 
 

@@ -20,7 +20,8 @@ from typing import Any, Literal
 from genops.errors import ConfigError
 from genops.workspace.yamlpos import line_of, load_yaml_with_nodes
 
-FieldType = Literal["modules", "module", "layers", "names", "globs", "int", "bool", "text"]
+FieldType = Literal["modules", "module", "layers", "names", "globs", "int", "bool", "text",
+                    "choice"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,12 @@ class FieldSpec:
     name: str
     type: FieldType
     required: bool = False
+    choices: tuple[str, ...] = ()  # the allowed values of a "choice" field, the default first
 
+
+# acyclic: `modules` (the default) forbids module cycles inside the package; `packages` forbids
+# cycles among the package's direct subpackages and modules, each taken as one node.
+ACYCLIC_LEVELS = ("modules", "packages")
 
 _COMMON = (FieldSpec("name", "text"), FieldSpec("description", "text"))
 
@@ -39,7 +45,8 @@ RULE_KINDS: dict[str, tuple[FieldSpec, ...]] = {
                       FieldSpec("except", "modules"), FieldSpec("allow_indirect", "bool")),
     "layers": (FieldSpec("layers", "layers", True), FieldSpec("except", "modules")),
     "independent": (FieldSpec("modules", "modules", True), FieldSpec("except", "modules")),
-    "acyclic": (FieldSpec("package", "module", True),),
+    "acyclic": (FieldSpec("package", "module", True),
+                FieldSpec("level", "choice", choices=ACYCLIC_LEVELS)),
     "allowed_dependencies": (FieldSpec("packages", "names", True),),
     "forbidden_calls": (FieldSpec("calls", "modules", True), FieldSpec("in", "modules"),
                         FieldSpec("except", "modules")),
@@ -125,6 +132,9 @@ def _check_field(spec: FieldSpec, value: Any) -> str | None:
         return None if isinstance(value, bool) else f"`{spec.name}` must be true or false"
     if spec.type == "text":
         return None if isinstance(value, str) else f"`{spec.name}` must be a string"
+    if spec.type == "choice":
+        return None if value in spec.choices else (
+            f"`{spec.name}` must be one of {', '.join(spec.choices)}, got {value!r}")
     if spec.type == "module":
         return pattern_problem(value, "modules")
     if spec.type == "layers":

@@ -64,6 +64,17 @@ CASES = [
                    "mad/helpers.py": "from mad import bus\n"},
          indirect_at=[("mad/bus.py", 2, "mad.bus → mad.util → mad.helpers → mad.bus")],
          waive="mad.util"),
+    Case("acyclic-packages", {"kind": "acyclic", "package": "mad", "level": "packages"},
+         direct={"mad/bus.py": "import json\nfrom mad.mads import rogers\n"},
+         direct_at=[("mad/bus.py", 2,
+                     "package import cycle mad.bus → mad.mads → mad.bus — packages inside mad may "
+                     "not import each other in a cycle (edges: mad/bus.py:2 mad.bus → "
+                     "mad.mads.rogers, mad/mads/fiedler.py:1 mad.mads.fiedler → mad.bus)")],
+         indirect={"mad/bus.py": "import json\nfrom mad import helpers\n",
+                   "mad/helpers.py": "from mad.mads import rogers\n"},
+         indirect_at=[("mad/bus.py", 2, "package import cycle mad.bus → mad.helpers → mad.mads → "
+                                        "mad.bus")],
+         waive="mad.bus"),
     Case("forbidden_calls", {"kind": "forbidden_calls",
                              "calls": ["subprocess.*", "eval", "pickle.loads"],
                              "except": ["mad.sandbox"]},
@@ -250,3 +261,47 @@ def test_forbid_import_of_a_subpackage_from_its_package(tmp_path: Path) -> None:
                                        "mad/sandbox/run.py": "import subprocess\n",
                                        "mad/util.py": "from mad.sandbox import run\n"})
     assert [(v.file, v.line) for v in report.violations] == [("mad/util.py", 1)]
+
+
+PACKAGE_RULE = {"kind": "acyclic", "package": "mad", "level": "packages"}
+
+# (name, changes, expected (file, line, words)); the package-level form takes each direct member
+# of `mad` (mad.bus, mad.mads, mad.util...) as one node.
+PACKAGE_CYCLES: list[tuple[str, Changes, Expect]] = [
+    ("two packages", {"mad/util.py": "from mad import helpers\n",
+                      "mad/helpers.py": "import os\nimport mad.util\n"},
+     [("mad/helpers.py", 2, "mad.helpers → mad.util → mad.helpers")]),
+    ("three packages", {"mad/util.py": "from mad.mads import fiedler\n",
+                        "mad/bus.py": "import json\nfrom mad import util\n"},
+     [("mad/bus.py", 2, "mad.bus → mad.util → mad.mads → mad.bus — packages inside mad may not "
+                        "import each other in a cycle (edges: mad/bus.py:2 mad.bus → mad.util, "
+                        "mad/util.py:1 mad.util → mad.mads.fiedler, "
+                        "mad/mads/fiedler.py:1 mad.mads.fiedler → mad.bus)")]),
+    ("only through a late import", {"mad/bus.py": "import json\n\n\ndef publish():\n"
+                                                  "    from mad.mads import rogers\n"
+                                                  "    return rogers\n"},
+     [("mad/bus.py", 5, "package import cycle mad.bus → mad.mads → mad.bus")]),
+    ("no cycle", {"mad/mads/rogers.py": "from mad import bus, util\n",
+                  "mad/util.py": "from mad import helpers\n"}, []),
+    ("module cycle inside one package", {"mad/mads/rogers.py": "from mad.mads import fiedler\n",
+                                         "mad/mads/fiedler.py": "from mad.mads import rogers\n"},
+     []),
+]
+
+
+@pytest.mark.parametrize("name, changes, expected", PACKAGE_CYCLES,
+                         ids=[c[0] for c in PACKAGE_CYCLES])
+def test_package_level_acyclic(tmp_path: Path, name: str, changes: Changes,
+                               expected: Expect) -> None:
+    case = Case("packages", PACKAGE_RULE, {}, [], {}, [], "")
+    assert_found(run_case(tmp_path, case, changes), expected)
+
+
+def test_module_level_acyclic_is_the_default(tmp_path: Path) -> None:
+    changes: Changes = {"mad/mads/rogers.py": "from mad.mads import fiedler\n",
+                        "mad/mads/fiedler.py": "from mad.mads import rogers\n"}
+    for level in ({}, {"level": "modules"}):
+        rule = {"kind": "acyclic", "package": "mad.mads", **level}
+        case = Case("modules", rule, {}, [], {}, [], "")
+        assert_found(run_case(tmp_path / str(len(level)), case, changes),
+                     [("mad/mads/fiedler.py", 1, "import cycle mad.mads.fiedler → mad.mads.rogers")])

@@ -66,7 +66,9 @@ CASES = [
     ("genops/fsutil.py", "from genops.ledger import db", True, "ADR-0001/layers"),
     ("genops/workspace/config.py", "from genops.cli import main", False, "ADR-0001/layers"),
     ("genops/semdiff/imports.py", "from genops.semdiff.build import build_model", True,
-     "ADR-0005/acyclic"),
+     "ADR-0005/acyclic#1"),
+    ("genops/gates/base.py", "from genops.release import pipeline", True, "ADR-0005/acyclic#2"),
+    ("genops/store/tree.py", "from genops import gates", False, "ADR-0001/layers"),
 ]
 
 
@@ -96,6 +98,28 @@ def test_ci_entry_point_names_file_and_line(repo_copy: Path, tmp_path: Path) -> 
                           capture_output=True, text=True, check=False)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "0 violation(s)" in good.stdout
+
+
+# (file, added import, late, the finding CI prints at the added line)
+CI_CASES = [
+    ("genops/gates/base.py", "from genops.release import pipeline", True,
+     "error: ADR-0005 rule 2 (acyclic 'packages of genops'): package import cycle genops.gates → "
+     "genops.release → genops.gates"),
+    ("genops/store/tree.py", "from genops.gates import base", False,
+     "error: ADR-0001 rule 1 (layers 'cli down to core'): genops.store.tree → genops.gates.base — "
+     "layer 7"),
+]
+
+
+@pytest.mark.parametrize(("file", "text", "late", "words"), CI_CASES, ids=[c[0] for c in CI_CASES])
+def test_ci_fails_a_package_cycle_or_upward_import(repo_copy: Path, tmp_path: Path, file: str,
+                                                   text: str, late: bool, words: str) -> None:
+    root, line = _break(repo_copy, tmp_path, file, text, late=late)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-m", "genops.cli.selfcheck", str(root)], env=env,
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert f"{file}:{line}: {words}" in run.stdout, run.stdout
 
 
 def test_a_bad_self_adr_is_a_usage_error(repo_copy: Path, tmp_path: Path) -> None:
