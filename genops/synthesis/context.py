@@ -8,7 +8,7 @@ Every request starts with the same shared prefix, so provider prompt caching app
     user     <task>.j2    blueprint.j2 | group.j2 | single.j2 (per-request instructions)
 
 Templates come from the workspace's prompts/<name>.j2 when it has one, else from
-genops/synthesis/default_prompts/. Rendering is byte-deterministic for the same inputs: every
+genops/workspace/default_prompts/. Rendering is byte-deterministic for the same inputs: every
 collection is sorted or in source order, and nothing machine-specific (absolute paths, times)
 reaches a prompt, because the archive is keyed by the request hash and replay depends on it.
 """
@@ -29,13 +29,12 @@ from genops.synthesis.apisummary import api_summary, list_tree, read_tree
 from genops.synthesis.blueprint import Blueprint, Group
 from genops.protocol.files import LEGACY_PROTOCOL_HELP, render_protocol_help
 from genops.workspace import Workspace
-from genops.workspace.prompts import TEMPLATE_VARIABLES, make_environment, render_with
+from genops.workspace.prompts import (DEFAULT_FOLDER, DEFAULT_PROMPTS, TEMPLATE_VARIABLES,
+                                      make_environment, render_with)
 
-DEFAULT_PROMPTS = Path(__file__).parent / "default_prompts"
 TASK_TEMPLATES = ("system", "context", "blueprint", "group", "single", "repair", "continue",
                   "patch")
 
-_DEFAULT_FOLDER = "genops/synthesis/default_prompts"
 _default_env = make_environment(jinja2.FileSystemLoader(str(DEFAULT_PROMPTS)))
 
 
@@ -46,7 +45,7 @@ def render_template(ws: Workspace, name: str, context: dict[str, Any]) -> str:
     if not (DEFAULT_PROMPTS / f"{name}.j2").is_file():
         raise ConfigError(f"prompts/{name}.j2", "template not found (no workspace template and "
                           "no packaged default)")
-    return render_with(_default_env, _DEFAULT_FOLDER, name, context)
+    return render_with(_default_env, DEFAULT_FOLDER, name, context)
 
 
 def _adr_dict(adr: Any) -> dict[str, Any]:

@@ -25,6 +25,10 @@ from genops.errors import ConfigError
 from genops.workspace.inputs import check_inside
 
 # The variables every template may use; the synthesis layer always provides all of them.
+# The templates genops ships: used where a workspace's prompts/ has none, copied by `genops init`.
+DEFAULT_PROMPTS = Path(__file__).parent / "default_prompts"
+DEFAULT_FOLDER = "genops/workspace/default_prompts"  # how errors name a shipped template
+
 TEMPLATE_VARIABLES = frozenset({
     "project", "requirements", "principles", "specs", "adrs", "release", "files", "api_summary",
     "blueprint", "group", "dependencies", "file_contents", "instruction", "protocol",

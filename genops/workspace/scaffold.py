@@ -18,6 +18,7 @@ from genops.errors import UsageError
 from genops.treeignore import GITIGNORE_LINES
 from genops.workspace.catalog import capabilities
 from genops.workspace.config import ModelConfig
+from genops.workspace.prompts import DEFAULT_PROMPTS
 from genops.workspace.workflow import workflow_text
 
 GITIGNORE = """\
@@ -54,12 +55,8 @@ def _scaffold_text(name: str) -> str:
 
 def _default_prompts() -> dict[str, str]:
     """The default templates shipped with the synthesis engine, by file name."""
-    try:
-        folder = resources.files("genops.synthesis") / "default_prompts"
-        return {p.name: p.read_text(encoding="utf-8") for p in folder.iterdir()
-                if p.name.endswith(".j2")}
-    except (ModuleNotFoundError, FileNotFoundError):
-        return {}
+    return {p.name: p.read_text(encoding="utf-8") for p in DEFAULT_PROMPTS.iterdir()
+            if p.name.endswith(".j2")}
 
 
 def _workflow() -> str:

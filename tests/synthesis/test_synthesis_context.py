@@ -10,7 +10,7 @@ from synth_helpers import demo_responder, make_client, write_workspace
 
 from genops.providers.fake import FakeProvider
 from genops.synthesis.apisummary import api_summary
-from genops.synthesis.context import DEFAULT_PROMPTS
+from genops.workspace.prompts import DEFAULT_PROMPTS
 from genops.synthesis.conversation import stitch
 from genops.synthesis.engine import first_request, synthesize
 from genops.workspace import load_workspace
