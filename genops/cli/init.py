@@ -24,9 +24,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create a workspace: genops.toml, specs/, adr/, prompts/, CI workflow, git repo."""
         from genops.cli.common import output_mode
-        from genops.render import workspace as render
-
         from genops.errors import UsageError
+        from genops.render import workspace as render
         from genops.workspace.scaffold import init_here
 
         output_mode(json_out)

@@ -4,14 +4,25 @@ edit recorded as a release (--from-drift)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from genops.cli.common import (JSON_HELP, JSONL_HELP, WORKSPACE_HELP, mutates, open_workspace,
-                                 output_mode, run_with_progress)
+from genops.cli.common import (
+    JSON_HELP,
+    JSONL_HELP,
+    WORKSPACE_HELP,
+    mutates,
+    open_workspace,
+    output_mode,
+    run_with_progress,
+)
+
+if TYPE_CHECKING:
+    from genops.workspace import Workspace
 
 
-def _instruction(ws: object, text: str | None, file: Path | None, from_test: list[str]) -> tuple[str, str]:
+def _instruction(ws: Workspace, text: str | None, file: Path | None, from_test: list[str]) -> tuple[str, str]:
     """(instruction, origin) from exactly one of the three ways to give it."""
     from genops.errors import UsageError
 

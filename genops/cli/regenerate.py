@@ -6,8 +6,17 @@ from pathlib import Path
 
 import typer
 
-from genops.cli.common import (JSON_HELP, JSONL_HELP, WORKSPACE_HELP, mutates, open_workspace,
-                                 output_mode, progress_display, run_with_progress, workspace_root)
+from genops.cli.common import (
+    JSON_HELP,
+    JSONL_HELP,
+    WORKSPACE_HELP,
+    mutates,
+    open_workspace,
+    output_mode,
+    progress_display,
+    run_with_progress,
+    workspace_root,
+)
 
 
 def _replay(root: Path, release: str | None, *, json_out: bool, jsonl: bool, gates: bool) -> None:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from genops.cli.common import (JSON_HELP, WORKSPACE_HELP, mutates, open_workspace, output_mode,
-                                 workspace_root)
+from genops.cli.common import JSON_HELP, WORKSPACE_HELP, mutates, open_workspace, output_mode, workspace_root
 
 
 def register(app: typer.Typer) -> None:

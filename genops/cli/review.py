@@ -44,9 +44,9 @@ def register_documents(app: typer.Typer) -> None:
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:
         """Render a release's reviewer summary again (as it would be written today)."""
+        from genops.render.console import print_json
         from genops.review.documents import rendered_release
         from genops.store.releases import resolve_release
-        from genops.render.console import print_json
 
         output_mode(json_out and output is None)
         ws = open_workspace(workspace)
@@ -68,8 +68,8 @@ def register_documents(app: typer.Typer) -> None:
     ) -> None:
         """Render ARCHITECTURE.md from the current release, the ADRs and the traceability."""
         from genops.errors import UsageError
-        from genops.review.documents import ARCHITECTURE, current_architecture
         from genops.render.console import print_json
+        from genops.review.documents import ARCHITECTURE, current_architecture
 
         output_mode(json_out)
         ws = open_workspace(workspace)
@@ -102,8 +102,8 @@ def register_review(app: typer.Typer) -> None:
     ) -> None:
         """Run the review panel on the output tree's change without promoting anything."""
         from genops.errors import GateFailed
-        from genops.render.check import render
         from genops.release.review_pr import review_change
+        from genops.render.check import render
 
         fmt = Format.json if json_out else fmt
         output_mode(fmt is Format.json and output is None)

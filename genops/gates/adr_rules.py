@@ -21,6 +21,7 @@ from genops.gates.rules_code import CODE_CHECKS, RuleEnv
 from genops.gates.rules_imports import IMPORT_CHECKS, sibling_members
 from genops.gates.rules_tree import RuleRef, TreeFacts, Violation
 from genops.semdiff import diff_trees
+from genops.workspace import Workspace
 from genops.workspace.rules_schema import as_list, has_wildcard, matches, validate_adr_rules, validate_rules
 
 Severity = Literal["error", "warning", "note"]
@@ -172,7 +173,7 @@ def _needs_diff(adrs: list[Any]) -> bool:
     return any(r.get("kind") == "protected_api" for adr in adrs for r in adr.rules)
 
 
-def tree_prefix(ws: Any) -> str:
+def tree_prefix(ws: Workspace) -> str:
     """Where the checked tree lives in the workspace, so findings name real paths (generated/...)."""
     return str(ws.config.project.output).strip("/")
 
@@ -228,7 +229,7 @@ class AdrRulesGate:
                           data=report.to_dict())
 
 
-def make_gate(ws: Any) -> AdrRulesGate:
+def make_gate(ws: Workspace) -> AdrRulesGate:
     """The ADR rules gate applies to every workspace (it skips when no ADR has rules)."""
     return AdrRulesGate()
 

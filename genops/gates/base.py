@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from genops.workspace import Workspace
+
 Verdict = Literal["pass", "fail", "warn", "skip"]
 
 
@@ -51,7 +53,7 @@ class GateResult:
 class GateContext:
     """What a gate may look at: the workspace, the staged tree, the current release's tree."""
 
-    workspace: Any  # genops.workspace.Workspace
+    workspace: Workspace
     staged: Path  # root of the staged output tree
     previous: Path | None  # root of the current release's tree, None for a first release
     evidence_dir: Path  # where a gate writes its evidence files

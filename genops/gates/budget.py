@@ -8,9 +8,8 @@ this run included) when the ledger knows it.
 
 from __future__ import annotations
 
-from typing import Any
-
 from genops.gates.base import Finding, GateContext, GateResult
+from genops.workspace import Workspace
 
 
 class BudgetGate:
@@ -40,6 +39,6 @@ class BudgetGate:
                           f"${cost:.4f} of ${self.per_run_usd:.2f} per-run budget", data=data)
 
 
-def make_gate(ws: Any) -> BudgetGate:
+def make_gate(ws: Workspace) -> BudgetGate:
     budget = ws.config.budget
     return BudgetGate(budget.per_run_usd, budget.per_month_usd)

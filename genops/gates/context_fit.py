@@ -9,11 +9,11 @@ fail_share, with the seed's advice: partition the system into sub-ecosystems.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from genops.gates.base import GateContext, GateResult
 from genops.gates.rules_tree import TreeFacts
 from genops.ledger.pricing import estimate_tokens
+from genops.workspace import Workspace
 from genops.workspace.catalog import PIN_WINDOW_HINT, context_window
 
 ADVICE = ("partition the system into sub-ecosystems: separate workspaces, each generated whole, "
@@ -35,19 +35,19 @@ def tree_tokens(tree: Path) -> tuple[int, int]:
     return tokens, files
 
 
-def senior_model(ws: Any) -> str:
+def senior_model(ws: Workspace) -> str:
     """The pinned model id of the first ladder rung: the model that synthesizes whole trees."""
     rung = ws.config.ladder.rungs[0]
     return str(ws.config.models[rung].model)
 
 
-def senior_window(ws: Any) -> int | None:
+def senior_window(ws: Workspace) -> int | None:
     """The senior model's context window: pinned in genops.toml, else the catalog's."""
     cfg = ws.config.models[ws.config.ladder.rungs[0]]
     return context_window(cfg.model, cfg.context_window)
 
 
-def fit_result(name: str, ws: Any, tree: Path) -> GateResult:
+def fit_result(name: str, ws: Workspace, tree: Path) -> GateResult:
     """Judge the tree's size against the senior model's context window."""
     model = senior_model(ws)
     window = senior_window(ws)
@@ -80,6 +80,6 @@ class ContextFitGate:
         return fit_result(self.name, ctx.workspace, ctx.staged)
 
 
-def make_gate(ws: Any) -> ContextFitGate:
+def make_gate(ws: Workspace) -> ContextFitGate:
     """The context-fit gate applies to every workspace (it skips for models the catalog lacks)."""
     return ContextFitGate()

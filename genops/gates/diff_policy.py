@@ -19,6 +19,7 @@ from genops.gates.adr_rules import Severity, evidence_path, tree_prefix
 from genops.gates.base import Finding, GateContext, GateResult
 from genops.gates.rules_code import allowed_by, change_field, change_location, diff_changes
 from genops.semdiff import diff_trees
+from genops.workspace import Workspace
 
 
 def _breaking(change: Any) -> bool:
@@ -158,6 +159,6 @@ class DiffPolicyGate:
         return outcome_result(self.name, outcome, findings, (shown,))
 
 
-def make_gate(ws: Any) -> DiffPolicyGate:
+def make_gate(ws: Workspace) -> DiffPolicyGate:
     """The diff policy gate applies to every workspace (it skips on a first release)."""
     return DiffPolicyGate()

@@ -17,6 +17,7 @@ from typing import Any
 from genops.gates.base import Finding, GateResult
 from genops.store.releases import current_release, load_manifest, release_dir
 from genops.store.tree import tree_files, tree_hash
+from genops.workspace import Workspace
 
 PATCH_HINT = "`genops patch --from-drift` records the edit as a patch release"
 
@@ -45,7 +46,7 @@ def manifest_files(manifest: dict[str, Any]) -> dict[str, str]:
     return dict(manifest.get("output", {}).get("files", {}))
 
 
-def detect_drift(ws: Any) -> DriftReport:
+def detect_drift(ws: Workspace) -> DriftReport:
     """Compare the output tree with the hashes of the current release's manifest."""
     output = str(ws.config.project.output).strip("/")
     release = current_release(ws.root)
@@ -81,7 +82,7 @@ def drift_findings(report: DriftReport) -> list[Finding]:
     return findings
 
 
-def drift_result(ws: Any, name: str = "drift") -> GateResult:
+def drift_result(ws: Workspace, name: str = "drift") -> GateResult:
     """The drift check as a gate verdict."""
     report = detect_drift(ws)
     if report.release is None:
@@ -141,7 +142,7 @@ def integrity_problems(root: Path) -> list[tuple[str, str]]:
     return found
 
 
-def integrity_result(ws: Any, name: str = "manifest") -> GateResult:
+def integrity_result(ws: Workspace, name: str = "manifest") -> GateResult:
     """Manifest integrity as a gate verdict."""
     release = current_release(ws.root)
     if release is None:

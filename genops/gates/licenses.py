@@ -8,10 +8,10 @@ fails, with the package named, so a person decides.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from genops.audit.lockfile import LockedPackage, lock_path, parse_lock
 from genops.gates.base import Finding, GateContext, GateResult
+from genops.workspace import Workspace
 
 
 def allowed(license_: str, allow: set[str]) -> bool:
@@ -49,6 +49,6 @@ class LicensesGate:
                           f"license allowed ({len({p.license for p in packages})} distinct)")
 
 
-def make_gate(ws: Any) -> LicensesGate | None:
+def make_gate(ws: Workspace) -> LicensesGate | None:
     allow = ws.config.audit.allowed_licenses
     return LicensesGate(allow) if allow else None

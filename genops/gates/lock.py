@@ -6,11 +6,10 @@ fixes it, so the tests gate and a user never install an unreviewed dependency se
 
 from __future__ import annotations
 
-from typing import Any
-
 from genops.audit.lockfile import lock_path, parse_lock, stale_reason
 from genops.gates.base import Finding, GateContext, GateResult
 from genops.gates.venvs import declared_dependencies
+from genops.workspace import Workspace
 
 
 class LockGate:
@@ -36,6 +35,6 @@ class LockGate:
                           f"hash-pinned distributions in {lock.name}")
 
 
-def make_gate(ws: Any) -> LockGate | None:
+def make_gate(ws: Workspace) -> LockGate | None:
     policy = ws.config.audit.lock
     return None if policy == "off" else LockGate(policy)

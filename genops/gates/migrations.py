@@ -36,12 +36,13 @@ from typing import Any
 
 from genops.gates.base import Finding, GateContext, GateResult, Verdict
 from genops.gates.dbsnapshot import Snapshot, copy_db, first_difference, snapshot
-from genops.junit import outcome_phrase
 from genops.gates.sandbox import Probe, allowlist_env, bwrap_argv, interpreter_roots
 from genops.gates.tests import TestsGate, is_pytest, junit_findings, resolve_argv, run_in_group
 from genops.gates.tests import make_gate as make_tests_gate
 from genops.gates.venvs import VenvBuildError
+from genops.junit import outcome_phrase
 from genops.store.tree import copy_tree
+from genops.workspace import Workspace
 from genops.workspace.config import MigrationGateConfig, StoreConfig
 
 OUTPUT_TAIL = 1500
@@ -455,5 +456,5 @@ class MigrationsGate:
                           facts=facts, data=dict(facts))
 
 
-def make_gate(ws: Any) -> MigrationsGate:
+def make_gate(ws: Workspace) -> MigrationsGate:
     return MigrationsGate(ws.config.gates.migrations, make_tests_gate(ws))

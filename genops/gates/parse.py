@@ -8,10 +8,10 @@ from __future__ import annotations
 import ast
 import warnings
 from pathlib import Path
-from typing import Any
 
 from genops.gates.base import Finding, GateContext, GateResult
 from genops.treeignore import ignored_component
+from genops.workspace import Workspace
 
 
 def _python_files(root: Path) -> list[Path]:
@@ -58,5 +58,5 @@ class ParseGate:
         return GateResult(self.name, "pass", f"{count} Python files parse")
 
 
-def make_gate(ws: Any) -> ParseGate:
+def make_gate(ws: Workspace) -> ParseGate:
     return ParseGate()

@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Any
 
 from genops.gates.base import Finding, GateContext, GateResult
 from genops.pathpolicy import DEFAULT_POLICY, PathPolicy, PathRefused
 from genops.treeignore import is_ignored_dir, is_ignored_file
+from genops.workspace import Workspace
 
 
 def _link_finding(root: Path, path: Path, rel: str) -> Finding:
@@ -97,6 +97,6 @@ class PathsGate:
         return GateResult(self.name, "pass", "every path is a regular file inside the tree")
 
 
-def make_gate(ws: Any) -> PathsGate:
+def make_gate(ws: Workspace) -> PathsGate:
     """The paths gate with the workspace's path policy."""
     return PathsGate(PathPolicy.of(ws))

@@ -14,8 +14,8 @@ from functools import partial
 from itertools import pairwise
 from typing import Any
 
-from genops.workspace.rules_schema import as_list, matches
 from genops.gates.rules_tree import RuleRef, TreeFacts, Violation
+from genops.workspace.rules_schema import as_list, matches
 
 Chain = list[str]
 

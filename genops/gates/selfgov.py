@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 
 from genops.gates.adr_rules import RulesReport, check_rules
-from genops.workspace.rules_schema import validate_adr_rules
 from genops.workspace.adr import Adr, effective_status, load_adrs
+from genops.workspace.rules_schema import validate_adr_rules
 
 ADR_HOME = "docs"  # the tool's ADRs live in docs/adr, apart from a workspace's adr/
 

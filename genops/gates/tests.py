@@ -31,6 +31,7 @@ from genops.gates.venvs import VenvBuildError, declared_dependencies, ensure_ven
 from genops.gates.venvs import scrub_env as scrub_env  # its home moved; imported here too
 from genops.junit import JUnitReport, outcome_phrase, read_junit
 from genops.store.tree import copy_tree, remove_tree
+from genops.workspace import Workspace
 
 OUTPUT_TAIL = 4000
 JUNIT_MAX_BYTES = 64 * 1024 * 1024
@@ -267,7 +268,7 @@ class TestsGate:
                           facts=facts or {"sandbox": data.get("sandbox", "none")})
 
 
-def make_gate(ws: Any) -> TestsGate:
+def make_gate(ws: Workspace) -> TestsGate:
     cfg = ws.config.gates.tests
     return TestsGate(cfg.command, cfg.timeout_s, cfg.use_venv, cfg.required,
                      sandbox=cfg.sandbox, env=cfg.env)

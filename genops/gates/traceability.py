@@ -22,8 +22,9 @@ from typing import Any
 
 from genops.gates.adr_rules import Severity, evidence_path, tree_prefix
 from genops.gates.base import Finding, GateContext, GateResult, Verdict
-from genops.junit import Case, JUnitReport, read_junit
 from genops.gates.rules_tree import TreeFacts
+from genops.junit import Case, JUnitReport, read_junit
+from genops.workspace import Workspace
 
 REQ_REF = re.compile(r"\bREQ-[A-Z][A-Z0-9]*-\d+\b")
 
@@ -242,7 +243,7 @@ def _summary(rows: list[Row], gaps: list[Row], skipped: list[Row], note: str) ->
     return "; ".join(parts)
 
 
-def trace_result(name: str, ws: Any, tree: Path, blueprint: Any,
+def trace_result(name: str, ws: Workspace, tree: Path, blueprint: Any,
                  evidence_dir: Path | None = None, shown: tuple[str, ...] = (),
                  junit: Path | None = None) -> GateResult:
     """Build the matrix (with test outcomes when `junit` exists), write the evidence, judge it."""
@@ -290,6 +291,6 @@ class TraceabilityGate:
                             ctx.evidence_dir, (md_shown, json_shown), junit_evidence(ctx))
 
 
-def make_gate(ws: Any) -> TraceabilityGate:
+def make_gate(ws: Workspace) -> TraceabilityGate:
     """The traceability gate applies to every workspace (it skips when specs define no IDs)."""
     return TraceabilityGate()

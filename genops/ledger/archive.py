@@ -20,9 +20,9 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from genops.calls import CompletionRequest, CompletionResponse
 from genops.errors import ConfigError, UsageError
 from genops.fsutil import write_atomic
-from genops.calls import CompletionRequest, CompletionResponse
 
 ENTRY_FORMAT = 1
 INDEX_NAME = ".index.jsonl"

@@ -30,9 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from genops.calls import Usage
 from genops.errors import ConfigError
 from genops.ledger.pricing import nano_to_usd, usd_to_nano
-from genops.calls import Usage
 from genops.workspace.config import BudgetConfig
 
 LEDGER_NAME = "ledger.db"

@@ -12,8 +12,8 @@ import hashlib
 import json
 import math
 
-from genops.errors import ConfigError
 from genops.calls import CompletionRequest, Usage
+from genops.errors import ConfigError
 from genops.workspace.catalog import lookup
 from genops.workspace.config import GenopsConfig, Price
 

@@ -21,16 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genops.calls import Message
 from genops.errors import GateFailed
 from genops.patch.context import Chosen, Selection, select_context
-from genops.protocol.edits import EDIT_LABEL_PREFIX, EditBlock, parse_edits, render_edit_help
 from genops.patch.match import ApplyResult, BlockFailure, apply_blocks, tree_changes
-from genops.calls import Message
-from genops.synthesis.context import (base_context, prefix_cache_key, render_template,
-                                      request_context)
+from genops.protocol.edits import EDIT_LABEL_PREFIX, EditBlock, parse_edits, render_edit_help
+from genops.synthesis.context import base_context, prefix_cache_key, render_template, request_context
 from genops.synthesis.conversation import ClientLike, RunSettings, Unit
 from genops.synthesis.journal import RunJournal
 from genops.synthesis.progress import CallRecord, NullProgress, Progress
+from genops.workspace import Workspace
 from genops.workspace.config import ModelConfig
 
 REPAIR_INSTRUCTION = ("Send your edit blocks again, corrected: each <edit> closed with </edit>, "
@@ -80,8 +80,8 @@ class PatchResult:
 class PatchJob:
     """What one patch conversation needs: the workspace, the ladder, the base tree, the ask."""
 
-    ws: Any
-    client: ClientLike
+    ws: Workspace
+    client: ClientLike | None  # None: the job is only planned (priced), never sent
     rungs: list[tuple[str, ModelConfig]]
     base: dict[str, str]
     base_root: Path | None  # the base tree on disk, for the import graph
@@ -94,6 +94,8 @@ class PatchJob:
 
 def _settings(job: PatchJob, context: dict[str, Any]) -> RunSettings:
     cfg = job.ws.config
+    if job.client is None:
+        raise ValueError("a planned patch job has no client to send it with")
 
     def render(name: str, overrides: dict[str, Any]) -> str:
         return render_template(job.ws, name, request_context(context, **overrides))

@@ -10,18 +10,18 @@ from __future__ import annotations
 import shlex
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from genops.errors import UsageError
 from genops.gates.base import GateContext
 from genops.gates.tests import make_gate
 from genops.patch.failures import junit_failures, normalize
 from genops.store.tree import tree_files
+from genops.workspace import Workspace
 
 OUTPUT_TAIL = 3000
 
 
-def from_test_instruction(ws: Any, nodeids: list[str]) -> str:
+def from_test_instruction(ws: Workspace, nodeids: list[str]) -> str:
     """The instruction for making `nodeids` pass, from their failures on the current tree."""
     cfg = ws.config.gates.tests
     if "pytest" not in cfg.command:

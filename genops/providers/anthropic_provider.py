@@ -20,15 +20,6 @@ from typing import Any
 
 import anthropic
 
-from genops.providers._common import (
-    TRANSPORT_ERRORS,
-    ClientCache,
-    TextSink,
-    find_key,
-    missing_key,
-    stop_from,
-    truncated,
-)
 from genops.calls import (
     CompletionRequest,
     CompletionResponse,
@@ -37,6 +28,15 @@ from genops.calls import (
     StopReason,
     TokenCallback,
     Usage,
+)
+from genops.providers._common import (
+    TRANSPORT_ERRORS,
+    ClientCache,
+    TextSink,
+    find_key,
+    missing_key,
+    stop_from,
+    truncated,
 )
 from genops.providers.errors import classify
 

@@ -27,6 +27,14 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from genops.calls import (
+    CompletionRequest,
+    CompletionResponse,
+    ProviderSettings,
+    StopReason,
+    TokenCallback,
+    Usage,
+)
 from genops.providers._common import (
     TRANSPORT_ERRORS,
     ClientCache,
@@ -35,14 +43,6 @@ from genops.providers._common import (
     missing_key,
     stop_from,
     truncated,
-)
-from genops.calls import (
-    CompletionRequest,
-    CompletionResponse,
-    ProviderSettings,
-    StopReason,
-    TokenCallback,
-    Usage,
 )
 from genops.providers.errors import classify
 

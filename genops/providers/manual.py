@@ -22,10 +22,10 @@ import re
 import threading
 from pathlib import Path
 
+from genops.calls import CompletionRequest, CompletionResponse, TokenCallback, Usage
 from genops.errors import ExitCode, GenopsError, ProviderError, UsageError
 from genops.fsutil import write_atomic
 from genops.ledger.pricing import estimate_request_tokens, estimate_tokens
-from genops.calls import CompletionRequest, CompletionResponse, TokenCallback, Usage
 from genops.protocol.answers import check_answer
 from genops.protocol.edits import EDIT_LABEL_PREFIX, render_edit_help
 from genops.protocol.files import render_protocol_help

@@ -27,6 +27,14 @@ from typing import Any, Literal
 
 import openai
 
+from genops.calls import (
+    CompletionRequest,
+    CompletionResponse,
+    ProviderSettings,
+    StopReason,
+    TokenCallback,
+    Usage,
+)
 from genops.errors import ConfigError, ProviderError
 from genops.providers._common import (
     PLACEHOLDER_KEY,
@@ -39,14 +47,6 @@ from genops.providers._common import (
     stop_from,
     truncated,
     wire_cache_key,
-)
-from genops.calls import (
-    CompletionRequest,
-    CompletionResponse,
-    ProviderSettings,
-    StopReason,
-    TokenCallback,
-    Usage,
 )
 from genops.providers.errors import classify, classify_body
 

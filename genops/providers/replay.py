@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genops.calls import CompletionRequest, CompletionResponse, TokenCallback
 from genops.errors import ProviderError
 from genops.ledger.archive import Archive
-from genops.calls import CompletionRequest, CompletionResponse, TokenCallback
 
 MAX_DIFFERENCES_SHOWN = 8
 

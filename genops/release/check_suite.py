@@ -29,6 +29,7 @@ from genops.release.verify import verify_result
 from genops.review.architecture_doc import architecture_result
 from genops.store.gitops import export_output
 from genops.store.releases import RELEASE_ID, current_release, load_manifest, resolve_release
+from genops.workspace import Workspace
 
 TREE_GATES = ("parse", "diff_policy", "adr_rules", "lock", "licenses", "traceability",
               "context_fit")
@@ -68,7 +69,7 @@ class Base:
     note: str = ""
 
 
-def _recorded(ws: Any, release: str) -> dict[str, Any] | None:
+def _recorded(ws: Workspace, release: str) -> dict[str, Any] | None:
     """The semantic diff written when `release` was promoted, if the workspace has it."""
     path = ws.root / "diffs" / f"{release}.json"
     if not path.is_file():
@@ -77,7 +78,7 @@ def _recorded(ws: Any, release: str) -> dict[str, Any] | None:
     return data
 
 
-def _default_base(ws: Any, release: str | None, scratch: Path) -> Base:
+def _default_base(ws: Workspace, release: str | None, scratch: Path) -> Base:
     """The current release's parent: its commit if in the clone, else the recorded diff."""
     if release is None:
         return Base(label=None, note="no release yet")
@@ -97,7 +98,7 @@ def _default_base(ws: Any, release: str | None, scratch: Path) -> Base:
                     f"diffs/{release}.json")
 
 
-def resolve_base(ws: Any, base: str | None, release: str | None, scratch: Path) -> Base:
+def resolve_base(ws: Workspace, base: str | None, release: str | None, scratch: Path) -> Base:
     """Turn `--base` (None, a directory, a release id or a git ref) into a Base."""
     if base is None:
         return _default_base(ws, release, scratch)
@@ -117,7 +118,7 @@ def recorded_allow_breaking(manifest: dict[str, Any]) -> bool:
     return flagged or bool(manifest.get("allow_breaking"))
 
 
-def recorded_junit(ws: Any, manifest: dict[str, Any]) -> Path | None:
+def recorded_junit(ws: Workspace, manifest: dict[str, Any]) -> Path | None:
     """The JUnit evidence the current release's tests gate kept, if the manifest points at one."""
     for gate in manifest.get("gates", []):
         if isinstance(gate, dict) and gate.get("gate") == "tests":
@@ -137,7 +138,7 @@ def _evidence(evidence_dir: Path | None) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def _tree_results(ws: Any, base: Base, manifest: dict[str, Any], evidence: Path) -> list[GateResult]:
+def _tree_results(ws: Workspace, base: Base, manifest: dict[str, Any], evidence: Path) -> list[GateResult]:
     """Run the tree gates on the output tree."""
     run: dict[str, Any] = {"allow_breaking": recorded_allow_breaking(manifest),
                            "blueprint": manifest.get("blueprint")}
@@ -154,7 +155,7 @@ def _tree_results(ws: Any, base: Base, manifest: dict[str, Any], evidence: Path)
     return results
 
 
-def _audit_result(ws: Any, release: str | None) -> GateResult:
+def _audit_result(ws: Workspace, release: str | None) -> GateResult:
     result: GateResult = verify_result(ws, release)
     return result
 
@@ -165,7 +166,7 @@ def _noted(result: GateResult, note: str) -> GateResult:
     return replace(result, summary=f"{result.summary} ({note})")
 
 
-def run_check(ws: Any, *, base: str | None = None,
+def run_check(ws: Workspace, *, base: str | None = None,
               evidence_dir: Path | None = None) -> CheckReport:
     """Every check on the workspace's output tree; the CLI renders this and picks the exit code."""
     release = current_release(ws.root)

@@ -15,16 +15,17 @@ from typing import Any
 
 from genops.errors import UsageError
 from genops.gates.drift import DriftReport, detect_drift
-from genops.store import gitops
-from genops.release.manifest import ReleaseFacts
 from genops.gates.registry import GateObserver
-from genops.release.stages import RunOutcome, gate, promote_run
+from genops.pathpolicy import PathPolicy
+from genops.release.manifest import ReleaseFacts
 from genops.release.recovery import startup_recovery
 from genops.release.runs import RunState
-from genops.pathpolicy import PathPolicy
+from genops.release.stages import RunOutcome, gate, promote_run
 from genops.release.staging import stage_tree
+from genops.store import gitops
 from genops.store.releases import load_manifest
 from genops.store.tree import tree_files
+from genops.workspace import Workspace
 
 EDITS_FILE = "hand-edits.json"
 SOURCE = "drift"
@@ -56,7 +57,7 @@ def apply_edits(base: dict[str, str], edits: dict[str, Any]) -> dict[str, str]:
     return tree
 
 
-def record_drift(ws: Any, *, reason: str | None = None,
+def record_drift(ws: Workspace, *, reason: str | None = None,
                  gate_observer: GateObserver | None = None) -> RunOutcome:
     """Gate and promote the hand-edited output tree as a `patch` release."""
     startup_recovery(ws.root)
@@ -101,7 +102,7 @@ def record_drift(ws: Any, *, reason: str | None = None,
                       cost_usd=0.0, calls=0, staged=None)
 
 
-def _restore_output(ws: Any) -> None:
+def _restore_output(ws: Workspace) -> None:
     """Put the output tree back as HEAD has it, so promotion swaps in a clean, gated tree."""
     repo = gitops.open_repo(ws.root)
     output = str(ws.config.project.output)

@@ -11,10 +11,22 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from genops.gates import (adr_rules, budget, context_fit, diff_policy, licenses, lock, migrations,
-                          parse, paths, tests, traceability)
+from genops.gates import (
+    adr_rules,
+    budget,
+    context_fit,
+    diff_policy,
+    licenses,
+    lock,
+    migrations,
+    parse,
+    paths,
+    tests,
+    traceability,
+)
 from genops.gates.base import Gate
 from genops.review import gate as review_panel
+from genops.workspace import Workspace
 
 GateFactory = Callable[[Any], Gate | None]
 
@@ -34,7 +46,7 @@ GATE_FACTORIES: tuple[tuple[str, GateFactory], ...] = (
 )
 
 
-def default_gates(ws: Any, factories: Sequence[tuple[str, GateFactory]] = GATE_FACTORIES,
+def default_gates(ws: Workspace, factories: Sequence[tuple[str, GateFactory]] = GATE_FACTORIES,
                   ) -> list[Gate]:
     """The gates that apply to `ws`, in order."""
     return [gate for _, make in factories if (gate := make(ws)) is not None]

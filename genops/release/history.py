@@ -12,13 +12,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+import git
+
 from genops.errors import UsageError
-from genops.gates.registry import GateObserver
-from genops.store import gitops
 from genops.faults import crashpoint
+from genops.gates.registry import GateObserver
 from genops.release.manifest import ReleaseFacts
-from genops.release.stages import RunOutcome, gate, preflight, promote_run
 from genops.release.runs import RunState
+from genops.release.stages import RunOutcome, gate, preflight, promote_run
+from genops.store import gitops
 from genops.store.releases import (
     current_release,
     load_manifest,
@@ -26,6 +28,7 @@ from genops.store.releases import (
     resolve_release,
 )
 from genops.store.tree import hash_tree
+from genops.workspace import Workspace
 
 
 def log_entry(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +51,7 @@ def release_log(root: Path) -> list[dict[str, Any]]:
     return [log_entry(load_manifest(root, r)) for r in reversed(release_ids(root))]
 
 
-def rollback(ws: Any, ref: str, *, reason: str | None = None,
+def rollback(ws: Workspace, ref: str, *, reason: str | None = None,
              gate_observer: GateObserver | None = None) -> RunOutcome:
     """Promote the tree of release `ref` as a new release of kind `rollback`."""
     repo = preflight(ws)
@@ -72,7 +75,7 @@ def rollback(ws: Any, ref: str, *, reason: str | None = None,
     return RunOutcome("promoted", run_id=run.run_id, release=published, gates=results)
 
 
-def _export_release_tree(repo: Any, ws: Any, manifest: dict[str, Any], run_dir: Path) -> Path:
+def _export_release_tree(repo: git.Repo, ws: Workspace, manifest: dict[str, Any], run_dir: Path) -> Path:
     """The release's output tree from its commit, as `run_dir/staged`, checked against its hash."""
     output = manifest["output"]["dir"]
     ref = gitops.release_ref(repo, manifest["release"], ws.root)

@@ -23,6 +23,7 @@ from genops.gates.base import GateResult
 from genops.gates.venvs import declared_dependencies
 from genops.ledger.pricing import prices_hash
 from genops.store.tree import tree_files, tree_hash
+from genops.workspace import Workspace
 from genops.workspace.catalog import sent_sampling
 
 SCHEMA = 1
@@ -150,7 +151,7 @@ def platform_facts() -> dict[str, str]:
             "system": f"{platform.system()}-{platform.machine()}"}
 
 
-def lock_facts(ws: Any) -> dict[str, str] | None:
+def lock_facts(ws: Workspace) -> dict[str, str] | None:
     """The committed dependency lock beside the tree, by path and sha256, when there is one."""
     path = lock_path(ws.root, ws.config.project.output)
     if not path.is_file():
@@ -158,7 +159,7 @@ def lock_facts(ws: Any) -> dict[str, str] | None:
     return {"path": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
-def build_manifest(ws: Any, facts: ReleaseFacts, *, release: str, parent: str | None,
+def build_manifest(ws: Workspace, facts: ReleaseFacts, *, release: str, parent: str | None,
                    staged: Path, gates: Sequence[GateResult], evidence_remap: dict[str, str],
                    diff_paths: dict[str, str], diff_stats: dict[str, Any] | None) -> dict[str, Any]:
     """The manifest of `release`, whose tree is `staged` as the gates saw it (else hashed now)."""

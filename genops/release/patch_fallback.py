@@ -17,14 +17,16 @@ from typing import Any
 
 from genops.errors import BudgetExceeded
 from genops.release.patch_run import start_patch
+from genops.release.runs import RunState
 from genops.store import gitops
 from genops.store.releases import current_release, load_manifest
+from genops.workspace import Workspace
 from genops.workspace.specs import load_specs
 
 MAX_REQUIREMENTS = 3
 
 
-def spec_change(ws: Any) -> tuple[str, list[str]] | None:
+def spec_change(ws: Workspace) -> tuple[str, list[str]] | None:
     """(instruction, requirement ids) when only specs changed and few requirements; else None."""
     release = current_release(ws.root)
     if release is None:
@@ -55,7 +57,7 @@ def spec_change(ws: Any) -> tuple[str, list[str]] | None:
     return "\n".join(lines) + "\n", touched
 
 
-def patch_instead(ws: Any, run: Any, exc: BudgetExceeded, *, progress: Any = None,
+def patch_instead(ws: Workspace, run: RunState, exc: BudgetExceeded, *, progress: Any = None,
                   gate_observer: Any = None) -> Any:
     """Run a patch for the spec change that a regeneration over budget was for, or re-raise."""
     change = spec_change(ws)
@@ -74,7 +76,7 @@ def patch_instead(ws: Any, run: Any, exc: BudgetExceeded, *, progress: Any = Non
                        progress=progress, gate_observer=gate_observer)
 
 
-def offer(ws: Any, exc: BudgetExceeded) -> BudgetExceeded:
+def offer(ws: Workspace, exc: BudgetExceeded) -> BudgetExceeded:
     """The budget error, with a patch offered when the change is small enough for one."""
     change = spec_change(ws)
     if change is None:

@@ -40,6 +40,7 @@ from genops.store.releases import current_release, load_manifest
 from genops.store.tree import remove_tree
 from genops.synthesis.context import base_context
 from genops.synthesis.conversation import build_request
+from genops.workspace import Workspace
 
 SOURCE = "model"
 CONTEXT_FILE = "context.json"
@@ -86,7 +87,7 @@ def unified_diff(base: Mapping[str, str], written: Mapping[str, str], deleted: l
                    for line in chunks)
 
 
-def _base(ws: Any) -> tuple[str, dict[str, str]]:
+def _base(ws: Workspace) -> tuple[str, dict[str, str]]:
     release = current_release(ws.root)
     if release is None or not ws.output_dir.is_dir():
         raise UsageError("there is no release to patch yet",
@@ -94,13 +95,13 @@ def _base(ws: Any) -> tuple[str, dict[str, str]]:
     return release, read_tree_text(ws.output_dir)
 
 
-def _job(ws: Any, run_dir: Path, instruction: str, base: dict[str, str], release: str,
-         rungs: list[Any], client: Any = None, progress: Any = None) -> PatchJob:
+def _job(ws: Workspace, run_dir: Path, instruction: str, base: dict[str, str], release: str,
+         rungs: list[Any], client: ModelClient | None = None, progress: Any = None) -> PatchJob:
     return PatchJob(ws=ws, client=client, rungs=rungs, base=base, base_root=ws.output_dir,
                     instruction=instruction, run_dir=run_dir, release=release, progress=progress)
 
 
-def plan_patch(ws: Any, instruction: str, override: str | None) -> PatchPlan:
+def plan_patch(ws: Workspace, instruction: str, override: str | None) -> PatchPlan:
     """Render the first round's request on every rung and price it; sends nothing."""
     release, base = _base(ws)
     rungs = ladder(ws, override)
@@ -108,7 +109,7 @@ def plan_patch(ws: Any, instruction: str, override: str | None) -> PatchPlan:
     selection = choose(job)
     messages = round_messages(job, base_context(ws, None, release=release), selection, base, [])
     rounds = ws.config.patch.max_repairs + 1
-    rows = []
+    rows: list[dict[str, Any]] = []
     for rung, cfg in rungs:
         tokens = estimate_request_tokens(build_request(cfg, messages, cache_key="", label="patch"))
         worst = None if cfg.provider in ("manual", "replay") else \
@@ -120,7 +121,7 @@ def plan_patch(ws: Any, instruction: str, override: str | None) -> PatchPlan:
     return PatchPlan(selection, rows, rounds, first * rounds, ws.config.budget.per_run_usd)
 
 
-def start_patch(ws: Any, *, instruction: str, reason: str, provider_override: str | None = None,
+def start_patch(ws: Workspace, *, instruction: str, reason: str, provider_override: str | None = None,
                 allow_breaking: bool = False, source: str = "instruction", progress: Any = None,
                 gate_observer: GateObserver | None = None) -> PatchOutcome:
     """Start a patch run for `instruction` and carry it as far as it goes."""
@@ -136,7 +137,7 @@ def start_patch(ws: Any, *, instruction: str, reason: str, provider_override: st
     return execute_patch(ws, run, progress=progress, gate_observer=gate_observer)
 
 
-def execute_patch(ws: Any, run: RunState, *, progress: Any = None,
+def execute_patch(ws: Workspace, run: RunState, *, progress: Any = None,
                   gate_observer: GateObserver | None = None) -> PatchOutcome:
     """Edit rounds, scope guard, staging, gates (and repairs), promotion; resumable."""
     release, base = _base(ws)
@@ -187,7 +188,7 @@ def _changes(base: dict[str, str], final: dict[str, str]) -> tuple[dict[str, str
     return tree_changes(base, final)
 
 
-def _facts(ws: Any, run: RunState, result: PatchResult, client: Any, parent: str) -> ReleaseFacts:
+def _facts(ws: Workspace, run: RunState, result: PatchResult, client: ModelClient, parent: str) -> ReleaseFacts:
     calls = settled_calls(result.calls, client.ledger.calls(run.run_id))
     written, deleted = result.changes
     flags = {"source": SOURCE, "allow_breaking": bool(run.params.get("allow_breaking"))}
@@ -221,7 +222,7 @@ def changed_lines(base: Mapping[str, str], written: Mapping[str, str], deleted: 
     return total
 
 
-def check_scope(ws: Any, base: dict[str, str], result: PatchResult, *,
+def check_scope(ws: Workspace, base: dict[str, str], result: PatchResult, *,
                 allow_breaking: bool = False) -> None:
     """Refuse a patch over `[patch] max_share` of the tree's lines or breaking a protected API."""
     written, deleted = result.changes
@@ -241,7 +242,7 @@ def check_scope(ws: Any, base: dict[str, str], result: PatchResult, *,
                            hint=advice + " (with an ADR that allows the change)")
 
 
-def protected_api_breaks(ws: Any, base: dict[str, str], tree: dict[str, str]) -> list[str]:
+def protected_api_breaks(ws: Workspace, base: dict[str, str], tree: dict[str, str]) -> list[str]:
     """Messages of protected_api violations the patched tree has against the base tree."""
     adrs = list(ws.active_adrs())
     if not any(rule.get("kind") == "protected_api" for adr in adrs for rule in adr.rules):

@@ -22,9 +22,9 @@ from genops.ledger.db import Ledger
 from genops.pathpolicy import PathPolicy
 from genops.providers.client import ModelClient
 from genops.providers.manual import ManualPending
+from genops.release import patch_fallback
 from genops.release.lock import note_run
 from genops.release.manifest import ReleaseFacts
-from genops.release import patch_fallback
 from genops.release.patch_run import execute_patch
 from genops.release.planning import build_plan
 from genops.release.publish import owned_paths
@@ -32,15 +32,25 @@ from genops.release.recovery import startup_recovery
 from genops.release.repair import gate_or_repair
 from genops.release.runs import FINAL, RunState, latest_unfinished, list_runs
 from genops.release.selective import choose, estimate
-from genops.release.stages import (RunOutcome, ladder, preflight, previous_tree, promote_run, route,
-                                   run_kind, settled_calls, tree_unchanged)
+from genops.release.stages import (
+    RunOutcome,
+    ladder,
+    preflight,
+    previous_tree,
+    promote_run,
+    route,
+    run_kind,
+    settled_calls,
+    tree_unchanged,
+)
 from genops.release.staging import stage_tree
 from genops.store import gitops
 from genops.store.releases import current_release, load_manifest, release_ids
 from genops.synthesis.engine import synthesize
+from genops.workspace import Workspace
 
 
-def regenerate(ws: Any, *, reason: str, kind: str = "regenerate",
+def regenerate(ws: Workspace, *, reason: str, kind: str = "regenerate",
                provider_override: str | None = None, dry_run: bool = False,
                allow_breaking: bool = False, run_id: str | None = None,
                progress: Any = None, gate_observer: GateObserver | None = None,
@@ -74,7 +84,7 @@ def regenerate(ws: Any, *, reason: str, kind: str = "regenerate",
         raise patch_fallback.offer(ws, exc) from None
 
 
-def pick_run(ws: Any, run_id: str | None = None) -> RunState:
+def pick_run(ws: Workspace, run_id: str | None = None) -> RunState:
     """The run `resume` continues: `run_id`, else the newest unfinished one on this release."""
     if run_id:
         run = RunState.load(ws.root, run_id)
@@ -104,7 +114,7 @@ def _reconcile(root: Path) -> list[RunState]:
     return done
 
 
-def cut_off_calls(ws: Any, run: RunState) -> list[Any]:
+def cut_off_calls(ws: Workspace, run: RunState) -> list[Any]:
     """Calls of `run` a crash cut off after sending (may have been billed) and not archived since.
 
     These are the requests `resume` sends again; they are recorded in the run state.
@@ -122,7 +132,7 @@ def cut_off_calls(ws: Any, run: RunState) -> list[Any]:
     return resend
 
 
-def resume(ws: Any, run_id: str | None = None, *, progress: Any = None,
+def resume(ws: Workspace, run_id: str | None = None, *, progress: Any = None,
            gate_observer: GateObserver | None = None, repair: bool = False) -> RunOutcome:
     """Continue a run from where it stopped (default: the newest unfinished run on this release).
 
@@ -157,7 +167,7 @@ def _release_of_run(root: Path, run_id: str) -> str | None:
     return None
 
 
-def _check_inputs(ws: Any, run: RunState) -> None:
+def _check_inputs(ws: Workspace, run: RunState) -> None:
     now = ws.input_hashes()
     if run.inputs is not None and run.inputs != now:
         changed = sorted(p for p in set(now) | set(run.inputs) if now.get(p) != run.inputs.get(p))
@@ -165,7 +175,7 @@ def _check_inputs(ws: Any, run: RunState) -> None:
                          hint="start a new run with `genops regenerate`")
 
 
-def execute(ws: Any, run: RunState, *, progress: Any = None,
+def execute(ws: Workspace, run: RunState, *, progress: Any = None,
             gate_observer: GateObserver | None = None,
             gates: Sequence[Gate] | None = None) -> RunOutcome:
     """Carry a run through synthesis, staging, gates and promotion."""

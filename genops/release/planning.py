@@ -18,6 +18,7 @@ from genops.providers._common import KEY_ENV, find_key
 from genops.store.releases import current_release, load_manifest
 from genops.synthesis.context import base_context, shared_prefix, task_messages
 from genops.synthesis.conversation import build_request
+from genops.workspace import Workspace
 from genops.workspace.catalog import PIN_WINDOW_HINT, capabilities, context_window
 from genops.workspace.config import ModelConfig
 
@@ -65,7 +66,7 @@ def _previous_groups(root: Path) -> int:
     return max(1, len(blueprint.get("groups", [])))
 
 
-def _row(ws: Any, label: str, rung: str, cfg: ModelConfig, input_tokens: int,
+def _row(ws: Workspace, label: str, rung: str, cfg: ModelConfig, input_tokens: int,
          estimated: bool) -> PlannedRequest:
     window = context_window(cfg.model, cfg.context_window)
     price = billed_price(ws.config, cfg.provider, cfg.model)
@@ -101,7 +102,7 @@ def _key_notes(rungs: list[tuple[str, ModelConfig]]) -> list[str]:
     return notes
 
 
-def build_plan(ws: Any, rungs: list[tuple[str, ModelConfig]], *,
+def build_plan(ws: Workspace, rungs: list[tuple[str, ModelConfig]], *,
                previous_tree: Path | None, release: str | None,
                month_spent_usd: float | None = None) -> RunPlan:
     """Render the first request for every rung and estimate the rest; spends nothing."""

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from genops.errors import UsageError
-from genops.store import gitops
 from genops.faults import crashpoint
 from genops.fsutil import fsync_dir, write_atomic
 from genops.release.seal import SealBroken, verify_seal
+from genops.store import gitops
 from genops.store.releases import load_manifest
 from genops.store.tree import remove_tree
 

@@ -33,6 +33,7 @@ from genops.store.releases import (
     release_dir,
 )
 from genops.store.tree import copy_tree, remove_tree, tree_files
+from genops.workspace import Workspace
 
 LOCAL_PATHS = (".genops/ledger.db*", ".genops/runs/", ".genops/cache/", ".genops/trash/",
                ".genops/venvs/", ".genops/promote.*")
@@ -49,7 +50,7 @@ class PublishedRelease:
     summary_path: Path
 
 
-def owned_paths(ws: Any) -> list[Path]:
+def owned_paths(ws: Workspace) -> list[Path]:
     """The paths only genops writes; a change there that no release made is refused."""
     return [ws.output_dir, ws.root / "diffs", ws.root / ".genops" / "releases"]
 
@@ -69,11 +70,11 @@ def ensure_gitignore(root: Path) -> None:
                     encoding="utf-8")
 
 
-def _rel(ws: Any, path: Path) -> str:
+def _rel(ws: Workspace, path: Path) -> str:
     return path.relative_to(ws.root).as_posix()
 
 
-def _changes(ws: Any, facts: ReleaseFacts, release: str, parent: str | None,
+def _changes(ws: Workspace, facts: ReleaseFacts, release: str, parent: str | None,
              staged: Path) -> tuple[ReleaseChanges, dict[str, str]]:
     inputs = facts.inputs if facts.inputs is not None else ws.input_hashes()
     parent_inputs = load_manifest(ws.root, parent).get("inputs", {}) if parent else {}
@@ -90,17 +91,17 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def _lock_paths(ws: Any) -> list[str]:
+def _lock_paths(ws: Workspace) -> list[str]:
     path = lock_path(ws.root, ws.config.project.output)
     return [path.name] if path.is_file() else []
 
 
-def write_audit_pack(ws: Any, out: Path) -> None:
+def write_audit_pack(ws: Workspace, out: Path) -> None:
     """The release's SBOM and signed provenance beside its manifest (docs/releases.md)."""
     write_pack(ws.root, out, key=signing_key(ws.config.audit.signing_key, ws.root))
 
 
-def prepare(ws: Any, facts: ReleaseFacts, *, release: str, parent: str | None, run_dir: Path,
+def prepare(ws: Workspace, facts: ReleaseFacts, *, release: str, parent: str | None, run_dir: Path,
             staged: Path, gates: Sequence[GateResult]) -> tuple[PromotionPlan, dict[str, Any]]:
     """Write the release's files inside `run_dir` and return the plan that publishes them."""
     out = run_dir / "release"
@@ -144,7 +145,7 @@ def prepare(ws: Any, facts: ReleaseFacts, *, release: str, parent: str | None, r
     return plan, manifest
 
 
-def publish(ws: Any, facts: ReleaseFacts, *, run_dir: Path, staged: Path,
+def publish(ws: Workspace, facts: ReleaseFacts, *, run_dir: Path, staged: Path,
             gates: Sequence[GateResult]) -> PublishedRelease:
     """Promote `staged` as the next release; the caller has run the gates and they passed."""
     repo = gitops.open_repo(ws.root)

@@ -19,11 +19,15 @@ from genops.gates.base import GateResult
 from genops.patch.engine import PatchJob, run_patch
 from genops.patch.failures import junit_failures, normalize
 from genops.pathpolicy import PathPolicy
+from genops.providers.client import ModelClient
 from genops.release.drift_patch import read_tree_text
+from genops.release.manifest import ReleaseFacts
+from genops.release.runs import RunState
 from genops.release.seal import SealBroken
 from genops.release.stages import gate
 from genops.release.staging import stage_tree
 from genops.store.releases import current_release
+from genops.workspace import Workspace
 
 REPAIRABLE = ("parse", "adr_rules", "tests", "traceability")
 MAX_FINDINGS = 20
@@ -62,8 +66,8 @@ def repairable(exc: GateFailed) -> bool:
                for r in exc.results)
 
 
-def _repair_once(ws: Any, run: Any, staged: Path, facts: Any, exc: GateFailed, number: int, *,
-                 client: Any, rungs: list[Any], progress: Any) -> Path:
+def _repair_once(ws: Workspace, run: RunState, staged: Path, facts: ReleaseFacts, exc: GateFailed, number: int, *,
+                 client: ModelClient, rungs: list[Any], progress: Any) -> Path:
     """One repair round: findings -> patch on the staged tree -> staged again; facts updated."""
     base = read_tree_text(staged)
     instruction = gate_instruction([r for r in exc.results if isinstance(r, GateResult)],
@@ -92,9 +96,9 @@ def repair_label(number: int) -> str:
     return f"repair{number}"
 
 
-def gate_or_repair(ws: Any, run: Any, staged: Path, facts: Any, *, client: Any, rungs: list[Any],
-                   progress: Any = None, observer: Any = None,
-                   gates: Any = None) -> tuple[list[GateResult], Path]:
+def gate_or_repair(ws: Workspace, run: RunState, staged: Path, facts: ReleaseFacts, *,
+                   client: ModelClient, rungs: list[Any], progress: Any = None,
+                   observer: Any = None, gates: Any = None) -> tuple[list[GateResult], Path]:
     """Gate `staged`; while a repairable gate fails and rounds are left, patch and gate again."""
     limit = int(run.params.get("gate_repairs") or ws.config.synthesis.gate_repairs)
     number = 0
@@ -110,7 +114,7 @@ def gate_or_repair(ws: Any, run: Any, staged: Path, facts: Any, *, client: Any, 
                                   rungs=rungs, progress=progress)
 
 
-def replay_repairs(ws: Any, client: Any, rungs: list[Any], staged: Path, repairs: list[Any], *,
+def replay_repairs(ws: Workspace, client: ModelClient, rungs: list[Any], staged: Path, repairs: list[Any], *,
                    run_dir: Path, release: str | None) -> tuple[Path, int]:
     """Re-apply a release's recorded repair rounds on a rebuilt tree; (staged, calls made)."""
     calls = 0

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import git
+
 from genops.calls import (
     CompletionRequest,
     CompletionResponse,
@@ -42,7 +44,7 @@ from genops.store.releases import load_manifest, resolve_release
 from genops.store.tree import first_difference, tree_files, tree_hash
 from genops.synthesis.engine import synthesize
 from genops.synthesis.selective import Selection
-from genops.workspace import load_workspace
+from genops.workspace import Workspace, load_workspace
 from genops.workspace.config import ModelConfig
 
 SYNTHESIZED_KINDS = ("regenerate", "manual", "replay")
@@ -101,7 +103,7 @@ class LadderReplayProvider:
                                 error_class="server", retryable=False) from None
 
 
-def replay_rungs(ws: Any, manifest: dict[str, Any]) -> list[tuple[str, ModelConfig]]:
+def replay_rungs(ws: Workspace, manifest: dict[str, Any]) -> list[tuple[str, ModelConfig]]:
     """The ladder rungs that answered in the recorded run, with the provider each one used."""
     used = {m["rung"]: m["provider"] for m in manifest.get("models", [])}
     rungs = [(name, cfg.model_copy(update={"provider": used[name]}))
@@ -109,11 +111,11 @@ def replay_rungs(ws: Any, manifest: dict[str, Any]) -> list[tuple[str, ModelConf
     return rungs or ws.config.rung_models()
 
 
-def _export(repo: Any, release: str, dest: Path, subpath: str | None = None) -> Path:
+def _export(repo: git.Repo, release: str, dest: Path, subpath: str | None = None) -> Path:
     return gitops.export_tree(repo, gitops.release_ref(repo, release), dest, subpath)
 
 
-def _release_workspace(repo: Any, manifest: dict[str, Any], work: Path) -> tuple[Path, Any]:
+def _release_workspace(repo: git.Repo, manifest: dict[str, Any], work: Path) -> tuple[Path, Any]:
     """The release's own inputs, exported from its commit and loaded, without its output tree
     (the answer must never leak into the rebuild). Pins are not re-checked against today's
     catalog: a past release is rebuilt as it was made."""
@@ -122,7 +124,7 @@ def _release_workspace(repo: Any, manifest: dict[str, Any], work: Path) -> tuple
     return source, load_workspace(source, check_model_pins=False)
 
 
-def _parent_tree(repo: Any, manifest: dict[str, Any], work: Path) -> Path | None:
+def _parent_tree(repo: git.Repo, manifest: dict[str, Any], work: Path) -> Path | None:
     """The parent release's output tree, exported from its commit (None for a first release)."""
     parent, output = manifest.get("parent"), manifest["output"]["dir"]
     if not parent:
@@ -132,7 +134,7 @@ def _parent_tree(repo: Any, manifest: dict[str, Any], work: Path) -> Path | None
     return previous
 
 
-def _replay_client(source: Path, ws: Any, manifest: dict[str, Any], work: Path
+def _replay_client(source: Path, ws: Workspace, manifest: dict[str, Any], work: Path
                    ) -> tuple[Any, list[tuple[str, ModelConfig]]]:
     """A client answering every rung from the archive, offline, and the rungs that answered."""
     rungs = replay_rungs(ws, manifest)
@@ -141,14 +143,14 @@ def _replay_client(source: Path, ws: Any, manifest: dict[str, Any], work: Path
     return ModelClient(source, ws.config, run_id=work.name, providers=providers, offline=True), rungs
 
 
-def _changed_inputs(ws: Any, manifest: dict[str, Any]) -> list[str]:
+def _changed_inputs(ws: Workspace, manifest: dict[str, Any]) -> list[str]:
     """Inputs whose hash at the release commit differs from the manifest's record."""
     recorded = manifest.get("inputs", {})
     now = ws.input_hashes()
     return sorted(p for p in set(now) | set(recorded) if now.get(p) != recorded.get(p))
 
 
-def _rebuild_synthesized(repo: Any, manifest: dict[str, Any], work: Path, progress: Any
+def _rebuild_synthesized(repo: git.Repo, manifest: dict[str, Any], work: Path, progress: Any
                          ) -> tuple[Path, Any, Path | None, int, list[str]]:
     parent = manifest.get("parent")
     source, ws = _release_workspace(repo, manifest, work)
@@ -164,7 +166,7 @@ def _rebuild_synthesized(repo: Any, manifest: dict[str, Any], work: Path, progre
     return staged, ws, previous, len(result.calls) + repair_calls, _changed_inputs(ws, manifest)
 
 
-def _rebuild_model_patch(repo: Any, manifest: dict[str, Any], work: Path
+def _rebuild_model_patch(repo: git.Repo, manifest: dict[str, Any], work: Path
                          ) -> tuple[Path, Any, Path | None, int, list[str]]:
     """A `genops patch` release: the parent's tree, the recorded instruction, archived answers."""
     parent = manifest["parent"]
@@ -190,7 +192,7 @@ def recorded_selection(manifest: dict[str, Any]) -> Any:
     return Selection.from_dict(record["plan"]) if record.get("mode") == "selective" else None
 
 
-def _rebuild_recorded_patch(repo: Any, manifest: dict[str, Any], work: Path
+def _rebuild_recorded_patch(repo: git.Repo, manifest: dict[str, Any], work: Path
                             ) -> tuple[Path, Any, Path | None, int, list[str]]:
     """A hand edit recorded by `genops patch --from-drift`: the parent's tree plus its edits."""
     source, ws = _release_workspace(repo, manifest, work)
@@ -203,7 +205,7 @@ def _rebuild_recorded_patch(repo: Any, manifest: dict[str, Any], work: Path
     return staged, ws, previous, 0, _changed_inputs(ws, manifest)
 
 
-def _rebuild(root: Path, repo: Any, manifest: dict[str, Any], work: Path, progress: Any
+def _rebuild(root: Path, repo: git.Repo, manifest: dict[str, Any], work: Path, progress: Any
              ) -> tuple[Path, Any, Path | None, int, list[str]]:
     kind = manifest["kind"]
     if kind in SYNTHESIZED_KINDS:
@@ -220,7 +222,7 @@ def _rebuild(root: Path, repo: Any, manifest: dict[str, Any], work: Path, progre
                           f"`git diff {gitops.TAG_PREFIX}{manifest['release']}`")
 
 
-def replay(workspace: Any, ref: str | None = None, *, progress: Any = None,
+def replay(workspace: Workspace | Path, ref: str | None = None, *, progress: Any = None,
            gate_observer: GateObserver | None = None, gates: bool = True) -> ReplayOutcome:
     """Rebuild `ref` (default: the current release) from the archive and compare it.
 

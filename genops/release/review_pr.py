@@ -18,13 +18,14 @@ from genops.review.changes import semantic_diff
 from genops.review.documents import rendered_release
 from genops.review.gate import NAME, panel_result
 from genops.store.releases import current_release
+from genops.workspace import Workspace
 
 
 def _run_id() -> str:
     return "review-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
 
 
-def _panel(ws: Any, ctx: GateContext, base_diff: dict[str, Any] | None) -> GateResult:
+def _panel(ws: Workspace, ctx: GateContext, base_diff: dict[str, Any] | None) -> GateResult:
     cfg = ws.config.review.panel
     if not cfg.rungs or cfg.when == "never":
         return GateResult(NAME, "skip", "no [review.panel] configured (or when = \"never\")")
@@ -34,7 +35,7 @@ def _panel(ws: Any, ctx: GateContext, base_diff: dict[str, Any] | None) -> GateR
     return panel_result(ws, ctx, diff)
 
 
-def review_change(ws: Any, *, base: str | None = None,
+def review_change(ws: Workspace, *, base: str | None = None,
                   evidence_dir: Path | None = None) -> tuple[CheckReport, str | None]:
     """(the panel's report, the current release's reviewer summary or None)."""
     release = current_release(ws.root)

@@ -23,11 +23,14 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+import git
+
 from genops.release.manifest import config_sections
 from genops.store import gitops
 from genops.store.releases import current_release, load_manifest
 from genops.synthesis.apisummary import module_name
 from genops.synthesis.selective import Selection
+from genops.workspace import Workspace
 from genops.workspace.adr import load_adr
 from genops.workspace.rules_schema import RULE_KINDS
 from genops.workspace.specs import parse_requirements_text, prose_outside_requirements
@@ -54,7 +57,7 @@ class Choice:
         return self.selection is not None
 
 
-def choose(ws: Any, *, full: bool = False) -> Choice:
+def choose(ws: Workspace, *, full: bool = False) -> Choice:
     """Selective when a parent release with a blueprint exists and nothing global changed."""
     parent = current_release(ws.root)
     if parent is None:
@@ -85,7 +88,7 @@ def choose(ws: Any, *, full: bool = False) -> Choice:
     return Choice(selection, None, changed)
 
 
-def _global_change(ws: Any, manifest: dict[str, Any], changed: list[str]) -> str | None:
+def _global_change(ws: Workspace, manifest: dict[str, Any], changed: list[str]) -> str | None:
     """The reason a change touches every group, if one does."""
     if PRINCIPLES in changed:
         return f"{PRINCIPLES} changed (every group follows the principles)"
@@ -121,11 +124,11 @@ def _changed_keys(old: Any, new: Any, prefix: str) -> list[str]:
 class _ParentInputs:
     """The parent release's copy of an input file, from its commit."""
 
-    def __init__(self, repo: Any, ref: str, root: Path) -> None:
+    def __init__(self, repo: git.Repo, ref: str, root: Path) -> None:
         self.repo, self.ref, self.root = repo, ref, root
 
     def text(self, path: str) -> str | None:
-        rel = (self.root / path).resolve().relative_to(Path(self.repo.working_tree_dir).resolve())
+        rel = (self.root / path).resolve().relative_to(Path(self.repo.working_tree_dir or self.root).resolve())
         try:
             return str(self.repo.git.show(f"{self.ref}:{rel.as_posix()}", strip_newline_in_stdout=False))
         except Exception:  # noqa: BLE001 - absent in that commit
@@ -142,7 +145,7 @@ def _seed(selection: Selection, group: str, reason: str) -> None:
         reasons.append(reason)
 
 
-def _spec_changes(ws: Any, old: _ParentInputs, changed: list[str],
+def _spec_changes(ws: Workspace, old: _ParentInputs, changed: list[str],
                   selection: Selection) -> str | None:
     """Map changed requirements to groups; prose changes outside requirements are global."""
     now = {r.id: r for r in ws.requirements}
@@ -179,7 +182,7 @@ def _all_requirements(old: _ParentInputs, changed: list[str], skip: str) -> dict
     return found
 
 
-def _adr_changes(ws: Any, old: _ParentInputs, changed: list[str],
+def _adr_changes(ws: Workspace, old: _ParentInputs, changed: list[str],
                  selection: Selection) -> str | None:
     """Changed ADRs regenerate the groups they scope; an unscoped ADR is global."""
     current = {a.file: a for a in ws.adrs}
@@ -257,7 +260,7 @@ def _covers(path: str, modules: list[str], globs: list[str]) -> bool:
     return any(fnmatchcase(name, p) or fnmatchcase(name, p + ".*") for p in modules)
 
 
-def estimate(ws: Any, choice: Choice) -> dict[str, Any]:
+def estimate(ws: Workspace, choice: Choice) -> dict[str, Any]:
     """Dry-run figures: the groups a run would regenerate and its cost against a full run.
 
     Priced from the parent release's recorded tokens per unit at today's prices; consumers an

@@ -36,6 +36,7 @@ from genops.semdiff import diff_trees
 from genops.store.releases import current_release
 from genops.store.tree import tree_files
 from genops.synthesis.engine import synthesize
+from genops.workspace import Workspace
 
 CLASSES = ("identical", "cosmetic", "behaviour", "api", "added", "removed")
 
@@ -111,7 +112,7 @@ def classify(old: Path, new: Path) -> dict[str, str]:
     return classes
 
 
-def _tests(ws: Any, staged: Path, previous: Path | None, run_dir: Path) -> dict[str, Any]:
+def _tests(ws: Workspace, staged: Path, previous: Path | None, run_dir: Path) -> dict[str, Any]:
     """The tests gate on a scratch tree: verdict, counts and pass rate."""
     gates = [g for g in default_gates(ws) if getattr(g, "name", "") == "tests"]
     if not gates:
@@ -129,7 +130,7 @@ def _tests(ws: Any, staged: Path, previous: Path | None, run_dir: Path) -> dict[
             "total": total, "rate": rate}
 
 
-def _one_run(ws: Any, index: int, base: Path, provider: str | None, previous: Path | None,
+def _one_run(ws: Workspace, index: int, base: Path, provider: str | None, previous: Path | None,
              release: str | None, progress: Any) -> RunReport:
     run_dir = base / f"run{index}"
     routing = route(ws, provider, run_dir)
@@ -153,7 +154,7 @@ def _one_run(ws: Any, index: int, base: Path, provider: str | None, previous: Pa
                      _tests(ws, staged, previous, run_dir), files)
 
 
-def stability(ws: Any, *, runs: int = 3, provider: str | None = None, progress: Any = None
+def stability(ws: Workspace, *, runs: int = 3, provider: str | None = None, progress: Any = None
               ) -> StabilityReport:
     """Regenerate `runs` times into scratch trees and class every file's variation."""
     if runs < 1:

@@ -32,8 +32,8 @@ from genops.release.seal import SealBroken, seal, verify_seal
 from genops.store import gitops
 from genops.store.releases import current_release, load_manifest
 from genops.store.tree import hash_tree, tree_files
+from genops.workspace import Workspace
 from genops.workspace.config import PROVIDER_NAMES, ModelConfig
-
 
 Status = Literal["promoted", "awaiting", "planned", "unchanged"]
 
@@ -64,7 +64,7 @@ class Routing:
     offline: bool
 
 
-def ladder(ws: Any, override: str | None) -> list[tuple[str, ModelConfig]]:
+def ladder(ws: Workspace, override: str | None) -> list[tuple[str, ModelConfig]]:
     """The ladder's rungs, each sent to provider `override` when given (`--provider NAME`).
 
     `replay` keeps each rung's pinned provider and model in the requests, so their archive keys
@@ -79,7 +79,7 @@ def ladder(ws: Any, override: str | None) -> list[tuple[str, ModelConfig]]:
     return [(name, cfg.model_copy(update={"provider": override})) for name, cfg in rungs]
 
 
-def route(ws: Any, override: str | None, run_dir: Path) -> Routing:
+def route(ws: Workspace, override: str | None, run_dir: Path) -> Routing:
     """The ladder and the provider object answering each rung (see `ladder`)."""
     rungs = ladder(ws, override)
     if override == "replay":
@@ -93,7 +93,7 @@ def route(ws: Any, override: str | None, run_dir: Path) -> Routing:
     return Routing(rungs, providers, False)
 
 
-def run_kind(ws: Any, kind: str, override: str | None) -> str:
+def run_kind(ws: Workspace, kind: str, override: str | None) -> str:
     if kind != "regenerate":
         return kind
     if override == "replay":
@@ -103,11 +103,11 @@ def run_kind(ws: Any, kind: str, override: str | None) -> str:
     return kind
 
 
-def previous_tree(ws: Any) -> Path | None:
+def previous_tree(ws: Workspace) -> Path | None:
     return ws.output_dir if current_release(ws.root) and ws.output_dir.is_dir() else None
 
 
-def preflight(ws: Any) -> Any:
+def preflight(ws: Workspace) -> Any:
     """Finish an interrupted promotion and refuse hand edits; returns the git repository."""
     startup_recovery(ws.root)
     repo = gitops.open_repo(ws.root)
@@ -128,7 +128,7 @@ def settled_calls(calls: Sequence[Any], ledger_rows: Sequence[Any]) -> list[Any]
     return settled
 
 
-def tree_unchanged(ws: Any, parent: str | None, staged: Path) -> bool:
+def tree_unchanged(ws: Workspace, parent: str | None, staged: Path) -> bool:
     """True when the new tree and the inputs equal the current release's: nothing to promote."""
     if parent is None:
         return False
@@ -137,7 +137,7 @@ def tree_unchanged(ws: Any, parent: str | None, staged: Path) -> bool:
                 and manifest.get("inputs") == ws.input_hashes())
 
 
-def gate(ws: Any, run: RunState, staged: Path, facts: ReleaseFacts, *,
+def gate(ws: Workspace, run: RunState, staged: Path, facts: ReleaseFacts, *,
          observer: GateObserver | None = None, extra: dict[str, Any] | None = None,
          gates: Sequence[Gate] | None = None, previous: Path | None = None) -> list[GateResult]:
     """Seal `staged`, run the gates (default: every default gate) on it and check the seal.
@@ -180,7 +180,7 @@ def gate(ws: Any, run: RunState, staged: Path, facts: ReleaseFacts, *,
     return results
 
 
-def promote_run(ws: Any, run: RunState, staged: Path, facts: ReleaseFacts,
+def promote_run(ws: Workspace, run: RunState, staged: Path, facts: ReleaseFacts,
              results: list[GateResult]) -> PublishedRelease:
     """Publish the gated tree; a broken seal at the swap fails the run (nothing promoted)."""
     run.update(stage="promoting")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from genops.errors import GenopsError
 from genops.fsutil import fsync_dir
-from genops.store.tree import copy_tree, remove_tree
 from genops.pathpolicy import DEFAULT_POLICY, PathPolicy, PathRefused, file_dir_clashes
+from genops.store.tree import copy_tree, remove_tree
 
 STAGED = "staged"
 

@@ -23,6 +23,7 @@ from genops.gates.base import Finding, GateResult
 from genops.store import gitops
 from genops.store.releases import load_manifest, release_dir, resolve_release
 from genops.store.tree import sha256_bytes, tree_files, tree_hash
+from genops.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ def verify(root: Path, release: str | None = None) -> VerifyReport:
     return verify_release(root, rid)
 
 
-def verify_result(ws: Any, release: str | None) -> Any:
+def verify_result(ws: Workspace, release: str | None) -> Any:
     """`genops check`'s verdict on the current release's audit pack (a GateResult named audit)."""
     if release is None:
         return GateResult("audit", "skip", "no release yet")

@@ -17,6 +17,7 @@ from genops.gates.traceability import is_test_file
 from genops.semdiff.architecture import cycles
 from genops.semdiff.build import import_graph
 from genops.synthesis.apisummary import list_tree, module_name
+from genops.workspace import Workspace
 from genops.workspace.adr import effective_status
 
 ARCHITECTURE = "ARCHITECTURE.md"
@@ -103,7 +104,7 @@ def _requirement_map(evidence: Path | None, blueprint: Any) -> list[dict[str, An
     return out
 
 
-def architecture_facts(ws: Any, tree: Path, *, release: str | None, blueprint: Any,
+def architecture_facts(ws: Workspace, tree: Path, *, release: str | None, blueprint: Any,
                        evidence: Path | None) -> ArchitectureFacts:
     """The facts of the released `tree`; the same inputs give the same facts."""
     layer_rules = _layer_rules(active_adrs(ws.adrs))

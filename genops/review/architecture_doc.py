@@ -7,11 +7,10 @@ a breaking change after the fact) only warn until the next release or `architect
 
 from __future__ import annotations
 
-from typing import Any
-
 from genops.gates.base import Finding, GateResult
 from genops.review.documents import ARCHITECTURE, current_architecture
 from genops.store.releases import current_release, load_manifest
+from genops.workspace import Workspace
 
 NAME = "architecture_doc"
 HINT = "run `genops architecture --write` and commit ARCHITECTURE.md"
@@ -26,7 +25,7 @@ def first_difference(expected: str, actual: str) -> int:
     return min(len(old), len(new)) + 1
 
 
-def adrs_changed_since_release(ws: Any) -> list[str]:
+def adrs_changed_since_release(ws: Workspace) -> list[str]:
     """ADR files added, removed or edited since the current release's manifest hashed them."""
     release = current_release(ws.root)
     recorded = load_manifest(ws.root, release).get("inputs", {}) if release else {}
@@ -35,7 +34,7 @@ def adrs_changed_since_release(ws: Any) -> list[str]:
                   if p.startswith("adr/") and recorded.get(p) != now.get(p))
 
 
-def architecture_result(ws: Any) -> GateResult:
+def architecture_result(ws: Workspace) -> GateResult:
     """pass when ARCHITECTURE.md matches the current release's rendering; fail when stale."""
     expected = current_architecture(ws)
     if expected is None:

@@ -16,6 +16,7 @@ from genops.review.architecture import active_adrs
 from genops.review.risk import body_excerpts, rank_risks
 from genops.store.tree import tree_files
 from genops.synthesis.apisummary import list_tree
+from genops.workspace import Workspace
 
 NOISE = ("module_added", "docstring_changed", "formatting_only")
 
@@ -76,7 +77,7 @@ def _code(new_tree: Path, risks: list[dict[str, Any]], bodies: list[dict[str, An
     return shown
 
 
-def change_context(ws: Any, diff: dict[str, Any], old: Path | None, new: Path,
+def change_context(ws: Workspace, diff: dict[str, Any], old: Path | None, new: Path,
                    touched: list[str]) -> tuple[dict[str, Any], list[str]]:
     """(template context for review.j2, high-risk reasons) of the change from `old` to `new`."""
     adrs = active_adrs(ws.adrs)

@@ -15,6 +15,7 @@ from typing import Any
 
 from genops.render.semdiff import to_markdown
 from genops.semdiff import diff_trees
+from genops.workspace import Workspace
 
 
 @dataclass
@@ -60,7 +61,7 @@ def _groups(blueprint: Any) -> list[dict[str, Any]]:
     return list(data.get("groups", [])) if isinstance(data, dict) else []
 
 
-def touched(ws: Any, *, old_files: dict[str, str], new_files: dict[str, str],
+def touched(ws: Workspace, *, old_files: dict[str, str], new_files: dict[str, str],
             parent_inputs: dict[str, str], inputs: dict[str, str], blueprint: Any
             ) -> dict[str, list[str]]:
     """Files, inputs, requirements and ADRs this release touches."""
@@ -79,7 +80,7 @@ def touched(ws: Any, *, old_files: dict[str, str], new_files: dict[str, str],
             "adrs": sorted(adrs)}
 
 
-def release_changes(ws: Any, *, old_root: Path | None, new_root: Path, old_label: str,
+def release_changes(ws: Workspace, *, old_root: Path | None, new_root: Path, old_label: str,
                     new_label: str, old_files: dict[str, str], new_files: dict[str, str],
                     parent_inputs: dict[str, str], inputs: dict[str, str],
                     blueprint: Any) -> ReleaseChanges:

@@ -21,6 +21,7 @@ from genops.review.architecture import ARCHITECTURE, architecture_facts
 from genops.review.summary import ReviewSources, build_review, load_diff
 from genops.store.gitops import export_output
 from genops.store.releases import current_release, load_manifest, release_dir
+from genops.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,11 @@ class ReleaseDocuments:
     architecture: str  # ARCHITECTURE.md
 
 
-def _evidence_of(ws: Any, release: str | None) -> Path | None:
+def _evidence_of(ws: Workspace, release: str | None) -> Path | None:
     return release_dir(ws.root, release) / "evidence" if release else None
 
 
-def render_documents(ws: Any, manifest: dict[str, Any], diff: dict[str, Any], *, new_tree: Path,
+def render_documents(ws: Workspace, manifest: dict[str, Any], diff: dict[str, Any], *, new_tree: Path,
                      old_tree: Path | None, evidence: Path) -> ReleaseDocuments:
     """Both documents of one release from its facts."""
     parent = manifest.get("parent")
@@ -45,7 +46,7 @@ def render_documents(ws: Any, manifest: dict[str, Any], diff: dict[str, Any], *,
                             architecture_markdown(facts))
 
 
-def release_documents(ws: Any, manifest: dict[str, Any], changes: Any, *, staged: Path,
+def release_documents(ws: Workspace, manifest: dict[str, Any], changes: Any, *, staged: Path,
                       run_dir: Path) -> ReleaseDocuments:
     """The documents of the release `publish` is preparing (the output dir is still the parent)."""
     old = ws.output_dir if manifest.get("parent") else None
@@ -54,7 +55,7 @@ def release_documents(ws: Any, manifest: dict[str, Any], changes: Any, *, staged
 
 
 @contextmanager
-def _tree(ws: Any, release: str | None, scratch: Path, current: str | None) -> Iterator[Path | None]:
+def _tree(ws: Workspace, release: str | None, scratch: Path, current: str | None) -> Iterator[Path | None]:
     """A release's output tree: the output dir for the current release, else its git tag."""
     if release is None:
         yield None
@@ -64,7 +65,7 @@ def _tree(ws: Any, release: str | None, scratch: Path, current: str | None) -> I
         yield export_output(ws.root, ws.output_dir, "", scratch / release, release=release)
 
 
-def rendered_release(ws: Any, release: str) -> ReleaseDocuments:
+def rendered_release(ws: Workspace, release: str) -> ReleaseDocuments:
     """Both documents of a committed release, rendered again from what it committed."""
     manifest = load_manifest(ws.root, release)
     diff = load_diff(ws.root / "diffs" / f"{release}.json")
@@ -77,7 +78,7 @@ def rendered_release(ws: Any, release: str) -> ReleaseDocuments:
                                 evidence=release_dir(ws.root, release) / "evidence")
 
 
-def current_architecture(ws: Any) -> str | None:
+def current_architecture(ws: Workspace) -> str | None:
     """ARCHITECTURE.md as the current release renders it now; None before the first release."""
     release = current_release(ws.root)
     if release is None:

@@ -17,6 +17,7 @@ from genops.providers.client import ModelClient
 from genops.review.change import change_context
 from genops.review.changes import semantic_diff
 from genops.review.panel import judge, run_panel, write_evidence
+from genops.workspace import Workspace
 
 NAME = "review_panel"
 SEVERITY: dict[str, Any] = {"blocker": "error", "major": "warning", "minor": "note"}
@@ -44,8 +45,8 @@ def findings_of(outcomes: list[Any], prefix: str, blocked: bool) -> list[Finding
     return found
 
 
-def panel_result(ws: Any, ctx: GateContext, diff: dict[str, Any], *, force: bool = False,
-                 client: Any = None) -> GateResult:
+def panel_result(ws: Workspace, ctx: GateContext, diff: dict[str, Any], *, force: bool = False,
+                 client: ModelClient | None = None) -> GateResult:
     """Run the panel on the change from ctx.previous to ctx.staged and judge it by the policy."""
     cfg = ws.config.review.panel
     context, reasons = change_context(ws, diff, ctx.previous, ctx.staged,
@@ -84,7 +85,7 @@ class ReviewPanelGate:
         return panel_result(ctx.workspace, ctx, diff)
 
 
-def make_gate(ws: Any) -> ReviewPanelGate | None:
+def make_gate(ws: Workspace) -> ReviewPanelGate | None:
     """Only when [review.panel] names rungs and may run."""
     cfg = ws.config.review.panel
     return ReviewPanelGate() if cfg.rungs and cfg.when != "never" else None

@@ -20,8 +20,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from genops.calls import CompletionRequest, Message
 from genops.errors import BudgetExceeded, ProviderError
 from genops.ledger.pricing import billed_price, estimate_request_tokens, worst_case_usd
+from genops.providers.client import ModelClient
 from genops.synthesis.context import render_template
 from genops.synthesis.conversation import build_request
+from genops.workspace import Workspace
 
 SYSTEM = ("You are one reviewer on a panel that gates a release of generated code. Judge the "
           "change against its requirements and architecture decisions. Answer with one JSON "
@@ -89,17 +91,17 @@ def parse_answer(text: str) -> ReviewAnswer:
         raise ValueError(f"{where}: {first['msg']}") from None
 
 
-def render_prompt(ws: Any, context: dict[str, Any]) -> str:
+def render_prompt(ws: Workspace, context: dict[str, Any]) -> str:
     """The reviewer's request text from `review.j2` (the workspace's, else genops's default)."""
     return render_template(ws, "review", {**context, "protocol": PROTOCOL})
 
 
-def request_for(ws: Any, rung: str, messages: tuple[Message, ...]) -> CompletionRequest:
+def request_for(ws: Workspace, rung: str, messages: tuple[Message, ...]) -> CompletionRequest:
     return build_request(ws.config.models[rung], messages, cache_key="review",
                          label=f"review-{rung}")
 
 
-def check_budget(ws: Any, client: Any, requests: list[CompletionRequest]) -> float:
+def check_budget(ws: Workspace, client: ModelClient, requests: list[CompletionRequest]) -> float:
     """Refuse (exit 4) before any reviewer is called when the panel's worst case does not fit."""
     worst = 0.0
     for request in requests:
@@ -119,7 +121,7 @@ def check_budget(ws: Any, client: Any, requests: list[CompletionRequest]) -> flo
     return worst
 
 
-def _call(client: Any, rung: str, request: CompletionRequest, label: str,
+def _call(client: ModelClient, rung: str, request: CompletionRequest, label: str,
           outcome: ReviewerOutcome) -> str:
     result = client.call(rung, request, label=label)
     u = result.response.usage
@@ -129,7 +131,7 @@ def _call(client: Any, rung: str, request: CompletionRequest, label: str,
     return str(result.response.text)
 
 
-def run_reviewer(ws: Any, client: Any, rung: str, prompt: str) -> ReviewerOutcome:
+def run_reviewer(ws: Workspace, client: ModelClient, rung: str, prompt: str) -> ReviewerOutcome:
     """Ask one reviewer; repair a malformed answer once; provider failures become an error."""
     cfg = ws.config.models[rung]
     outcome = ReviewerOutcome(rung, cfg.provider, cfg.model)
@@ -154,7 +156,7 @@ def run_reviewer(ws: Any, client: Any, rung: str, prompt: str) -> ReviewerOutcom
     return outcome
 
 
-def run_panel(ws: Any, client: Any, context: dict[str, Any]) -> list[ReviewerOutcome]:
+def run_panel(ws: Workspace, client: ModelClient, context: dict[str, Any]) -> list[ReviewerOutcome]:
     """Every configured reviewer on the same request, after the budget check."""
     rungs = ws.config.review.panel.rungs
     prompt = render_prompt(ws, context)

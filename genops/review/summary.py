@@ -17,6 +17,7 @@ from genops.review.architecture import active_adrs
 from genops.review.coverage import junit_cases, requirement_delta
 from genops.review.risk import body_excerpts, rank_risks
 from genops.synthesis.apisummary import api_summary, module_name
+from genops.workspace import Workspace
 
 BY_HAND = {"manual": "answered by hand through the manual provider",
            "fake": "answered by the deterministic fake provider",
@@ -101,7 +102,7 @@ def api_facts(diff: dict[str, Any], new_tree: Path) -> dict[str, Any]:
     return {"new_modules": dict(sorted(added.items())), "changes": changed}
 
 
-def build_review(ws: Any, src: ReviewSources) -> Review:
+def build_review(ws: Workspace, src: ReviewSources) -> Review:
     """The review data of one release; deterministic for the same sources."""
     changes = list(src.diff.get("changes", []))
     adrs = active_adrs(ws.adrs)

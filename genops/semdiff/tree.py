@@ -17,7 +17,6 @@ from pathlib import Path
 
 from genops.errors import UsageError
 from genops.semdiff.cache import ModelCache
-
 from genops.treeignore import is_ignored_dir, is_ignored_file
 
 RACY_NS = 2_000_000_000

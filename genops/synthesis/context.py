@@ -23,14 +23,13 @@ from typing import Any
 import jinja2
 import yaml
 
-from genops.errors import ConfigError
 from genops.calls import Message
+from genops.errors import ConfigError
+from genops.protocol.files import LEGACY_PROTOCOL_HELP, render_protocol_help
 from genops.synthesis.apisummary import api_summary, list_tree, read_tree
 from genops.synthesis.blueprint import Blueprint, Group
-from genops.protocol.files import LEGACY_PROTOCOL_HELP, render_protocol_help
 from genops.workspace import Workspace
-from genops.workspace.prompts import (DEFAULT_FOLDER, DEFAULT_PROMPTS, TEMPLATE_VARIABLES,
-                                      make_environment, render_with)
+from genops.workspace.prompts import DEFAULT_FOLDER, DEFAULT_PROMPTS, TEMPLATE_VARIABLES, make_environment, render_with
 
 TASK_TEMPLATES = ("system", "context", "blueprint", "group", "single", "repair", "continue",
                   "patch")

@@ -21,17 +21,15 @@ with the same inputs sends the same sequence of keys: resume is an archive hit p
 
 from __future__ import annotations
 
-
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TypeVar
 
+from genops.calls import CompletionRequest, CompletionResponse, Message, TokenCallback
 from genops.errors import BudgetExceeded, GenopsError, ProviderError
-from genops.calls import (CompletionRequest, CompletionResponse, Message,
-                                   TokenCallback)
-from genops.workspace.catalog import capabilities, context_window, sent_sampling
+from genops.protocol.files import FENCE_LINE, ResponseFormatError, strip_fence
 from genops.synthesis.journal import RunJournal
 from genops.synthesis.progress import CallRecord, Progress, unit_total
-from genops.protocol.files import FENCE_LINE, ResponseFormatError, strip_fence
+from genops.workspace.catalog import capabilities, context_window, sent_sampling
 from genops.workspace.config import ModelConfig
 
 T = TypeVar("T")

@@ -21,18 +21,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from genops.calls import CompletionRequest
 from genops.errors import UsageError
 from genops.pathpolicy import PathPolicy
-from genops.calls import CompletionRequest
+from genops.protocol.files import ParsedOutput, ProtocolError, parse_protocol
 from genops.synthesis.blueprint import Blueprint, BlueprintLimits, parse_blueprint
-from genops.synthesis.context import (base_context, prefix_cache_key,
-                                      render_template, request_context,
-                                      shared_prefix, task_messages)
+from genops.synthesis.context import (
+    base_context,
+    prefix_cache_key,
+    render_template,
+    request_context,
+    shared_prefix,
+    task_messages,
+)
 from genops.synthesis.conversation import ClientLike, RunSettings, Unit, build_request
 from genops.synthesis.journal import RunJournal
 from genops.synthesis.levels import SynthesisResult, SynthesisRun, run_level
 from genops.synthesis.progress import NullProgress, Progress
-from genops.protocol.files import ParsedOutput, ProtocolError, parse_protocol
 from genops.synthesis.selective import Selection, synthesize_selected
 from genops.workspace import Workspace
 from genops.workspace.config import ModelConfig

@@ -17,8 +17,13 @@ from genops.pathpolicy import PathPolicy
 from genops.protocol.files import ParsedOutput, ProtocolError, parse_protocol
 from genops.providers.manual import ManualPending
 from genops.synthesis.blueprint import Blueprint, Group
-from genops.synthesis.context import (dependency_interfaces, prefix_cache_key, previous_contents,
-                                      render_template, request_context)
+from genops.synthesis.context import (
+    dependency_interfaces,
+    prefix_cache_key,
+    previous_contents,
+    render_template,
+    request_context,
+)
 from genops.synthesis.conversation import RunSettings, Unit
 from genops.synthesis.progress import CallRecord
 from genops.workspace import Workspace

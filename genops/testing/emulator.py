@@ -48,13 +48,13 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from genops.testing.emulator_wire import (
-    PromptCache,
     DIALECTS,
     RESPONSES,
     Dialect,
     Fault,
     FaultKind,
     Pacing,
+    PromptCache,
     Recorded,
     Rendered,
     Reply,

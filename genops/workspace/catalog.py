@@ -14,7 +14,6 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from importlib import resources
-
 from typing import Any
 
 from genops.workspace.config import ModelConfig, Price
