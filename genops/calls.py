@@ -1,4 +1,4 @@
-"""The provider seam: one request type, one response type, one method.
+"""What a model call is: the messages, one request type, one response type, usage, one method.
 
 Every provider (real SDK, replay, manual, fake) implements `Provider.complete`. Everything else a
 call needs (archive, ledger, budget, retries) wraps providers from the outside, in
