@@ -253,11 +253,52 @@ def _package_cycle(adjacent: dict[str, list[str]], start: str) -> Chain | None:
     return None
 
 
+def _import_counts(facts: TreeFacts, package: str) -> dict[tuple[str, str], int]:
+    """(member, member) -> how many module imports stand behind that package edge."""
+    depth = package.count(".") + 2
+    counts: dict[tuple[str, str], int] = {}
+    for module in facts.modules:
+        if not module.startswith(package + "."):
+            continue
+        source = ".".join(module.split(".")[:depth])
+        for target, _ in facts.graph[module]:
+            if facts.is_internal(target) and target.startswith(package + "."):
+                into = ".".join(target.split(".")[:depth])
+                if into != source:
+                    counts[(source, into)] = counts.get((source, into), 0) + 1
+    return counts
+
+
+def _blame_order(cycles: list[Chain], counts: dict[tuple[str, str], int]
+                 ) -> list[tuple[tuple[str, str], list[Chain]]]:
+    """Which package edge to report for which cycles: greedily, the edge on the most cycles
+    (ties: the one with the fewest imports behind it, the likelier newcomer), until every cycle
+    has an edge reported; so one stray import is one violation, however many cycles it closes."""
+    left = list(cycles)
+    order = []
+    while left:
+        on: dict[tuple[str, str], list[Chain]] = {}
+        for cycle in left:
+            for edge in set(pairwise(cycle)):
+                on.setdefault(edge, []).append(cycle)
+        edge = min(on, key=lambda e: (-len(on[e]), counts.get(e, 0), e))
+        order.append((edge, on[edge]))
+        left = [c for c in left if c not in on[edge]]
+    return order
+
+
+def _rotated(cycle: Chain, edge: tuple[str, str]) -> Chain:
+    """The cycle written from `edge`'s source, so the reported edge comes first."""
+    body = cycle[:-1]
+    i = next(i for i, (a, b) in enumerate(pairwise(cycle)) if (a, b) == edge)
+    return [*body[i:], *body[:i], body[i]]
+
+
 def check_package_cycles(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any]) -> list[Violation]:
     """No import cycle among a package's direct subpackages and modules, late imports included.
 
-    The violation points at the cycle's first package edge (the importing module's line) and
-    lists the module edge behind every package edge.
+    Each violation points at one package edge (the importing module's line) that closes one or
+    more cycles, and lists the module edge behind every package edge of the shortest of them.
     """
     found: list[Violation] = []
     for package in facts.expand(rule["package"]):
@@ -265,17 +306,20 @@ def check_package_cycles(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any]) -
         adjacent: dict[str, list[str]] = {}
         for source, target in sorted(edges):
             adjacent.setdefault(source, []).append(target)
-        seen: set[frozenset[str]] = set()
+        cycles: list[Chain] = []
         for start in sorted(adjacent):
             cycle = _package_cycle(adjacent, start)
-            if not cycle or frozenset(cycle) in seen:
-                continue
-            seen.add(frozenset(cycle))
+            if cycle and frozenset(cycle) not in {frozenset(c) for c in cycles}:
+                cycles.append(cycle)
+        for edge, closed in _blame_order(cycles, _import_counts(facts, package)):
+            cycle = _rotated(min(closed, key=len), edge)
             behind = [edges[(a, b)] for a, b in pairwise(cycle)]
             shown = ", ".join(f"{facts.file_of(m) or m}:{line} {m} → {t}"
                               for m, line, t in behind)
+            more = f"; this import is on {len(closed)} of the cycles found" if len(closed) > 1 else ""
             message = (f"{ref.label}: package import cycle {describe_chain(cycle)} — packages "
-                       f"inside {package} may not import each other in a cycle (edges: {shown})")
+                       f"inside {package} may not import each other in a cycle{more} "
+                       f"(edges: {shown})")
             first, line, _ = behind[0]
             found.append(Violation(rule=ref, message=message, file=facts.file_of(first),
                                    line=line, chain=tuple(cycle),
