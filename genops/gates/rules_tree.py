@@ -88,7 +88,7 @@ class TreeFacts:
     def load(cls, root: Path, previous: Path | None = None) -> TreeFacts:
         """Read a tree's import graph and files; `previous` only adds its module and object names."""
         files, paths = module_files(root)
-        graph = {m: set(e) for m, e in import_graph(root).items()}
+        graph = {m: set(e) for m, e in import_graph(root, external_names=True).items()}
         for module in files:
             graph.setdefault(module, set())
         before: dict[str, str] = {}

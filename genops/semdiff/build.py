@@ -62,11 +62,13 @@ def build_model(root: Path, *, cache_dir: Path | None = None, jobs: int | None =
     return build_models(scan_trees(root, cache=cache), cache, jobs)[0]
 
 
-def import_graph(root: Path) -> dict[str, set[tuple[str, int]]]:
-    """Module dotted name -> {(imported module dotted name, line)}, third-party targets included."""
+def import_graph(root: Path, *, external_names: bool = False) -> dict[str, set[tuple[str, int]]]:
+    """Module dotted name -> {(imported module dotted name, line)}, third-party targets included
+    (`external_names`: see `resolve_targets`)."""
     tree = build_model(root)
     names = set(tree.modules)
-    return {m.name: resolve_targets(m.raw_imports(), names) for m in tree.modules.values()}
+    return {m.name: resolve_targets(m.raw_imports(), names, external_names=external_names)
+            for m in tree.modules.values()}
 
 
 def build_models(scans: list[TreeScan], cache: ModelCache | None, jobs: int | None) -> list[TreeModel]:

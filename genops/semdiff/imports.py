@@ -50,8 +50,14 @@ def resolve_relative(module: str, is_package: bool, level: int, name: str | None
 
 
 def resolve_targets(raw: Iterable[tuple[str, int, tuple[str, ...], bool]],
-                    modules: Mapping[str, object] | set[str]) -> set[tuple[str, int]]:
-    """Turn (base, line, names, top) imports into (target module, line) edges against the tree."""
+                    modules: Mapping[str, object] | set[str], *,
+                    external_names: bool = False) -> set[tuple[str, int]]:
+    """Turn (base, line, names, top) imports into (target module, line) edges against the tree.
+
+    `external_names`: `from google import genai`, with `google` not of the tree, also gives the
+    edge `google.genai` (it may be a submodule; only the package knows), so a rule about
+    `google.genai` sees that spelling too.
+    """
     edges: set[tuple[str, int]] = set()
     for base, line, names, _top in raw:
         if not names:  # `import a.b.c`
@@ -64,7 +70,10 @@ def resolve_targets(raw: Iterable[tuple[str, int, tuple[str, ...], bool]],
                 edges.add((sub, line))
                 hit = True
         if not hit and base:
-            edges.add((_longest_known(base, modules) or base, line))
+            known = _longest_known(base, modules)
+            edges.add((known or base, line))
+            if external_names and known is None:
+                edges.update((f"{base}.{name}", line) for name in names if name != "*")
     return edges
 
 

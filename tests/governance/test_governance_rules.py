@@ -312,3 +312,22 @@ def test_module_level_acyclic_is_the_default(tmp_path: Path) -> None:
         case = Case("modules", rule, {}, [], {}, [], "")
         assert_found(run_case(tmp_path / str(len(level)), case, changes),
                      [("mad/mads/fiedler.py", 1, "import cycle mad.mads.fiedler → mad.mads.rogers")])
+
+
+SPELLINGS: list[tuple[str, str, Expect]] = [
+    ("import a.b", "import redis.asyncio\n", [("mad/util.py", 1, "may not import redis.asyncio")]),
+    ("from a.b import c", "from redis.asyncio import Redis\n",
+     [("mad/util.py", 1, "may not import redis.asyncio")]),
+    ("from a import b", "from redis import asyncio\n",
+     [("mad/util.py", 1, "may not import redis.asyncio")]),
+    ("from a import other", "from redis import Redis\n", []),
+    ("the package alone", "import redis\n", []),
+]
+
+
+@pytest.mark.parametrize("name, text, expected", SPELLINGS, ids=[s[0] for s in SPELLINGS])
+def test_forbid_import_sees_every_spelling_of_a_third_party_submodule(
+        tmp_path: Path, name: str, text: str, expected: Expect) -> None:
+    rule = {"kind": "forbid_import", "from": "mad", "to": "redis.asyncio"}
+    case = Case("spelling", rule, {}, [], {}, [], "")
+    assert_found(run_case(tmp_path, case, {"mad/util.py": text}), expected)
