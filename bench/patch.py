@@ -30,7 +30,7 @@ from genops.ledger.archive import Archive  # noqa: E402
 from genops.ledger.pricing import estimate_request_tokens, estimate_tokens, price_for  # noqa: E402
 from genops.patch.engine import PatchJob, run_patch  # noqa: E402
 from genops.release.drift_patch import read_tree_text  # noqa: E402
-from genops.release import gitops  # noqa: E402
+from genops.store import gitops  # noqa: E402
 from genops.release.replay import replay_rungs  # noqa: E402
 from genops.store.releases import load_manifest  # noqa: E402
 from genops.calls import CompletionRequest, CompletionResponse, TokenCallback, Usage  # noqa: E402
