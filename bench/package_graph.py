@@ -2,11 +2,17 @@
 
 Uses genops's own import extraction (`genops.semdiff.build.import_graph`), which sees every
 import statement, late ones inside functions included. Run from the repository root:
-`python bench/package_graph.py [--modules]`.
+`python bench/package_graph.py [--modules] [--late] [--source DIR]`.
+
+`--late` also lists the genops imports made inside functions, split into the CLI's (its commands
+load the library when they run) and the rest. `--source DIR` measures another copy of the
+package, e.g. an older commit: `git worktree add /tmp/old 87d1a1e` then
+`python bench/package_graph.py --source /tmp/old/genops`.
 """
 
 from __future__ import annotations
 
+import ast
 import shutil
 import sys
 import tempfile
@@ -78,8 +84,28 @@ def cycles(nodes: set[str], adjacent: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def late_imports(source: Path) -> list[tuple[str, int, str]]:
+    """(file, line, module) of every `import genops...` / `from genops... import` in a function."""
+    found = []
+    for path in sorted(source.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for fn in ast.walk(tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("genops"):
+                    found.append((path.relative_to(source.parent).as_posix(), node.lineno,
+                                  node.module or ""))
+                elif isinstance(node, ast.Import):
+                    found += [(path.relative_to(source.parent).as_posix(), node.lineno, a.name)
+                              for a in node.names if a.name.startswith("genops")]
+    return sorted(set(found))
+
+
 def main(argv: list[str]) -> int:
-    graph = genops_graph(ROOT / "genops")
+    source = Path(argv[argv.index("--source") + 1]).resolve() if "--source" in argv \
+        else ROOT / "genops"
+    graph = genops_graph(source)
     edges = package_edges(graph)
     adjacent: dict[str, set[str]] = defaultdict(set)
     for a, b in edges:
@@ -105,6 +131,13 @@ def main(argv: list[str]) -> int:
     print(f"module cycles (strongly connected sets): {len(mod_cycles)}")
     for comp in mod_cycles:
         print(f"  {len(comp)} modules: {', '.join(comp)}")
+    if "--late" in argv:
+        late = late_imports(source)
+        cli = [x for x in late if x[0].startswith("genops/cli/")]
+        below = [x for x in late if not x[0].startswith("genops/cli/")]
+        print(f"genops imports inside functions: {len(cli)} in the CLI, {len(below)} below it")
+        for file, line, module in below:
+            print(f"  {file}:{line}: {module}")
     return 0
 
 
