@@ -3,9 +3,10 @@
 Both sides use the real rendered requests of this repository's workspace and the token estimate
 the budget reserves with, priced at the senior rung's pinned prices in genops.toml:
 
-- regeneration: `synthesize` exactly as release r0001 ran it (blueprint, then every group), from
-  that release's committed inputs, each request rendered by genops and answered from the committed
-  archive, so input and output are the real ones; shown without and with the shared prefix
+- regeneration: `synthesize` exactly as the current release's run did (blueprint, then every
+  group; the parent's tree as its previous tree), from that release's committed inputs, each
+  request rendered by genops and answered from the committed archive, so input and output are
+  the real ones; shown without and with the shared prefix
   billed as a cache read after the first call;
 - patch: `run_patch` on generated/ for a one-function fix of Fiedler, the real context selection
   and patch request, answered by a scripted edit block (one line of one method).
@@ -17,6 +18,7 @@ Nothing is sent anywhere and nothing is written outside a temp directory.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -32,7 +34,8 @@ from genops.patch.engine import PatchJob, run_patch  # noqa: E402
 from genops.release.drift_patch import read_tree_text  # noqa: E402
 from genops.store import gitops  # noqa: E402
 from genops.release.replay import replay_rungs  # noqa: E402
-from genops.store.releases import load_manifest  # noqa: E402
+from genops.store.releases import current_release, load_manifest  # noqa: E402
+from genops.release.replay import recorded_selection  # noqa: E402
 from genops.calls import CompletionRequest, CompletionResponse, TokenCallback, Usage  # noqa: E402
 from genops.synthesis.engine import synthesize  # noqa: E402
 from genops.workspace import load_workspace  # noqa: E402
@@ -96,33 +99,46 @@ class CountingClient:
                                           raw_stop_reason="bench"), request.key())
 
 
-def regeneration(root: Path, scratch: Path) -> Tally:
-    """r0001's synthesis, from its own commit's inputs, answered from the archive."""
+def regeneration(root: Path, scratch: Path) -> tuple[str, Tally]:
+    """The current release's synthesis, from its own commit's inputs (and its parent's tree, as
+    the run saw it), answered from the archive: the same requests the release's run sent."""
+    release = current_release(root)
+    if release is None:
+        raise SystemExit("no release yet: run from a clone of this repository")
+    manifest = load_manifest(root, release)
     repo = gitops.open_repo(root)
-    source = gitops.export_tree(repo, gitops.release_ref(repo, "r0001"), scratch / "r0001")
-    ws = load_workspace(source)
+    source = gitops.export_tree(repo, gitops.release_ref(repo, release), scratch / release)
+    output = manifest["output"]["dir"]
+    shutil.rmtree(source / output, ignore_errors=True)  # the answer never leaks into the rebuild
+    ws = load_workspace(source, check_model_pins=False)  # accepted when the release was made
+    previous = None
+    if manifest.get("parent"):
+        parent = gitops.export_tree(repo, gitops.release_ref(repo, manifest["parent"]),
+                                    scratch / "parent", output) / output
+        previous = parent if parent.is_dir() else None
     archive = Archive.for_workspace(source)
 
     def archived(request: CompletionRequest) -> str:
         response = archive.get(request.key())
         if response is None:
-            raise SystemExit("a regeneration request is not in the archive: the inputs differ "
-                             "from release r0001 (run from a clean checkout)")
+            raise SystemExit(f"a regeneration request is not in the archive: the inputs differ "
+                             f"from release {release} (run from a clean checkout)")
         return response.text
 
     tally = Tally()
-    rungs = replay_rungs(ws, load_manifest(root, "r0001"))  # r0001 was answered by hand (manual)
+    rungs = replay_rungs(ws, manifest)  # the provider each rung used (r0001, r0002: manual)
     synthesize(ws, client=CountingClient(archived, tally), rungs=rungs[:1],
-               previous_tree=None, run_dir=scratch / "regen", release=None)
-    return tally
+               previous_tree=previous, run_dir=scratch / "regen", release=manifest.get("parent"),
+               selection=recorded_selection(manifest))
+    return release, tally
 
 
-def patch(ws: Any, scratch: Path) -> tuple[Tally, list[str]]:
+def patch(ws: Any, scratch: Path, release: str) -> tuple[Tally, list[str]]:
     tally = Tally()
     job = PatchJob(ws=ws, client=CountingClient(lambda _request: ANSWER, tally),
                    rungs=ws.config.rung_models()[:1], base=read_tree_text(ws.output_dir),
                    base_root=ws.output_dir, instruction=INSTRUCTION, run_dir=scratch / "patch",
-                   release="r0001")
+                   release=release)
     result = run_patch(job)
     assert list(result.changes[0]) == ["mad/fiedler/__init__.py"], result.changes
     return tally, [f"{c.path} ({c.reason}, {c.tokens} tokens)" for c in result.selection.chosen]
@@ -133,15 +149,15 @@ def main() -> None:
     name, senior = ws.config.rung_models()[0]
     price = price_for(ws.config, senior.model)
     with tempfile.TemporaryDirectory(prefix="genops-bench-patch-") as scratch:
-        regen = regeneration(REPO, Path(scratch))
-        fix, chosen = patch(ws, Path(scratch))
+        release, regen = regeneration(REPO, Path(scratch))
+        fix, chosen = patch(ws, Path(scratch), release)
     print(f"prices: {name} {senior.model} at ${price.input}/M input, ${price.output}/M output, "
           f"${price.cache_read}/M cache read")
     regen_in, regen_out = regen.tokens
     fix_in, fix_out = fix.tokens
     full, full_cached = regen.cost(price, cached=False), regen.cost(price, cached=True)
     cost = fix.cost(price, cached=False)
-    print(f"full regeneration: {len(regen.calls)} requests, {regen_in:,} input + {regen_out:,} "
+    print(f"full regeneration of {release}: {len(regen.calls)} requests, {regen_in:,} input + {regen_out:,} "
           f"output tokens: ${full:.4f} (${full_cached:.4f} with the shared prefix cached)")
     print(f"one-function patch: {len(fix.calls)} request, {fix_in:,} input + {fix_out:,} output "
           f"tokens: ${cost:.4f}; context:")
