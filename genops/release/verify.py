@@ -16,7 +16,6 @@ from typing import Any
 from genops.audit import dsse
 from genops.audit.keys import KEYS_DIR, load_public_keys
 from genops.audit.pack import PROVENANCE_FILE, build_pack
-from genops.audit.pack import PROVENANCE_FILE as PROV
 from genops.audit.provenance import SLSA_PROVENANCE, subjects
 from genops.audit.sbom import SBOM_FILE, validate_sbom
 from genops.gates.base import Finding, GateResult
@@ -124,7 +123,7 @@ def _rebuilt(report: VerifyReport, root: Path, folder: Path, envelopes: list[dic
     same_sbom = (folder / SBOM_FILE).is_file() and rebuilt.files[SBOM_FILE] == (folder / SBOM_FILE).read_bytes()
     payloads = [dsse.payload_of(e) for e in envelopes]
     fresh = [dsse.payload_of(json.loads(line))
-             for line in rebuilt.files[PROV].decode().splitlines() if line]
+             for line in rebuilt.files[PROVENANCE_FILE].decode().splitlines() if line]
     ok = same_sbom and payloads == fresh
     report.checks.append(Check("pack rebuilds byte for byte", ok,
                                "SBOM and statements identical" if ok else
