@@ -1,8 +1,9 @@
 """Benchmark: one edited requirement, selective vs full regeneration, on this repo's MAD workspace.
 
-The MAD workspace (genops.toml, specs/, adr/, prompts/, generated/, release r0001's manifest and
-archive) is copied into a temp git repository. The wire emulator answers through the real
-Anthropic SDK with r0001's archived answers (the scripted replies, at their real sizes), paced
+The MAD workspace (genops.toml, specs/, adr/, prompts/, generated/, the release manifests and the
+archive) is copied into a temp git repository, committed as the current release (r0002 today).
+The wire emulator answers through the real Anthropic SDK with that release's archived answers (the
+scripted replies, at their real sizes), paced
 like a fast model shrunk tenfold (0.3 s to first token, 600 output tokens/s). One requirement's
 text is edited (REQ-MARCO-3 by default); then, on two identical copies:
 
@@ -31,18 +32,21 @@ import git
 from genops.ledger.archive import Archive
 from genops.release import pipeline
 from genops.testing.emulator import Emulator, Pacing, Recorded, Reply
+from genops.store.releases import current_release, load_manifest
 from genops.workspace import load_workspace
 
 REPO = Path(__file__).resolve().parent.parent
 COPY = ("genops.toml", "specs", "adr", "prompts", "generated", "generated.lock", "diffs",
-        ".genops/releases/r0001", ".genops/archive")
+        ".genops/releases", ".genops/archive", ".genops/keys")
+CURRENT = current_release(REPO) or "r0001"  # found from the committed manifests, not a tag
 GROUP_RE = re.compile(r"Write the files of group `([^`]+)`")
 PACING = Pacing(ttft_s=0.3, tokens_per_s=600.0, chunk_chars=256)
 
 
 def archived_answers(root: Path) -> dict[str, str]:
-    """r0001's answer text per unit label (blueprint, group names), from its archive."""
-    manifest = json.loads((root / ".genops/releases/r0001/manifest.json").read_text())
+    """The current release's answer text per unit label (blueprint, group names), from its
+    archive."""
+    manifest = load_manifest(root, CURRENT)
     archive = Archive.for_workspace(root)
     answers = {}
     for call in manifest["calls"]:
@@ -53,7 +57,7 @@ def archived_answers(root: Path) -> dict[str, str]:
 
 
 class Model:
-    """Answers each unit with r0001's archived answer; records which units were asked."""
+    """Answers each unit with the current release's archived answer; records which were asked."""
 
     def __init__(self, answers: dict[str, str]) -> None:
         self.answers = answers
@@ -69,7 +73,8 @@ class Model:
 
 
 def make_copy(dest: Path, base_url: str, requirement: str) -> Path:
-    """The MAD workspace with release r0001 in a fresh repo, pointed at the emulator, one edit."""
+    """The MAD workspace with its current release in a fresh repo, pointed at the emulator, one
+    edit."""
     for rel in COPY:
         src = REPO / rel
         if src.is_dir():
@@ -84,7 +89,7 @@ def make_copy(dest: Path, base_url: str, requirement: str) -> Path:
            "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@example.invalid"}
     with repo.git.custom_environment(**env):
         repo.git.add("-A")
-        repo.git.commit("-m", "release r0001\n\nGenops-Release: r0001")
+        repo.git.commit("-m", f"release {CURRENT}\n\nGenops-Release: {CURRENT}")
         toml = (dest / "genops.toml").read_text()
         toml = toml.replace("[models.senior]\n", f'[models.senior]\nbase_url = "{base_url}"\n', 1)
         (dest / "genops.toml").write_text(toml)
