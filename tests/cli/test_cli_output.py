@@ -5,6 +5,7 @@ Every command here runs as a real subprocess with stdout and stderr piped, as in
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -61,23 +62,60 @@ def test_piped_output_is_not_cut_at_80_columns(workspace: Path) -> None:
     assert "anthropic claude-sonnet-4-5-20250929" in result.stdout, result.stdout
 
 
-@pytest.mark.parametrize(("args", "whole"), [
-    (("check",), "genops check"),
-    (("cost",), "per-run budget"),
-    (("log",), "no releases yet"),
-    (("help", "config"), "[models.<rung>.capabilities]"),
-    (("init", "--here"), "already has"),
-], ids=lambda v: " ".join(v) if isinstance(v, tuple) else None)
-def test_every_command_prints_whole_lines_in_a_pipe(workspace: Path, args: tuple[str, ...],
-                                                    whole: str) -> None:
+# Every command of `genops --help`, in a fresh workspace (no release, no run, no key): what it
+# prints there, and whether that line names the 200-character workspace path.
+PIPE_CASES = [
+    (("init", "--here"), "already has", True),
+    (("regenerate", "--dry-run"), "anthropic claude-sonnet-4-5-20250929", False),
+    (("resume",), "no unfinished run to resume", False),
+    (("replay",), "this workspace has no release yet", False),
+    (("patch", "fix the bus"), "there is no release to patch yet", False),
+    (("diff", ".", "."), "0 semantic changes (0 breaking)", False),
+    (("check",), "genops check", False),
+    (("summary",), "this workspace has no release yet", False),
+    (("architecture",), "ARCHITECTURE.md is rendered from a release", False),
+    (("review",), "no [review.panel] configured", False),
+    (("log",), "no releases yet", False),
+    (("rollback", "r0001"), "no release r0001 in", True),
+    (("cost",), "per-run budget", False),
+    (("stability",), "ANTHROPIC_API_KEY is not set", False),
+    (("verify",), "this workspace has no release yet", False),
+    (("lock",), "0 hash-pinned distributions", False),
+    (("keygen", "KEY"), "public key .genops/keys/", False),
+    (("help", "config"), "[models.<rung>.capabilities]", False),
+    (("runs",), "no runs yet", False),
+    (("runs", "cancel", "nosuch"), "no run 'nosuch' in", True),
+]
+
+
+def test_the_pipe_cases_cover_every_command() -> None:
+    """A new command gets a row here (the table above is the list of what is checked)."""
+    from genops.cli.main import app
+    from typer.main import get_command
+
+    commands = set(get_command(app).commands)  # type: ignore[attr-defined]
+    assert commands == {args[0] for args, _, _ in PIPE_CASES}
+
+
+@pytest.mark.parametrize(("args", "whole", "names_path"), PIPE_CASES,
+                         ids=lambda v: " ".join(v) if isinstance(v, tuple) else None)
+def test_every_command_prints_whole_lines_in_a_pipe(workspace: Path, tmp_path: Path,
+                                                    args: tuple[str, ...], whole: str,
+                                                    names_path: bool) -> None:
     """Run from a 200-character path, stdout and stderr piped: nothing is cut or wrapped."""
-    result = run(workspace, *args)
+    args = tuple(str(tmp_path / "signing.pem") if a == "KEY" else a for a in args)
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}  # nothing is sent
+    result = run(workspace, *args, env=env)
     text = result.stdout + result.stderr
     assert whole in text, text
     assert "…" not in text and "\x1b[" not in text, text
+    assert "Traceback" not in text, text
+    if names_path:  # the message names the deep path whole, on the line that says what is wrong
+        line = next(line for line in text.splitlines() if whole in line)
+        assert str(workspace) in line, line
     if args[0] == "init":  # the error names every file, on one line, whatever its length
         line = next(line for line in text.splitlines() if "already has" in line)
-        assert str(workspace) in line and line.endswith("specs/requirements.md")
+        assert line.endswith("specs/requirements.md")
 
 
 def test_version(tmp_path: Path) -> None:
