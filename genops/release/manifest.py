@@ -101,13 +101,30 @@ def models_used(config: Any, calls: Sequence[Any]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def totals(facts: ReleaseFacts, config: Any) -> dict[str, Any]:
+def review_spend(gates: Sequence[GateResult]) -> dict[str, Any] | None:
+    """The review panel's calls of this run (they are in the ledger, not among the synthesis
+    calls): count, tokens and cost, or None when no reviewer was called."""
+    panel = next((g for g in gates if g.gate == "review_panel"), None)
+    reviewers = (panel.data or {}).get("reviewers", []) if panel is not None else []
+    calls = [c for r in reviewers for c in r.get("calls", [])]
+    if not calls:
+        return None
+    return {"calls": len(calls), "paid_calls": sum(1 for c in calls if not c["from_archive"]),
+            "tokens": {k: sum(c["tokens"][k] for c in calls) for k in ("input", "output")},
+            "cost_usd": round(sum(c["cost_usd"] for c in calls), 6)}
+
+
+def totals(facts: ReleaseFacts, config: Any, gates: Sequence[GateResult] = ()) -> dict[str, Any]:
+    """Calls, tokens and cost of the run; the review panel's own calls in `review_panel`, and in
+    the budget verdict."""
     usage = {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0}
     for call in facts.calls:
         for name, value in _usage_dict(call.usage).items():
             usage[name] += value
     paid = [c for c in facts.calls if not c.from_archive]
     estimated = sum(1 for c in facts.calls if getattr(c.usage, "estimated", False))
+    review = review_spend(gates)
+    spent = facts.cost_usd + (review["cost_usd"] if review else 0.0)
     return {"calls": len(facts.calls), "paid_calls": len(paid),
             "archive_hits": len(facts.calls) - len(paid), "tokens": usage,
             **({"estimated_token_calls": estimated} if estimated else {}),
@@ -115,7 +132,8 @@ def totals(facts: ReleaseFacts, config: Any) -> dict[str, Any]:
             "budget": {"per_run_usd": config.budget.per_run_usd,
                        "per_month_usd": config.budget.per_month_usd,
                        "month_spend_usd": facts.month_spend_usd},
-            "within_budget": facts.cost_usd <= config.budget.per_run_usd + 1e-9}
+            **({"review_panel": review} if review else {}),
+            "within_budget": spent <= config.budget.per_run_usd + 1e-9}
 
 
 def gate_entries(results: Sequence[GateResult], remap: dict[str, str]) -> list[dict[str, Any]]:
@@ -174,7 +192,7 @@ def build_manifest(ws: Workspace, facts: ReleaseFacts, *, release: str, parent: 
         "prices_sha256": prices_hash(ws.config),
         "models": models_used(ws.config, facts.calls),
         "calls": [call_entry(c) for c in facts.calls],
-        "totals": totals(facts, ws.config),
+        "totals": totals(facts, ws.config, gates),
         "output": {"dir": ws.config.project.output, "tree_sha256": tree_hash(files),
                    "gated_tree_sha256": tree_hash(files) if facts.gated_files is not None
                    else None, "file_count": len(files),

@@ -37,6 +37,9 @@ def cost_line(cost: dict[str, Any]) -> str:
     if t.get("cache_read"):
         tokens += f" / {t['cache_read']:,} cache read"
     spent = f"{_usd(cost['spent_usd'])} spent of ${cost['budget_usd']:.2f} per-run budget"
+    if cost.get("review_calls"):
+        spent += (f" (synthesis {_usd(cost['spent_usd'] - cost['review_usd'])}, review panel "
+                  f"{_usd(cost['review_usd'])} over {cost['review_calls']} calls)")
     if cost["answered"]:
         spent += f" ({'; '.join(cost['answered'])})"
     list_price = f"{_usd(cost['list_usd'])} at the pinned prices for {tokens} tokens"

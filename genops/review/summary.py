@@ -67,7 +67,10 @@ def cost_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     """Spent, the list-price equivalent, and who answered (provider, by hand or not)."""
     totals = manifest["totals"]
     providers = sorted({c["provider"] for c in manifest.get("calls", [])})
-    return {"spent_usd": totals["cost_usd"], "list_usd": list_price(manifest),
+    review = totals.get("review_panel") or {"calls": 0, "cost_usd": 0.0}
+    return {"spent_usd": round(totals["cost_usd"] + review["cost_usd"], 6),
+            "review_usd": review["cost_usd"], "review_calls": review["calls"],
+            "list_usd": list_price(manifest),
             "budget_usd": totals["budget"]["per_run_usd"], "tokens": totals["tokens"],
             "calls": totals["calls"], "archive_hits": totals["archive_hits"],
             "estimated_token_calls": totals.get("estimated_token_calls", 0),

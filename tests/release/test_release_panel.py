@@ -12,6 +12,7 @@ import pytest
 from release_helpers import clean_env, commit_all, genops, make_workspace, tree_files, workspace
 
 from genops.errors import GateFailed
+from genops.ledger.db import Ledger
 from genops.release.pipeline import regenerate
 from genops.testing.emulator import Emulator, Reply
 from genops.workspace.scaffold import init_workspace
@@ -156,3 +157,31 @@ def test_the_panel_blocks_a_promotion(tmp_path: Path, monkeypatch: pytest.Monkey
     panel = next(r for r in caught.value.results if r.gate == "review_panel")
     assert panel.verdict == "fail" and panel.findings[0].file == "generated/hello/__init__.py"
     assert not (root / "generated" / "hello").exists() and not (root / "ARCHITECTURE.md").exists()
+
+
+def test_an_approving_panel_is_promoted_with_its_spend_in_the_manifest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The panel's calls are paid in the same run: the manifest's totals, the reviewer summary
+    and `genops log` count them beside the synthesis, and the ledger agrees."""
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    root = make_workspace(tmp_path)
+    with Emulator() as emu:
+        _configure(root, emu)
+        commit_all(root, "panel configured")
+        emu.script("anthropic", Reply(text=APPROVE))
+        emu.script("openai", Reply(text=APPROVE))
+        outcome = regenerate(workspace(root), reason="first synthesis")
+    assert outcome.status == "promoted" and outcome.release is not None
+    release = outcome.release.release
+    manifest = json.loads((root / ".genops" / "releases" / release / "manifest.json").read_text())
+    review = manifest["totals"]["review_panel"]
+    assert review["calls"] == 2 and review["paid_calls"] == 2 and review["cost_usd"] > 0
+    assert review["tokens"]["input"] > 0 and review["tokens"]["output"] > 0
+    ledger = Ledger.for_workspace(root)
+    run_total = ledger.run_total(manifest["run"])
+    assert run_total == pytest.approx(manifest["totals"]["cost_usd"] + review["cost_usd"], abs=1e-6)
+    summary = (root / "diffs" / f"{release}.md").read_text(encoding="utf-8")
+    assert f"review panel ${review['cost_usd']:.4f} over 2 calls" in summary, summary
+    log = json.loads(genops(root, "log", "--json", env=_env()).stdout)["releases"][0]
+    assert log["cost_usd"] == pytest.approx(run_total, abs=1e-6)
