@@ -36,6 +36,9 @@ def _replay(root: Path, release: str | None, *, json_out: bool, jsonl: bool, gat
     if failed:
         raise GateFailed(f"release {outcome.release} was reproduced, but gates failed on the "
                          f"rebuilt tree: {', '.join(failed)}")
+    if outcome.narrative not in (None, "reproduced"):
+        raise GateFailed(f"release {outcome.release}'s tree was reproduced, but not its summary "
+                         f"narrative: {outcome.narrative}")
 
 
 def register(app: typer.Typer) -> None:

@@ -101,12 +101,9 @@ def models_used(config: Any, calls: Sequence[Any]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def review_spend(gates: Sequence[GateResult]) -> dict[str, Any] | None:
-    """The review panel's calls of this run (they are in the ledger, not among the synthesis
-    calls): count, tokens and cost, or None when no reviewer was called."""
-    panel = next((g for g in gates if g.gate == "review_panel"), None)
-    reviewers = (panel.data or {}).get("reviewers", []) if panel is not None else []
-    calls = [c for r in reviewers for c in r.get("calls", [])]
+def spend(calls: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Count, tokens and cost of calls made beside the synthesis (the review panel's, the
+    narrative's), or None when there were none."""
     if not calls:
         return None
     return {"calls": len(calls), "paid_calls": sum(1 for c in calls if not c["from_archive"]),
@@ -114,9 +111,17 @@ def review_spend(gates: Sequence[GateResult]) -> dict[str, Any] | None:
             "cost_usd": round(sum(c["cost_usd"] for c in calls), 6)}
 
 
+def review_spend(gates: Sequence[GateResult]) -> dict[str, Any] | None:
+    """The review panel's calls of this run (they are in the ledger, not among the synthesis
+    calls), or None when no reviewer was called."""
+    panel = next((g for g in gates if g.gate == "review_panel"), None)
+    reviewers = (panel.data or {}).get("reviewers", []) if panel is not None else []
+    return spend([c for r in reviewers for c in r.get("calls", [])])
+
+
 def totals(facts: ReleaseFacts, config: Any, gates: Sequence[GateResult] = ()) -> dict[str, Any]:
-    """Calls, tokens and cost of the run; the review panel's own calls in `review_panel`, and in
-    the budget verdict."""
+    """Calls, tokens and cost of the synthesis; the review panel's and the narrative's calls in
+    `review_panel` and `narrative`; the budget verdict over all of them."""
     usage = {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0}
     for call in facts.calls:
         for name, value in _usage_dict(call.usage).items():
@@ -124,7 +129,8 @@ def totals(facts: ReleaseFacts, config: Any, gates: Sequence[GateResult] = ()) -
     paid = [c for c in facts.calls if not c.from_archive]
     estimated = sum(1 for c in facts.calls if getattr(c.usage, "estimated", False))
     review = review_spend(gates)
-    spent = facts.cost_usd + (review["cost_usd"] if review else 0.0)
+    narrative = spend((facts.extra.get("narrative") or {}).get("calls", []))
+    spent = facts.cost_usd + sum(s["cost_usd"] for s in (review, narrative) if s)
     return {"calls": len(facts.calls), "paid_calls": len(paid),
             "archive_hits": len(facts.calls) - len(paid), "tokens": usage,
             **({"estimated_token_calls": estimated} if estimated else {}),
@@ -133,6 +139,7 @@ def totals(facts: ReleaseFacts, config: Any, gates: Sequence[GateResult] = ()) -
                        "per_month_usd": config.budget.per_month_usd,
                        "month_spend_usd": facts.month_spend_usd},
             **({"review_panel": review} if review else {}),
+            **({"narrative": narrative} if narrative else {}),
             "within_budget": spent <= config.budget.per_run_usd + 1e-9}
 
 

@@ -34,7 +34,7 @@ from genops.release.drift_patch import read_tree_text
 from genops.release.manifest import ReleaseFacts
 from genops.release.repair import gate_or_repair
 from genops.release.runs import RunState
-from genops.release.stages import RunOutcome, ladder, preflight, promote_run, route, settled_calls
+from genops.release.stages import RunOutcome, ladder, narrate, preflight, promote_run, route, settled_calls
 from genops.release.staging import stage_tree
 from genops.store.releases import current_release, load_manifest
 from genops.store.tree import remove_tree
@@ -169,6 +169,7 @@ def execute_patch(ws: Workspace, run: RunState, *, progress: Any = None,
         results, staged = gate_or_repair(ws, run, staged, facts, client=client,
                                          rungs=routing.rungs, progress=progress,
                                          observer=gate_observer)
+        narrate(ws, staged, facts, results, client=client, rungs=routing.rungs)
     except ManualPending as pending:
         run.update(stage="awaiting", pending=[str(p) for p in pending.pending])
         return PatchOutcome("awaiting", run_id=run.run_id, pending=list(pending.pending),

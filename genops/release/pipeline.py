@@ -32,17 +32,8 @@ from genops.release.recovery import startup_recovery
 from genops.release.repair import gate_or_repair
 from genops.release.runs import FINAL, RunState, latest_unfinished, list_runs
 from genops.release.selective import choose, estimate
-from genops.release.stages import (
-    RunOutcome,
-    ladder,
-    preflight,
-    previous_tree,
-    promote_run,
-    route,
-    run_kind,
-    settled_calls,
-    tree_unchanged,
-)
+from genops.release.stages import (RunOutcome, ladder, narrate, preflight, previous_tree,
+                                   promote_run, route, run_kind, settled_calls, tree_unchanged)
 from genops.release.staging import stage_tree
 from genops.store import gitops
 from genops.store.releases import current_release, load_manifest, release_ids
@@ -228,7 +219,8 @@ def execute(ws: Workspace, run: RunState, *, progress: Any = None,
         results, staged = gate_or_repair(ws, run, staged, facts, client=client,
                                          rungs=routing.rungs, progress=progress,
                                          observer=gate_observer, gates=gates)
-    except ManualPending as pending:  # a repair round waits for a manual answer
+        narrate(ws, staged, facts, results, client=client, rungs=routing.rungs)
+    except ManualPending as pending:  # a repair round or the narrative waits for an answer
         run.update(stage="awaiting", pending=[str(p) for p in pending.pending])
         return RunOutcome("awaiting", run_id=run.run_id, pending=list(pending.pending),
                           responses_dir=pending.responses_dir, scope=selection)

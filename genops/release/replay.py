@@ -28,8 +28,10 @@ from genops.calls import (
 from genops.errors import ProviderError, UsageError
 from genops.gates.base import GateContext, GateResult
 from genops.gates.registry import GateObserver, run_gates
+from genops.ledger.archive import Archive
 from genops.patch.engine import PatchJob, run_patch
 from genops.pathpolicy import PathPolicy
+from genops.protocol.narrative import check_narrative
 from genops.providers.client import ModelClient
 from genops.providers.replay import ReplayProvider
 from genops.release.drift_patch import EDITS_FILE, apply_edits, read_tree_text
@@ -63,10 +65,12 @@ class ReplayOutcome:
     calls: int = 0
     inputs_changed: list[str] = field(default_factory=list)
     directory: Path | None = None
+    narrative: str | None = None  # "reproduced" or why not; None: the release has no narrative
 
     @property
     def ok(self) -> bool:
-        return self.reproduced and all(g.passed for g in self.gates)
+        return (self.reproduced and all(g.passed for g in self.gates)
+                and self.narrative in (None, "reproduced"))
 
     def to_dict(self) -> dict[str, Any]:
         diff = self.first_difference
@@ -76,7 +80,8 @@ class ReplayOutcome:
                 "first_difference": {"path": diff[0], "why": diff[1]} if diff else None,
                 "gates": [g.to_dict() for g in self.gates], "calls": self.calls,
                 "inputs_changed": self.inputs_changed,
-                "directory": str(self.directory) if self.directory else None}
+                "directory": str(self.directory) if self.directory else None,
+                **({"narrative": self.narrative} if self.narrative is not None else {})}
 
 
 class LadderReplayProvider:
@@ -243,7 +248,8 @@ def replay(workspace: Workspace | Path, ref: str | None = None, *, progress: Any
                             expected_tree=manifest["output"]["tree_sha256"],
                             actual_tree=tree_hash(files), file_count=len(files),
                             first_difference=first_difference(expected, files), calls=calls,
-                            inputs_changed=changed, directory=work)
+                            inputs_changed=changed, directory=work,
+                            narrative=replayed_narrative(root, manifest))
     if gates:
         facts = ReleaseFacts(kind="replay", reason="", run_id=work.name)
         ctx = GateContext(workspace=ws, staged=staged, previous=previous,
@@ -253,3 +259,21 @@ def replay(workspace: Workspace | Path, ref: str | None = None, *, progress: Any
                                "blueprint": manifest.get("blueprint"), "calls": []})
         outcome.gates = run_gates(ctx, default_gates(ws), observer=gate_observer)
     return outcome
+
+
+def replayed_narrative(root: Path, manifest: dict[str, Any]) -> str | None:
+    """Whether the archive answers the narrative's calls with the text the manifest recorded
+    (its request carries the run's cost and timings, so it is checked by key, not re-rendered)."""
+    entry = manifest.get("narrative")
+    if not entry:
+        return None
+    archive = Archive.for_workspace(root)
+    answers = [archive.get(call["key"]) for call in entry.get("calls", [])]
+    if not answers or any(a is None for a in answers):
+        return "an answer is missing from the archive"
+    if entry.get("error"):
+        return "reproduced"  # no narrative was kept; its paid answers are archived
+    last = answers[-1]
+    assert last is not None
+    return "reproduced" if check_narrative(last.text) == entry["text"] else \
+        "the archived answer differs from the recorded narrative"

@@ -19,6 +19,7 @@ from genops.errors import GateFailed, UsageError
 from genops.faults import crashpoint
 from genops.gates.base import Gate, GateContext, GateResult
 from genops.gates.registry import GateObserver, first_failure, run_gates
+from genops.providers.client import ModelClient
 from genops.providers.manual import ManualProvider
 from genops.providers.registry import make_provider
 from genops.providers.replay import ReplayProvider
@@ -29,6 +30,7 @@ from genops.release.publish import PublishedRelease, owned_paths, publish
 from genops.release.recovery import startup_recovery
 from genops.release.runs import RunState
 from genops.release.seal import SealBroken, seal, verify_seal
+from genops.review.narrative import write_narrative
 from genops.store import gitops
 from genops.store.releases import current_release, load_manifest
 from genops.store.tree import hash_tree, tree_files
@@ -191,3 +193,17 @@ def promote_run(ws: Workspace, run: RunState, staged: Path, facts: ReleaseFacts,
         raise
     run.update(stage="promoted", release=published.release)
     return published
+
+
+def narrate(ws: Workspace, staged: Path, facts: ReleaseFacts, results: list[GateResult], *,
+            client: ModelClient, rungs: list[tuple[str, ModelConfig]]) -> None:
+    """`[review] summary`: the model's narrative of the gated change, recorded in the manifest
+    (`narrative`) for the reviewer summary. Its rung is `[review] summary_rung`, else the
+    ladder's first, as routed for this run (so --provider manual makes it a request file)."""
+    if not ws.config.review.summary:
+        return
+    name = ws.config.review.summary_rung or rungs[0][0]
+    rung = next((r for r in rungs if r[0] == name), (name, ws.config.models[name]))
+    narrative = write_narrative(ws, client, rung, previous=previous_tree(ws), staged=staged,
+                                results=results)
+    facts.extra["narrative"] = narrative.to_dict()

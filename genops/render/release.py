@@ -257,6 +257,10 @@ def print_replay(outcome: Any, *, as_json: bool) -> None:
                                 f": {outcome.release} — first difference: {path}: {why}"))
         out.print(Text(f"  expected tree {outcome.expected_tree}\n"
                        f"  rebuilt tree  {outcome.actual_tree}"))
+    if outcome.narrative is not None:
+        out.print(Text.assemble(("summary narrative: ", "dim"),
+                                (outcome.narrative, "green" if outcome.narrative == "reproduced"
+                                 else "bold red"), " (answered from the archive)"))
     if outcome.inputs_changed:
         out.print(Text.assemble(("inputs at the tag differ from the manifest:", "yellow"),
                                 " " + ", ".join(outcome.inputs_changed)))

@@ -37,9 +37,12 @@ def cost_line(cost: dict[str, Any]) -> str:
     if t.get("cache_read"):
         tokens += f" / {t['cache_read']:,} cache read"
     spent = f"{_usd(cost['spent_usd'])} spent of ${cost['budget_usd']:.2f} per-run budget"
-    if cost.get("review_calls"):
-        spent += (f" (synthesis {_usd(cost['spent_usd'] - cost['review_usd'])}, review panel "
-                  f"{_usd(cost['review_usd'])} over {cost['review_calls']} calls)")
+    extra = [(name, cost.get(f"{key}_usd", 0.0), cost.get(f"{key}_calls", 0))
+             for name, key in (("review panel", "review"), ("narrative", "narrative"))]
+    if any(calls for _, _, calls in extra):
+        synthesis = cost["spent_usd"] - sum(usd for _, usd, _ in extra)
+        spent += f" (synthesis {_usd(synthesis)}" + "".join(
+            f", {name} {_usd(usd)} over {calls} calls" for name, usd, calls in extra if calls) + ")"
     if cost["answered"]:
         spent += f" ({'; '.join(cost['answered'])})"
     list_price = f"{_usd(cost['list_usd'])} at the pinned prices for {tokens} tokens"
@@ -223,12 +226,32 @@ def _calls(manifest: dict[str, Any]) -> list[str]:
     return _fold(f"{len(manifest['calls'])} model call(s)", rows)
 
 
+def narrative(manifest: dict[str, Any]) -> list[str]:
+    """The model's narrative (`[review] summary`), its headings one level down, with the names it
+    gave that the change does not contain; nothing when the release has none."""
+    entry = manifest.get("narrative")
+    if not entry:
+        return []
+    if entry.get("error"):
+        return [f"> No narrative: the answer of {entry['provider']} {entry['model']} was "
+                f"{entry['error']}", ""]
+    lines = [f"## Narrative ({entry['provider']} {entry['model']}; the sections below are the "
+             "record)", ""]
+    lines += ["#" + line if line.startswith("## ") else line
+              for line in entry["text"].rstrip().splitlines()]
+    if entry.get("unverified"):
+        lines += ["", "> Not found in this change, check before relying on them: "
+                  + ", ".join(f"`{name}`" for name in entry["unverified"])]
+    return lines + [""]
+
+
 def reviewer_summary(manifest: dict[str, Any], diff: dict[str, Any], review: Any) -> str:
     """The markdown a reviewer reads instead of the textual diff (`diffs/<release>.md`)."""
     changes = diff.get("changes", [])
     adrs = manifest.get("touches", {}).get("adrs", [])
     total_bodies = sum(1 for c in changes if c.get("kind") == "body_changed")
-    lines = _header(manifest, review) + review_first(review.risks) + _breaking(manifest, changes)
+    lines = _header(manifest, review) + narrative(manifest)
+    lines += review_first(review.risks) + _breaking(manifest, changes)
     lines += review_panel(manifest)
     lines += requirements(review.requirements, adrs) + public_api(review.api)
     lines += bodies(review.bodies, total_bodies) + other_changes(review.other_changes, diff)

@@ -68,8 +68,10 @@ def cost_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     totals = manifest["totals"]
     providers = sorted({c["provider"] for c in manifest.get("calls", [])})
     review = totals.get("review_panel") or {"calls": 0, "cost_usd": 0.0}
-    return {"spent_usd": round(totals["cost_usd"] + review["cost_usd"], 6),
+    narrative = totals.get("narrative") or {"calls": 0, "cost_usd": 0.0}
+    return {"spent_usd": round(totals["cost_usd"] + review["cost_usd"] + narrative["cost_usd"], 6),
             "review_usd": review["cost_usd"], "review_calls": review["calls"],
+            "narrative_usd": narrative["cost_usd"], "narrative_calls": narrative["calls"],
             "list_usd": list_price(manifest),
             "budget_usd": totals["budget"]["per_run_usd"], "tokens": totals["tokens"],
             "calls": totals["calls"], "archive_hits": totals["archive_hits"],

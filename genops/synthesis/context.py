@@ -128,6 +128,7 @@ def base_context(ws: Workspace, previous_tree: Path | None, *,
         "tail": "",
         "output_dir": project.output,
         "diff": "",
+        "gates": "",  # the summary narrative's gate verdicts (genops.review.narrative)
         "package": project.package or "",
         "migrations": migration_context(ws, previous_tree, release),
         "selection": [],

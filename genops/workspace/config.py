@@ -315,6 +315,8 @@ class HighRiskConfig(_Strict):
 
 
 class ReviewConfig(_Strict):
+    summary: bool = False  # a narrative by the pinned model atop diffs/<release>.md
+    summary_rung: str | None = None  # which [models] table writes it (default: the ladder's first)
     panel: PanelConfig = PanelConfig()
     high_risk: HighRiskConfig = HighRiskConfig()
 
@@ -348,6 +350,11 @@ class GenopsConfig(_Strict):
         for rung in self.ladder.rungs:
             if rung not in self.models:
                 raise ValueError(f"ladder rung {rung!r} is not a table under [models] "
+                                 f"(have: {', '.join(sorted(self.models)) or 'none'})")
+        named = [self.review.summary_rung] if self.review.summary_rung else []
+        for rung in named:
+            if rung not in self.models:
+                raise ValueError(f"review.summary_rung {rung!r} is not a table under [models] "
                                  f"(have: {', '.join(sorted(self.models)) or 'none'})")
         for rung in self.review.panel.rungs:
             if rung not in self.models:

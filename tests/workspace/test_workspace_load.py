@@ -49,6 +49,9 @@ BAD_INPUTS = [
      lambda r: (r / "genops.toml").write_text((r / "genops.toml").read_text().replace(
          'rungs = ["senior", "fallback"]', 'rungs = ["senior", "cheap"]')),
      "genops.toml", None, "cheap"),
+    ("toml narrative names a missing model",
+     lambda r: _append(r / "genops.toml", '\n[review]\nsummary = true\nsummary_rung = "scribe"\n'),
+     "genops.toml", None, "review.summary_rung 'scribe' is not a table under [models]"),
     ("yaml syntax", lambda r: (r / "adr" / "ADR-0002-x.yaml").write_text(
         "id: ADR-0002\ntitle: [unclosed\n"), "adr/ADR-0002-x.yaml", 3, "YAML syntax"),
     ("adr unknown key", lambda r: (r / "adr" / "ADR-0002-x.yaml").write_text(
