@@ -34,7 +34,8 @@ from genops.release.drift_patch import read_tree_text
 from genops.release.manifest import ReleaseFacts
 from genops.release.repair import gate_or_repair
 from genops.release.runs import RunState
-from genops.release.stages import RunOutcome, ladder, narrate, preflight, promote_run, route, settled_calls
+from genops.release.stages import (RunOutcome, ladder, narrate, preflight, promote_run, route,
+                                   settled_calls, wait_for_answers)
 from genops.release.staging import stage_tree
 from genops.store.releases import current_release, load_manifest
 from genops.store.tree import remove_tree
@@ -155,7 +156,7 @@ def execute_patch(ws: Workspace, run: RunState, *, progress: Any = None,
         written, deleted = result.changes
         check_scope(ws, base, result, allow_breaking=bool(run.params.get("allow_breaking")))
     except ManualPending as pending:
-        run.update(stage="awaiting", pending=[str(p) for p in pending.pending])
+        wait_for_answers(run, pending)
         return PatchOutcome("awaiting", run_id=run.run_id, pending=list(pending.pending),
                             responses_dir=pending.responses_dir, selection=selection)
     except Exception as exc:
@@ -171,7 +172,7 @@ def execute_patch(ws: Workspace, run: RunState, *, progress: Any = None,
                                          observer=gate_observer)
         narrate(ws, staged, facts, results, client=client, rungs=routing.rungs)
     except ManualPending as pending:
-        run.update(stage="awaiting", pending=[str(p) for p in pending.pending])
+        wait_for_answers(run, pending)
         return PatchOutcome("awaiting", run_id=run.run_id, pending=list(pending.pending),
                             responses_dir=pending.responses_dir, selection=selection)
     final = read_tree_text(staged)

@@ -33,7 +33,8 @@ from genops.release.repair import gate_or_repair
 from genops.release.runs import FINAL, RunState, latest_unfinished, list_runs
 from genops.release.selective import choose, estimate
 from genops.release.stages import (RunOutcome, ladder, narrate, preflight, previous_tree,
-                                   promote_run, route, run_kind, settled_calls, tree_unchanged)
+                                   promote_run, route, run_kind, settled_calls, tree_unchanged,
+                                   wait_for_answers)
 from genops.release.staging import stage_tree
 from genops.store import gitops
 from genops.store.releases import current_release, load_manifest, release_ids
@@ -185,9 +186,7 @@ def execute(ws: Workspace, run: RunState, *, progress: Any = None,
                             previous_tree=previous_tree(ws), run_dir=run.dir,
                             progress=progress, release=parent, selection=choice.selection)
     except ManualPending as pending:
-        run.update(stage="awaiting", pending=[str(p) for p in pending.pending])
-        if pending.problems:  # a rejected answer: exit 2 naming it; the request stays waiting
-            raise pending.rejection(run.run_id) from None
+        wait_for_answers(run, pending)
         return RunOutcome("awaiting", run_id=run.run_id, pending=list(pending.pending),
                           responses_dir=pending.responses_dir)
     except Exception as exc:
@@ -221,7 +220,7 @@ def execute(ws: Workspace, run: RunState, *, progress: Any = None,
                                          observer=gate_observer, gates=gates)
         narrate(ws, staged, facts, results, client=client, rungs=routing.rungs)
     except ManualPending as pending:  # a repair round or the narrative waits for an answer
-        run.update(stage="awaiting", pending=[str(p) for p in pending.pending])
+        wait_for_answers(run, pending)
         return RunOutcome("awaiting", run_id=run.run_id, pending=list(pending.pending),
                           responses_dir=pending.responses_dir, scope=selection)
     published = promote_run(ws, run, staged, facts, results)

@@ -20,7 +20,7 @@ from genops.faults import crashpoint
 from genops.gates.base import Gate, GateContext, GateResult
 from genops.gates.registry import GateObserver, first_failure, run_gates
 from genops.providers.client import ModelClient
-from genops.providers.manual import ManualProvider
+from genops.providers.manual import ManualPending, ManualProvider
 from genops.providers.registry import make_provider
 from genops.providers.replay import ReplayProvider
 from genops.release.gateset import default_gates
@@ -207,3 +207,12 @@ def narrate(ws: Workspace, staged: Path, facts: ReleaseFacts, results: list[Gate
     narrative = write_narrative(ws, client, rung, previous=previous_tree(ws), staged=staged,
                                 results=results)
     facts.extra["narrative"] = narrative.to_dict()
+
+
+def wait_for_answers(run: RunState, pending: ManualPending) -> None:
+    """A run waiting for manual answers: recorded as "awaiting"; a rejected answer (empty, not
+    UTF-8, the wrong shape) is exit 2 naming its file, whichever stage asked (synthesis, a
+    repair round, the narrative), and its request stays waiting."""
+    run.update(stage="awaiting", pending=[str(p) for p in pending.pending])
+    if pending.problems:
+        raise pending.rejection(run.run_id) from None

@@ -152,3 +152,35 @@ def test_a_manual_narrative_request_shows_its_headings_not_the_file_protocol(tmp
                                                                       tmp_path / "answer.md")
     assert f"under exactly these headings, in this order: {H1}; {H2}; {H3}." in text
     assert "## The file protocol" not in text and "<file path=" not in text
+
+
+def test_with_the_manual_provider_the_narrative_is_a_request_file_like_any_other(
+        tmp_path: Path) -> None:
+    """By hand: the run waits for the narrative after the gates, refuses an answer without the
+    headings (exit 2, naming the file, nothing archived), and promotes once it is answered."""
+    root = make_workspace(tmp_path)
+    _with_narrative(root, NARRATIVE)
+    replies = json.loads((root / ".genops" / "fake-responses.json").read_text())
+    first = genops(root, "regenerate", "--provider", "manual", "--reason", "by hand")
+    assert first.returncode == 5, first.stderr
+    run_dir = next((root / ".genops" / "runs").iterdir())
+    responses = run_dir / "responses"
+    for name, needle in (("01-blueprint.md", "Plan the complete source tree"),
+                         ("02-core.md", "Write the files of group `core`"),
+                         ("03-tests.md", "Write the files of group `tests`")):
+        (responses / name).write_text(replies[needle], encoding="utf-8")
+        step = genops(root, "resume", run_dir.name)
+    assert step.returncode == 5, step.stdout + step.stderr  # the gates passed; the narrative waits
+    request = next((run_dir / "requests").glob("*summary.md"))
+    assert "under exactly these headings" in request.read_text(encoding="utf-8")
+    answer = responses / request.name
+    answer.write_text("Looks good to me.\n", encoding="utf-8")
+    refused = genops(root, "resume", run_dir.name)
+    assert refused.returncode == 2 and request.name in refused.stderr, refused.stderr
+    assert "lacks the heading(s)" in refused.stderr
+    answer.write_text(NARRATIVE, encoding="utf-8")
+    done = genops(root, "resume", run_dir.name)
+    assert done.returncode == 0 and "promoted r0001" in done.stdout, done.stdout + done.stderr
+    entry = _manifest(root, "r0001")["narrative"]
+    assert entry["provider"] == "manual" and entry["text"] == NARRATIVE
+    assert "## Narrative (manual " in (root / "diffs" / "r0001.md").read_text(encoding="utf-8")
