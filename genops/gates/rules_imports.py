@@ -217,24 +217,24 @@ def _module_cycles(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any]) -> list
 ModuleEdge = tuple[str, int, str]  # (importing module, line, imported module)
 
 
-def package_edges(facts: TreeFacts, package: str) -> dict[tuple[str, str], ModuleEdge]:
-    """(member, member) -> the first module edge behind it, members being `package`'s direct
-    subpackages and modules; the package's own __init__ is no member."""
+def package_edges(facts: TreeFacts, package: str) -> dict[tuple[str, str], list[ModuleEdge]]:
+    """(member, member) -> the module edges behind it, the first module's first line first;
+    members are `package`'s direct subpackages and modules (its own __init__ is no member)."""
     def member(module: str) -> str | None:
         if not module.startswith(package + "."):
             return None
         return ".".join(module.split(".")[:depth])
 
     depth = package.count(".") + 2
-    edges: dict[tuple[str, str], ModuleEdge] = {}
+    edges: dict[tuple[str, str], list[ModuleEdge]] = {}
     for module in facts.modules:
         source = member(module)
         if source is None:
             continue
         for target, line in sorted(facts.graph[module], key=lambda e: (e[1], e[0])):
             into = member(target) if facts.is_internal(target) else None
-            if into is not None and into != source and (source, into) not in edges:
-                edges[(source, into)] = (module, line, target)
+            if into is not None and into != source:
+                edges.setdefault((source, into), []).append((module, line, target))
     return edges
 
 
@@ -251,22 +251,6 @@ def _package_cycle(adjacent: dict[str, list[str]], start: str) -> Chain | None:
                 previous[nxt] = node
                 queue.append(nxt)
     return None
-
-
-def _import_counts(facts: TreeFacts, package: str) -> dict[tuple[str, str], int]:
-    """(member, member) -> how many module imports stand behind that package edge."""
-    depth = package.count(".") + 2
-    counts: dict[tuple[str, str], int] = {}
-    for module in facts.modules:
-        if not module.startswith(package + "."):
-            continue
-        source = ".".join(module.split(".")[:depth])
-        for target, _ in facts.graph[module]:
-            if facts.is_internal(target) and target.startswith(package + "."):
-                into = ".".join(target.split(".")[:depth])
-                if into != source:
-                    counts[(source, into)] = counts.get((source, into), 0) + 1
-    return counts
 
 
 def _blame_order(cycles: list[Chain], counts: dict[tuple[str, str], int]
@@ -307,13 +291,16 @@ def check_package_cycles(facts: TreeFacts, ref: RuleRef, rule: dict[str, Any]) -
         for source, target in sorted(edges):
             adjacent.setdefault(source, []).append(target)
         cycles: list[Chain] = []
+        seen: set[frozenset[str]] = set()
         for start in sorted(adjacent):
             cycle = _package_cycle(adjacent, start)
-            if cycle and frozenset(cycle) not in {frozenset(c) for c in cycles}:
+            if cycle and frozenset(cycle) not in seen:
+                seen.add(frozenset(cycle))
                 cycles.append(cycle)
-        for edge, closed in _blame_order(cycles, _import_counts(facts, package)):
+        counts = {edge: len(behind) for edge, behind in edges.items()}
+        for edge, closed in _blame_order(cycles, counts):
             cycle = _rotated(min(closed, key=len), edge)
-            behind = [edges[(a, b)] for a, b in pairwise(cycle)]
+            behind = [edges[(a, b)][0] for a, b in pairwise(cycle)]
             shown = ", ".join(f"{facts.file_of(m) or m}:{line} {m} → {t}"
                               for m, line, t in behind)
             more = f"; this import is on {len(closed)} of the cycles found" if len(closed) > 1 else ""
