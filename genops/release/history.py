@@ -26,6 +26,7 @@ from genops.store.releases import (
     load_manifest,
     release_ids,
     resolve_release,
+    run_cost_usd,
 )
 from genops.store.tree import hash_tree
 from genops.workspace import Workspace
@@ -38,9 +39,7 @@ def log_entry(manifest: dict[str, Any]) -> dict[str, Any]:
         "kind": manifest["kind"], "reason": manifest.get("reason", ""),
         "created": manifest.get("created", ""),
         "models": sorted({f"{m['provider']}:{m['model']}" for m in manifest.get("models", [])}),
-        "cost_usd": round(sum((manifest.get("totals", {}).get(part) or {}).get("cost_usd", 0.0)
-                              for part in ("review_panel", "narrative"))
-                          + manifest.get("totals", {}).get("cost_usd", 0.0), 6),
+        "cost_usd": run_cost_usd(manifest.get("totals", {})),
         "calls": manifest.get("totals", {}).get("calls", 0),
         "gates": {g["gate"]: g["verdict"] for g in manifest.get("gates", [])},
         "tree_sha256": manifest["output"]["tree_sha256"],

@@ -128,9 +128,10 @@ def totals(facts: ReleaseFacts, config: Any, gates: Sequence[GateResult] = ()) -
             usage[name] += value
     paid = [c for c in facts.calls if not c.from_archive]
     estimated = sum(1 for c in facts.calls if getattr(c.usage, "estimated", False))
-    review = review_spend(gates)
-    narrative = spend((facts.extra.get("narrative") or {}).get("calls", []))
-    spent = facts.cost_usd + sum(s["cost_usd"] for s in (review, narrative) if s)
+    beside = {key: block for key, block in (
+        ("review_panel", review_spend(gates)),
+        ("narrative", spend((facts.extra.get("narrative") or {}).get("calls", [])))) if block}
+    spent = facts.cost_usd + sum(block["cost_usd"] for block in beside.values())
     return {"calls": len(facts.calls), "paid_calls": len(paid),
             "archive_hits": len(facts.calls) - len(paid), "tokens": usage,
             **({"estimated_token_calls": estimated} if estimated else {}),
@@ -138,8 +139,7 @@ def totals(facts: ReleaseFacts, config: Any, gates: Sequence[GateResult] = ()) -
             "budget": {"per_run_usd": config.budget.per_run_usd,
                        "per_month_usd": config.budget.per_month_usd,
                        "month_spend_usd": facts.month_spend_usd},
-            **({"review_panel": review} if review else {}),
-            **({"narrative": narrative} if narrative else {}),
+            **beside,
             "within_budget": spent <= config.budget.per_run_usd + 1e-9}
 
 

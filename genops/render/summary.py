@@ -37,12 +37,11 @@ def cost_line(cost: dict[str, Any]) -> str:
     if t.get("cache_read"):
         tokens += f" / {t['cache_read']:,} cache read"
     spent = f"{_usd(cost['spent_usd'])} spent of ${cost['budget_usd']:.2f} per-run budget"
-    extra = [(name, cost.get(f"{key}_usd", 0.0), cost.get(f"{key}_calls", 0))
-             for name, key in (("review panel", "review"), ("narrative", "narrative"))]
-    if any(calls for _, _, calls in extra):
-        synthesis = cost["spent_usd"] - sum(usd for _, usd, _ in extra)
+    beside = cost.get("beside", [])
+    if beside:
+        synthesis = cost["spent_usd"] - sum(b["cost_usd"] for b in beside)
         spent += f" (synthesis {_usd(synthesis)}" + "".join(
-            f", {name} {_usd(usd)} over {calls} calls" for name, usd, calls in extra if calls) + ")"
+            f", {b['what']} {_usd(b['cost_usd'])} over {b['calls']} calls" for b in beside) + ")"
     if cost["answered"]:
         spent += f" ({'; '.join(cost['answered'])})"
     list_price = f"{_usd(cost['list_usd'])} at the pinned prices for {tokens} tokens"

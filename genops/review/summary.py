@@ -16,6 +16,7 @@ from genops.gates.traceability import is_test_file
 from genops.review.architecture import active_adrs
 from genops.review.coverage import junit_cases, requirement_delta
 from genops.review.risk import body_excerpts, rank_risks
+from genops.store.releases import run_cost_usd, side_spend
 from genops.synthesis.apisummary import api_summary, module_name
 from genops.workspace import Workspace
 
@@ -67,11 +68,9 @@ def cost_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     """Spent, the list-price equivalent, and who answered (provider, by hand or not)."""
     totals = manifest["totals"]
     providers = sorted({c["provider"] for c in manifest.get("calls", [])})
-    review = totals.get("review_panel") or {"calls": 0, "cost_usd": 0.0}
-    narrative = totals.get("narrative") or {"calls": 0, "cost_usd": 0.0}
-    return {"spent_usd": round(totals["cost_usd"] + review["cost_usd"] + narrative["cost_usd"], 6),
-            "review_usd": review["cost_usd"], "review_calls": review["calls"],
-            "narrative_usd": narrative["cost_usd"], "narrative_calls": narrative["calls"],
+    return {"spent_usd": run_cost_usd(totals),
+            "beside": [{"what": what, "calls": block["calls"], "cost_usd": block["cost_usd"]}
+                       for what, block in side_spend(totals)],
             "list_usd": list_price(manifest),
             "budget_usd": totals["budget"]["per_run_usd"], "tokens": totals["tokens"],
             "calls": totals["calls"], "archive_hits": totals["archive_hits"],

@@ -85,3 +85,18 @@ def resolve_release(root: Path, ref: str | None) -> str:
     if re.fullmatch(r"r?\d+", ref):
         return format_release(int(ref.lstrip("r")))
     raise UsageError(f"{ref!r} is not a release id", hint="release ids look like r0001")
+
+
+# Calls a run pays beside its synthesis, each counted in its own block of the manifest's totals.
+SIDE_SPEND = (("review_panel", "review panel"), ("narrative", "narrative"))
+
+
+def side_spend(totals: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(what, block) for each kind of call a release's run paid beside the synthesis."""
+    return [(label, totals[key]) for key, label in SIDE_SPEND if totals.get(key)]
+
+
+def run_cost_usd(totals: dict[str, Any]) -> float:
+    """All a release's run paid: the synthesis and the calls beside it (panel, narrative)."""
+    return round(float(totals.get("cost_usd", 0.0))
+                 + sum(float(block["cost_usd"]) for _, block in side_spend(totals)), 6)
