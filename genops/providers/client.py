@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from genops.calls import CompletionRequest, CompletionResponse, Provider, TokenCallback, Usage
 from genops.errors import ProviderError, UsageError
@@ -55,6 +56,14 @@ class CallResult:
     from_archive: bool
     rung: str
     attempts: int
+
+    def record(self, label: str) -> dict[str, Any]:
+        """The call as a manifest records one made beside the synthesis (a reviewer's, the
+        narrative's): what `genops.release.manifest.spend` adds up."""
+        usage = self.response.usage
+        return {"label": label, "key": self.key, "cost_usd": round(self.cost_usd, 6),
+                "from_archive": self.from_archive,
+                "tokens": {"input": usage.input_tokens, "output": usage.output_tokens}}
 
 
 class ModelClient:

@@ -78,10 +78,7 @@ def _call(client: ModelClient, rung: str, cfg: ModelConfig, messages: tuple[Mess
           label: str, calls: list[dict[str, Any]]) -> str:
     request = build_request(cfg, messages, cache_key=NARRATIVE_LABEL, label=label)
     result = client.call(rung, request, label=label)
-    usage = result.response.usage
-    calls.append({"label": label, "key": result.key, "cost_usd": round(result.cost_usd, 6),
-                  "from_archive": result.from_archive,
-                  "tokens": {"input": usage.input_tokens, "output": usage.output_tokens}})
+    calls.append(result.record(label))
     return str(result.response.text)
 
 

@@ -124,10 +124,7 @@ def check_budget(ws: Workspace, client: ModelClient, requests: list[CompletionRe
 def _call(client: ModelClient, rung: str, request: CompletionRequest, label: str,
           outcome: ReviewerOutcome) -> str:
     result = client.call(rung, request, label=label)
-    u = result.response.usage
-    outcome.calls.append({"label": label, "key": result.key, "cost_usd": round(result.cost_usd, 6),
-                          "from_archive": result.from_archive,
-                          "tokens": {"input": u.input_tokens, "output": u.output_tokens}})
+    outcome.calls.append(result.record(label))
     return str(result.response.text)
 
 
