@@ -11,17 +11,17 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import git
 import pytest
 
+from genops.protocol.files import format_protocol
 from genops.store.releases import load_manifest
 from genops.store.tree import hash_tree
-from genops.protocol.files import format_protocol
 from genops.workspace import Workspace, load_workspace
 from genops.workspace.scaffold import init_workspace
 
@@ -142,6 +142,14 @@ def change_spec(root: Path, text: str, *, files: dict[str, str] | None = None) -
     path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
     script_model(root, files)
     commit_all(root, "spec change")
+
+
+def make_louder(root: Path) -> dict[str, str]:
+    """The spec change most tests use: REQ-GREET-3, a louder greeting, scripted and committed;
+    returns the tree the model now answers with."""
+    files = tree_files(punct="!!")
+    change_spec(root, "- **REQ-GREET-3** louder.\n", files=files)
+    return files
 
 
 def workspace(root: Path) -> Workspace:

@@ -23,21 +23,20 @@ from pathlib import Path
 
 import pytest
 from release_helpers import (
-    change_spec,
     clean_env,
     genops,
     in_process_env,
+    make_louder,
     make_workspace,
     output_hash,
     paid_keys,
     tags,
-    tree_files,
     workspace,
 )
 
-from genops.release.promote import recover_interrupted
 from genops.faults import CRASH_POINTS
 from genops.release.pipeline import regenerate
+from genops.release.promote import recover_interrupted
 from genops.release.runs import list_runs
 from genops.store.releases import current_release
 from genops.store.tree import tree_hash
@@ -61,8 +60,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, venv_cache: Path) -> tupl
         root = make_workspace(base)
         regenerate(workspace(root), reason="first")
     old = output_hash(root)
-    new_files = tree_files(punct="!!")
-    change_spec(root, "- **REQ-GREET-3** louder.\n", files=new_files)
+    new_files = make_louder(root)
     check = _copy(root, base / "uninterrupted")
     result = genops(check, "regenerate", "--reason", "whole",
                     env=clean_env(GENOPS_VENV_CACHE=str(venv_cache)))

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from release_helpers import change_spec, clean_env, genops, in_process_env, make_workspace, \
-    tree_files, workspace
+from release_helpers import clean_env, genops, in_process_env, make_louder, make_workspace, workspace
 
 from genops.release.pipeline import regenerate
 
@@ -26,7 +25,7 @@ def released(tmp_path_factory: pytest.TempPathFactory, venv_cache: Path) -> Path
     with in_process_env(venv_cache):
         root = make_workspace(root)
         regenerate(workspace(root), reason="first")
-        change_spec(root, "- **REQ-GREET-3** louder.\n", files=tree_files(punct="!!"))
+        make_louder(root)
     return root
 
 

@@ -17,24 +17,23 @@ from pathlib import Path
 
 import pytest
 from release_helpers import (
-    change_spec,
     clean_env,
     genops,
     in_process_env,
+    make_louder,
     make_workspace,
     output_hash,
     paid_keys,
     snapshot,
     start_genops,
     tags,
-    tree_files,
     wait_paused,
     workspace,
 )
 
+from genops.faults import GIT_CRASH_POINTS
 from genops.ledger.db import Ledger
 from genops.release import lock as wslock
-from genops.faults import GIT_CRASH_POINTS
 from genops.release.pipeline import regenerate
 from genops.release.recovery import clear_stale_git_locks, git_lock_files
 from genops.release.runs import list_runs
@@ -49,8 +48,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, venv_cache: Path) -> tupl
     with in_process_env(venv_cache):
         root = make_workspace(base)
         regenerate(workspace(root), reason="first")
-    new_files = tree_files(punct="!!")
-    change_spec(root, "- **REQ-GREET-3** louder.\n", files=new_files)
+    make_louder(root)
     check = shutil.copytree(root, base / "expected", symlinks=True)
     with in_process_env(venv_cache):
         regenerate(workspace(check), reason="expected")

@@ -19,11 +19,11 @@ from pathlib import Path
 import git
 import pytest
 from release_helpers import (
-    change_spec,
     clean_env,
     commit_all,
     genops,
     in_process_env,
+    make_louder,
     make_workspace,
     manifest,
     output_hash,
@@ -37,9 +37,8 @@ from genops.errors import GenopsError
 from genops.gates.base import GateContext, GateResult
 from genops.gates.paths import PathsGate, path_findings
 from genops.pathpolicy import PathPolicy, PathRefused
-from genops.release.promote import recover_interrupted
 from genops.release.pipeline import regenerate
-from genops.release.promote import journal_path
+from genops.release.promote import journal_path, recover_interrupted
 from genops.release.runs import list_runs
 from genops.release.seal import SealBroken
 from genops.release.staging import StagingError, stage_tree
@@ -191,7 +190,7 @@ def _plant_git(staged: Path) -> None:
 def test_tree_changed_during_the_gates_fails_the_run(
         released: Path, tmp_path: Path, tamper: Callable[[Path], None], named: str) -> None:
     root = _copy(released, tmp_path)
-    change_spec(root, "- **REQ-GREET-3** louder.\n", files=tree_files(punct="!!"))
+    make_louder(root)
     before, tree, refs = _outside_runs(root), output_hash(root), _refs(root)
     with pytest.raises(SealBroken) as broken:
         regenerate(workspace(root), reason="tamper", gates=[PathsGate(), _Tamper(tamper)])
@@ -207,7 +206,7 @@ def test_tree_changed_before_the_swap_abandons_the_promotion(
     """Killed before the swap, the staged tree is edited; recovery refuses to swap it in and
     puts the old tree back (after-trash: generated/ had already been moved aside)."""
     root = _copy(released, tmp_path)
-    change_spec(root, "- **REQ-GREET-3** louder.\n", files=tree_files(punct="!!"))
+    make_louder(root)
     tree, refs = output_hash(root), _refs(root)
     killed = genops(root, "regenerate", "--reason", "r", env=clean_env(
         GENOPS_CRASH_AT=point, GENOPS_VENV_CACHE=str(venv_cache)))
@@ -239,7 +238,7 @@ def test_planted_hooks_never_run_during_promotion(released: Path, tmp_path: Path
         script = root / ".git/hooks" / hook
         script.write_text(f"#!/bin/sh\necho {hook} >> {marker}\n", encoding="utf-8")
         script.chmod(0o755)
-    change_spec(root, "- **REQ-GREET-3** louder.\n", files=tree_files(punct="!!"))
+    make_louder(root)
     marker.unlink(missing_ok=True)  # the test's own commit above ran them: they are live
     outcome = regenerate(workspace(root), reason="hooks")
     assert outcome.status == "promoted" and tags(root) == ["genops/r0001", "genops/r0002"]
@@ -290,7 +289,7 @@ def test_build_leftovers_are_not_drift_and_never_committed(released: Path, tmp_p
     (root / ".gitignore").write_text(".genops/ledger.db*\n.genops/runs/\n.genops/cache/\n"
                                      ".genops/trash/\n.genops/venvs/\n.genops/promote.*\n",
                                      encoding="utf-8")
-    change_spec(root, "- **REQ-GREET-3** louder.\n", files=tree_files(punct="!!"))
+    make_louder(root)
     _leave_leftovers(root)
     checked = genops(root, "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr

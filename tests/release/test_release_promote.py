@@ -10,6 +10,7 @@ import pytest
 from release_helpers import (
     change_spec,
     genops,
+    make_louder,
     make_workspace,
     manifest,
     output_hash,
@@ -171,7 +172,7 @@ def test_rollback_is_a_new_release(tmp_path: Path) -> None:
     root = make_workspace(tmp_path)
     regenerate(workspace(root), reason="first")
     first_tree = output_hash(root)
-    change_spec(root, "- **REQ-GREET-3** louder.\n", files=tree_files(punct="!!"))
+    make_louder(root)
     regenerate(workspace(root), reason="louder")
     r2_commit = git.Repo(root).tags["genops/r0002"].commit.hexsha
     outcome = rollback(workspace(root), "r1", reason="louder was a mistake")

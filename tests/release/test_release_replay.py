@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 from release_helpers import (
-    change_spec,
     clean_env,
     genops,
     in_process_env,
+    make_louder,
     make_workspace,
     manifest,
-    tree_files,
     workspace,
 )
 
@@ -33,7 +32,7 @@ def released(tmp_path_factory: pytest.TempPathFactory, venv_cache: Path) -> Path
     with in_process_env(venv_cache):
         root = make_workspace(base)
         regenerate(workspace(root), reason="first")
-        change_spec(root, "- **REQ-GREET-3** louder.\n", files=tree_files(punct="!!"))
+        make_louder(root)
         regenerate(workspace(root), reason="louder")
         rollback(workspace(root), "r0001", reason="back")
     return root

@@ -16,6 +16,7 @@ from release_helpers import (
     change_spec,
     genops,
     in_process_env,
+    make_louder,
     make_workspace,
     snapshot,
     tree_files,
@@ -34,7 +35,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, venv_cache: Path) -> Path
     with in_process_env(venv_cache):
         root = make_workspace(base)
         regenerate(workspace(root), reason="first")
-    change_spec(root, "- **REQ-GREET-3** louder.\n", files=tree_files(punct="!!"))
+    make_louder(root)
     return root
 
 

@@ -14,15 +14,14 @@ from pathlib import Path
 
 import pytest
 from release_helpers import (
-    change_spec,
     clean_env,
     commit_all,
     genops,
     in_process_env,
+    make_louder,
     make_workspace,
     manifest,
     tags,
-    tree_files,
     workspace,
 )
 
@@ -37,7 +36,7 @@ def released(tmp_path_factory: pytest.TempPathFactory, venv_cache: Path) -> Path
     with in_process_env(venv_cache):
         root = make_workspace(base)
         regenerate(workspace(root), reason="first")
-        change_spec(root, "- **REQ-GREET-3** louder.\n", files=tree_files(punct="!!"))
+        make_louder(root)
         regenerate(workspace(root), reason="louder")
     assert tags(root) == ["genops/r0001", "genops/r0002"]
     return root
