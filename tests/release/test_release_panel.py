@@ -14,6 +14,7 @@ from release_helpers import clean_env, commit_all, genops, make_workspace, tree_
 from genops.errors import GateFailed
 from genops.ledger.db import Ledger
 from genops.release.pipeline import regenerate
+from genops.release.stages import RunOutcome
 from genops.testing.emulator import Emulator, Reply
 from genops.workspace.scaffold import init_workspace
 
@@ -143,17 +144,23 @@ def test_high_risk_policy_skips_a_quiet_change(unreleased: Path) -> None:
     assert quiet.returncode == 0 and "not high risk" in quiet.stdout
 
 
-def test_the_panel_blocks_a_promotion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _regenerate_with_panel(root: Path, monkeypatch: pytest.MonkeyPatch, claude: str,
+                          gpt: str) -> RunOutcome:
+    """The first synthesis of `root` with a two-vendor panel answering `claude` and `gpt`."""
     for name, value in KEYS.items():
         monkeypatch.setenv(name, value)
-    root = make_workspace(tmp_path)
     with Emulator() as emu:
         _configure(root, emu)
         commit_all(root, "panel configured")
-        emu.script("anthropic", Reply(text=BLOCK))
-        emu.script("openai", Reply(text=APPROVE))
-        with pytest.raises(GateFailed) as caught:
-            regenerate(workspace(root), reason="first synthesis")
+        emu.script("anthropic", Reply(text=claude))
+        emu.script("openai", Reply(text=gpt))
+        return regenerate(workspace(root), reason="first synthesis")
+
+
+def test_the_panel_blocks_a_promotion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_workspace(tmp_path)
+    with pytest.raises(GateFailed) as caught:
+        _regenerate_with_panel(root, monkeypatch, BLOCK, APPROVE)
     panel = next(r for r in caught.value.results if r.gate == "review_panel")
     assert panel.verdict == "fail" and panel.findings[0].file == "generated/hello/__init__.py"
     assert not (root / "generated" / "hello").exists() and not (root / "ARCHITECTURE.md").exists()
@@ -163,15 +170,8 @@ def test_an_approving_panel_is_promoted_with_its_spend_in_the_manifest(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The panel's calls are paid in the same run: the manifest's totals, the reviewer summary
     and `genops log` count them beside the synthesis, and the ledger agrees."""
-    for name, value in KEYS.items():
-        monkeypatch.setenv(name, value)
     root = make_workspace(tmp_path)
-    with Emulator() as emu:
-        _configure(root, emu)
-        commit_all(root, "panel configured")
-        emu.script("anthropic", Reply(text=APPROVE))
-        emu.script("openai", Reply(text=APPROVE))
-        outcome = regenerate(workspace(root), reason="first synthesis")
+    outcome = _regenerate_with_panel(root, monkeypatch, APPROVE, APPROVE)
     assert outcome.status == "promoted" and outcome.release is not None
     release = outcome.release.release
     manifest = json.loads((root / ".genops" / "releases" / release / "manifest.json").read_text())
