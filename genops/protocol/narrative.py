@@ -7,6 +7,7 @@ before it is archived (the manual provider checks it with `check_narrative`).
 
 from __future__ import annotations
 
+from genops.protocol.fence import unfenced
 from genops.protocol.files import ResponseFormatError
 
 NARRATIVE_LABEL = "summary"
@@ -19,11 +20,7 @@ class NarrativeError(ResponseFormatError):
 
 def check_narrative(text: str) -> str:
     """The narrative, stripped, from the first heading on; NarrativeError says what is wrong."""
-    body = text.strip()
-    if body.startswith("```"):  # one markdown fence around the whole answer is tolerated
-        body = body.split("\n", 1)[1] if "\n" in body else ""
-        body = body.rsplit("```", 1)[0].strip()
-    lines = body.splitlines()
+    lines = unfenced(text).splitlines()
     found = [next((i for i, line in enumerate(lines) if line.strip() == h), -1) for h in HEADINGS]
     missing = [h for h, i in zip(HEADINGS, found, strict=True) if i < 0]
     if missing:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from genops.calls import CompletionRequest, Message
 from genops.errors import BudgetExceeded, ProviderError
 from genops.ledger.pricing import billed_price, estimate_request_tokens, worst_case_usd
+from genops.protocol.fence import unfenced
 from genops.providers.client import ModelClient
 from genops.synthesis.context import render_template
 from genops.synthesis.conversation import build_request
@@ -77,12 +78,8 @@ class ReviewerOutcome:
 
 def parse_answer(text: str) -> ReviewAnswer:
     """The reviewer's JSON (one markdown fence tolerated); ValueError says what is wrong."""
-    body = text.strip()
-    if body.startswith("```"):
-        body = body.split("\n", 1)[1] if "\n" in body else ""
-        body = body.rsplit("```", 1)[0]
     try:
-        return ReviewAnswer.model_validate(json.loads(body))
+        return ReviewAnswer.model_validate(json.loads(unfenced(text)))
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON: {exc.msg} at line {exc.lineno}") from None
     except ValidationError as exc:
