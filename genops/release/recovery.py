@@ -28,10 +28,6 @@ class Recovery:
     promotion: PromotionOutcome | None = None
     blocked_by: list[int] = field(default_factory=list)  # live git pids that kept the locks
 
-    @property
-    def did_anything(self) -> bool:
-        return bool(self.removed_locks or self.promotion)
-
 
 def _git_dirs(root: Path) -> list[Path]:
     """The repository's git directory (and its common directory for a worktree)."""
