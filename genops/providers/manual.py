@@ -26,10 +26,10 @@ from genops.calls import CompletionRequest, CompletionResponse, TokenCallback, U
 from genops.errors import ExitCode, GenopsError, ProviderError, UsageError
 from genops.fsutil import write_atomic
 from genops.ledger.pricing import estimate_request_tokens, estimate_tokens
-from genops.protocol.answers import check_answer
-from genops.protocol.edits import EDIT_LABEL_PREFIX, render_edit_help
+from genops.protocol.answers import answer_kind, check_answer
+from genops.protocol.edits import render_edit_help
 from genops.protocol.files import render_protocol_help
-from genops.protocol.narrative import HEADINGS, NARRATIVE_LABEL
+from genops.protocol.narrative import HEADINGS
 
 INDEX_NAME = "index.json"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -143,31 +143,29 @@ class ManualProvider:
             shown = answer.relative_to(self.workspace_root)
         except ValueError:
             shown = answer
-        label = request_label(request)
-        edits = label.startswith(EDIT_LABEL_PREFIX)
-        narrative = label.split(".")[0] in (NARRATIVE_LABEL, NARRATIVE_LABEL + "-repair")
-        if narrative:
-            kind = ("This is the reviewer summary's narrative: answer in markdown under exactly "
-                    "these headings, in this order: " + "; ".join(HEADINGS) + ".")
-        elif edits:
-            kind = "This is a patch: answer with edit blocks (SEARCH/REPLACE), not whole files."
-        else:
-            kind = ("File contents use the file protocol; a blueprint request is answered with "
+        kind = answer_kind(request_label(request))
+        how = {
+            "narrative": ("This is the reviewer summary's narrative: answer in markdown under "
+                          "exactly these headings, in this order: " + "; ".join(HEADINGS) + "."),
+            "edits": "This is a patch: answer with edit blocks (SEARCH/REPLACE), not whole files.",
+            "review": "This is a reviewer's request: answer with the one JSON object it describes.",
+        }.get(kind, "File contents use the file protocol; a blueprint request is answered with "
                     "its JSON object instead.")
         lines = [
             f"# genops manual request {stem}",
             "",
             f"Write the answer to `{shown}` (the whole answer, verbatim),",
             f"then run `genops resume {self.run_dir.name}`.",
-            "Answer what the last message asks. " + kind,
+            "Answer what the last message asks. " + how,
             "",
             f"Model this request was rendered for: {request.provider} {request.model}",
             f"Request key: {request.key()}",
             "",
         ]
-        if not narrative:
-            lines += ["## The edit protocol" if edits else "## The file protocol", "",
-                      (render_edit_help() if edits else render_protocol_help()).rstrip(), ""]
+        if kind == "edits":
+            lines += ["## The edit protocol", "", render_edit_help().rstrip(), ""]
+        elif kind in ("files", "blueprint"):
+            lines += ["## The file protocol", "", render_protocol_help().rstrip(), ""]
         for number, message in enumerate(request.messages, start=1):
             lines += ["---", "", f"## Message {number} ({message.role})", "",
                       message.content.rstrip(), ""]

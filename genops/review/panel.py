@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from genops.calls import CompletionRequest, Message
 from genops.errors import BudgetExceeded, ProviderError
 from genops.ledger.pricing import billed_price, estimate_request_tokens, worst_case_usd
+from genops.protocol.answers import REVIEW_LABEL_PREFIX
 from genops.protocol.fence import unfenced
 from genops.providers.client import ModelClient
 from genops.synthesis.context import render_template
@@ -95,7 +96,7 @@ def render_prompt(ws: Workspace, context: dict[str, Any]) -> str:
 
 def request_for(ws: Workspace, rung: str, messages: tuple[Message, ...]) -> CompletionRequest:
     return build_request(ws.config.models[rung], messages, cache_key="review",
-                         label=f"review-{rung}")
+                         label=f"{REVIEW_LABEL_PREFIX}{rung}")
 
 
 def check_budget(ws: Workspace, client: ModelClient, requests: list[CompletionRequest]) -> float:
@@ -131,14 +132,14 @@ def run_reviewer(ws: Workspace, client: ModelClient, rung: str, prompt: str) -> 
     outcome = ReviewerOutcome(rung, cfg.provider, cfg.model)
     messages = (Message("system", SYSTEM), Message("user", prompt))
     try:
-        text = _call(client, rung, request_for(ws, rung, messages), f"review-{rung}", outcome)
+        text = _call(client, rung, request_for(ws, rung, messages), f"{REVIEW_LABEL_PREFIX}{rung}", outcome)
         try:
             outcome.answer = parse_answer(text)
             return outcome
         except ValueError as exc:
             repair = messages + (Message("assistant", text), Message(
                 "user", REPAIR.format(error=exc, protocol=PROTOCOL)))
-            text = _call(client, rung, request_for(ws, rung, repair), f"review-{rung}-repair",
+            text = _call(client, rung, request_for(ws, rung, repair), f"{REVIEW_LABEL_PREFIX}{rung}-repair",
                          outcome)
         outcome.answer = parse_answer(text)
     except ValueError as exc:

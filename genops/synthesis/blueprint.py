@@ -11,7 +11,8 @@ The blueprint request is answered with one JSON object (a ```json fence around i
     ]}
 
 - `name`: letters, digits, `_`, `-` (it names request labels and manual request files); unique;
-  not `blueprint` or `single`.
+  not `blueprint`, `single` or `placement`, nor a label answered by another protocol (`summary`,
+  `review-...`, `edits-...`: genops.protocol.answers).
 - `files`: relative POSIX paths in the output tree (the file protocol's path rules); at least one;
   no file in two groups.
 - `requirements`: requirement IDs defined in specs/; an unknown ID is an error.
@@ -33,12 +34,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from genops.pathpolicy import DEFAULT_POLICY, PathPolicy, file_dir_clashes
+from genops.protocol.answers import answer_kind
 from genops.protocol.blueprint_json import BlueprintError, extract_json
 from genops.protocol.files import check_path
 
 GROUP_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-# Unit names the engine uses for its own requests; a group may not take them.
-RESERVED_NAMES = frozenset({"blueprint", "single"})
+# Unit names the engine uses for its own requests; a group may not take them, nor a name whose
+# answers genops reads with another protocol (`genops.protocol.answers.answer_kind`).
+RESERVED_NAMES = frozenset({"blueprint", "single", "placement"})
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,7 @@ def validate_blueprint(blueprint: Blueprint, requirement_ids: set[str] | None = 
     for group in blueprint.groups:
         if group.name in names:
             raise BlueprintError(f"group name {group.name!r} is used twice")
-        if group.name in RESERVED_NAMES:
+        if group.name in RESERVED_NAMES or answer_kind(group.name) != "files":
             raise BlueprintError(f"group name {group.name!r} is reserved; choose another")
         names.add(group.name)
         files = []

@@ -6,6 +6,7 @@ costed in the manifest beside the synthesis, and answered from the archive on re
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,28 @@ def test_with_the_manual_provider_the_narrative_is_a_request_file_like_any_other
     entry = _manifest(root, "r0001")["narrative"]
     assert entry["provider"] == "manual" and entry["text"] == NARRATIVE
     assert "## Narrative (manual " in (root / "diffs" / "r0001.md").read_text(encoding="utf-8")
+
+
+KINDS = [
+    ("blueprint", '{"groups": []}', None),
+    ("core", "<file path=\"a.py\">\nx = 1\n</file>\n", None),
+    ("core", '{"groups": []}', "no <file> or <delete> blocks"),
+    ("review-claude", '```json\n{"verdict": "approve", "findings": []}\n```', None),
+    ("review-claude-repair", "Looks fine to me!", "not JSON"),
+    ("review-claude", "[1, 2]", "not a JSON object"),
+    ("summary.cont1", "anything", "lacks the heading(s)"),
+]
+
+
+@pytest.mark.parametrize(("label", "text", "error"), KINDS, ids=[f"{k[0]}:{k[2]}" for k in KINDS])
+def test_a_manual_answer_is_checked_by_the_protocol_its_label_names(label: str, text: str,
+                                                                     error: str | None) -> None:
+    """One dispatch (answer_kind) for the manual provider's check and the blueprint's reserved
+    names: a reviewer's JSON is no longer refused as a file-protocol answer."""
+    from genops.errors import GenopsError
+
+    if error is None:
+        check_answer(text, label)
+    else:
+        with pytest.raises(GenopsError, match=re.escape(error)):
+            check_answer(text, label)
