@@ -174,13 +174,28 @@ class Price(_Strict):
         return data
 
 
+class SandboxLimits(_Strict):
+    """`[gates.tests.limits]`: what the tree's code may use inside the sandbox (setrlimit on the
+    suite's processes, and a cap on the output genops keeps as evidence)."""
+
+    cpu_s: int = Field(1800, ge=1, le=86_400)  # CPU seconds per process
+    memory_mb: int = Field(4096, ge=64, le=262_144)  # address space per process
+    processes: int = Field(1024, ge=8, le=65_536)  # processes and threads of the sandbox's user
+    file_mb: int = Field(512, ge=1, le=65_536)  # the largest file a process may write
+    output_kb: int = Field(1024, ge=16, le=262_144)  # captured output kept; the rest is counted
+
+
 class TestGateConfig(_Strict):
     command: str = "python -m pytest -q"
-    timeout_s: float = Field(900.0, gt=0)
+    timeout_s: float = Field(900.0, gt=0, le=86_400)
     use_venv: bool = True
     required: bool = True
-    sandbox: Literal["required", "preferred", "off"] = "preferred"  # bubblewrap around the suite
+    # bubblewrap around the suite. "off" is honoured only with --allow-unsandboxed (or
+    # GENOPS_ALLOW_UNSANDBOXED=1): a cloned repository's genops.toml cannot switch it off alone.
+    # "preferred" (older workspaces) now means "required": nothing falls back silently.
+    sandbox: Literal["required", "preferred", "off"] = "required"
     env: list[str] = Field(default_factory=list)  # variable names passed through to the suite
+    limits: SandboxLimits = SandboxLimits()
 
     @field_validator("env")
     @classmethod
@@ -328,6 +343,17 @@ class AuditConfig(_Strict):
     require_signature: bool = False
     signing_key: str | None = None  # a path; $GENOPS_SIGNING_KEY wins; never inside the workspace
     allowed_licenses: list[str] = Field(default_factory=list)  # empty: licenses are not gated
+    # The package indexes the tree's dependencies may come from (the first is the index, the
+    # rest extra indexes). An index the tree names itself is refused (genops help rules).
+    indexes: list[str] = Field(default_factory=lambda: ["https://pypi.org/simple"], min_length=1)
+
+    @field_validator("indexes")
+    @classmethod
+    def _indexes(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.fullmatch(r"(https://|file:///)\S+", value):
+                raise ValueError(f"index {value!r} must be an https:// (or file:///) URL")
+        return [v.rstrip("/") for v in values]
 
 
 class GenopsConfig(_Strict):
