@@ -36,9 +36,17 @@ def _print_version(value: bool) -> None:
 def _root(
     show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                       help="Print genops's version and exit."),
+    allow_unsandboxed: bool = typer.Option(
+        False, "--allow-unsandboxed",
+        help="Let [gates.tests] sandbox = \"off\" run the tree's code on this machine without "
+             "bubblewrap, for this invocation (genops.toml alone cannot)."),
 ) -> None:
     """Governed regeneration: specs and ADRs in git, a pinned model synthesizes, gates decide."""
+    import os
     from pathlib import Path
+
+    if allow_unsandboxed:
+        os.environ["GENOPS_ALLOW_UNSANDBOXED"] = "1"
 
     from genops.cli.common import recover_if_free
     from genops.workspace import find_root

@@ -14,7 +14,7 @@ from genops.workspace import Workspace
 
 class LockGate:
     name = "lock"
-    needs: tuple[str, ...] = ("paths",)
+    needs: tuple[str, ...] = ("paths", "dependencies")
 
     def __init__(self, policy: str) -> None:
         self.policy = policy

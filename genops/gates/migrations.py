@@ -36,7 +36,7 @@ from typing import Any
 
 from genops.gates.base import Finding, GateContext, GateResult, Verdict
 from genops.gates.dbsnapshot import Snapshot, copy_db, first_difference, snapshot
-from genops.gates.sandbox import Probe, allowlist_env, bwrap_argv, interpreter_roots
+from genops.gates.sandbox import Limits, Probe, allowlist_env, bwrap_argv, interpreter_roots
 from genops.gates.tests import TestsGate, is_pytest, junit_findings, resolve_argv, run_in_group
 from genops.gates.tests import make_gate as make_tests_gate
 from genops.gates.venvs import VenvBuildError
@@ -79,6 +79,7 @@ class Runner:
     env_names: tuple[str, ...]
     log: Path
     timeout_s: float
+    limits: Limits | None = None  # the tests gate's resource limits, on every verb's process
     steps: list[dict[str, Any]] = field(default_factory=list)
 
     def run(self, tree: Path, label: str, command: str, values: dict[str, str],
@@ -94,7 +95,7 @@ class Runner:
             argv = bwrap_argv(self.probe.executable, argv, scratch=self.scratch, cwd=tree,
                               readonly=interpreter_roots(self.python), env=env)
         step = _execute(argv, tree, env, self.capture, self.log, self.timeout_s,
-                        header=f"# {label}: {command}")
+                        header=f"# {label}: {command}", limits=self.limits)
         self.steps.append({"step": label, "exit_code": step.code,
                            "seconds": round(step.seconds, 3)})
         return step
@@ -105,13 +106,14 @@ def _fill(arg: str, values: dict[str, str]) -> str:
 
 
 def _execute(argv: list[str], cwd: Path, env: dict[str, str], stdout: Path, log: Path,
-             timeout: float, *, header: str) -> Step:
+             timeout: float, *, header: str, limits: Limits | None = None) -> Step:
     """Run argv in its own process group (killed whole at the timeout); stderr goes to `log`."""
     started = time.monotonic()
     with open(log, "a", encoding="utf-8") as err:
         err.write(header + "\n")
     with open(stdout, "wb") as out, open(log, "ab") as err:
-        code = run_in_group(argv, cwd, env, stdout=out, stderr=err, timeout=timeout)
+        code = run_in_group(argv, cwd, env, stdout=out, stderr=err, timeout=timeout,
+                            limits=limits)
     with open(stdout, "rb") as fh:
         text = fh.read(STDOUT_MAX).decode("utf-8", errors="replace")
     with open(log, "a", encoding="utf-8") as err:
@@ -342,7 +344,7 @@ class StoreRun:
 
 class MigrationsGate:
     name = "migrations"
-    needs = ("paths", "parse", "tests")
+    needs = ("paths", "parse", "dependencies", "tests")
 
     def __init__(self, cfg: MigrationGateConfig, tests: TestsGate) -> None:
         self.cfg = cfg
@@ -361,9 +363,9 @@ class MigrationsGate:
         found = self.tests.sandbox_probe()
         used = "bwrap" if found is not None and found.ok else "none"
         log.write_text(f"# sandbox: {used}\n", encoding="utf-8")
-        if found is not None and not found.ok and self.tests.sandbox == "required":
-            return self._result(ctx, "fail", f"sandbox required but {found.message}", [],
-                                {"sandbox": "none"}, evidence)
+        refused = self.tests.refusal()
+        if refused:
+            return self._result(ctx, "fail", refused, [], {"sandbox": "none"}, evidence)
         try:
             python, _ = self.tests.python_for(ctx, shlex.split(self.cfg.contract), log)
         except VenvBuildError as exc:
@@ -405,7 +407,7 @@ class MigrationsGate:
                 facts["bootstrap"] = lent
             environ = os.environ if self.tests.environ is None else self.tests.environ
             runner = Runner(python, probe, scratch, Path(private) / "stdout.txt", environ,
-                            self.tests.env, log, self.cfg.timeout_s)
+                            self.tests.env, log, self.cfg.timeout_s, self.tests.limits)
             try:
                 return self._stores(runner, previous, new, scratch, Path(private), evidence, facts)
             finally:

@@ -8,6 +8,11 @@ The workspace and the user's home are not mounted at all. It gets new PID, IPC, 
 network namespaces (loopback only, so the suite's own redis-server still works on 127.0.0.1), no
 capabilities, its own session, and dies with genops.
 
+`/etc` is mounted as a view of what every user of the machine may read: files that are not
+world-readable (the password shadows, host keys, a root-only credential) are absent, so a suite
+running as root learns no more than one running as nobody. Resource limits (`Limits`: CPU time,
+address space, processes, file size) are set on the sandbox's processes with setrlimit.
+
 Its environment is built from an allowlist whether or not bubblewrap runs: PATH, LANG/LC_ALL, HOME
 and TMPDIR inside the scratch folder, plus exactly the names `[gates.tests] env` lists.
 """
@@ -16,6 +21,8 @@ from __future__ import annotations
 
 import functools
 import os
+import resource
+import stat
 import shutil
 import subprocess
 import sys
@@ -27,8 +34,8 @@ from typing import Literal
 SandboxMode = Literal["required", "preferred", "off"]
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Top-level system directories mounted read-only (or re-created as the same symlink).
-SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc")
-MASKED_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/sudoers")
+SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
+VIEWED_DIRS = ("/etc",)  # mounted as their world-readable part only
 NAMESPACES = ("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
               "--unshare-cgroup-try")
 PROBE_TIMEOUT_S = 20.0
@@ -90,6 +97,55 @@ def interpreter_roots(python: Path | str) -> list[Path]:
                                                 for s in system))
 
 
+def _world_readable(path: Path) -> bool:
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return False
+    if stat.S_ISDIR(mode):
+        return bool(mode & stat.S_IROTH and mode & stat.S_IXOTH)
+    return bool(stat.S_ISREG(mode) and mode & stat.S_IROTH) or stat.S_ISLNK(mode)
+
+
+def _all_readable(path: Path) -> bool:
+    """True when `path` and everything below it is world-readable (so one bind shows it all)."""
+    if not _world_readable(path):
+        return False
+    if path.is_dir() and not path.is_symlink():
+        try:
+            return all(_all_readable(child) for child in path.iterdir())
+        except OSError:
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=4)
+def readable_view(root: str) -> tuple[str, ...]:
+    """bubblewrap arguments that show `root` with only its world-readable entries: whole
+    subtrees are bound in one piece, a subtree holding a private file is rebuilt entry by entry."""
+    args: list[str] = []
+
+    def walk(path: Path) -> None:
+        if _all_readable(path):
+            args.extend(["--ro-bind", str(path), str(path)])
+            return
+        if not _world_readable(path):
+            return
+        args.extend(["--dir", str(path)])
+        try:
+            children = sorted(path.iterdir())
+        except OSError:
+            return
+        for child in children:
+            if child.is_symlink():
+                args.extend(["--symlink", os.readlink(child), str(child)])
+            elif child.is_dir() or child.is_file():
+                walk(child)
+
+    walk(Path(root))
+    return tuple(args)
+
+
 def _system_mounts() -> list[str]:
     args: list[str] = []
     for name in SYSTEM_DIRS:
@@ -98,10 +154,33 @@ def _system_mounts() -> list[str]:
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
-    for masked in MASKED_FILES:
-        if Path(masked).is_file():
-            args += ["--ro-bind", "/dev/null", masked]
+    for viewed in VIEWED_DIRS:
+        view = list(readable_view(viewed))
+        if view[:2] == ["--dir", viewed]:  # rebuilt entry by entry: on a tmpfs made read-only
+            view = ["--tmpfs", viewed, *view[2:], "--remount-ro", viewed]
+        args += view
     return args
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What each of the tree's processes may use (setrlimit, inherited through bubblewrap)."""
+
+    cpu_s: int = 1800
+    memory_mb: int = 4096
+    processes: int = 1024
+    file_mb: int = 512
+
+    def apply(self) -> None:
+        """Set the limits on the calling process (a `preexec_fn`: runs in the child)."""
+        for name, value in ((resource.RLIMIT_CPU, self.cpu_s),
+                            (resource.RLIMIT_AS, self.memory_mb << 20),
+                            (resource.RLIMIT_NPROC, self.processes),
+                            (resource.RLIMIT_FSIZE, self.file_mb << 20),
+                            (resource.RLIMIT_CORE, 0)):
+            _soft, hard = resource.getrlimit(name)
+            capped = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            resource.setrlimit(name, (capped, capped))
 
 
 def bwrap_argv(bwrap: str, argv: Sequence[str], *, scratch: Path, cwd: Path,

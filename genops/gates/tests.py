@@ -5,8 +5,15 @@ files cannot change what gets promoted), with a timeout that kills its whole pro
 an environment built from an allowlist (`genops.gates.sandbox`), under bubblewrap unless
 `[gates.tests] sandbox = "off"` (or "preferred" where bubblewrap cannot run; the verdict says so),
 and, unless `[gates.tests] use_venv = false`, inside a venv built from the tree's declared
-dependencies (`genops.gates.venvs`). When the command is pytest, JUnit XML is kept as evidence
-next to the captured output, and the verdict counts passed, failed and skipped tests from it.
+dependencies (`genops.gates.venvs`: downloaded without building, installed in the sandbox), with
+resource limits and a cap on the output kept. When the command is pytest, the verdict comes from
+genops's own reporter streamed over a pipe, cross-checked against the exit code and the suite's
+JUnit file (`genops.gates.outcomes`); the JUnit XML kept as evidence is written by genops.
+
+The sandbox is not optional by accident: "required" and "preferred" both fail without bubblewrap,
+and "off" runs the tree's code on the host only when the user also says so for this invocation
+(`genops --allow-unsandboxed ...` or GENOPS_ALLOW_UNSANDBOXED=1), because genops.toml may come
+from a repository someone else wrote.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,7 +34,9 @@ from typing import IO, Any
 
 from genops.audit.lockfile import lock_path, stale_reason
 from genops.gates.base import Finding, GateContext, GateResult, Verdict
-from genops.gates.sandbox import Probe, SandboxMode, allowlist_env, bwrap_argv, interpreter_roots, probe
+from genops.gates.outcomes import StreamReader, disagreements, write_junit
+from genops.gates.sandbox import (Limits, Probe, SandboxMode, allowlist_env, bwrap_argv,
+                                  interpreter_roots, probe)
 from genops.gates.venvs import VenvBuildError, declared_dependencies, ensure_venv
 from genops.gates.venvs import scrub_env as scrub_env  # its home moved; imported here too
 from genops.junit import JUnitReport, outcome_phrase, read_junit
@@ -34,7 +44,15 @@ from genops.store.tree import copy_tree, remove_tree
 from genops.workspace import Workspace
 
 OUTPUT_TAIL = 4000
-JUNIT_MAX_BYTES = 64 * 1024 * 1024
+JUNIT_MAX_BYTES = 16 * 1024 * 1024
+ALLOW_UNSANDBOXED_ENV = "GENOPS_ALLOW_UNSANDBOXED"
+PLUGIN = "genops_reporter"
+PLUGIN_SOURCE = Path(__file__).with_name("reporter_plugin.py")
+
+
+def unsandboxed_allowed(environ: Mapping[str, str] | None = None) -> bool:
+    """True when the user asked for this invocation to run the tree's code without bubblewrap."""
+    return (os.environ if environ is None else environ).get(ALLOW_UNSANDBOXED_ENV, "") == "1"
 
 
 def is_pytest(argv: list[str]) -> bool:
@@ -71,15 +89,21 @@ def _rel(ctx: GateContext, path: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
-def run_in_group(argv: list[str], cwd: Path, env: dict[str, str], *, stdout: IO[bytes],
-                 stderr: IO[bytes] | int, timeout: float) -> int | None:
+def run_in_group(argv: list[str], cwd: Path, env: dict[str, str], *, stdout: IO[bytes] | int,
+                 stderr: IO[bytes] | int, timeout: float, limits: Limits | None = None,
+                 pass_fds: Sequence[int] = ()) -> int | None:
     """Run argv in its own process group: its exit code, or None when killed at the timeout.
 
     The whole group is killed afterwards, on success as on timeout, so a suite's stray children
-    (servers, sleepers) never outlive the gate.
+    (servers, sleepers) never outlive the gate. `limits` are set in the child before it starts.
     """
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=stdout, stderr=stderr,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=limits.apply if limits else None, pass_fds=tuple(pass_fds))
+    return _wait_group(proc, timeout)
+
+
+def _wait_group(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
     try:
         code: int | None = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -93,13 +117,39 @@ def run_in_group(argv: list[str], cwd: Path, env: dict[str, str], *, stdout: IO[
     return code
 
 
-def _run(argv: list[str], cwd: Path, env: dict[str, str], log: Path,
-         timeout: float) -> tuple[int | None, float]:
-    """Run argv with stdout and stderr into `log`; (exit code or None on timeout, seconds)."""
+def _copy_capped(source: IO[bytes], out: IO[bytes], cap: int, dropped: list[int]) -> None:
+    """Copy the child's output into `out` up to `cap` bytes; count the rest (never block it)."""
+    kept = 0
+    while chunk := source.read1(65536):
+        room = max(cap - kept, 0)
+        out.write(chunk[:room])
+        kept += min(room, len(chunk))
+        dropped[0] += max(len(chunk) - room, 0)
+
+
+def _run(argv: list[str], cwd: Path, env: dict[str, str], log: Path, timeout: float, *,
+         limits: Limits | None = None, cap: int = 1 << 20,
+         pass_fds: Sequence[int] = ()) -> tuple[int | None, float, int]:
+    """Run argv with stdout and stderr into `log`, at most `cap` bytes of it kept;
+    (exit code or None on timeout, seconds, bytes dropped)."""
     started = time.monotonic()
+    dropped = [0]
     with open(log, "ab") as out:
-        code = run_in_group(argv, cwd, env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
-    return code, time.monotonic() - started
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, pass_fds=tuple(pass_fds),
+                                preexec_fn=limits.apply if limits else None)
+        assert proc.stdout is not None
+        pump = threading.Thread(target=_copy_capped, args=(proc.stdout, out, cap, dropped),
+                                daemon=True)
+        pump.start()
+        code = _wait_group(proc, timeout)
+        pump.join(10)
+        proc.stdout.close()
+        if dropped[0]:
+            out.write(f"\n# genops: output truncated, {dropped[0]} more byte(s) not kept "
+                      f"([gates.tests.limits] output_kb)\n".encode())
+    return code, time.monotonic() - started, dropped[0]
 
 
 def _keep_junit(produced: Path, evidence: Path) -> None:
@@ -129,12 +179,13 @@ def _lock_text(ctx: GateContext) -> str | None:
 
 class TestsGate:
     name = "tests"
-    needs = ("paths", "parse")
+    needs = ("paths", "parse", "dependencies")
     __test__ = False  # not a pytest test class
 
     def __init__(self, command: str, timeout_s: float, use_venv: bool, required: bool, *,
-                 sandbox: SandboxMode = "preferred", env: Sequence[str] = (),
-                 bwrap: str = "bwrap", environ: Mapping[str, str] | None = None) -> None:
+                 sandbox: SandboxMode = "required", env: Sequence[str] = (),
+                 bwrap: str = "bwrap", environ: Mapping[str, str] | None = None,
+                 limits: Limits | None = None, output_kb: int = 1024) -> None:
         self.command = command
         self.timeout_s = timeout_s
         self.use_venv = use_venv
@@ -143,6 +194,8 @@ class TestsGate:
         self.env = tuple(env)
         self.bwrap = bwrap  # the executable looked up on PATH (injectable: tests point it away)
         self.environ = environ  # the environment allowlisted names are copied from (os.environ)
+        self.limits = limits or Limits()
+        self.output_kb = output_kb
 
     def _python(self, ctx: GateContext, argv: list[str], log: Path) -> tuple[Path | str, dict[str, Any]]:
         if not self.use_venv:
@@ -152,7 +205,11 @@ class TestsGate:
         if is_pytest(argv) and not any(re.match(r"pytest\b", r) for r in requirements):
             requirements.append("pytest")  # the gate's own runner, when the tree forgot it
         lock = _lock_text(ctx)
-        venv = ensure_venv(requirements, lock)
+        found = self._probe()
+        config = getattr(ctx.workspace, "config", None)
+        indexes = tuple(config.audit.indexes) if config is not None else ("https://pypi.org/simple",)
+        venv = ensure_venv(requirements, lock, workspace=getattr(ctx.workspace, "root", None),
+                           indexes=indexes, sandbox=found if found is not None and found.ok else None)
         what = "the hash-pinned lock" if lock is not None else (" ".join(requirements) or "(no dependencies)")
         with open(log, "a", encoding="utf-8") as out:
             out.write(f"# venv {venv.key} ({'built' if venv.built else 'cached'} in "
@@ -164,6 +221,22 @@ class TestsGate:
     def _probe(self) -> Probe | None:
         """The bubblewrap to use, None when the policy is off."""
         return None if self.sandbox == "off" else probe(self.bwrap)
+
+    def refusal(self) -> str | None:
+        """Why the tree's code may not run here at all, or None (shared with the migrations gate)."""
+        if self.sandbox == "off":
+            if unsandboxed_allowed(self.environ):
+                return None
+            return ("[gates.tests] sandbox = \"off\" would run the tree's code on this machine "
+                    "with your user's rights; genops does that only when you also pass "
+                    "`genops --allow-unsandboxed ...` (or set GENOPS_ALLOW_UNSANDBOXED=1), because "
+                    "genops.toml may come from a repository someone else wrote")
+        found = self._probe()
+        if found is not None and not found.ok:
+            return (f"the sandbox is required but {found.message}; install bubblewrap (or, for "
+                    "a tree you trust, set [gates.tests] sandbox = \"off\" and pass "
+                    "--allow-unsandboxed)")
+        return None
 
     def python_for(self, ctx: GateContext, argv: list[str],
                    log: Path) -> tuple[Path | str, dict[str, Any]]:
@@ -184,11 +257,13 @@ class TestsGate:
         log.write_text(f"# command: {self.command}\n# sandbox: {used}"
                        f"{f' ({found.message})' if found else ' (off by [gates.tests] sandbox)'}\n",
                        encoding="utf-8")
-        if found is not None and not found.ok and self.sandbox == "required":
-            return GateResult(self.name, "fail", f"sandbox required but {found.message}; install "
-                              "bubblewrap or set [gates.tests] sandbox = \"preferred\"",
-                              evidence=(_rel(ctx, log),), data={"sandbox": "none"},
-                              facts={"sandbox": "none"})
+        refused = self.refusal()
+        if refused:
+            return GateResult(self.name, "fail", refused, evidence=(_rel(ctx, log),),
+                              data={"sandbox": "none"}, facts={"sandbox": "none"})
+        if self.sandbox == "off":
+            print("genops: warning: running the tree's suite WITHOUT a sandbox "
+                  "(--allow-unsandboxed)", file=sys.stderr)
         argv = shlex.split(self.command)
         try:
             python, data = self._python(ctx, argv, log)
@@ -198,36 +273,67 @@ class TestsGate:
             return self._verdict(f"{exc.message}; see {_rel(ctx, log)}", (), (_rel(ctx, log),),
                                  {"sandbox": used})
         data["sandbox"] = used
-        code, seconds = self._execute(ctx, argv, python, found if used == "bwrap" else None,
-                                      log, junit)
-        return self._result(ctx, code, seconds, log, junit, data, found)
+        code, seconds, problems = self._execute(ctx, argv, python,
+                                                found if used == "bwrap" else None, log, junit,
+                                                data)
+        return self._result(ctx, code, seconds, log, junit, data, found, problems)
 
     def _execute(self, ctx: GateContext, argv: list[str], python: Path | str,
-                 sandbox: Probe | None, log: Path, junit: Path) -> tuple[int | None, float]:
-        """Run the suite in a fresh scratch folder (under bubblewrap when given one)."""
-        with tempfile.TemporaryDirectory(prefix="genops-tests-") as tmp:
+                 sandbox: Probe | None, log: Path, junit: Path,
+                 data: dict[str, Any]) -> tuple[int | None, float, list[str]]:
+        """Run the suite in a fresh scratch folder (under bubblewrap when given one); the
+        disagreements between genops's reporter, the exit code and the suite's JUnit file."""
+        with tempfile.TemporaryDirectory(prefix="genops-tests-") as tmp, \
+                tempfile.TemporaryDirectory(prefix="genops-reporter-") as plugin_dir:
             scratch = Path(tmp).resolve()
             tree, home, private_tmp = scratch / "tree", scratch / "home", scratch / "tmp"
             home.mkdir()
             private_tmp.mkdir()
             copy_tree(ctx.staged, tree)
             run = resolve_argv(argv, python)
-            if is_pytest(run):
-                produced = scratch / "junit.xml"
-                run += [f"--junitxml={produced}", "-o", "junit_family=xunit1"]  # file+line
             env = allowlist_env(os.environ if self.environ is None else self.environ, self.env,
                                 home=home, tmpdir=private_tmp, python=python)
-            env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (tree / "src", tree) if p.is_dir())
+            paths = [str(p) for p in (tree / "src", tree) if p.is_dir()]
+            readonly = interpreter_roots(python)
+            reader: StreamReader | None = None
+            pytest = is_pytest(run)
+            if pytest:
+                produced = scratch / "junit.xml"
+                shutil.copyfile(PLUGIN_SOURCE, Path(plugin_dir) / f"{PLUGIN}.py")
+                readonly = [*readonly, Path(plugin_dir).resolve()]
+                paths.insert(0, str(Path(plugin_dir).resolve()))
+                run += ["-p", PLUGIN, f"--junitxml={produced}", "-o", "junit_family=xunit1"]
+                reader = StreamReader()
+                env["GENOPS_REPORT_FD"] = str(reader.write_fd)
+            env["PYTHONPATH"] = os.pathsep.join(paths)
             if sandbox is not None and sandbox.executable:
                 run = bwrap_argv(sandbox.executable, run, scratch=scratch, cwd=tree,
-                                 readonly=interpreter_roots(python), env=env)
-            code, seconds = _run(run, tree, env, log, self.timeout_s)
-            _keep_junit(scratch / "junit.xml", junit)
+                                 readonly=readonly, env=env)
+            try:
+                code, seconds, dropped = _run(
+                    run, tree, env, log, self.timeout_s, limits=self.limits,
+                    cap=self.output_kb * 1024, pass_fds=(reader.write_fd,) if reader else ())
+            finally:
+                if reader is not None:
+                    reader.close_writer()
+            if dropped:
+                data["output_truncated_bytes"] = dropped
+            problems: list[str] = []
+            if reader is not None:
+                stream = reader.result()
+                suite_junit = scratch / "suite-junit.xml"
+                _keep_junit(scratch / "junit.xml", suite_junit)
+                problems = disagreements(stream, code, read_junit(suite_junit))
+                if stream.started:
+                    write_junit(stream, junit)
+                data["reporter"] = {"collected": stream.collected, "exitstatus": stream.exitstatus,
+                                    **stream.counts()}
             remove_tree(tree)
-        return code, seconds
+        return code, seconds, problems
 
     def _result(self, ctx: GateContext, code: int | None, seconds: float, log: Path,
-                junit: Path, data: dict[str, Any], found: Probe | None) -> GateResult:
+                junit: Path, data: dict[str, Any], found: Probe | None,
+                problems: list[str] | None = None) -> GateResult:
         report = read_junit(junit)
         counts, findings = _findings(report, junit)
         data.update(counts, exit_code=code, command=self.command)
@@ -238,6 +344,11 @@ class TestsGate:
         pytest = is_pytest(shlex.split(self.command))
         if code is None:
             summary = f"timed out after {self.timeout_s:g}s (the process group was killed)"
+        elif problems:
+            data["disagreements"] = problems
+            findings = [*findings, *(Finding(p, rule="evidence") for p in problems)]
+            summary = (f"the suite's evidence cannot be believed: {problems[0]}"
+                       + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
         elif code == 0 and report is not None and report.valid and counts["passed"]:
             return GateResult(self.name, "pass", outcome_phrase(counts) + note, evidence=evidence,
                               seconds=seconds, data=data, facts=facts)
@@ -270,5 +381,8 @@ class TestsGate:
 
 def make_gate(ws: Workspace) -> TestsGate:
     cfg = ws.config.gates.tests
+    limits = cfg.limits
     return TestsGate(cfg.command, cfg.timeout_s, cfg.use_venv, cfg.required,
-                     sandbox=cfg.sandbox, env=cfg.env)
+                     sandbox=cfg.sandbox, env=cfg.env,
+                     limits=Limits(limits.cpu_s, limits.memory_mb, limits.processes,
+                                   limits.file_mb), output_kb=limits.output_kb)

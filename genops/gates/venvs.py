@@ -1,15 +1,27 @@
-"""Virtual environments for the test gate, built from a generated tree's declared dependencies.
+"""Virtual environments for the test gate, built from a generated tree's declared dependencies
+without running any code the model chose on the host.
 
-A venv is keyed by the sha256 of (interpreter, sorted requirement list) and cached under
-`~/.cache/genops/venvs/<key>` (or `$GENOPS_VENV_CACHE/<key>`), so a second run with the same
-dependencies pays nothing. It is built in `.build-<key>-<pid>/` and renamed into place only when
-pip has finished, under a per-key file lock: a killed build leaves a stray build directory (removed
-by the next builder), never a half-built cached venv. Because the venv is renamed after it is
-built, its console scripts' shebangs point at the build path; genops therefore always runs
-`<venv>/bin/python -m <tool>`, which does not depend on them.
+A model chooses the tree's dependencies, so installing them is where a hostile answer would first
+run code. The build therefore has two halves:
 
-Requirement files are read as data: pip options in them (`--index-url`, `-e`, `--trusted-host`)
-are ignored, so a generated tree cannot point pip at another package index.
+- **download, on the host, builds nothing**: `pip download --only-binary=:all:` of exactly the
+  hash-pinned lock (or, without a lock, of the declared requirements), from the workspace's
+  `[audit] indexes` only, with pip isolated from user and machine configuration (`--isolated`,
+  `PIP_CONFIG_FILE=/dev/null`), a per-workspace download cache, and an environment that holds
+  no secret. A wheel is unpacked, never executed; an sdist is refused (building it would run its
+  build backend), naming the package.
+- **install, in the sandbox**: the venv's own pip installs from that wheelhouse with
+  `--no-index`, under bubblewrap with no network, no secret and exactly one writable directory,
+  the venv being built.
+
+Before either, the declared requirements pass `genops.gates.requirements.check_policy` (no URL,
+path, VCS reference or installer option). A venv is keyed by the sha256 of (interpreter, indexes,
+sorted requirement list or lock) and cached per workspace under `.genops/cache/venvs/<key>`
+(`$GENOPS_VENV_CACHE` overrides it, e.g. to share one cache between the workspaces of a test
+run), built in `.build-<key>-<pid>/` and renamed into place only when complete, under a per-key
+file lock. The suite later sees the venv read-only. Because the venv is renamed after it is built,
+its console scripts' shebangs point at the build path; genops therefore always runs
+`<venv>/bin/python -m <tool>`.
 """
 
 from __future__ import annotations
@@ -22,13 +34,17 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from genops.errors import GenopsError
+
+from genops.errors import GenopsError
+from genops.gates.requirements import Declared, check_line, read_declared, read_lock_lines
+from genops.gates.sandbox import SYSTEM_PATH, Probe, bwrap_argv, interpreter_roots
 
 # Variables that may hold a credential: never handed to pip (the suite gets an allowlist instead).
 _SECRET_PREFIXES = ("OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_", "AZURE_OPENAI_", "MISTRAL_",
@@ -37,19 +53,37 @@ _SECRET_PATTERN = re.compile(r"(API_?KEY|_TOKEN|SECRET|PASSWORD|CREDENTIALS)", r
 # Variables that would make the suite see genops's interpreter setup instead of its own.
 _INTERPRETER_VARS = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "CONDA_PREFIX",
                      "PYTEST_ADDOPTS", "PYTEST_PLUGINS")
+# What a download or a resolver may see of genops's environment: how to reach the network
+# (proxies, CA bundles) and nothing else. An allowlist: GH_PAT or DATABASE_URL never get through.
+TOOL_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+            "http_proxy", "https_proxy", "no_proxy", "all_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR",
+            "REQUESTS_CA_BUNDLE")
 
 
 def scrub_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """`environ` without provider keys, credentials or interpreter overrides (for pip builds)."""
+    """`environ` without provider keys, credentials or interpreter overrides (a denylist, kept
+    for display code; anything that downloads or resolves uses `tool_env`, an allowlist)."""
     return {k: v for k, v in environ.items()
             if not k.upper().startswith(_SECRET_PREFIXES)
             and not _SECRET_PATTERN.search(k)
             and k not in _INTERPRETER_VARS and not k.startswith("GENOPS_")}
 
 
+def tool_env(environ: Mapping[str, str], home: Path) -> dict[str, str]:
+    """The whole environment of pip or uv on the host: network settings only, a private HOME,
+    no configuration file (user, machine or environment) and no secret."""
+    env = {k: environ[k] for k in TOOL_ENV if k in environ}
+    env.setdefault("PATH", SYSTEM_PATH)
+    env.update({"HOME": str(home), "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INPUT": "1",
+                "PIP_DISABLE_PIP_VERSION_CHECK": "1", "UV_NO_CONFIG": "1",
+                "XDG_CONFIG_HOME": str(home / ".config"), "PYTHONNOUSERSITE": "1"})
+    return env
+
+
 MARKER = "genops-venv.json"
 TEST_EXTRAS = ("test", "tests", "testing")
 PIP_TIMEOUT_S = 1800.0
+DEFAULT_INDEXES = ("https://pypi.org/simple",)
 
 
 class VenvBuildError(GenopsError):
@@ -83,107 +117,133 @@ class Venv:
         return self.path / "bin" / "python"
 
 
-def _requirement_lines(path: Path, root: Path, seen: set[Path]) -> list[str]:
-    """Requirement strings of a requirements file, following `-r` only inside the tree."""
-    if path in seen or not path.is_file():
-        return []
-    seen.add(path)
-    found: list[str] = []
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = re.sub(r"(^|\s)#.*$", "", raw).strip()
-        if not line:
-            continue
-        include = re.match(r"^(?:-r|--requirement)[\s=]+(\S+)$", line)
-        if include:
-            nested = (path.parent / include.group(1)).resolve()
-            if nested.is_relative_to(root.resolve()):
-                found += _requirement_lines(nested, root, seen)
-            continue
-        if not line.startswith("-"):
-            found.append(line)
-    return found
-
-
-def _pyproject_requirements(path: Path) -> list[str]:
-    try:
-        project = tomllib.loads(path.read_text(encoding="utf-8")).get("project", {})
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return []
-    found = [str(r) for r in project.get("dependencies", []) or []]
-    extras = project.get("optional-dependencies", {}) or {}
-    for extra in TEST_EXTRAS:
-        found += [str(r) for r in extras.get(extra, []) or []]
-    return found
-
-
 def declared_dependencies(tree: Path) -> Dependencies:
-    """The tree's pyproject [project.dependencies] + test extra, and its requirements*.txt."""
-    requirements: list[str] = []
-    sources: list[str] = []
-    if (tree / "pyproject.toml").is_file():
-        requirements += _pyproject_requirements(tree / "pyproject.toml")
-        sources.append("pyproject.toml")
-    seen: set[Path] = set()
-    for path in sorted(tree.glob("requirements*.txt")):
-        requirements += _requirement_lines(path.resolve(), tree, seen)
-        sources.append(path.name)
-    unique = sorted({" ".join(r.split()) for r in requirements})
+    """The tree's pyproject [project.dependencies] + test extra, and its requirements*.txt (the
+    set the lock's fingerprint covers; option lines are not requirements)."""
+    declared = [d for d in read_declared(tree)
+                if d.kind == "requirement" and d.installed and d.file != "setup.cfg"]
+    sources = (["pyproject.toml"] if (tree / "pyproject.toml").is_file() else []) + \
+        [p.name for p in sorted(tree.glob("requirements*.txt"))]
+    unique = sorted({" ".join(d.text.split()) for d in declared})
     return Dependencies(tuple(unique), tuple(sources))
 
 
-def cache_root() -> Path:
+def cache_root(workspace: Path | None = None) -> Path:
+    """Where built venvs live: `$GENOPS_VENV_CACHE`, else the workspace's `.genops/cache/venvs`
+    (no other workspace reads it), else the user's cache (no workspace given)."""
     override = os.environ.get("GENOPS_VENV_CACHE")
     if override:
         return Path(override).expanduser()
+    if workspace is not None:
+        return Path(workspace) / ".genops" / "cache" / "venvs"
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "genops" / "venvs"
 
 
-def venv_key(requirements: tuple[str, ...] | list[str]) -> str:
-    """sha256 of the interpreter identity and the sorted requirement list."""
+def venv_key(requirements: tuple[str, ...] | list[str],
+             indexes: Sequence[str] = DEFAULT_INDEXES) -> str:
+    """sha256 of the interpreter identity, the indexes and the sorted requirement list."""
     identity = {"python": sys.version, "executable": os.path.realpath(sys.executable),
-                "requirements": sorted(requirements)}
+                "requirements": sorted(requirements), "layout": 2}
+    if tuple(indexes) != DEFAULT_INDEXES:
+        identity["indexes"] = list(indexes)
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _pip_env() -> dict[str, str]:
-    env = scrub_env(os.environ)
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    return env
+def _checked_lock(lock: str, indexes: Sequence[str]) -> None:
+    """The lock passes the policy too (a cloned repository's lock is as untrusted as its tree)."""
+    with tempfile.TemporaryDirectory(prefix="genops-lockcheck-") as tmp:
+        path = Path(tmp) / "generated.lock"
+        path.write_text(lock, encoding="utf-8")
+        for line in read_lock_lines(path):
+            why = check_line(line, indexes=indexes, pinned=True)
+            if why:
+                raise VenvBuildError(f"lock line {line.line}: {line.text!r}: {why}", log="")
 
 
-def _build(build_dir: Path, requirements: list[str], lock: str | None = None) -> None:
-    """Create a venv in `build_dir` and install `requirements` into it, or exactly the
-    hash-pinned `lock` (pip `--require-hashes --no-deps`: nothing unlisted, nothing unhashed)."""
-    log: list[str] = []
-    steps = [[sys.executable, "-m", "venv", str(build_dir)]]
-    pip = [str(build_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--no-input"]
-    if lock is not None:
-        build_dir.mkdir(parents=True, exist_ok=True)  # venv accepts an existing directory
-        lock_file = build_dir / "genops-requirements.lock"
-        lock_file.write_text(lock, encoding="utf-8")
-        steps.append([*pip, "--require-hashes", "--no-deps", "-r", str(lock_file)])
-    elif requirements:
-        steps.append([*pip, *requirements])
-    for argv in steps:
+def _index_args(indexes: Sequence[str]) -> list[str]:
+    args = ["--index-url", indexes[0]]
+    for extra in indexes[1:]:
+        args += ["--extra-index-url", extra]
+    return args
+
+
+def _sdist_hint(stderr: str) -> str:
+    missing = re.findall(r"No matching distribution found for (\S+)", stderr)
+    if missing:
+        return (f"; {missing[0]} has no wheel for this interpreter and platform on the workspace's "
+                "indexes: genops installs wheels only (building an sdist runs its build code), so "
+                "pin a version that ships a wheel")
+    return ""
+
+
+class _Steps:
+    """Runs the build's commands, keeping one log for the error a user reads."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+
+    def run(self, argv: list[str], env: dict[str, str], what: str) -> None:
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, env=_pip_env(),
+            proc = subprocess.run(argv, capture_output=True, text=True, env=env,
                                   timeout=PIP_TIMEOUT_S, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
-            raise VenvBuildError(f"`{' '.join(argv[1:4])}` timed out", log="\n".join(log)) from None
-        log += [f"$ {' '.join(argv)}", proc.stdout, proc.stderr]
+            raise VenvBuildError(f"{what} timed out", log="\n".join(self.log)) from None
+        self.log += [f"$ {' '.join(argv)}", proc.stdout, proc.stderr]
         if proc.returncode != 0:
-            raise VenvBuildError(f"installing the tree's dependencies failed "
-                                 f"(exit {proc.returncode})", log="\n".join(log))
+            raise VenvBuildError(f"{what} failed (exit {proc.returncode})"
+                                 f"{_sdist_hint(proc.stderr)}", log="\n".join(self.log))
 
 
-def ensure_venv(requirements: list[str] | tuple[str, ...], lock: str | None = None) -> Venv:
+def _build(build_dir: Path, requirements: list[str], lock: str | None, *, root: Path,
+           indexes: Sequence[str], sandbox: Probe | None) -> None:
+    """Create a venv in `build_dir`: wheels downloaded on the host (nothing built or run), then
+    installed by the venv's pip inside the sandbox, offline."""
+    steps = _Steps()
+    steps.run([sys.executable, "-m", "venv", str(build_dir)], {"PATH": SYSTEM_PATH},
+              "creating the venv")
+    with tempfile.TemporaryDirectory(prefix="genops-wheels-") as tmp:
+        house, home = Path(tmp) / "wheels", Path(tmp) / "home"
+        house.mkdir()
+        home.mkdir()
+        wanted = requirements
+        if lock is not None:
+            (house / "requirements.lock").write_text(lock, encoding="utf-8")
+            wanted = ["--require-hashes", "--no-deps", "-r", str(house / "requirements.lock")]
+        if wanted:
+            steps.run([sys.executable, "-m", "pip", "download", "--isolated", "-q", "--no-input",
+                       "--only-binary=:all:", "--dest", str(house),
+                       "--cache-dir", str(root / ".pip-cache"), *_index_args(indexes), *wanted],
+                      tool_env(os.environ, home), "downloading the tree's dependencies (wheels only)")
+        install = [str(build_dir / "bin" / "python"), "-m", "pip", "install", "--isolated", "-q",
+                   "--no-input", "--no-index", "--only-binary=:all:", "--no-cache-dir",
+                   "--find-links", str(house), *wanted]
+        env = {"PATH": f"{build_dir / 'bin'}:{SYSTEM_PATH}", "HOME": str(build_dir),
+               "PIP_CONFIG_FILE": os.devnull, "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1"}
+        if wanted and sandbox is not None and sandbox.executable:
+            install = bwrap_argv(sandbox.executable, install, scratch=build_dir, cwd=build_dir,
+                                 readonly=[*interpreter_roots(sys.executable), house], env=env)
+        if wanted:
+            steps.run(install, env, "installing the tree's dependencies (in the sandbox, offline)"
+                      if sandbox is not None else "installing the tree's dependencies (offline)")
+
+
+def ensure_venv(requirements: list[str] | tuple[str, ...], lock: str | None = None, *,
+                workspace: Path | None = None, indexes: Sequence[str] = DEFAULT_INDEXES,
+                sandbox: Probe | None = None) -> Venv:
     """The cached venv for `requirements` (or for the hash-pinned `lock` when given), building it
-    (atomically, once) when missing."""
+    (atomically, once) when missing: downloaded on the host without building, installed inside
+    `sandbox` (bubblewrap; None only when the workspace explicitly runs unsandboxed)."""
     started = time.monotonic()
+    for text in requirements:  # the gate checked the tree; a direct caller meets the policy too
+        why = check_line(Declared("(requirement)", None, text), indexes=indexes)
+        if why:
+            raise VenvBuildError(f"{text!r}: {why}", log="")
+    if lock is not None:
+        _checked_lock(lock, indexes)
     key = venv_key([*requirements, *([f"lock:{hashlib.sha256(lock.encode()).hexdigest()}"]
-                                      if lock is not None else [])])
-    root = cache_root()
+                                      if lock is not None else [])], indexes)
+    root = cache_root(workspace)
     root.mkdir(parents=True, exist_ok=True)
     final = root / key
     if (final / MARKER).is_file():
@@ -196,9 +256,11 @@ def ensure_venv(requirements: list[str] | tuple[str, ...], lock: str | None = No
             shutil.rmtree(stale, ignore_errors=True)
         build_dir = root / f".build-{key}-{os.getpid()}"
         try:
-            _build(build_dir, list(requirements), lock)
+            _build(build_dir, list(requirements), lock, root=root, indexes=indexes,
+                   sandbox=sandbox)
             (build_dir / MARKER).write_text(json.dumps(
-                {"key": key, "requirements": sorted(requirements), "python": sys.version},
+                {"key": key, "requirements": sorted(requirements), "python": sys.version,
+                 "indexes": list(indexes), "sandboxed_install": sandbox is not None},
                 indent=2) + "\n", encoding="utf-8")
             shutil.rmtree(final, ignore_errors=True)  # a marker-less leftover from an old genops
             os.rename(build_dir, final)

@@ -14,6 +14,7 @@ from typing import Any
 from genops.gates import (
     adr_rules,
     budget,
+    dependencies,
     context_fit,
     diff_policy,
     licenses,
@@ -35,6 +36,8 @@ GATE_FACTORIES: tuple[tuple[str, GateFactory], ...] = (
     ("parse", parse.make_gate),                # every .py file parses
     ("diff_policy", diff_policy.make_gate),    # semantic diff against the current release
     ("adr_rules", adr_rules.make_gate),        # architecture rules of accepted ADRs
+    ("dependencies", dependencies.make_gate),  # every declared requirement a plain name from
+    #                                              the named indexes, before anything installs
     ("lock", lock.make_gate),                  # declared dependencies match the hash-pinned lock
     ("licenses", licenses.make_gate),          # every locked license is allowed
     ("tests", tests.make_gate),                # the generated test suite, isolated, no keys

@@ -226,11 +226,15 @@ class Arena:
             self.constants() + REPORT + textwrap.dedent(payload))
         return staged
 
-    def gate(self, payload: str, **options: Any) -> tuple[GateResult, list[dict[str, Any]]]:
+    def gate(self, payload: str, allow_unsandboxed: bool = False,
+             **options: Any) -> tuple[GateResult, list[dict[str, Any]]]:
         """Run the real tests gate the way genops does: in a process started from the workspace
         root with the secrets in its environment (so /proc/<pid>/environ holds them)."""
         staged = self.stage(payload)
         env = {**os.environ, "PYTHONPATH": str(Path(genops.__file__).parent.parent)}
+        env.pop("GENOPS_ALLOW_UNSANDBOXED", None)
+        if allow_unsandboxed:
+            env["GENOPS_ALLOW_UNSANDBOXED"] = "1"
         proc = subprocess.run([sys.executable, "-c", GATE_CHILD, str(self.root), str(staged),
                                str(self.run / "evidence"), COMMAND, json.dumps(options)],
                               cwd=self.root, env=env, capture_output=True, text=True, timeout=300)
@@ -280,8 +284,9 @@ def test_hostile_suite_reaches_nothing_outside_its_scratch(arena: Arena, attack:
     _unchanged(arena, before, home)
     assert result.data["sandbox"] == "bwrap" and result.facts["sandbox"] == "bwrap"
     if attack == "junit_link":  # the link is refused: no evidence, so the gate cannot pass
-        assert result.verdict == "fail" and "no valid JUnit XML" in result.summary
-        assert not (arena.run / "evidence" / "tests" / "junit.xml").exists()
+        assert result.verdict == "fail" and "JUnit file is missing" in result.summary
+        kept = arena.run / "evidence" / "tests" / "junit.xml"  # genops's own, from its reporter
+        assert not kept.is_symlink() and "HOME-SECRET" not in kept.read_text(encoding="utf-8")
         return
     assert result.verdict == "pass", result.summary
     (seen,) = reports
@@ -332,29 +337,32 @@ def test_allowlist_environment_applies_without_the_sandbox_too(arena: Arena) -> 
                                                              '[p for p in os.listdir("/proc") '
                                                              'if p.isdigit()]', '["self"]')
     assert own_only != PAYLOADS["environ"]  # without bubblewrap /proc/$PPID/environ is readable
-    result, (seen,) = arena.gate(own_only, sandbox="off")
+    result, (seen,) = arena.gate(own_only, sandbox="off", allow_unsandboxed=True)
     assert result.verdict == "pass" and result.facts["sandbox"] == "none"
     assert '[no sandbox: [gates.tests] sandbox = "off"]' in result.summary
     assert not set(SECRETS) & set(seen["names"])
     assert set(seen["names"]) <= {"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "PYTHONPATH",
-                                  "PYTHONDONTWRITEBYTECODE", "PYTEST_CURRENT_TEST", "PYTEST_VERSION",
+                                  "PYTHONDONTWRITEBYTECODE", "PYTEST_CURRENT_TEST", "PYTEST_VERSION", "GENOPS_REPORT_FD",
                                   "PWD"}
     _unchanged(arena, before, home)
 
 
-@pytest.mark.parametrize("policy, bwrap, verdict, sandbox, words", [
-    ("required", "/nonexistent/bwrap", "fail", "none", "sandbox required but bubblewrap"),
-    ("preferred", "/nonexistent/bwrap", "pass", "none", "[no sandbox: bubblewrap"),
-    ("off", "/nonexistent/bwrap", "pass", "none", '[no sandbox: [gates.tests] sandbox = "off"]'),
-    ("required", "bwrap", "pass", "bwrap", "1 passed"),
-    ("preferred", "bwrap", "pass", "bwrap", "1 passed"),
+@pytest.mark.parametrize("policy, bwrap, allow, verdict, sandbox, words", [
+    ("required", "/nonexistent/bwrap", False, "fail", "none", "sandbox is required but bubblewrap"),
+    # "preferred" no longer falls back: a suite without bubblewrap read secrets and planted hooks
+    ("preferred", "/nonexistent/bwrap", False, "fail", "none", "sandbox is required but bubblewrap"),
+    # "off" from genops.toml alone is refused: the file may come from someone else's repository
+    ("off", "/nonexistent/bwrap", False, "fail", "none", "--allow-unsandboxed"),
+    ("off", "/nonexistent/bwrap", True, "pass", "none", '[no sandbox: [gates.tests] sandbox = "off"]'),
+    ("required", "bwrap", False, "pass", "bwrap", "1 passed"),
+    ("preferred", "bwrap", False, "pass", "bwrap", "1 passed"),
 ])
-def test_sandbox_policy(arena: Arena, policy: str, bwrap: str, verdict: str, sandbox: str,
-                        words: str) -> None:
+def test_sandbox_policy(arena: Arena, policy: str, bwrap: str, allow: bool, verdict: str,
+                        sandbox: str, words: str) -> None:
     if bwrap == "bwrap":
         _bwrap_or_skip()
     result, reports = arena.gate("def test_ok():\n    report(ran=True)\n", sandbox=policy,
-                                 bwrap=bwrap)
+                                 bwrap=bwrap, allow_unsandboxed=allow)
     assert (result.verdict, result.facts["sandbox"]) == (verdict, sandbox), result.summary
     assert words in result.summary
     assert reports == ([] if verdict == "fail" else [{"ran": True}])  # required: never ran
@@ -409,10 +417,10 @@ def test_env_setting_is_validated(names: list[str], error: str | None) -> None:
 ])
 def test_counts_come_from_junit_outcomes(arena: Arena, tests: str, verdict: str,
                                          summary: str, skipped: int) -> None:
-    result, _ = arena.gate(tests, sandbox="off")
+    result, _ = arena.gate(tests)
     assert result.verdict == verdict
     assert result.summary.split(" [no sandbox")[0] == summary
-    assert result.facts["skipped"] == skipped and result.facts["sandbox"] == "none"
+    assert result.facts["skipped"] == skipped and result.facts["sandbox"] == "bwrap"
 
 
 TRACE_SPECS = ("# Requirements\n- **REQ-T-1** one.\n- **REQ-T-2** two.\n- **REQ-T-3** three.\n"
@@ -443,7 +451,7 @@ def test_traceability_counts_only_passing_tests(arena: Arena, skipped: str, unco
     toml = arena.root / "genops.toml"
     toml.write_text(toml.read_text().replace('skipped = "warn"', f'skipped = "{skipped}"')
                     .replace('uncovered = "warn"', f'uncovered = "{uncovered}"'))
-    arena.gate(TRACE_TESTS, sandbox="off")
+    arena.gate(TRACE_TESTS)
     ctx = GateContext(workspace=workspace(arena.root), staged=arena.run / "staged", previous=None,
                       evidence_dir=arena.run / "evidence")
     result = TraceabilityGate().check(ctx)
