@@ -37,7 +37,9 @@ def check_env_names(names: Iterable[str]) -> list[str]:
 
 class _Strict(BaseModel):
     # inf and nan are refused everywhere: `per_run_usd = inf` would switch the budget off.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # strict: no coercion (`max_share = true` is not 1.0, `timeout_s = "10"` is not 10, `use_venv
+    # = 1` is not true); an integer is still a number where a float is expected.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 def check_output_dir(value: str) -> str:
@@ -65,7 +67,7 @@ class ProjectConfig(_Strict):
     package: str | None = None  # the main Python package inside the output tree
     # Hidden names (e.g. ".github") the model may write; everything else hidden is refused.
     allow_hidden: list[str] = Field(default_factory=list)
-    max_file_bytes: int = Field(1 << 20, ge=1)  # the largest file the model may write
+    max_file_bytes: int = Field(1 << 20, ge=1, le=1 << 30)  # the largest file the model may write
 
     @model_validator(mode="after")
     def _hidden_names(self) -> ProjectConfig:
@@ -89,7 +91,7 @@ class CapabilityPins(_Strict):
     temperature: bool | float | None = None  # true: any value; false: none; a number: only it
     top_p: bool | float | None = None
     seed: bool | None = None
-    min_cache_tokens: int | None = Field(None, ge=0)  # shortest prefix the provider caches
+    min_cache_tokens: int | None = Field(None, ge=0, le=1_000_000)  # shortest prefix cached
 
 
 class ModelConfig(_Strict):
@@ -100,14 +102,14 @@ class ModelConfig(_Strict):
     temperature: float = 0.0
     seed: int | None = None
     top_p: float | None = None
-    max_output_tokens: int = Field(16000, gt=0)
+    max_output_tokens: int = Field(16000, gt=0, le=1_000_000)
     base_url: str | None = None
     api_key_env: str | None = None
     api: Literal["chat", "responses"] = "chat"  # OpenAI family only
-    timeout_s: float = Field(600.0, gt=0)
+    timeout_s: float = Field(600.0, gt=0, le=86_400)
     # The model's context window in tokens, overriding the catalog: a local model's window is
     # whatever its server was started with (llama.cpp -c / n_ctx), which no catalog can know.
-    context_window: int | None = Field(None, gt=0)
+    context_window: int | None = Field(None, gt=0, le=100_000_000)
     capabilities: CapabilityPins | None = None  # overrides the catalog's (genops help providers)
 
 
@@ -140,31 +142,31 @@ class PatchConfig(_Strict):
     """`genops patch`: how much context a request shows, how often failing blocks are re-asked,
     and the largest change a patch may make before it must be a regeneration."""
 
-    context_tokens: int = Field(8000, ge=500)
+    context_tokens: int = Field(8000, ge=500, le=10_000_000)
     max_repairs: int = Field(3, ge=0, le=10)
     max_share: float = Field(0.2, gt=0, le=1)
 
 
 class RetryConfig(_Strict):
     max_attempts: int = Field(6, ge=1, le=50)
-    base_delay_s: float = Field(1.0, ge=0)
-    max_delay_s: float = Field(60.0, ge=0)
-    max_retry_after_s: float = Field(300.0, ge=0)
+    base_delay_s: float = Field(1.0, ge=0, le=3_600)
+    max_delay_s: float = Field(60.0, ge=0, le=86_400)
+    max_retry_after_s: float = Field(300.0, ge=0, le=86_400)
 
 
 class BudgetConfig(_Strict):
-    per_run_usd: float = Field(20.0, gt=0)
-    per_month_usd: float = Field(200.0, gt=0)
+    per_run_usd: float = Field(20.0, gt=0, le=1_000_000)
+    per_month_usd: float = Field(200.0, gt=0, le=10_000_000)
 
 
 class Price(_Strict):
     """USD per million tokens. An omitted cache price is the input price: a server that reports
     cached tokens (llama-server does) must not have them billed at nothing."""
 
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-    cache_read: float = Field(0.0, ge=0)
-    cache_write: float = Field(0.0, ge=0)
+    input: float = Field(ge=0, le=10_000)
+    output: float = Field(ge=0, le=10_000)
+    cache_read: float = Field(0.0, ge=0, le=10_000)
+    cache_write: float = Field(0.0, ge=0, le=10_000)
 
     @model_validator(mode="before")
     @classmethod
@@ -262,7 +264,7 @@ class MigrationGateConfig(_Strict):
     schema_: str = Field("", alias="schema")
     seed: str = ""
     contract: str = "python -m pytest -q -p no:cacheprovider -m data_contract"
-    timeout_s: float = Field(300.0, gt=0)
+    timeout_s: float = Field(300.0, gt=0, le=86_400)
     required: bool = True
     bootstrap: list[str] = Field(default_factory=list)  # new-tree paths lent to a pre-contract parent
 
@@ -315,9 +317,9 @@ class PanelConfig(_Strict):
 
     rungs: list[str] = Field(default_factory=list)
     when: Literal["always", "high_risk", "never"] = "high_risk"
-    quorum: int = Field(2, ge=1)
+    quorum: int = Field(2, ge=1, le=64)
     block_on: Literal["any_blocker", "majority"] = "any_blocker"
-    max_code_lines: int = Field(400, ge=20)  # the riskiest code shown to each reviewer
+    max_code_lines: int = Field(400, ge=20, le=100_000)  # the riskiest code each reviewer sees
 
 
 class HighRiskConfig(_Strict):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
+import json
 import re
 import tomllib
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -67,19 +70,126 @@ def load_config(root: Path) -> GenopsConfig:
     try:
         return GenopsConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        field = ".".join(str(p) for p in loc) or "(top level)"
-        hint = "`genops help config` lists every key"
-        if err["type"] == "extra_forbidden":
+        errors = exc.errors()
+        loc = key_path(tuple(errors[0]["loc"]))
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") \
+            or "(top level)"
+        hint = "`genops help config` lists every key, its type and its bounds"
+        if errors[0]["type"] == "extra_forbidden":
             what = "unknown key"
             close = difflib.get_close_matches(str(loc[-1]), allowed_keys(loc[:-1]), n=1)
             if close:
                 what += f"; did you mean {close[0]!r}?"
         else:
-            what = err["msg"]
+            what = describe([e for e in errors if key_path(tuple(e["loc"])) == loc])
         raise ConfigError(CONFIG_NAME, f"{field}: {what}", line=_line_of_key(text, loc),
                           hint=hint) from None
+
+
+# What each pydantic error type expects, in TOML's words.
+_EXPECTED = {
+    "float_type": "a number", "float_parsing": "a number",
+    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+    "bool_type": "a boolean (true or false)", "bool_parsing": "a boolean (true or false)",
+    "string_type": "a string", "list_type": "an array", "dict_type": "a table",
+    "model_type": "a table", "model_attributes_type": "a table",
+    "finite_number": "a finite number",
+}
+_BOUND = {"gt": "greater than", "ge": "greater than or equal to", "lt": "less than",
+          "le": "less than or equal to"}
+_BOUND_TYPES = {"greater_than": "gt", "greater_than_equal": "ge", "less_than": "lt",
+                "less_than_equal": "le"}
+
+
+def describe(errors: list[Any]) -> str:
+    """`expected <what>, got <value> (<its TOML type>)` for one key's errors (a union such as
+    `bool | float` reports one error per member: each is one alternative), else pydantic's words."""
+    expected: list[str] = []
+    for err in errors:
+        kind = err["type"]
+        if kind in _EXPECTED:
+            what = _EXPECTED[kind]
+        elif kind in _BOUND_TYPES:
+            name = _BOUND_TYPES[kind]
+            what = f"a number {_BOUND[name]} {_number(err.get('ctx', {}).get(name))}"
+        elif kind == "literal_error":
+            what = str(err.get("ctx", {}).get("expected") or err["msg"])
+        else:
+            return str(err["msg"])
+        if what not in expected:
+            expected.append(what)
+    if len(expected) > 1:
+        expected = [e.replace(" (true or false)", "") for e in expected]
+    value = errors[0].get("input")
+    return f"expected {' or '.join(expected)}, got {_shown(value)} ({_toml_type(value)})"
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _shown(value: Any) -> str:
+    """A value as it is written in TOML (shortened)."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, (list, dict)):
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    else:
+        text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _toml_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, (datetime.date, datetime.time)):
+        return "a date/time"
+    return type(value).__name__
+
+
+def key_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The TOML key a pydantic error location names: `loc` without the member tag a union
+    adds (`models.m.capabilities.temperature.bool` is `models.m.capabilities.temperature`)."""
+    annotation: Any = GenopsConfig
+    path: list[Any] = []
+    for part in loc:
+        annotation = _optional(annotation)
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            info = annotation.model_fields.get(str(part)) or next(
+                (f for f in annotation.model_fields.values() if f.alias == part), None)
+            annotation = info.annotation if info is not None else None
+        elif origin is dict and len(args) == 2:
+            annotation = args[1]
+        elif origin is list and args and isinstance(part, int):
+            annotation = args[0]
+        elif annotation is not None:
+            break  # a union's member tag, or a validator's
+        path.append(part)
+    return tuple(path)
+
+
+def _optional(annotation: Any) -> Any:
+    """`X | None` as X; any other annotation as it is."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return members[0]
+    return annotation
 
 
 def allowed_keys(loc: tuple[Any, ...]) -> list[str]:
