@@ -11,16 +11,19 @@ model adds without a lock update is detected offline, and the tests gate install
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from genops.errors import GenopsError, UsageError
+from genops.toolenv import tool_env
 
 HEADER = "# genops lock: declared sha256 "
 LICENSE_PREFIX = "# license "  # `# license name==version: EXPRESSION`, one line per package
@@ -108,16 +111,25 @@ def _uv() -> list[str]:
     return [sys.executable, "-m", "uv"]
 
 
-def resolve(requirements: list[str] | tuple[str, ...], *, python_version: str) -> str:
-    """A universal, hash-pinned lock of `requirements`, with genops's header line (needs PyPI)."""
+def resolve(requirements: list[str] | tuple[str, ...], *, python_version: str,
+            indexes: Sequence[str] = ("https://pypi.org/simple",)) -> str:
+    """A universal, hash-pinned lock of `requirements`, with genops's header line (needs the
+    index). uv runs with no configuration file, an allowlisted environment (no secret, no
+    UV_*/PIP_* setting) and only the workspace's `indexes`; the tree passed the dependency
+    policy first, so no option of its own reaches uv."""
     with tempfile.TemporaryDirectory(prefix="genops-lock-") as tmp:
         source = Path(tmp) / "requirements.in"
         target = Path(tmp) / "requirements.lock"
+        home = Path(tmp) / "home"
+        home.mkdir()
         source.write_text("\n".join(requirements) + "\n", encoding="utf-8")
         argv = [*_uv(), "pip", "compile", str(source), "-o", str(target), "--generate-hashes",
                 "--universal", "--python-version", python_version, "--no-header", "--quiet",
-                "--no-annotate"]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+                "--no-annotate", "--no-config", "--index-url", indexes[0],
+                *[arg for extra in indexes[1:] for arg in ("--extra-index-url", extra)],
+                "--cache-dir", str(Path(tmp) / "uv-cache")]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=tmp,
+                              env=tool_env(os.environ, home), stdin=subprocess.DEVNULL)
         if proc.returncode != 0:
             raise GenopsError(f"uv could not resolve the tree's dependencies: "
                               f"{proc.stderr.strip()[-2000:]}")

@@ -16,13 +16,13 @@ from genops.gates.requirements import Refusal, allowed_requirements, check_polic
 from genops.workspace import Workspace
 
 
-def policy_refusals(ws: Workspace, tree: Path) -> list[Refusal]:
-    """The refusals of the workspace's policy on `tree` (its lock included when present)."""
+def policy_refusals(ws: Workspace, tree: Path, *, with_lock: bool = True) -> list[Refusal]:
+    """The refusals of the workspace's policy on `tree` (its lock too, when present and asked)."""
     config = ws.config
     lock = lock_path(ws.root, config.project.output)
     return check_policy(tree, indexes=config.audit.indexes,
                         allowed=allowed_requirements(ws.active_adrs()),
-                        lock=lock if lock.is_file() else None)
+                        lock=lock if with_lock and lock.is_file() else None)
 
 
 def _prefix(ctx: GateContext, refusal: Refusal) -> str:

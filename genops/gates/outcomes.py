@@ -42,11 +42,12 @@ class CaseOutcome:
     @property
     def junit_id(self) -> str:
         """The id pytest's junitxml gives this test (`classname::name`)."""
-        path, _, rest = self.nodeid.partition("::")
+        base, bracket, params = self.nodeid.partition("[")  # parameters may hold "::"
+        path, _, rest = base.partition("::")
         parts = rest.split("::") if rest else []
         module = path.removesuffix(".py").replace("/", ".")
         classname = ".".join([module, *parts[:-1]])
-        name = parts[-1] if parts else path
+        name = (parts[-1] if parts else path) + bracket + params
         return f"{classname}::{name}".strip(":")
 
 

@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from genops.toolenv import SYSTEM_PATH
+
 SandboxMode = Literal["required", "preferred", "off"]
-SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Top-level system directories mounted read-only (or re-created as the same symlink).
 SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 VIEWED_DIRS = ("/etc",)  # mounted as their world-readable part only

@@ -44,7 +44,8 @@ from genops.errors import GenopsError
 
 from genops.errors import GenopsError
 from genops.gates.requirements import Declared, check_line, read_declared, read_lock_lines
-from genops.gates.sandbox import SYSTEM_PATH, Probe, bwrap_argv, interpreter_roots
+from genops.gates.sandbox import Probe, bwrap_argv, interpreter_roots
+from genops.toolenv import SYSTEM_PATH, tool_env
 
 # Variables that may hold a credential: never handed to pip (the suite gets an allowlist instead).
 _SECRET_PREFIXES = ("OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_", "AZURE_OPENAI_", "MISTRAL_",
@@ -53,13 +54,6 @@ _SECRET_PATTERN = re.compile(r"(API_?KEY|_TOKEN|SECRET|PASSWORD|CREDENTIALS)", r
 # Variables that would make the suite see genops's interpreter setup instead of its own.
 _INTERPRETER_VARS = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "CONDA_PREFIX",
                      "PYTEST_ADDOPTS", "PYTEST_PLUGINS")
-# What a download or a resolver may see of genops's environment: how to reach the network
-# (proxies, CA bundles) and nothing else. An allowlist: GH_PAT or DATABASE_URL never get through.
-TOOL_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
-            "http_proxy", "https_proxy", "no_proxy", "all_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR",
-            "REQUESTS_CA_BUNDLE")
-
-
 def scrub_env(environ: Mapping[str, str]) -> dict[str, str]:
     """`environ` without provider keys, credentials or interpreter overrides (a denylist, kept
     for display code; anything that downloads or resolves uses `tool_env`, an allowlist)."""
@@ -67,17 +61,6 @@ def scrub_env(environ: Mapping[str, str]) -> dict[str, str]:
             if not k.upper().startswith(_SECRET_PREFIXES)
             and not _SECRET_PATTERN.search(k)
             and k not in _INTERPRETER_VARS and not k.startswith("GENOPS_")}
-
-
-def tool_env(environ: Mapping[str, str], home: Path) -> dict[str, str]:
-    """The whole environment of pip or uv on the host: network settings only, a private HOME,
-    no configuration file (user, machine or environment) and no secret."""
-    env = {k: environ[k] for k in TOOL_ENV if k in environ}
-    env.setdefault("PATH", SYSTEM_PATH)
-    env.update({"HOME": str(home), "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INPUT": "1",
-                "PIP_DISABLE_PIP_VERSION_CHECK": "1", "UV_NO_CONFIG": "1",
-                "XDG_CONFIG_HOME": str(home / ".config"), "PYTHONNOUSERSITE": "1"})
-    return env
 
 
 MARKER = "genops-venv.json"
