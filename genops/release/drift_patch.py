@@ -17,13 +17,14 @@ from genops.errors import UsageError
 from genops.gates.drift import DriftReport, detect_drift
 from genops.gates.registry import GateObserver
 from genops.pathpolicy import PathPolicy
+from genops.release.drift_paths import refuse_unsafe_output
 from genops.release.manifest import ReleaseFacts
 from genops.release.recovery import startup_recovery
 from genops.release.runs import RunState
 from genops.release.stages import RunOutcome, gate, promote_run
 from genops.release.staging import stage_tree
 from genops.store import gitops
-from genops.store.releases import load_manifest
+from genops.store.releases import current_release, load_manifest
 from genops.store.tree import tree_files
 from genops.workspace import Workspace
 
@@ -32,9 +33,15 @@ SOURCE = "drift"
 
 
 def read_tree_text(root: Path) -> dict[str, str]:
-    """Every file of an output tree as text (generated trees are text; anything else is refused)."""
+    """Every file of an output tree as text (generated trees are text; anything else is refused).
+
+    A symlink is refused, never read through: its target could be any file the user can read.
+    """
     files: dict[str, str] = {}
     for rel in tree_files(root):
+        if (root / rel).is_symlink():
+            raise UsageError(f"{root.name}/{rel} is a symlink; a generated tree holds regular "
+                             "files only", hint="replace the link with a regular file, or remove it")
         try:
             files[rel] = (root / rel).read_text(encoding="utf-8")
         except UnicodeDecodeError:
@@ -61,6 +68,8 @@ def record_drift(ws: Workspace, *, reason: str | None = None,
                  gate_observer: GateObserver | None = None) -> RunOutcome:
     """Gate and promote the hand-edited output tree as a `patch` release."""
     startup_recovery(ws.root)
+    if current_release(ws.root) is not None:
+        refuse_unsafe_output(ws)  # before any file is read or a run folder exists
     report = detect_drift(ws)
     if report.release is None:
         raise UsageError("there is no release yet, so there is no drift to record",
