@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
+
 from genops.gates.rules_tree import RuleRef, TreeFacts, Violation
 from genops.semdiff.imports import module_name, resolve_relative
 from genops.workspace.rules_schema import as_list, matches_any
@@ -77,8 +79,18 @@ def check_allowed_dependencies(facts: TreeFacts, ref: RuleRef, rule: dict[str, A
                 rule=ref, file=facts.file_of(module), line=line, subjects=(module, top),
                 message=f"{ref.label}: {module} imports third-party package {top!r}, which is "
                         f"not allowed (allowed: {listed or 'none'}; the stdlib always is)"))
-    for file, at, name in declared_dependencies(facts):
-        if not _allowed(name, allowed):
+    exact = {" ".join(str(r).split()) for r in as_list(rule.get("requirements"))}
+    for file, at, name, spec in declared_requirements(facts):
+        if " ".join(spec.split()) in exact:
+            continue
+        problem = _whole_requirement_problem(spec)
+        if problem:
+            found.append(Violation(
+                rule=ref, file=file, line=at, subjects=(name or spec,),
+                message=f"{ref.label}: {file} declares {spec!r}, {problem}; a name is not "
+                        f"enough, the whole requirement is checked (list this exact line under "
+                        f"`requirements` to allow it)"))
+        elif name and not _allowed(name, allowed):
             found.append(Violation(
                 rule=ref, file=file, line=at, subjects=(name,),
                 message=f"{ref.label}: {file} declares dependency {name!r}, which is not "
@@ -86,8 +98,21 @@ def check_allowed_dependencies(facts: TreeFacts, ref: RuleRef, rule: dict[str, A
     return found
 
 
-def declared_dependencies(facts: TreeFacts) -> Iterator[tuple[str, int | None, str]]:
-    """(file, line, name) of each dependency in the tree's pyproject.toml and requirements*.txt."""
+def _whole_requirement_problem(spec: str) -> str | None:
+    """Why a declared line is more than a name with a version (a URL, a path, an option)."""
+    if spec.strip().startswith("-"):
+        return "an installer option"
+    try:
+        requirement = Requirement(spec)
+    except InvalidRequirement:
+        return "which is not a PEP 508 requirement (a local path or a bare URL)"
+    if requirement.url:
+        return f"which installs from {requirement.url} instead of the package index"
+    return None
+
+
+def declared_requirements(facts: TreeFacts) -> Iterator[tuple[str, int | None, str | None, str]]:
+    """(file, line, name or None, whole line) of every dependency line the tree declares."""
     files = facts.all_files
     if "pyproject.toml" in files:
         text = facts.text("pyproject.toml")
@@ -101,14 +126,16 @@ def declared_dependencies(facts: TreeFacts) -> Iterator[tuple[str, int | None, s
             specs.extend(extra)
         for spec in specs:
             match = _REQ_NAME.match(str(spec))
-            if match:
-                yield "pyproject.toml", _line_containing(text, str(spec)), match.group(1)
+            yield ("pyproject.toml", _line_containing(text, str(spec)),
+                   match.group(1) if match else None, str(spec))
     for rel in files:
         if "/" not in rel and fnmatchcase(rel, "requirements*.txt"):
             for number, raw in enumerate(facts.text(rel).splitlines(), start=1):
-                match = _REQ_NAME.match(raw.split("#")[0])
-                if match and not raw.lstrip().startswith("-"):
-                    yield rel, number, match.group(1)
+                line = raw.split(" #")[0].strip()
+                if not line or line.startswith("#") or re.match(r"^(-r|--requirement)\s", line):
+                    continue
+                match = _REQ_NAME.match(line)
+                yield rel, number, match.group(1) if match and not line.startswith("-") else None, line
 
 
 def _line_containing(text: str, needle: str) -> int | None:

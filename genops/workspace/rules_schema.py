@@ -21,7 +21,7 @@ from genops.errors import ConfigError
 from genops.workspace.yamlpos import line_of, load_yaml_with_nodes
 
 FieldType = Literal["modules", "module", "layers", "names", "globs", "int", "bool", "text",
-                    "choice"]
+                    "choice", "requirements"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,9 @@ RULE_KINDS: dict[str, tuple[FieldSpec, ...]] = {
     "independent": (FieldSpec("modules", "modules", True), FieldSpec("except", "modules")),
     "acyclic": (FieldSpec("package", "module", True),
                 FieldSpec("level", "choice", choices=ACYCLIC_LEVELS)),
-    "allowed_dependencies": (FieldSpec("packages", "names", True),),
+    # `requirements`: exact lines (a direct URL, a path) the supply-chain policy may let through
+    "allowed_dependencies": (FieldSpec("packages", "names", True),
+                             FieldSpec("requirements", "requirements")),
     "forbidden_calls": (FieldSpec("calls", "modules", True), FieldSpec("in", "modules"),
                         FieldSpec("except", "modules")),
     "max_file_lines": (FieldSpec("max", "int", True), FieldSpec("paths", "globs")),
@@ -103,6 +105,8 @@ def pattern_problem(pattern: Any, kind: FieldType) -> str | None:
         if pattern.startswith("/") or "\\" in pattern or ".." in pattern.split("/"):
             return f"path pattern {pattern!r} must be relative to the tree, with '/' separators"
         return None
+    if kind == "requirements":
+        return None  # an exact line, compared as written (after collapsing spaces)
     if kind == "names":
         if not _PACKAGE_NAME.match(pattern):
             return f"{pattern!r} is not a package name (letters, digits, '.', '_', '-')"

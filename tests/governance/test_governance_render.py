@@ -140,7 +140,8 @@ def test_workflow_is_valid_yaml_with_the_ci_steps() -> None:
     workflow = yaml.safe_load(workflow_text())
     triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
     assert "pull_request" in triggers
-    assert workflow["permissions"]["security-events"] == "write"
+    assert workflow["permissions"] == {}  # least privilege: the job asks for what it needs
+    assert workflow["jobs"]["check"]["permissions"]["security-events"] == "write"
     steps = _steps()
     uses = [s.get("uses", "") for s in steps]
     runs = "\n".join(s.get("run", "") for s in steps)
