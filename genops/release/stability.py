@@ -114,14 +114,15 @@ def classify(old: Path, new: Path) -> dict[str, str]:
 
 def _tests(ws: Workspace, staged: Path, previous: Path | None, run_dir: Path) -> dict[str, Any]:
     """The tests gate on a scratch tree: verdict, counts and pass rate."""
-    gates = [g for g in default_gates(ws) if getattr(g, "name", "") == "tests"]
-    if not gates:
+    # the dependency policy first: a scratch tree's code runs only after it passed
+    gates = [g for g in default_gates(ws) if getattr(g, "name", "") in ("dependencies", "tests")]
+    if not any(getattr(g, "name", "") == "tests" for g in gates):
         return {"verdict": "skip", "rate": None}
     ctx = GateContext(workspace=ws, staged=staged, previous=previous,
                       evidence_dir=run_dir / "evidence",
                       run={"run_id": run_dir.name, "kind": "stability", "cost_usd": 0.0,
                            "allow_breaking": True, "blueprint": None, "calls": []})
-    result = run_gates(ctx, gates)[0]
+    result = run_gates(ctx, gates)[-1]
     facts = dict(getattr(result, "facts", None) or {})
     total, passed = facts.get("tests"), facts.get("passed")
     rate = round(passed / total, 4) if isinstance(total, int) and total and \
