@@ -1,13 +1,18 @@
 """ARCHITECTURE.md: the ADRs and their rules, the module graph as mermaid, the requirement map.
 
 Input is `genops.review.architecture.ArchitectureFacts`; output is markdown, byte-identical for
-the same facts (everything is sorted before it gets here).
+the same facts (everything is sorted before it gets here). No prose a model wrote reaches it, but
+module and file names do (the model chose the tree's paths): they are shown as code spans that
+cannot be closed (`genops.render.release.code_span`), mermaid labels as entity codes, so a name
+cannot carry HTML, a link or a table cell into the document.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from genops.render.release import code_span
 
 HEADER = ("Rendered by genops on every release from the ADRs in `adr/`, the import graph of the "
           "released tree and the requirement traceability. Do not edit it: `genops check` fails "
@@ -17,6 +22,12 @@ HEADER = ("Rendered by genops on every release from the ADRs in `adr/`, the impo
 def node_id(module: str) -> str:
     """A mermaid-safe node id for a dotted module name."""
     return "m_" + re.sub(r"[^A-Za-z0-9_]", "_", module)
+
+
+def label(text: str) -> str:
+    """Text for a quoted mermaid label: anything but letters, digits and `_ . · -` and spaces as
+    a mermaid entity code (`#60;`), so a name cannot end the label or carry markup."""
+    return re.sub(r"[^A-Za-z0-9_.· -]", lambda m: f"#{ord(m.group())};", text)
 
 
 def _value(value: Any) -> str:
@@ -67,10 +78,10 @@ def mermaid(facts: Any) -> list[str]:
     for module in facts.modules:
         packages.setdefault(module.package, []).append(module)
     for package, members in sorted(packages.items()):
-        lines.append(f'  subgraph {node_id(package)}_pkg["{package}"]')
+        lines.append(f'  subgraph {node_id(package)}_pkg["{label(package)}"]')
         for m in members:
-            label = m.name + (f" · {m.layer.split()[-1]}" if m.layer else "")
-            lines.append(f'    {node_id(m.name)}["{label}"]')
+            shown = m.name + (f" · {m.layer.split()[-1]}" if m.layer else "")
+            lines.append(f'    {node_id(m.name)}["{label(shown)}"]')
         lines.append("  end")
     red = []
     for index, (src, dst) in enumerate(facts.edges):
@@ -102,10 +113,11 @@ def module_graph(facts: Any) -> list[str]:
     lines.append("")
     lines += mermaid(facts)
     if facts.cycles:
-        lines += ["Cycles (red): " + "; ".join(" ↔ ".join(c) for c in facts.cycles), ""]
+        lines += ["Cycles (red): " + "; ".join(" ↔ ".join(code_span(m) for m in c)
+                                              for c in facts.cycles), ""]
     lines += ["| module | file | lines | layer | third-party imports |", "|---|---|---|---|---|"]
-    lines += [f"| `{m.name}` | `{m.file}` | {m.lines} | {m.layer or '—'} | "
-              f"{', '.join(m.third_party) or '—'} |" for m in facts.modules]
+    lines += [f"| {code_span(m.name, table=True)} | {code_span(m.file, table=True)} | {m.lines} | "
+              f"{m.layer or '—'} | {', '.join(m.third_party) or '—'} |" for m in facts.modules]
     return lines + [""]
 
 
@@ -114,7 +126,7 @@ def requirement_map(facts: Any) -> list[str]:
     if not facts.requirements:
         return lines + ["No traceability evidence for this release.", ""]
     lines += ["| requirement | implemented in | tested |", "|---|---|---|"]
-    lines += [f"| {r['id']} | {', '.join(f'`{m}`' for m in r['modules']) or '—'} | "
+    lines += [f"| {r['id']} | {', '.join(code_span(m, table=True) for m in r['modules']) or '—'} | "
               f"{'yes' if r['tested'] else 'no'} |" for r in facts.requirements]
     return lines + [""]
 

@@ -1,11 +1,16 @@
-"""Rendering of releases on the terminal: run, replay, log and rollback outcomes.
+"""Rendering of releases on the terminal: run, replay, log and rollback outcomes; and the one
+place text a model wrote is made inert before any document or terminal shows it.
 
 Everything prints through rich, or as JSON with `--json`; the committed markdown (the reviewer
-summary and ARCHITECTURE.md) is in `genops.render.summary` and `genops.render.architecture`.
+summary and ARCHITECTURE.md) is in `genops.render.summary` and `genops.render.architecture`,
+which take model-written text (a narrative, a reviewer's findings, names in the generated tree)
+only through the functions of "Model-written text" below.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
 
 from rich.table import Table
@@ -29,6 +34,101 @@ def _model_line(model: dict[str, Any]) -> str:
     return f"`{model['rung']}`: {model['provider']} `{model['model']}`" + (f" ({pinned})" if pinned else "")
 
 
+# -- model-written text ------------------------------------------------------------------------
+# A model's words (the narrative, a reviewer's rationale) and the names it chose (paths and code
+# in the generated tree) are data. Markdown renders them through `model_line` / `model_block`:
+# `<`, `>` and `&` become entities (no HTML, no `<https://...>` autolink, no `<!-- marker -->`);
+# every character that opens a markdown construct is backslash-escaped (`[ ] !` links, images
+# and reference definitions; `#` headings; `|` tables; backticks and `~` fences; `* _` emphasis;
+# `$` math; a leading `- + =` lists and setext underlines); a bare URL becomes a code span, which
+# no renderer links or loads. Names shown as code go through `code_span`, code blocks through
+# `fenced`: neither can be closed by what it holds. Control and format characters (terminal
+# escapes, bidirectional overrides) become U+FFFD everywhere, the terminal included.
+
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_BACKSLASHED = frozenset("\\`*_[]{}#|!~$")
+_LINE_START = frozenset("-+=")
+_URL = re.compile(r"(?i)(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)[^\s`<>|\\]+")
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+_PLAIN_NAME = re.compile(r"[\w./:@+=,~-]+")
+
+
+def printable(text: str, *, tab: str = " ") -> str:
+    """`text` with tabs as `tab` and every other control or format character as U+FFFD."""
+    return "".join(tab if ch == "\t" else "\ufffd" if unicodedata.category(ch) in _INVISIBLE
+                   else ch for ch in text)
+
+
+def _escaped(text: str) -> str:
+    return "".join(_ENTITIES.get(ch) or ("\\" + ch if ch in _BACKSLASHED else ch) for ch in text)
+
+
+def model_line(text: Any) -> str:
+    """Model-written text as one inert line of markdown (line breaks become spaces): safe in a
+    paragraph, a list item, a blockquote line and a table cell."""
+    flat = printable(" ".join(str(text if text is not None else "").splitlines())).strip()
+    pieces, at = [], 0
+    for url in _URL.finditer(flat):
+        pieces += [_escaped(flat[at:url.start()]), f"`{url.group()}`"]
+        at = url.end()
+    line = "".join([*pieces, _escaped(flat[at:])])
+    return "\\" + line if line[:1] in _LINE_START else line
+
+
+def genops_line(text: Any) -> str:
+    """A sentence of genops's own that may quote names from the tree (a gate's summary): one
+    line, HTML and table pipes escaped, its own `code` kept. Model-written words never go here."""
+    flat = printable(" ".join(str(text if text is not None else "").splitlines())).strip()
+    return "".join(_ENTITIES.get(ch, ch) for ch in flat).replace("|", "\\|")
+
+
+def model_block(text: str, *, outline: tuple[str, ...] = ()) -> list[str]:
+    """Model-written text as one blockquote of inert lines, each line of `text` its own line
+    (hard breaks), blank lines as paragraph breaks. A line that is exactly one of `outline`
+    (headings genops itself asked for) shows as bold text in genops's words; nothing in the
+    quote is a heading, and no line of it can end the quote."""
+    rows = [line.strip() for line in text.strip().splitlines()]
+    lines: list[str] = []
+    for index, row in enumerate(rows):
+        if not row:
+            if lines and lines[-1] != ">":
+                lines.append(">")
+            continue
+        shown = f"**{row.lstrip('#').strip()}**" if row in outline else model_line(row)
+        follows = index + 1 < len(rows) and rows[index + 1]
+        lines.append(f"> {shown}" + ("\\" if follows else ""))
+    return lines
+
+
+def code_span(text: Any, *, table: bool = False) -> str:
+    """`text` as one code span its content cannot close (the delimiter is longer than any run of
+    backticks inside); in a table cell (`table`) its pipes are escaped as GFM requires."""
+    body = printable(" ".join(str(text).splitlines()))
+    if not body:
+        return ""
+    if table:
+        body = body.replace("|", "\\|")
+    ticks = "`" * (max((len(run) for run in re.findall(r"`+", body)), default=0) + 1)
+    pad = " " if body[0] == "`" or body[-1] == "`" or (body[0] == " " and body[-1] == " ") else ""
+    return f"{ticks}{pad}{body}{pad}{ticks}"
+
+
+def model_name(text: Any, *, table: bool = False) -> str:
+    """A name a model gave as free text (the file a reviewer cites): a code span when it holds
+    only path characters, else escaped text like any other model-written words."""
+    shown = str(text)
+    return code_span(shown, table=table) if _PLAIN_NAME.fullmatch(shown) else model_line(shown)
+
+
+def fenced(lines: list[str], info: str = "") -> list[str]:
+    """`lines` as a fenced code block no line of it can close (the fence outruns every run of
+    backticks inside; a `~~~` line never closes a backtick fence)."""
+    shown = [printable(line, tab="\t") for line in lines]
+    longest = max((len(run) for line in shown for run in re.findall(r"`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + info, *shown, fence]
+
+
 # -- terminal ----------------------------------------------------------------------------------
 # Data (summaries, findings, reasons, paths) goes into rich Text objects, never into markup strings:
 # a `[redacted]` or `[prices."m"]` inside a message must print as written.
@@ -44,7 +144,8 @@ def gate_table(results: list[Any]) -> Table:
         table.add_column(column)
     for r in results:
         # summaries quote config tables and data ("[gates.migrations]"): never read as markup
-        table.add_row(Text(r.gate), _verdict(r.verdict), Text(str(r.summary)), f"{r.seconds:.1f}s")
+        table.add_row(Text(r.gate), _verdict(r.verdict), Text(printable(str(r.summary))),
+                      f"{r.seconds:.1f}s")
     return table
 
 
@@ -57,7 +158,8 @@ def print_gates(results: list[Any], *, as_json: bool) -> None:
         for finding in r.findings[:10]:
             where = (f"{finding.file}:{finding.line}: " if finding.file and finding.line
                      else f"{finding.file}: " if finding.file else "")
-            err.print(Text.assemble("  ", (r.gate, "dim"), f" {where}{finding.message}"))
+            err.print(Text.assemble("  ", (r.gate, "dim"),
+                                    printable(f" {where}{finding.message}")))
 
 
 def print_recovery(outcome: Any) -> None:

@@ -1,19 +1,29 @@
 """The reviewer summary (`diffs/<release>.md`): short by default, details folded.
 
 Sections, most useful first: the header (cost with its list-price equivalent and who answered),
-what to review first, breaking changes, requirement coverage, public API, behaviour changes with
-their code, other semantic changes, gates, calls. Input is `genops.review.summary.Review` plus the
-manifest; the output is plain markdown, byte-identical for the same release.
+what to review first, breaking changes, the review panel's verdict, requirement coverage, public
+API, behaviour changes with their code, other semantic changes, gates, calls. Then, only after
+all of genops's own figures, what a model wrote: genops's check of the narrative's claims, the
+narrative ("Model-written narrative (unverified)") and the reviewers' findings ("Model-written
+review findings (unverified)"), each quoted as inert text (`genops.render.release.model_line`),
+so nothing a model writes can pass for a section, a table or a figure of genops's.
+Input is `genops.review.summary.Review` plus the manifest; the output is plain markdown,
+byte-identical for the same release.
 """
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
-from genops.render.release import VERDICT_MARK, _model_line
+from genops.protocol.narrative import HEADINGS
+from genops.render.release import (VERDICT_MARK, _model_line, code_span, fenced, genops_line,
+                                   model_block, model_line, model_name)
 
 REVIEW_FIRST = 8  # risk entries shown before the fold
 FOLD_AFTER = 10  # longer tables fold into <details>
+NARRATIVE_HEADING = "Model-written narrative (unverified)"
+FINDINGS_HEADING = "Model-written review findings (unverified)"
 STATUS_MARK = {"passing": "✅ passing", "failing": "❌ failing", "skipped": "⏭️ skipped only",
                "referenced": "⚠️ mentioned, no test ran", "none": "❌ no test"}
 
@@ -23,7 +33,13 @@ def _usd(value: float | None) -> str:
 
 
 def _cell(text: Any) -> str:
-    return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
+    """One table cell of data (a detail, a summary, a value from the generated code): inert."""
+    return model_line(text)
+
+
+def _html(text: Any) -> str:
+    """Data inside genops's own HTML (a fold's summary line)."""
+    return html.escape(str(text), quote=False)
 
 
 def _fold(summary: str, body: list[str]) -> list[str]:
@@ -75,8 +91,8 @@ def _header(manifest: dict[str, Any], review: Any) -> list[str]:
 
 def _risk_line(n: int, entry: dict[str, Any]) -> str:
     size = f"{entry['lines_changed']} lines" if entry["lines_changed"] else "declared dependencies"
-    why = "; ".join(entry["reasons"]) or "changed"
-    return f"{n}. `{entry['file']}` (risk {entry['score']}, {size}): {why}"
+    why = model_line("; ".join(entry["reasons"]) or "changed")
+    return f"{n}. {code_span(entry['file'])} (risk {entry['score']}, {size}): {why}"
 
 
 def review_first(risks: list[dict[str, Any]]) -> list[str]:
@@ -98,26 +114,49 @@ def _breaking(manifest: dict[str, Any], diff_changes: list[dict[str, Any]]) -> l
     lines = ["## Breaking changes", ""]
     for c in breaking:
         loc = c.get("location") or {}
-        where = f" ({loc.get('file')}:{loc.get('line')})" if loc.get("file") else ""
-        lines.append(f"- `{c.get('path')}`: {c.get('detail') or c.get('kind')}{where}")
+        where = f" ({model_line(loc.get('file'))}:{loc.get('line')})" if loc.get("file") else ""
+        lines.append(f"- {code_span(c.get('path'))}: {model_line(c.get('detail') or c.get('kind'))}"
+                     f"{where}")
     return lines + (["None."] if not breaking else []) + [""]
 
 
+def _panel_gate(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    return next((g for g in manifest["gates"] if g["gate"] == "review_panel"), None)
+
+
 def review_panel(manifest: dict[str, Any]) -> list[str]:
-    """The panel's verdict and every reviewer finding, as the gate recorded them."""
-    gate = next((g for g in manifest["gates"] if g["gate"] == "review_panel"), None)
+    """The panel's verdict as the gate judged it; the reviewers' own words come last
+    (`review_findings`)."""
+    gate = _panel_gate(manifest)
     if gate is None:
         return []
-    lines = ["## Review panel", "", f"{VERDICT_MARK.get(gate['verdict'], '')} {gate['summary']}", ""]
-    for f in gate.get("findings", []):
+    lines = ["## Review panel", "",
+             f"{VERDICT_MARK.get(gate['verdict'], '')} {genops_line(gate['summary'])}", ""]
+    count = len(gate.get("findings", []))
+    if count:
+        lines += [f"{count} finding(s), in the reviewers' words under \"{FINDINGS_HEADING}\" "
+                  "at the end.", ""]
+    return lines
+
+
+def review_findings(manifest: dict[str, Any]) -> list[str]:
+    """Every reviewer finding as the gate recorded it: the file and line a reviewer named and
+    its words, quoted as inert text under a heading that says a model wrote them."""
+    gate = _panel_gate(manifest)
+    if gate is None or not gate.get("findings"):
+        return []
+    lines = [f"## {FINDINGS_HEADING}", "",
+             "What each reviewer of the panel wrote, as plain text; genops checked none of it. "
+             "The verdict is the panel's, under \"Review panel\" above.", ""]
+    for f in gate["findings"]:
         where = f"{f['file']}:{f['line']}" if f.get("file") and f.get("line") else f.get("file")
-        lines.append(f"- {'`' + where + '`: ' if where else ''}{f['message']}")
-    return lines + ([""] if gate.get("findings") else [])
+        lines.append(f"- {model_name(where) + ': ' if where else ''}{model_line(f['message'])}")
+    return lines + [""]
 
 
 def _req_row(c: dict[str, Any]) -> str:
     groups = c["implemented_by"]
-    impl = "n/a (no blueprint)" if groups is None else ", ".join(groups) or "—"
+    impl = "n/a (no blueprint)" if groups is None else model_line(", ".join(groups)) or "—"
     return (f"| {c['id']} | {STATUS_MARK[c['status']]} | {c['passed']} / {c['skipped']} / "
             f"{c['failed']} | {impl} |")
 
@@ -160,15 +199,16 @@ def public_api(api: dict[str, Any]) -> list[str]:
             loc = c.get("location") or {}
             subject = str(c.get("path")) + (f"({c['parameter']})" if c.get("parameter") else "")
             lines.append(f"| {c.get('kind')}{' (breaking)' if c.get('breaking') else ''} | "
-                         f"`{_cell(subject)}` | {_cell(c.get('detail'))} | "
+                         f"{code_span(subject, table=True)} | {_cell(c.get('detail'))} | "
                          f"{_cell(loc.get('file'))}:{_cell(loc.get('line'))} |")
         lines.append("")
     if modules:
         counts = {m: max(0, len(block.splitlines()) - 1) for m, block in modules.items()}
         lines.append(f"New modules ({len(modules)}): " + ", ".join(
-            f"`{m}` ({counts[m]})" for m in modules))
+            f"{code_span(m)} ({counts[m]})" for m in modules))
         lines.append("")
-        body = ["```python", *(block for block in modules.values()), "```"]
+        body = fenced([line for block in modules.values() for line in block.splitlines()],
+                      "python")
         lines += _fold("signatures of the new modules", body)
     return lines
 
@@ -180,8 +220,8 @@ def bodies(excerpts: list[dict[str, Any]], total: int) -> list[str]:
     lines = [f"## Behaviour changes ({total})", ""]
     for e in excerpts:
         where = f"{e['file']}:{e['line']}" if e.get("line") else e["file"]
-        body = ["```diff", *e["diff"], *(["… (cut)"] if e["truncated"] else []), "```"]
-        lines += _fold(f"<code>{e['path']}</code> ({where})", body)
+        body = fenced([*e["diff"], *(["… (cut)"] if e["truncated"] else [])], "diff")
+        lines += _fold(f"<code>{_html(e['path'])}</code> ({_html(where)})", body)
     if total > len(excerpts):
         lines += [f"{total - len(excerpts)} more body change(s): see the semantic diff JSON.", ""]
     return lines
@@ -195,9 +235,10 @@ def other_changes(changes: list[dict[str, Any]], diff: dict[str, Any]) -> list[s
         lines += [f"{added} module(s) added: the module graph is in ARCHITECTURE.md.", ""]
     if changes:
         rows = ["| change | path | detail | new |", "|---|---|---|---|"]
-        rows += [f"| {c.get('kind')} | `{_cell(c.get('path'))}"
-                 f"{' -> ' + _cell(c.get('target')) if c.get('target') else ''}` | "
-                 f"{_cell(c.get('detail'))} | {_cell(c.get('new'))} |" for c in changes]
+        rows += [f"| {c.get('kind')} | "
+                 + code_span(str(c.get('path')) + (f" -> {c['target']}" if c.get("target") else ""),
+                             table=True)
+                 + f" | {_cell(c.get('detail'))} | {_cell(c.get('new'))} |" for c in changes]
         lines += _fold(f"{len(changes)} change(s)", rows) if len(changes) > FOLD_AFTER \
             else rows + [""]
     return lines if len(lines) > 2 else []
@@ -206,8 +247,9 @@ def other_changes(changes: list[dict[str, Any]], diff: dict[str, Any]) -> list[s
 def _gates(manifest: dict[str, Any]) -> list[str]:
     lines = ["## Gates", "", "| gate | verdict | summary | evidence |", "|---|---|---|---|"]
     for gate in manifest["gates"]:
-        evidence = ", ".join(f"`{e}`" for e in gate.get("evidence", [])) or "—"
-        lines.append(f"| {gate['gate']} | {gate['verdict']} | {_cell(gate['summary'])} | {evidence} |")
+        evidence = ", ".join(code_span(e, table=True) for e in gate.get("evidence", [])) or "—"
+        lines.append(f"| {gate['gate']} | {gate['verdict']} | {genops_line(gate['summary'])} | "
+                     f"{evidence} |")
     return lines + [""]
 
 
@@ -225,34 +267,61 @@ def _calls(manifest: dict[str, Any]) -> list[str]:
     return _fold(f"{len(manifest['calls'])} model call(s)", rows)
 
 
-def narrative(manifest: dict[str, Any]) -> list[str]:
-    """The model's narrative (`[review] summary`), its headings one level down, with the names it
-    gave that the change does not contain; nothing when the release has none."""
+def narrative_notice(manifest: dict[str, Any]) -> list[str]:
+    """genops's note when the model's narrative was asked for but not usable."""
     entry = manifest.get("narrative")
-    if not entry:
+    if not entry or not entry.get("error"):
         return []
-    if entry.get("error"):
-        return [f"> No narrative: the answer of {entry['provider']} {entry['model']} was "
-                f"{entry['error']}", ""]
-    lines = [f"## Narrative ({entry['provider']} {entry['model']}; the sections below are the "
-             "record)", ""]
-    lines += ["#" + line if line.startswith("## ") else line
-              for line in entry["text"].rstrip().splitlines()]
-    if entry.get("unverified"):
-        lines += ["", "> Not found in this change, check before relying on them: "
-                  + ", ".join(f"`{name}`" for name in entry["unverified"])]
+    return [f"> No narrative: the answer of {model_line(entry['provider'])} "
+            f"{model_line(entry['model'])} was {model_line(entry['error'])}", ""]
+
+
+def narrative_claims(manifest: dict[str, Any]) -> list[str]:
+    """genops's own check of the narrative: the paths and requirement IDs it names that this
+    change does not contain (`genops.review.narrative`)."""
+    entry = manifest.get("narrative")
+    if not entry or entry.get("error"):
+        return []
+    claims, unverified = entry.get("claims"), entry.get("unverified") or []
+    named = (f"names {len(claims)} path(s) and requirement ID(s)" if claims is not None
+             else "names paths and requirement IDs")
+    lines = ["## Narrative claims checked by genops", "",
+             f"The model-written narrative at the end {named}; genops looked each one up in "
+             "this change: the files the release changed and the requirement IDs its changed "
+             "specs and files touch.", ""]
+    if unverified:
+        lines.append("Not found in this change, check before relying on them: "
+                     + ", ".join(code_span(name) for name in unverified))
+    else:
+        lines.append("Every one of them is in this change." if claims else
+                     "It names none, so nothing in it could be checked.")
     return lines + [""]
 
 
+def narrative(manifest: dict[str, Any]) -> list[str]:
+    """The model's narrative (`[review] summary`) quoted as inert text under a heading that says
+    a model wrote it; its fixed outline (genops's headings) in bold; nothing when none."""
+    entry = manifest.get("narrative")
+    if not entry or entry.get("error"):
+        return []
+    who = f"{model_line(entry['provider'])} {code_span(entry['model'])}"
+    return [f"## {NARRATIVE_HEADING}", "",
+            f"Written by {who} (`[review] summary`) and quoted as plain text: a reading aid, "
+            "not the record. The sections above are genops's.", "",
+            *model_block(entry["text"], outline=HEADINGS), ""]
+
+
 def reviewer_summary(manifest: dict[str, Any], diff: dict[str, Any], review: Any) -> str:
-    """The markdown a reviewer reads instead of the textual diff (`diffs/<release>.md`)."""
+    """The markdown a reviewer reads instead of the textual diff (`diffs/<release>.md`): genops's
+    sections first, what models wrote after them."""
     changes = diff.get("changes", [])
     adrs = manifest.get("touches", {}).get("adrs", [])
     total_bodies = sum(1 for c in changes if c.get("kind") == "body_changed")
-    lines = _header(manifest, review) + narrative(manifest)
+    lines = _header(manifest, review) + narrative_notice(manifest)
     lines += review_first(review.risks) + _breaking(manifest, changes)
     lines += review_panel(manifest)
     lines += requirements(review.requirements, adrs) + public_api(review.api)
     lines += bodies(review.bodies, total_bodies) + other_changes(review.other_changes, diff)
     lines += _gates(manifest) + _calls(manifest)
+    lines += narrative_claims(manifest) + narrative(manifest) + review_findings(manifest)
     return "\n".join(lines).rstrip() + "\n"

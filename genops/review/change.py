@@ -1,7 +1,10 @@
 """What the review panel is shown of a change, and whether the change is high risk.
 
 High risk follows `[review.high_risk]`: a breaking change, a changed module that an accepted ADR
-grants a power (the `except` of an import or call rule), a dependency change, or more than
+grants a power (the `except` of an import or call rule), a dependency change (one the semantic
+diff reports, or any change in a dependency file of the tree: a requirement's name, specifier,
+URL, path, extras or markers, an index, a build requirement; or a URL or out-of-tree path
+dependency the tree declares, see `genops.review.risk.dependency_file_changes`), or more than
 `changed_share` of the tree's files changed. The context is the semantic diff (without added
 modules and cosmetic noise), the ranked risks, the riskiest code (body diffs, then the newest
 content of the riskiest files, up to `max_code_lines`), the touched requirements and the ADRs.
@@ -13,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from genops.review.architecture import active_adrs
-from genops.review.risk import body_excerpts, rank_risks
+from genops.review.risk import body_excerpts, dependency_file_changes, rank_risks
 from genops.store.tree import tree_files
 from genops.synthesis.apisummary import list_tree
 from genops.workspace import Workspace
@@ -30,8 +33,10 @@ def changed_files(old: Path | None, new: Path) -> tuple[int, int]:
 
 
 def high_risk(cfg: Any, diff: dict[str, Any], risks: list[dict[str, Any]],
-              changed: int, total: int) -> list[str]:
-    """Why the change is high risk by the configured rules ([] when it is not)."""
+              changed: int, total: int,
+              dependency_files: list[tuple[str, str]] | None = None) -> list[str]:
+    """Why the change is high risk by the configured rules ([] when it is not);
+    `dependency_files` are the (file, reason) of `dependency_file_changes`."""
     changes = diff.get("changes", [])
     reasons = []
     breaking = [c for c in changes if c.get("breaking")]
@@ -40,9 +45,12 @@ def high_risk(cfg: Any, diff: dict[str, Any], risks: list[dict[str, Any]],
     privileged = [r["file"] for r in risks if any("allows only it" in x for x in r["reasons"])]
     if cfg.adr_modules and privileged:
         reasons.append("ADR-privileged module(s) changed: " + ", ".join(privileged))
-    deps = [c for c in changes if c.get("category") == "dependency"]
-    if cfg.dependencies and deps:
-        reasons.append(f"{len(deps)} dependency change(s)")
+    deps = len([c for c in changes if c.get("category") == "dependency"])
+    files = sorted({file for file, _ in dependency_files or []})
+    if cfg.dependencies and (deps or files):
+        count = deps + len(dependency_files or [])
+        reasons.append(f"{count} dependency change(s)"
+                       + (f" in {', '.join(files)}" if files else ""))
     if changed / total > cfg.changed_share:
         reasons.append(f"{changed} of {total} files changed (over {cfg.changed_share:.0%})")
     return reasons
@@ -85,7 +93,8 @@ def change_context(ws: Workspace, diff: dict[str, Any], old: Path | None, new: P
     risks = rank_risks(diff.get("changes", []), adrs, old, new)
     bodies = body_excerpts(changes, old, new)
     moved, total = changed_files(old, new)
-    reasons = high_risk(ws.config.review.high_risk, diff, risks, moved, total)
+    reasons = high_risk(ws.config.review.high_risk, diff, risks, moved, total,
+                        dependency_file_changes(old, new, diff.get("changes", [])))
     risk_text = "\n".join(f"- {r['file']} (risk {r['score']}): {'; '.join(r['reasons'])}"
                           for r in risks[:10])
     summary = "\n".join(_change_line(c) for c in changes[:200]) or "(no semantic change)"

@@ -16,7 +16,7 @@ from genops.gates.base import Finding, GateContext, GateResult
 from genops.providers.client import ModelClient
 from genops.review.change import change_context
 from genops.review.changes import semantic_diff
-from genops.review.panel import judge, run_panel, write_evidence
+from genops.review.panel import blocks, judge, run_panel, write_evidence
 from genops.workspace import Workspace
 
 NAME = "review_panel"
@@ -29,7 +29,7 @@ def _finding(outcome: Any, f: Any, prefix: str, blocked: bool) -> Finding:
                f"{outcome.answer.verdict.replace('_', ' ')}: {f.severity}"
                f"{' [' + cites + ']' if cites else ''}: {f.rationale}")
     severity = SEVERITY[f.severity]
-    if outcome.answer.verdict == "request_changes" and blocked:
+    if blocks(outcome) and blocked:
         severity = "error"
     rule = f"review/{f.requirement or f.adr or f.severity}"
     return Finding(message, f"{prefix}/{f.file}" if prefix else f.file, f.line, rule=rule,

@@ -160,17 +160,39 @@ def run_panel(ws: Workspace, client: ModelClient, context: dict[str, Any]) -> li
     return [run_reviewer(ws, client, rung, prompt) for rung in rungs]
 
 
+def blockers(outcome: ReviewerOutcome) -> int:
+    """How many of a reviewer's findings are of severity blocker."""
+    return sum(1 for f in outcome.answer.findings if f.severity == "blocker") if outcome.answer else 0
+
+
+def blocks(outcome: ReviewerOutcome) -> bool:
+    """A reviewer stands against the change when it requests changes or reports a blocker: a
+    blocker finding blocks whatever the verdict says."""
+    return outcome.answer is not None and (outcome.answer.verdict == "request_changes"
+                                           or blockers(outcome) > 0)
+
+
+def _against(outcome: ReviewerOutcome) -> str:
+    who = f"{outcome.rung} ({outcome.provider} {outcome.model})"
+    if outcome.answer is not None and outcome.answer.verdict == "approve":
+        who += f" approves but reports {blockers(outcome)} blocker finding(s)"
+    return who
+
+
 def judge(outcomes: list[ReviewerOutcome], quorum: int, block_on: str) -> tuple[bool, str]:
-    """(blocked, why) by the policy: a quorum must answer; any or most requests block."""
+    """(blocked, why) by the policy: a quorum must answer; any or most reviewers against the
+    change (requesting changes, or reporting a blocker finding) block."""
     answered = [o for o in outcomes if o.answer is not None]
-    against = [o for o in answered if o.answer and o.answer.verdict == "request_changes"]
+    against = [o for o in answered if blocks(o)]
     if len(answered) < quorum:
         return True, f"only {len(answered)} of {len(outcomes)} reviewers answered (quorum {quorum})"
-    names = ", ".join(f"{o.rung} ({o.provider} {o.model})" for o in against)
+    names = ", ".join(_against(o) for o in against)
+    verb = "request changes" + ("" if all(o.answer and o.answer.verdict == "request_changes"
+                                          for o in against) else " or report a blocker")
     if block_on == "any_blocker" and against:
-        return True, f"{len(against)} of {len(answered)} reviewers request changes: {names}"
+        return True, f"{len(against)} of {len(answered)} reviewers {verb}: {names}"
     if block_on == "majority" and 2 * len(against) > len(answered):
-        return True, f"a majority ({len(against)} of {len(answered)}) request changes: {names}"
+        return True, f"a majority ({len(against)} of {len(answered)}) {verb}: {names}"
     return False, (f"{len(answered) - len(against)} of {len(answered)} reviewers approve"
                    + (f"; outvoted: {names}" if against else ""))
 

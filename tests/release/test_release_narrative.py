@@ -62,8 +62,8 @@ def test_the_narrative_is_written_checked_costed_and_replayed(tmp_path: Path) ->
     assert run_total == pytest.approx(manifest["totals"]["cost_usd"] + spent["cost_usd"], abs=1e-6)
 
     summary = (root / "diffs" / f"{release}.md").read_text(encoding="utf-8")
-    assert "## Narrative (fake fake-1; the sections below are the record)" in summary
-    assert "### What changed and why" in summary and "\n## Risks" not in summary
+    assert "## Model-written narrative (unverified)\n\nWritten by fake `fake-1`" in summary
+    assert "> **What changed and why**" in summary and "\n## Risks" not in summary
     assert "Not found in this change, check before relying on them: `REQ-GREET-9`, " \
            "`hello/missing.py`" in summary
     assert f"narrative ${spent['cost_usd']:.4f} over 1 calls" in summary
@@ -184,7 +184,7 @@ def test_with_the_manual_provider_the_narrative_is_a_request_file_like_any_other
     assert done.returncode == 0 and "promoted r0001" in done.stdout, done.stdout + done.stderr
     entry = _manifest(root, "r0001")["narrative"]
     assert entry["provider"] == "manual" and entry["text"] == NARRATIVE
-    assert "## Narrative (manual " in (root / "diffs" / "r0001.md").read_text(encoding="utf-8")
+    assert "Written by manual `" in (root / "diffs" / "r0001.md").read_text(encoding="utf-8")
 
 
 KINDS = [

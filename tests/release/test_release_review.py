@@ -174,9 +174,10 @@ def test_summary_and_architecture_match_golden_and_repeat(fixture_release: Any) 
     "| parameter_removed (breaking) | `app.vault.get(timeout)`",
     "New modules (1): `app.web` (2)",
     "-    return key.upper()", "+    return key.lower()",
-    # the panel's verdict and its findings with file and line
+    # the panel's verdict, then (after genops's figures) its findings with file and line, escaped
     "✅ 1 of 2 reviewers approve; outvoted: b (openai m)",
-    "- `generated/app/web.py:1`: b (openai m) request changes: major [ADR-0001]",
+    "## Model-written review findings (unverified)",
+    "- `generated/app/web.py:1`: b (openai m) request changes: major \\[ADR-0001\\]",
 ])
 def test_summary_sections(fixture_release: Any, needle: str) -> None:
     ws, manifest, diff, old, new, evidence = fixture_release
