@@ -1,17 +1,23 @@
 """What the SDK providers share: finding the key at call time, scrubbing secrets, collecting a stream.
 
 Keys are read from the environment on every call and handed straight to the SDK; genops never
-stores one, and every message that leaves a provider module passes through `scrub` first.
+stores one, and every message that leaves a provider module passes through `scrub` first. `scrub`
+removes not only a configured key but any piece of it of `FRAGMENT` characters or more, and the same
+pieces of its base64 (standard or URL-safe, padded or not, at any byte alignment) and of its
+percent-encoding: a server that echoes `key[3:]` or `base64(key)` must not get it shown either.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
 import threading
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Generic, TypeVar
+from urllib.parse import quote
 
 import httpx
 import httpx2
@@ -40,11 +46,23 @@ _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE
 _KEY_SHAPES = re.compile(r"sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|"
                          r"(?i:bearer)\s+[A-Za-z0-9._~+/\-]{8,}=*")
 REDACTED = "[redacted]"
+# The shortest piece of a configured key (or of its encodings) redacted wherever it appears.
+FRAGMENT = 8
+# Variables named by `api_key_env` in the workspace's [models] tables (see `remember_key_env`);
+# their values are configured keys as much as the SDKs' own variables are.
+_NAMED_KEY_ENVS: set[str] = set()
 C = TypeVar("C")
+
+
+def remember_key_env(name: str | None) -> None:
+    """Treat the value of variable `name` as a configured key from now on (for `scrub`)."""
+    if name:
+        _NAMED_KEY_ENVS.add(name)
 
 
 def find_key(provider: str, api_key_env: str | None) -> tuple[str | None, str]:
     """The key value and the name of the variable it came from (or the names that were tried)."""
+    remember_key_env(api_key_env)
     names = (api_key_env,) if api_key_env else KEY_ENV.get(provider, ())
     for name in names:
         value = os.environ.get(name, "").strip()
@@ -69,8 +87,79 @@ def secret_values(extra: Iterable[str | None] = ()) -> list[str]:
     return sorted(found, key=len, reverse=True)  # longest first, so no key leaves a visible tail
 
 
+def configured_keys(extra: Iterable[str | None] = ()) -> tuple[str, ...]:
+    """The API keys genops may send: the values of every SDK variable genops reads, of every
+    variable an `api_key_env` named, and `extra` (the key of the call at hand)."""
+    names = {name for names in KEY_ENV.values() for name in names} | _NAMED_KEY_ENVS
+    found = {os.environ.get(name, "").strip() for name in names}
+    found.update(value.strip() for value in extra if value)
+    found.discard(PLACEHOLDER_KEY)
+    return tuple(sorted(v for v in found if len(v) >= FRAGMENT))
+
+
+def _percent(text: str) -> set[str]:
+    """`text` percent-encoded (as a URL query or path would carry it), hex upper and lower case."""
+    upper = quote(text, safe="")
+    return {upper, re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), upper)}
+
+
+def key_forms(key: str) -> set[str]:
+    """The ways `key` can be spelled in a message: as is, percent-encoded, and base64-encoded
+    (standard and URL-safe; percent-encoded too) starting at each of the three byte alignments.
+    At alignment 1 or 2 the first characters also encode the bytes before the key and are left
+    out; the padding and the last character are kept (the key ends the encoded text)."""
+    forms = {key, *_percent(key)}
+    raw = key.encode("utf-8")
+    for shift, skip in ((0, 0), (1, 2), (2, 3)):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode("ascii")[skip:]
+        for variant in (encoded, encoded.translate(str.maketrans("+/", "-_"))):
+            forms.add(variant)
+            forms.update(_percent(variant))
+    return forms
+
+
+@lru_cache(maxsize=32)
+def _fragments(keys: tuple[str, ...]) -> frozenset[str]:
+    """Every `FRAGMENT`-character window of every form of every key."""
+    grams: set[str] = set()
+    for key in keys:
+        for form in key_forms(key):
+            grams.update(form[i:i + FRAGMENT] for i in range(len(form) - FRAGMENT + 1))
+    return frozenset(grams)
+
+
+def redact_fragments(text: str, keys: Iterable[str]) -> str:
+    """`text` with every run of characters covered by windows of a key's forms replaced.
+
+    Any piece of `FRAGMENT` or more characters of a form is covered by the windows it contains,
+    so one pass over `text`, a set lookup per position, finds every such piece; overlapping and
+    touching windows merge into one redaction (a match is extended as far as it goes)."""
+    grams = _fragments(tuple(sorted(set(keys))))
+    if not grams or len(text) < FRAGMENT:
+        return text
+    spans: list[list[int]] = []
+    for start in range(len(text) - FRAGMENT + 1):
+        if text[start:start + FRAGMENT] in grams:
+            if spans and start <= spans[-1][1]:
+                spans[-1][1] = start + FRAGMENT
+            else:
+                spans.append([start, start + FRAGMENT])
+    if not spans:
+        return text
+    parts, last = [], 0
+    for start, end in spans:
+        parts += [text[last:start], REDACTED]
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
+
+
 def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """`text` with every known secret value and anything shaped like a key replaced."""
+    """`text` with every configured key, any piece of it or of its encodings (`FRAGMENT`
+    characters or more), every other secret-looking value and anything shaped like a key
+    replaced."""
+    secrets = tuple(secrets)
+    text = redact_fragments(text, configured_keys(secrets))
     for value in secret_values(secrets):
         text = text.replace(value, REDACTED)
     return _KEY_SHAPES.sub(REDACTED, text)

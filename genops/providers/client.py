@@ -33,6 +33,7 @@ from genops.ledger.archive import Archive
 from genops.ledger.budget import Budget, Reservation
 from genops.ledger.db import CallRecord, Ledger
 from genops.ledger.pricing import billed_price, cost_usd, counted_usage, estimate_request_tokens, worst_case_usd
+from genops.providers._common import remember_key_env
 from genops.providers.registry import make_provider
 from genops.providers.replay import archive_miss_error
 from genops.providers.retry import call_with_retry
@@ -85,6 +86,8 @@ class ModelClient:
         self._providers: dict[str, Provider] = dict(providers or {})
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
+        for model in config.models.values():  # every configured key is scrubbed from errors
+            remember_key_env(model.api_key_env)
 
     def provider(self, rung: str) -> Provider:
         """The provider serving `rung`, built from genops.toml on first use."""

@@ -177,8 +177,10 @@ def _build(rule: ErrorRule, provider: str, key_env: str | None, secrets: Iterabl
            status: int | None, message: str, retry_after: float | None) -> ProviderError:
     key_env = key_env or " / ".join(KEY_ENV.get(provider, ())) or "the key variable"
     where = f" (HTTP {status})" if status else ""
-    text = scrub(f"{provider}: {rule.error_class.replace('_', ' ')}{where}: {message[:400]}",
-                 secrets)
+    secrets = tuple(secrets)
+    # Scrubbed before it is cut: a key's piece split by the cut must still be whole when matched.
+    message = scrub(message, secrets)[:400]
+    text = scrub(f"{provider}: {rule.error_class.replace('_', ' ')}{where}: {message}", secrets)
     return ProviderError(text, error_class=rule.error_class, retryable=rule.retryable,
                          retry_after=retry_after, status=status,
                          hint=rule.hint.format(provider=provider, key_env=key_env))
