@@ -17,6 +17,7 @@ from typing import Any
 import genops
 
 # The same GitHub escaping and SARIF schema as the semantic-diff renderers.
+from genops.render.release import model_line, model_name
 from genops.render.semdiff import SARIF_SCHEMA, _escape_data, _escape_property
 
 FORMATS = ("text", "markdown", "json", "github", "sarif", "junit")
@@ -86,10 +87,10 @@ def to_markdown(report: dict[str, Any], prefix: str = "") -> str:
             continue
         lines += ["", f"### {result['gate']} ({result['verdict']})", ""]
         for finding in _findings(result):
-            where = _where(finding, prefix)
+            where = _where(finding, prefix)  # paths and messages may carry model text: inert
             rule = f" `{finding['rule']}`" if finding.get("rule") else ""
-            message = _md_cell(finding["message"])
-            lines.append(f"- {'`' + where + '` ' if where else ''}{message}{rule}")
+            message = model_line(finding["message"])
+            lines.append(f"- {model_name(where) + ' ' if where else ''}{message}{rule}")
         if _more(result):
             lines.append(f"- ... and {_more(result)} more")
     return "\n".join(lines) + "\n"

@@ -212,8 +212,6 @@ def test_unverified_claims_are_listed_in_genops_section(attacked: tuple[Path, st
            "`src/other/place.py`" in _section(documents["diffs"], CLAIMS_HEADING)
 
 
-@pytest.mark.xfail(strict=True, reason="the check report half of the PR comment is rendered by "
-                   "genops/render/check.py (to_markdown), which prints finding messages raw")
 def test_the_pr_comment_check_report_escapes_a_reviewer_finding(attacked: tuple[Path, str]) -> None:
     root, _ = attacked
     comment = genops(root, "review", "--format", "markdown").stdout
