@@ -55,6 +55,16 @@ def signing_key(configured: str | None, root: Path) -> Ed25519PrivateKey | None:
     path = Path(where).expanduser()
     if not path.is_absolute():
         path = root / path
+    workspace, target = root.resolve(), path.resolve()
+    if Path(os.path.abspath(path)).is_relative_to(workspace) or target.is_relative_to(workspace):
+        named = f"${KEY_ENV}" if os.environ.get(KEY_ENV) else "genops.toml [audit] signing_key"
+        shown = f"{path}" if target == Path(os.path.abspath(path)) else f"{path} (-> {target})"
+        raise UsageError(
+            f"signing key {shown} (from {named}) is inside the workspace {workspace}: a private "
+            "key there can be committed, pushed or read by anything the workspace is shared with",
+            hint=f"move it outside the workspace (e.g. ~/.config/genops/release.pem) and point "
+                 f"{named} at it; if it was ever committed, make a new one with `genops keygen "
+                 "PATH`")
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except FileNotFoundError:

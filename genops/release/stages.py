@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from genops.audit.keys import signing_key
 from genops.calls import Provider
 from genops.errors import GateFailed, UsageError
 from genops.faults import crashpoint
@@ -110,7 +111,11 @@ def previous_tree(ws: Workspace) -> Path | None:
 
 
 def preflight(ws: Workspace) -> Any:
-    """Finish an interrupted promotion and refuse hand edits; returns the git repository."""
+    """Finish an interrupted promotion and refuse hand edits; returns the git repository.
+
+    A signing key that could not sign the release (inside the workspace, missing, not Ed25519)
+    is refused here, before anything is spent, rather than at promotion."""
+    signing_key(ws.config.audit.signing_key, ws.root)
     startup_recovery(ws.root)
     repo = gitops.open_repo(ws.root)
     gitops.refuse_dirty(repo, owned_paths(ws), tree=ws.output_dir)
