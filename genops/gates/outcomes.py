@@ -27,6 +27,7 @@ from pathlib import Path
 from genops.junit import JUnitReport, Outcome
 
 MAX_STREAM_BYTES = 32 * 1024 * 1024
+EXECUTED_FILE = "executed.json"  # beside junit.xml in the tests gate's evidence
 # pytest's exit codes (pytest.ExitCode): what each says about the outcomes.
 EXIT_OK, EXIT_FAILED, EXIT_NO_TESTS = 0, 1, 5
 
@@ -38,6 +39,7 @@ class CaseOutcome:
     file: str | None = None
     line: int | None = None  # 1-based
     message: str = ""
+    executed: list[tuple[str, int]] = field(default_factory=list)  # the tree's functions it ran
 
     @property
     def junit_id(self) -> str:
@@ -61,6 +63,7 @@ class Stream:
     cases: dict[str, CaseOutcome] = field(default_factory=dict)
     oversize: bool = False
     garbled: int = 0  # lines that were not the reporter's JSON
+    traced: bool = False  # the reporter recorded executed functions
 
     def counts(self) -> dict[str, int]:
         tally = {o: sum(1 for c in self.cases.values() if c.outcome == o)
@@ -78,6 +81,12 @@ class Stream:
             self.exitstatus = int(record["exitstatus"])  # type: ignore[call-overload]
         elif event == "report":
             self._report(record)
+        elif event == "executed" and isinstance(record.get("functions"), list):
+            case = self.cases.setdefault(str(record.get("nodeid", "")),
+                                         CaseOutcome(str(record.get("nodeid", ""))))
+            case.executed = [(str(f), int(n)) for f, n in record["functions"]  # type: ignore[union-attr]
+                             if isinstance(n, int)]
+            self.traced = True
         else:
             self.garbled += 1
 
@@ -211,3 +220,20 @@ def write_junit(stream: Stream, path: Path) -> None:
     root = ET.Element("testsuites")
     root.append(suite)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def write_executed(stream: Stream, path: Path) -> None:
+    """genops's evidence of what each test ran: {junit id: [[tree file, first line], ...]}."""
+    data = {c.junit_id: [list(f) for f in c.executed] for c in stream.cases.values()}
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def read_executed(path: Path) -> dict[str, list[tuple[str, int]]] | None:
+    """The executed-functions evidence beside a JUnit file, or None when there is none."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return {str(k): [(str(f), int(n)) for f, n in v] for k, v in data.items()}

@@ -34,7 +34,7 @@ from typing import IO, Any
 
 from genops.audit.lockfile import lock_path, stale_reason
 from genops.gates.base import Finding, GateContext, GateResult, Verdict
-from genops.gates.outcomes import StreamReader, disagreements, write_junit
+from genops.gates.outcomes import EXECUTED_FILE, StreamReader, disagreements, write_executed, write_junit
 from genops.gates.sandbox import (Limits, Probe, SandboxMode, allowlist_env, bwrap_argv,
                                   interpreter_roots, probe)
 from genops.gates.venvs import VenvBuildError, declared_dependencies, ensure_venv
@@ -252,6 +252,7 @@ class TestsGate:
         evidence.mkdir(parents=True, exist_ok=True)
         log, junit = evidence / "output.txt", evidence / "junit.xml"
         junit.unlink(missing_ok=True)
+        junit.with_name(EXECUTED_FILE).unlink(missing_ok=True)
         found = self._probe()
         used = "bwrap" if found is not None and found.ok else "none"
         log.write_text(f"# command: {self.command}\n# sandbox: {used}"
@@ -305,6 +306,7 @@ class TestsGate:
                 run += ["-p", PLUGIN, f"--junitxml={produced}", "-o", "junit_family=xunit1"]
                 reader = StreamReader()
                 env["GENOPS_REPORT_FD"] = str(reader.write_fd)
+                env["GENOPS_TRACE_ROOT"] = str(tree)
             env["PYTHONPATH"] = os.pathsep.join(paths)
             if sandbox is not None and sandbox.executable:
                 run = bwrap_argv(sandbox.executable, run, scratch=scratch, cwd=tree,
@@ -326,6 +328,8 @@ class TestsGate:
                 problems = disagreements(stream, code, read_junit(suite_junit))
                 if stream.started:
                     write_junit(stream, junit)
+                    if stream.traced:
+                        write_executed(stream, junit.with_name(EXECUTED_FILE))
                 data["reporter"] = {"collected": stream.collected, "exitstatus": stream.exitstatus,
                                     **stream.counts()}
             remove_tree(tree)
@@ -338,7 +342,8 @@ class TestsGate:
         counts, findings = _findings(report, junit)
         data.update(counts, exit_code=code, command=self.command)
         facts = {"sandbox": data["sandbox"], **(counts if report and report.valid else {})}
-        evidence = tuple(_rel(ctx, p) for p in (junit, log) if p.is_file())
+        evidence = tuple(_rel(ctx, p) for p in (junit, junit.with_name(EXECUTED_FILE), log)
+                         if p.is_file())
         note = ("" if data["sandbox"] == "bwrap" else " [no sandbox: "
                 + (found.message if found else "[gates.tests] sandbox = \"off\"") + "]")
         pytest = is_pytest(shlex.split(self.command))

@@ -8,6 +8,13 @@ file names it), and the JUnit evidence of the tests gate says that test passed. 
 only tests were skipped is reported as such and fails or warns per `[gates.traceability] skipped`;
 other gaps per `uncovered`. Without JUnit evidence (no tests gate ran) a mention is all there is,
 and the summary says so. The matrix is written as evidence, markdown and JSON.
+
+**By execution.** When the tests gate recorded which of the tree's functions each test ran
+(`evidence/tests/executed.json`, from genops's reporter), a passing test counts only if it also
+executed code that implements the requirement: a function or class whose source names the ID (or
+any function of a module whose top level names it), or any function in the files of the blueprint
+group placed for it. A vacuous test (`assert pytest is not None`) in a file whose docstring names
+the requirement counts for nothing; the row then says which tests named it without running it.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 from genops.gates.adr_rules import Severity, evidence_path, tree_prefix
 from genops.gates.base import Finding, GateContext, GateResult, Verdict
 from genops.gates.rules_tree import TreeFacts
+from genops.gates.outcomes import EXECUTED_FILE, read_executed
 from genops.junit import Case, JUnitReport, read_junit
 from genops.workspace import Workspace
 
@@ -39,15 +47,18 @@ class Row:
     groups: list[str] | None  # None: no blueprint to check against
     tests: list[str] = field(default_factory=list)  # tree file:line references
     outcomes: dict[str, list[str]] | None = None  # outcome -> test ids; None: no JUnit evidence
+    exercised_by: list[str] | None = None  # passing tests that ran its code; None: not measured
 
     @property
     def status(self) -> str:
-        """passed, skipped, failed, not run, untested, or mentioned (no outcomes known)."""
+        """passed, unexercised, skipped, failed, not run, untested, or mentioned (no outcomes)."""
         if not self.tests:
             return "untested"
         if self.outcomes is None:
             return "mentioned"
-        for outcome in ("passed", "failed", "skipped"):
+        if self.outcomes.get("passed"):
+            return "unexercised" if self.exercised_by == [] else "passed"
+        for outcome in ("failed", "skipped"):
             if self.outcomes.get(outcome):
                 return outcome
         return "not run"
@@ -55,8 +66,11 @@ class Row:
     @property
     def gaps(self) -> list[str]:
         """What is missing: an implementing group (when a blueprint exists) and a passing test."""
+        named = ", ".join((self.outcomes or {}).get("passed", [])[:3])
         missing = {"untested": ["no test references it"], "failed": ["no test naming it passed"],
-                   "not run": ["no test naming it ran"]}.get(self.status, [])
+                   "not run": ["no test naming it ran"],
+                   "unexercised": [f"no passing test naming it executed code that implements it "
+                                   f"(named by {named})"]}.get(self.status, [])
         if self.groups is not None and not self.groups:
             missing = ["no blueprint group implements it", *missing]
         return missing
@@ -64,6 +78,7 @@ class Row:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "text": self.text, "defined_at": self.where, "groups": self.groups,
                 "tests": self.tests, "status": self.status, "outcomes": self.outcomes,
+                "exercised_by": self.exercised_by,
                 "covered": not self.gaps and self.status != "skipped", "gaps": self.gaps}
 
 
@@ -158,17 +173,65 @@ def outcomes_by_requirement(refs: dict[str, list[str]], tree: Path,
     return result
 
 
+Span = tuple[str, int, int]  # tree file, first line, last line
+
+
+def implementing_spans(tree: Path, blueprint: Any) -> dict[str, list[Span]]:
+    """Requirement ID -> the code that implements it: the innermost def or class of the tree's
+    non-test code whose source names the ID (a whole module when its top level does), and every
+    file of the blueprint groups placed for it."""
+    facts = TreeFacts(root=tree, graph={}, files={})
+    spans: dict[str, list[Span]] = {}
+    whole = 10 ** 9
+    for rel in facts.all_files:
+        if not rel.endswith(".py") or is_test_file(rel):
+            continue
+        source = facts.text(rel)
+        scopes = _scopes(source)
+        for number, line in enumerate(source.splitlines(), start=1):
+            for req in set(REQ_REF.findall(line)):
+                around = [sc for sc in scopes if sc[0] <= number <= sc[1]]
+                start, end = around[-1] if around else (1, whole)
+                spans.setdefault(req, []).append((rel, start, end))
+    groups = blueprint.get("groups", []) if isinstance(blueprint, dict) else \
+        getattr(blueprint, "groups", []) if blueprint is not None else []
+    for group in groups:
+        files = group.get("files", []) if isinstance(group, dict) else group.files
+        reqs = group.get("requirements", []) if isinstance(group, dict) else group.requirements
+        for req in reqs:
+            spans.setdefault(req, []).extend((f, 1, whole) for f in files
+                                             if f.endswith(".py") and not is_test_file(f))
+    return spans
+
+
+def exercised(passed: list[str], spans: list[Span],
+              executed: dict[str, list[tuple[str, int]]]) -> list[str]:
+    """The passing tests (JUnit ids) that ran a function inside one of `spans`."""
+    by_file: dict[str, list[tuple[int, int]]] = {}
+    for file, start, end in spans:
+        by_file.setdefault(file, []).append((start, end))
+    return [test for test in passed
+            if any(start <= line <= end for file, line in executed.get(test, [])
+                   for start, end in by_file.get(file, []))]
+
+
 def build_matrix(requirements: list[Any], tree: Path, blueprint: Any,
-                 report: JUnitReport | None = None
+                 report: JUnitReport | None = None,
+                 executed: dict[str, list[tuple[str, int]]] | None = None,
                  ) -> tuple[list[Row], list[str], dict[str, list[str]]]:
     """The rows, the IDs tests mention that no spec defines, and every mention by ID."""
     refs = requirement_mentions(tree)
     by_req = blueprint_groups(blueprint)
     outcomes = None if report is None else outcomes_by_requirement(refs, tree, report)
+    spans = implementing_spans(tree, blueprint) if executed is not None else {}
     rows = [Row(id=r.id, text=r.text, where=f"{r.file}:{r.line}",
                 groups=None if by_req is None else by_req.get(r.id, []), tests=refs.get(r.id, []),
                 outcomes=None if outcomes is None else outcomes.get(r.id, {}))
             for r in requirements]
+    if executed is not None and outcomes is not None:
+        for row in rows:
+            row.exercised_by = exercised((row.outcomes or {}).get("passed", []),
+                                         spans.get(row.id, []), executed)
     defined = {r.id for r in requirements}
     return rows, sorted(set(refs) - defined), refs
 
@@ -177,15 +240,22 @@ STATUS_TEXT = {"passed": "covered", "mentioned": "covered (named by a test; no o
                "skipped": "only skipped tests name it"}
 
 
+def _tested_by(row: Row) -> str:
+    """The tests column: the tests that ran its code when measured, else where it is named."""
+    if row.exercised_by:
+        shown = ", ".join(f"`{t}`" for t in row.exercised_by[:3])
+        return shown + (f" (+{len(row.exercised_by) - 3})" if len(row.exercised_by) > 3 else "")
+    tests = ", ".join(f"`{t}`" for t in row.tests[:3]) or "—"
+    return tests + (f" (+{len(row.tests) - 3})" if len(row.tests) > 3 else "")
+
+
 def matrix_markdown(rows: list[Row], unknown: list[str]) -> str:
     """The matrix as a markdown table for reviewers."""
     lines = ["# Requirement traceability", "",
              "| requirement | implemented by | tested in | status |", "|---|---|---|---|"]
     for row in rows:
         groups = "n/a (no blueprint)" if row.groups is None else ", ".join(row.groups) or "—"
-        tests = ", ".join(f"`{t}`" for t in row.tests[:3]) or "—"
-        if len(row.tests) > 3:
-            tests += f" (+{len(row.tests) - 3})"
+        tests = _tested_by(row)
         status = "; ".join(row.gaps) if row.gaps else STATUS_TEXT[row.status]
         lines.append(f"| {row.id} | {groups} | {tests} | {status} |")
     if unknown:
@@ -238,7 +308,9 @@ def _summary(rows: list[Row], gaps: list[Row], skipped: list[Row], note: str) ->
         parts.append(f"{len(skipped)} requirement(s) only tested by skipped tests: "
                      + ", ".join(r.id for r in skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
     if not parts:
-        tested = "tested" if rows and rows[0].outcomes is None else "tested by a passing test"
+        tested = "tested" if rows and rows[0].outcomes is None else \
+            "exercised by a passing test that names it" \
+            if any(r.exercised_by is not None for r in rows) else "tested by a passing test"
         parts.append(f"all {len(rows)} requirement(s) implemented and {tested}{note}")
     return "; ".join(parts)
 
@@ -250,24 +322,41 @@ def trace_result(name: str, ws: Workspace, tree: Path, blueprint: Any,
     if not ws.requirements:
         return GateResult(name, "skip", "specs define no requirement IDs")
     report = read_junit(junit) if junit is not None else None
-    rows, unknown, refs = build_matrix(ws.requirements, tree, blueprint, report)
+    executed = read_executed(junit.with_name(EXECUTED_FILE)) if junit is not None else None
+    rows, unknown, refs = build_matrix(ws.requirements, tree, blueprint, report, executed)
     if evidence_dir is not None:
         _write_evidence(evidence_dir, rows, unknown)
     policy = ws.config.gates.traceability
-    gaps = [r for r in rows if r.gaps]
+    unexercised = [r for r in rows if r.status == "unexercised"]
+    gaps = [r for r in rows if r.gaps and r.status != "unexercised"]
     skipped = [r for r in rows if r.status == "skipped"]
     severity: Severity = "error" if policy.uncovered == "fail" else "warning"
     skip_severity: Severity = "error" if policy.skipped == "fail" else "warning"
-    findings = matrix_findings(rows, unknown, severity, refs, tree_prefix(ws), skip_severity)
+    findings = matrix_findings([r for r in rows if r.status != "unexercised"], unknown, severity,
+                               refs, tree_prefix(ws), skip_severity)
+    findings += [_at_definition(r, "; ".join(r.gaps), "traceability/unexercised",
+                                "error" if policy.unexercised == "fail" else "warning")
+                 for r in unexercised]
     note = "" if blueprint is not None else " (no blueprint: implementation not checked)"
     if report is None:
         note += " (no JUnit evidence: a test naming it counts)"
+    elif executed is None:
+        note += " (no execution evidence: a passing test naming it counts)"
     data = {"requirements": len(rows), "uncovered": [r.id for r in gaps],
-            "skipped_only": [r.id for r in skipped], "unknown_ids": unknown}
-    failing = (gaps and policy.uncovered == "fail") or (skipped and policy.skipped == "fail")
-    verdict: Verdict = "fail" if failing else "warn" if gaps or skipped or unknown else "pass"
-    return GateResult(name, verdict, _summary(rows, gaps, skipped, note), tuple(findings), shown,
-                      data=data)
+            "skipped_only": [r.id for r in skipped], "unknown_ids": unknown,
+            "unexercised": [r.id for r in unexercised]}
+    failing = (gaps and policy.uncovered == "fail") or (skipped and policy.skipped == "fail") \
+        or (unexercised and policy.unexercised == "fail")
+    verdict: Verdict = "fail" if failing else \
+        "warn" if gaps or skipped or unknown or unexercised else "pass"
+    summary = _summary(rows, gaps, skipped, note)
+    if unexercised:
+        summary = (f"{len(unexercised)} requirement(s) named by passing tests that never ran their "
+                   f"code: " + ", ".join(r.id for r in unexercised[:5])
+                   + (" ..." if len(unexercised) > 5 else "") + "; "
+                   + summary.replace(f"all {len(rows)} requirement(s)",
+                                     f"the other {len(rows) - len(unexercised)} requirement(s)"))
+    return GateResult(name, verdict, summary, tuple(findings), shown, data=data)
 
 
 def junit_evidence(ctx: GateContext) -> Path | None:

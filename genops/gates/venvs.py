@@ -41,8 +41,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genops.errors import GenopsError
-
-from genops.errors import GenopsError
 from genops.gates.requirements import Declared, check_line, read_declared, read_lock_lines
 from genops.gates.sandbox import Probe, bwrap_argv, interpreter_roots
 from genops.toolenv import SYSTEM_PATH, tool_env

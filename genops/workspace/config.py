@@ -212,6 +212,11 @@ class DiffPolicyConfig(_Strict):
 class TraceabilityConfig(_Strict):
     uncovered: Literal["fail", "warn"] = "warn"
     skipped: Literal["fail", "warn"] = "warn"  # a requirement whose only tests were skipped
+    # a requirement whose passing tests never executed code that implements it (a subprocess or a
+    # static check ran it; or a vacuous test)
+    # (default "warn" so releases made before execution was measured still replay; new
+    # workspaces are scaffolded with "fail")
+    unexercised: Literal["fail", "warn"] = "warn"
 
 
 class ContextFitConfig(_Strict):
@@ -348,6 +353,20 @@ class AuditConfig(_Strict):
     # The package indexes the tree's dependencies may come from (the first is the index, the
     # rest extra indexes). An index the tree names itself is refused (genops help rules).
     indexes: list[str] = Field(default_factory=lambda: ["https://pypi.org/simple"], min_length=1)
+    # The trust root (docs/security-trust.md): sha256 key ids (64 hex) of the keys allowed to sign.
+    # `genops verify` reads them from genops.toml as committed at a release's parent, never here.
+    trusted_keys: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _trusted_keys(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.fullmatch(r"[0-9a-f]{64}", value):
+                raise ValueError(f"trusted key {value!r} is not a key id (64 lowercase hex digits: "
+                                 "the sha256 `genops keygen` prints)")
+        if len(set(values)) != len(values):
+            raise ValueError("a key id is listed twice")
+        return values
 
     @field_validator("indexes")
     @classmethod

@@ -342,8 +342,8 @@ def test_allowlist_environment_applies_without_the_sandbox_too(arena: Arena) -> 
     assert '[no sandbox: [gates.tests] sandbox = "off"]' in result.summary
     assert not set(SECRETS) & set(seen["names"])
     assert set(seen["names"]) <= {"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "PYTHONPATH",
-                                  "PYTHONDONTWRITEBYTECODE", "PYTEST_CURRENT_TEST", "PYTEST_VERSION", "GENOPS_REPORT_FD",
-                                  "PWD"}
+                                  "PYTHONDONTWRITEBYTECODE", "PYTEST_CURRENT_TEST", "PYTEST_VERSION",
+                                  "GENOPS_REPORT_FD", "GENOPS_TRACE_ROOT", "PWD"}
     _unchanged(arena, before, home)
 
 
