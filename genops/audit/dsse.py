@@ -64,11 +64,10 @@ def verify(env: Mapping[str, Any], keys: Mapping[str, Ed25519PublicKey]) -> list
         keyid = str(entry.get("keyid", ""))
         public = keys.get(keyid)
         if public is None:
-            raise ValueError(f"signed by key {keyid[:16]}…, which is not among the public keys "
-                             "in .genops/keys/")
+            raise ValueError(f"signed by key {keyid}, which is not among the trusted keys")
         try:
             public.verify(base64.b64decode(entry["sig"]), message)
         except (InvalidSignature, ValueError):
-            raise ValueError(f"the signature by key {keyid[:16]}… does not verify") from None
+            raise ValueError(f"the signature by key {keyid} does not verify") from None
         good.append(keyid)
     return good

@@ -5,9 +5,10 @@ whether ARCHITECTURE.md is what the current release renders, the audit checks, t
 gates on the output tree itself: parse, diff policy (against a base tree), ADR rules,
 traceability and context fit. The base is the current release's parent by default (the tree the
 current release was gated against), or `--base`: a directory, a release id or a git ref.
-The parent's tree comes from its release commit (its tag, or without tags the commit found from
-its manifest and trailer); when that commit is not in the clone (a shallow clone), the diff
-recorded at promotion (`diffs/<release>.json`) is judged instead, and the summary says so.
+The parent's tree comes from its release commit, found from its manifest and trailer, never
+from a tag (a moved tag changes nothing check reads: `genops.release.trust.release_commit`);
+when that commit is not in the clone (a shallow clone), the diff recorded at promotion
+(`diffs/<release>.json`) is judged instead, and the summary says so.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from genops.gates.base import GateContext, GateResult
 from genops.gates.drift import drift_result, integrity_result
 from genops.gates.registry import run_gates
 from genops.release.gateset import GATE_FACTORIES, default_gates
+from genops.release.trust import release_commit
 from genops.release.verify import verify_result
 from genops.review.architecture_doc import architecture_result
 from genops.store.gitops import export_output
@@ -86,7 +88,8 @@ def _default_base(ws: Workspace, release: str | None, scratch: Path) -> Base:
     if parent is None:
         return Base(label=None, note=f"{release} is the first release")
     try:
-        return Base(label=parent, tree=export_output(ws.root, ws.output_dir, "", scratch, release=parent))
+        return Base(label=parent, tree=export_output(ws.root, ws.output_dir,
+                                                     release_commit(ws.root, parent), scratch))
     except UsageError as exc:
         recorded = _recorded(ws, release)
         if recorded is None:
@@ -107,7 +110,8 @@ def resolve_base(ws: Workspace, base: str | None, release: str | None, scratch: 
         return Base(label=base, tree=as_dir.resolve())
     if RELEASE_ID.match(base.removeprefix("genops/")) or base in ("current", "latest"):
         rid = resolve_release(ws.root, base)
-        return Base(label=rid, tree=export_output(ws.root, ws.output_dir, "", scratch, release=rid))
+        return Base(label=rid, tree=export_output(ws.root, ws.output_dir,
+                                                  release_commit(ws.root, rid), scratch))
     return Base(label=base, tree=export_output(ws.root, ws.output_dir, base, scratch))
 
 

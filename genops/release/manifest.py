@@ -4,7 +4,8 @@ Fields (see docs/releases.md): release and parent; kind and reason; genops versi
 run; sha256 of every input and of the relevant genops.toml sections; the price-table hash; every
 model used with its provider, pinned id, sampling and price; every call with its archive key,
 tokens, cost, latency and rung; totals against the budget; sha256 of every output file and the
-tree hash; each gate's verdict with pointers to its evidence; the generated tree's dependencies.
+tree hash; each gate's verdict with pointers to its evidence; the generated tree's dependencies;
+the chain link to the parent (`chain_link`, docs/security-trust.md).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from typing import Any
 
 import genops
 from genops.audit.lockfile import lock_path
+from genops.audit.pack import PROVENANCE_FILE
 from genops.gates.base import GateResult
 from genops.gates.venvs import declared_dependencies
 from genops.ledger.pricing import prices_hash
+from genops.store.releases import MANIFEST, release_dir, release_number
 from genops.store.tree import tree_files, tree_hash
 from genops.workspace import Workspace
 from genops.workspace.catalog import sent_sampling
@@ -30,6 +33,8 @@ SCHEMA = 1
 KINDS = ("regenerate", "patch", "replay", "manual", "rollback")
 # genops.toml tables that decide what a release contains (prices are hashed on their own).
 CONFIG_SECTIONS = ("project", "models", "ladder", "synthesis", "budget", "gates", "patch")
+# The chain link every manifest records to its parent (manifests made before it have neither).
+LINK_FIELDS = ("parent_manifest_sha256", "parent_pack_sha256")
 
 
 @dataclass
@@ -184,6 +189,33 @@ def lock_facts(ws: Workspace) -> dict[str, str] | None:
     return {"path": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
+def _file_sha(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def chain_link(root: Path, parent: str | None) -> dict[str, Any]:
+    """The link to the parent: sha256 of its manifest and of its `provenance.intoto.jsonl` (null
+    without one), as committed (genops-owned paths are clean at promotion). When the parent
+    predates chain links, `legacy_anchors` also records those two digests of every release
+    before this one, so the first linked release anchors the whole history before it."""
+    if parent is None:
+        return dict.fromkeys(LINK_FIELDS)
+    folder = release_dir(root, parent)
+    link: dict[str, Any] = {"parent_manifest_sha256": _file_sha(folder / MANIFEST),
+                            "parent_pack_sha256": _file_sha(folder / PROVENANCE_FILE)}
+    if any(f in json.loads((folder / MANIFEST).read_bytes()) for f in LINK_FIELDS):
+        return link
+    anchors: dict[str, dict[str, str | None]] = {}
+    release: str | None = parent
+    while release is not None and release not in anchors:
+        here = release_dir(root, release)
+        anchors[release] = {"manifest_sha256": _file_sha(here / MANIFEST),
+                            "pack_sha256": _file_sha(here / PROVENANCE_FILE)}
+        release = json.loads((here / MANIFEST).read_bytes()).get("parent")
+    link["legacy_anchors"] = dict(sorted(anchors.items(), key=lambda item: release_number(item[0])))
+    return link
+
+
 def build_manifest(ws: Workspace, facts: ReleaseFacts, *, release: str, parent: str | None,
                    staged: Path, gates: Sequence[GateResult], evidence_remap: dict[str, str],
                    diff_paths: dict[str, str], diff_stats: dict[str, Any] | None) -> dict[str, Any]:
@@ -192,7 +224,8 @@ def build_manifest(ws: Workspace, facts: ReleaseFacts, *, release: str, parent: 
     sections = config_sections(ws.config)
     return {
         "schema": SCHEMA,
-        "release": release, "parent": parent, "kind": facts.kind, "reason": facts.reason,
+        "release": release, "parent": parent, **chain_link(ws.root, parent),
+        "kind": facts.kind, "reason": facts.reason,
         "genops_version": genops.__version__, "created": utc_now(), "run": facts.run_id,
         "inputs": facts.inputs if facts.inputs is not None else ws.input_hashes(),
         "config": {"sections": sections, "sha256": _canonical_sha(sections)},

@@ -14,14 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genops.audit.keys import signing_key
+from genops.audit.dsse import key_id
+from genops.audit.keys import KEY_ENV, KEYS_DIR, signing_key
 from genops.audit.lockfile import lock_path
 from genops.audit.pack import write_pack
+from genops.errors import UsageError
 from genops.faults import crashpoint
 from genops.gates.base import GateResult
 from genops.release.manifest import ReleaseFacts, build_manifest, manifest_json
 from genops.release.promote import PromotionPlan, promotion_lock, run_promotion
 from genops.release.seal import seal
+from genops.release.trust import next_signers
 from genops.review.changes import ReleaseChanges, release_changes
 from genops.review.documents import ARCHITECTURE, release_documents
 from genops.store import gitops
@@ -97,8 +100,32 @@ def _lock_paths(ws: Workspace) -> list[str]:
 
 
 def write_audit_pack(ws: Workspace, out: Path) -> None:
-    """The release's SBOM and signed provenance beside its manifest (docs/releases.md)."""
-    write_pack(ws.root, out, key=signing_key(ws.config.audit.signing_key, ws.root))
+    """The release's SBOM and signed provenance beside its manifest (docs/releases.md).
+
+    Refused (before anything outside the run directory changes) when the release would not
+    verify: unsigned, or signed by a key not allowed to sign it (docs/security-trust.md)."""
+    key = signing_key(ws.config.audit.signing_key, ws.root)
+    pins = list(ws.config.audit.trusted_keys)
+    allowed = None
+    if pins or key is not None or any((ws.root / KEYS_DIR).glob("*.pub")):
+        try:
+            allowed = next_signers(ws.root, pins)
+        except UsageError:  # history genops cannot read here (shallow): `genops verify` judges
+            allowed = None
+    if allowed is not None:
+        ids, source = allowed
+        shown = ", ".join(ids) or "none"
+        if key is None:
+            raise UsageError(f"this release must be signed by a pinned key ({shown}: {source}), "
+                             "and no signing key is set",
+                             hint=f"set {KEY_ENV} to that key's private half (the run's answers "
+                             "are archived: running again costs nothing)")
+        if key_id(key.public_key()) not in ids:
+            raise UsageError(f"signing key {key_id(key.public_key())} may not sign this release; "
+                             f"the keys allowed are {shown} ({source})",
+                             hint="sign with an allowed key; a new key signs only after a release "
+                             "signed by an allowed key pins it (`genops help releases`, Trust root)")
+    write_pack(ws.root, out, key=key)
 
 
 def prepare(ws: Workspace, facts: ReleaseFacts, *, release: str, parent: str | None, run_dir: Path,
