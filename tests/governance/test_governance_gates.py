@@ -149,6 +149,7 @@ def test_traceability_matrix_and_gaps(tmp_path: Path) -> None:
     assert row == {"id": "REQ-BUS-1", "text": "publish delivers.",
                    "defined_at": "specs/requirements.md:2", "groups": ["bus"],
                    "tests": ["tests/test_mads.py:1"], "status": "mentioned", "outcomes": None,
+                   "exercised_by": None,
                    "covered": True, "gaps": []}
     markdown = (ctx.evidence_dir / "traceability.md").read_text()
     assert "| REQ-BUS-1 | bus | `tests/test_mads.py:1` | covered (named by a test; no outcomes) |" \
