@@ -33,7 +33,7 @@ from genops.store.gitops import export_output
 from genops.store.releases import RELEASE_ID, current_release, load_manifest, resolve_release
 from genops.workspace import Workspace
 
-TREE_GATES = ("parse", "diff_policy", "adr_rules", "lock", "licenses", "traceability",
+TREE_GATES = ("parse", "diff_policy", "adr_rules", "dependencies", "lock", "licenses", "traceability",
               "context_fit")
 
 
