@@ -4,10 +4,12 @@ No provider guarantees determinism, so each run regenerates the whole tree into 
 directory (`.genops/runs/stability-…/runN/staged`), never promoting and with its own scratch
 archive (so no run is answered from another's archive, and the committed archive is untouched;
 the spend is still booked in the ledger against the budget). Each file is classed against the
-current release and between every pair of runs, from the semantic diff:
+current release and between every pair of runs, by the semantic diff's own classification
+(`genops.semdiff.classify.file_classes`, the one `genops diff` and the reviewer summary use):
 
-    identical · cosmetic (only cosmetic changes) · behaviour (a body differs) · api (public API
-    differs) · added / removed (in one tree only)
+    identical · cosmetic (only cosmetic changes) · dependency · architecture (imports and
+    modules, e.g. an import-only edit) · behaviour (a body differs) · api (public API differs) ·
+    error (does not parse) · added / removed (in one tree only)
 
 plus the generated tests' pass rate per run (the tests gate, sandboxed as usual) and the cost.
 """
@@ -33,12 +35,13 @@ from genops.release.runs import new_run_id, runs_dir
 from genops.release.stages import route
 from genops.release.staging import stage_tree
 from genops.semdiff import diff_trees
+from genops.semdiff.classify import FILE_CLASSES, file_classes
 from genops.store.releases import current_release
 from genops.store.tree import tree_files
 from genops.synthesis.engine import synthesize
 from genops.workspace import Workspace
 
-CLASSES = ("identical", "cosmetic", "behaviour", "api", "added", "removed")
+CLASSES = FILE_CLASSES
 
 
 @dataclass
@@ -88,28 +91,9 @@ def _files(root: Path) -> dict[str, str]:
 
 
 def classify(old: Path, new: Path) -> dict[str, str]:
-    """Each file of either tree: identical, cosmetic, behaviour, api, added or removed."""
-    before, after = _files(old), _files(new)
+    """Each file of either tree: one of CLASSES, as the semantic diff classes it."""
     result = diff_trees(old, new, use_cache=False)
-    worst: dict[str, str] = {}
-    rank = {"cosmetic": 1, "behaviour": 2, "api": 3}
-    for change in result.changes:
-        cat = change.category.value
-        if change.file is None or cat not in rank:
-            continue
-        if rank[cat] > rank.get(worst.get(change.file, ""), 0):
-            worst[change.file] = cat
-    classes: dict[str, str] = {}
-    for path in sorted(set(before) | set(after)):
-        if path not in after:
-            classes[path] = "removed"
-        elif path not in before:
-            classes[path] = "added"
-        elif before[path] == after[path]:
-            classes[path] = "identical"
-        else:  # non-Python content that differs counts as behaviour
-            classes[path] = worst.get(path, "cosmetic" if path.endswith(".py") else "behaviour")
-    return classes
+    return file_classes(result, _files(old), _files(new))
 
 
 def _tests(ws: Workspace, staged: Path, previous: Path | None, run_dir: Path) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from rich.text import Text
 
 import genops
 from genops.semdiff.changes import Category, Change, DiffResult
+from genops.semdiff.classify import sections
 
 FORMATS = ("text", "markdown", "json", "github", "sarif")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -43,16 +44,9 @@ def render(result: DiffResult, fmt: str, *, prefix: str = "", color: bool = Fals
 
 
 def _sections(result: DiffResult) -> list[tuple[str, Category | None, list[Change]]]:
-    """Breaking changes first, then the rest by category."""
-    breaking = [c for c in result.changes if c.breaking]
-    sections: list[tuple[str, Category | None, list[Change]]] = []
-    if breaking:
-        sections.append(("Breaking", None, breaking))
-    for category, changes in result.by_category().items():
-        rest = [c for c in changes if not c.breaking]
-        if rest:
-            sections.append((TITLES[category], category, rest))
-    return sections
+    """Breaking changes first, then the rest by category (the one classification, genops.semdiff.classify)."""
+    return [("Breaking" if category is None else TITLES[category], category, changes)
+            for category, changes in sections(result)]
 
 
 def _subject(change: Change) -> str:

@@ -157,20 +157,41 @@ def _package(name: str, *trees: TreeModel) -> str:
 
 def cycle_changes(old: TreeModel, new: TreeModel, mapping: dict[str, str], old_graph: tuple[dict[Edge, int], ...],
                   new_graph: tuple[dict[Edge, int], ...]) -> list[Change]:
-    """Import cycles (at import time) that appear or disappear."""
+    """Import cycles (at import time) that appear or disappear.
+
+    A cycle is a strongly connected component of the import-time graph. One that is new (or grew out
+    of smaller ones) is introduced; one whose modules are no longer in one cycle together is removed
+    (saying what is left of it); and a new import inside a component that exists on both sides (or
+    is what is left of an old one) closes a new cycle there, so it is introduced too, at the
+    importing module with the import as its target."""
     inverse = {v: k for k, v in mapping.items()}
     old_runtime, new_runtime = old_graph[1], new_graph[1]
     old_cycles = {frozenset(mapping.get(m, m) for m in c) for c in cycles(old_runtime)}
     new_cycles = {frozenset(c) for c in cycles(new_runtime)}
     changes = []
-    for cycle in sorted(new_cycles - old_cycles, key=sorted):
+    shrunk = {c for c in new_cycles - old_cycles if any(c < o for o in old_cycles)}
+    for cycle in sorted(new_cycles - old_cycles - shrunk, key=sorted):
         first = min(cycle)
-        changes.append(Change(Kind.CYCLE_INTRODUCED, first, f"import cycle among {len(cycle)} modules",
-                              new=", ".join(sorted(cycle)), file=new.modules[first].file,
-                              line=_line_into(new_runtime, first, cycle)))
+        grown = [c for c in old_cycles if c < cycle]
+        detail = f"import cycle among {len(cycle)} modules"
+        if grown:
+            detail += f" (grown out of {' and '.join(f'a cycle of {len(c)}' for c in sorted(grown, key=sorted))})"
+        changes.append(Change(Kind.CYCLE_INTRODUCED, first, detail, new=", ".join(sorted(cycle)),
+                              file=new.modules[first].file, line=_line_into(new_runtime, first, cycle)))
+    old_mapped = {(mapping.get(s, s), mapping.get(d, d)) for s, d in old_runtime}
+    for cycle in sorted((new_cycles & old_cycles) | shrunk, key=sorted):
+        for (s, d), line in sorted(new_runtime.items()):
+            if s in cycle and d in cycle and (s, d) not in old_mapped:
+                changes.append(Change(Kind.CYCLE_INTRODUCED, s, f"importing {d} closes a new cycle inside an "
+                                      f"import cycle of {len(cycle)} modules", new=", ".join(sorted(cycle)),
+                                      file=new.modules[s].file, line=line, target=d))
     for cycle in sorted(old_cycles - new_cycles, key=sorted):
+        if any(cycle < c for c in new_cycles):
+            continue  # grown into a larger cycle, reported as introduced
         names = sorted(inverse.get(m, m) for m in cycle)
-        changes.append(Change(Kind.CYCLE_REMOVED, names[0], f"import cycle among {len(cycle)} modules is gone",
+        left = [c for c in shrunk if c < cycle]
+        rest = f" ({' and '.join(f'{len(c)} of them still form a cycle' for c in left)})" if left else ""
+        changes.append(Change(Kind.CYCLE_REMOVED, names[0], f"import cycle among {len(cycle)} modules is gone{rest}",
                               old=", ".join(names), file=old.modules[names[0]].file,
                               line=_line_into(old_runtime, names[0], set(names))))
     return changes

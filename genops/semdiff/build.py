@@ -32,6 +32,7 @@ class TreeModel:
     modules: dict[str, Module]
     shadowed: list[str]  # files whose module name was taken (a `pkg.py` next to `pkg/`)
     parsed: int = 0  # files this build had to parse (0 when every model came from the cache)
+    package: str = ""  # the package the root folder is ("" for a plain root), see imports.package_name
 
     @property
     def root(self) -> Path:
@@ -71,8 +72,10 @@ def import_graph(root: Path, *, external_names: bool = False) -> dict[str, set[t
             for m in tree.modules.values()}
 
 
-def build_models(scans: list[TreeScan], cache: ModelCache | None, jobs: int | None) -> list[TreeModel]:
-    """Models for several scans at once, so a file present on both sides is read once."""
+def build_models(scans: list[TreeScan], cache: ModelCache | None, jobs: int | None,
+                 packages: list[str] | None = None) -> list[TreeModel]:
+    """Models for several scans at once, so a file present on both sides is read once; `packages`
+    names the package each root is ("" or absent: a plain root)."""
     with paused_gc():
         blobs: dict[str, bytes] = {}
         states: list[tuple[str, bool]] = []
@@ -101,18 +104,19 @@ def build_models(scans: list[TreeScan], cache: ModelCache | None, jobs: int | No
             for scan, (key, hit) in zip(scans, states, strict=True):
                 if not hit:
                     cache.put_tree(key, {e.sha: blobs[e.sha] for e in scan.python.values()})
-        trees = [_place(scan, models) for scan in scans]
+        names = packages or [""] * len(scans)
+        trees = [_place(scan, models, package) for scan, package in zip(scans, names, strict=True)]
         for tree in trees:
             tree.parsed = len({e.sha for e in tree.scan.python.values()} & fresh.keys())
         return trees
 
 
-def _place(scan: TreeScan, models: dict[str, FileModel]) -> TreeModel:
+def _place(scan: TreeScan, models: dict[str, FileModel], package: str = "") -> TreeModel:
     """Give each file's model its module name; a package wins over a same-named module file."""
     modules: dict[str, Module] = {}
     shadowed: list[str] = []
     for rel, entry in scan.python.items():
-        module = Module.at(rel, entry.sha, models[entry.sha])
+        module = Module.at(rel, entry.sha, models[entry.sha], package)
         other = modules.get(module.name)
         if other is not None:
             keep, drop = (other, module) if other.is_package else (module, other)
@@ -120,7 +124,7 @@ def _place(scan: TreeScan, models: dict[str, FileModel]) -> TreeModel:
             shadowed.append(drop.file)
         else:
             modules[module.name] = module
-    return TreeModel(scan, modules, shadowed)
+    return TreeModel(scan, modules, shadowed, package=package)
 
 
 def _extract_all(paths: dict[str, str], jobs: int | None) -> dict[str, bytes]:

@@ -49,7 +49,8 @@ Encoded = tuple[Any, ...]  # the marshal-friendly tuple form of a FileModel
 def encode(model: FileModel) -> Encoded:
     """A FileModel as nested tuples of builtins."""
     objects = tuple((o.qualname, o.kind, o.line, tuple((p.name, p.kind, p.default, p.annotation) for p in o.params),
-                     o.returns, o.bases, o.value, o.annotation, o.body, o.content, o.doc, o.labels, o.trivial)
+                     o.returns, o.bases, o.value, o.annotation, o.body, o.content, o.doc, o.labels, o.trivial,
+                     o.fields)
                     for o in model.objects.values())
     return (model.version, objects, model.aliases, model.wildcards, model.exports, model.imports, model.body,
             model.content, model.doc, model.errors)
@@ -72,9 +73,10 @@ def decode(data: Encoded) -> FileModel | None:
         return None
     _, objects, aliases, wildcards, exports, imports, body, content, doc, errors = data
     decoded = {}
-    for q, kind, line, params, returns, bases, value, annotation, obody, ocontent, odoc, labels, trivial in objects:
+    for q, kind, line, params, returns, bases, value, annotation, obody, ocontent, odoc, labels, trivial, fields \
+            in objects:
         decoded[q] = Obj(q, kind, line, tuple(Param(*p) for p in params) if params else (), returns, bases, value,
-                         annotation, obody, ocontent, odoc, labels, trivial)
+                         annotation, obody, ocontent, odoc, labels, trivial, fields)
     return FileModel(decoded, aliases, wildcards, exports, imports, body, content, doc, errors)
 
 

@@ -4,7 +4,9 @@
 removed object, removed/moved/renamed parameter, parameter kind made incompatible, changed or
 removed default, new required parameter, removed return annotation, changed kind, removed base
 class; plus, as the brief asks, a changed public attribute value. A removed object whose old path
-still resolves in NEW (re-exported from its new home) is not breaking.
+still resolves in NEW (re-exported from its new home) is not breaking. A class whose constructor is
+generated from its fields (dataclass, attrs, pydantic; see resolve.py) is compared through that
+constructor as `Class.__init__`, as griffe's dataclasses extension presents it.
 """
 
 from __future__ import annotations
@@ -133,6 +135,35 @@ class ObjectComparer:
             if id(n) not in paired_new:
                 self._add(Kind.OBJECT_ADDED, join(nm.name, n.qualname), f"{n.kind} added", nm, n.line,
                           new=n.signature())
+
+    def compare_constructors(self, changed: set[str]) -> None:
+        """Generated constructors compared as `Class.__init__` parameters, for each class of a changed module or
+        with a changed base (`changed`: OLD modules whose file changed or went away)."""
+        if not (self.old.styled or self.new.styled):
+            return
+        covered: set[str] = set()
+        for name, module in self.old.modules.items():
+            for qualname, obj in module.model.objects.items():
+                if obj.kind != CLASS or (name not in changed and not obj.bases) \
+                        or not (self.old.may_generate(qualname) or self.new.may_generate(qualname)):
+                    continue
+                ref = (name, qualname)
+                path = join(name, qualname)
+                target = self.new.resolve(path)
+                if target is None or not target[1] or self.new.kind_of(target) != CLASS \
+                        or not (self.old.generated(ref) or self.new.generated(target)) \
+                        or (name not in changed and not self.old.lineage(ref) & changed):
+                    continue
+                before, after = self.old.constructor(ref), self.new.constructor(target)
+                if before is None or after is None or not (before[1] or after[1]) or before[0] == after[0]:
+                    continue
+                init = f"{path}.__init__"
+                line = self.new.obj(target).line
+                self._parameters(init, Obj(init, FUNCTION, obj.line, params=before[0]), self.new.modules[target[0]],
+                                 Obj(init, FUNCTION, line, params=after[0]), path in self.old.public)
+                if not before[1]:
+                    covered.add(init)  # an explicit `__init__` replaced by a generated one: compared, not removed
+        self.changes = [c for c in self.changes if not (c.kind is Kind.OBJECT_REMOVED and c.path in covered)]
 
     def _same_public_name(self, olds: list[Placed], news: list[Placed]) -> list[tuple[Placed, Placed]]:
         """A removed and an added object reached through the same module-level name on both sides

@@ -10,11 +10,12 @@ from genops.semdiff.build import TreeModel, build_models, paused_gc
 from genops.semdiff.cache import ModelCache, default_cache_dir, pair_key
 from genops.semdiff.changes import Category, Change, DiffResult, Kind, Stats
 from genops.semdiff.compare import ObjectComparer
+from genops.semdiff.imports import package_name
 from genops.semdiff.deps import dependency_changes
 from genops.semdiff.model import Module
 from genops.semdiff.resolve import TreeIndex
 from genops.semdiff.surface import moved_module_changes, surface_changes
-from genops.semdiff.tree import TreeScan, scan_trees, text_stats
+from genops.semdiff.tree import FileEntry, TreeScan, scan_trees, text_stats
 
 ERROR_KINDS = {"syntax_error": Kind.SYNTAX_ERROR, "encoding_fallback": Kind.ENCODING_FALLBACK,
                "read_error": Kind.READ_ERROR}
@@ -25,21 +26,38 @@ def diff_trees(old_root: Path, new_root: Path, *, old_label: str = "old", new_la
                reuse_result: bool = True) -> DiffResult:
     """Semantic diff of two directory trees (see BRIEF.md "Semantic diff JSON").
 
+    A root that is a package folder (it holds `__init__.py`) is read as that package, named by
+    `tree_packages`, so `diff old/django new/django` names and resolves what `diff old new` does.
     With the cache on, only files never seen before are parsed, and (unless `reuse_result` is
     False) a pair of trees already diffed returns the stored result.
     """
     with paused_gc():
         cache = ModelCache(cache_dir or default_cache_dir(Path(new_root), Path(old_root))) if use_cache else None
         scans = scan_trees(Path(old_root), Path(new_root), cache=cache)
-        key = pair_key(((r, e.sha) for r, e in scans[0].files.items()), ((r, e.sha) for r, e in scans[1].files.items()))
+        packages = tree_packages(Path(old_root), Path(new_root))
+        key = pair_key(((r, e.sha) for r, e in [*scans[0].files.items(), *_package_rows(packages[0])]),
+                       ((r, e.sha) for r, e in [*scans[1].files.items(), *_package_rows(packages[1])]))
         stored = _result_from(cache.get_result(key)) if cache and reuse_result else None
         if stored is not None:
             return DiffResult(old_label, new_label, *stored)
-        old, new = build_models(scans, cache, jobs)
+        old, new = build_models(scans, cache, jobs, packages)
         result = compare_models(old, new, old_label=old_label, new_label=new_label, cache=cache)
         if cache is not None:
             cache.put_result(key, _result_to(result))
         return result
+
+
+def tree_packages(old_root: Path, new_root: Path) -> list[str]:
+    """The package each root is (`package_name`), when both sides agree; a folder compared with one of
+    another name (`v1/` against `v2/`, both packages) cannot tell which name its imports use, so then
+    both are read as plain roots."""
+    old, new = package_name(old_root), package_name(new_root)
+    return [old, new] if old == new else ["", ""]
+
+
+def _package_rows(package: str) -> list[tuple[str, FileEntry]]:
+    """The package name as a row of the result's cache key (the same files under another name differ)."""
+    return [("\0package", FileEntry("", 0, package))] if package else []
 
 
 def _result_to(result: DiffResult) -> tuple[object, ...]:
@@ -73,8 +91,9 @@ def compare_models(old: TreeModel, new: TreeModel, *, old_label: str = "old", ne
     targets = set(mapping.values())
     comparer.pair_leftovers([m for n, m in old.modules.items() if n not in mapping],
                             [m for n, m in new.modules.items() if n not in targets])
-    changes += comparer.changes
     changed = {n for n, m in old.modules.items() if n not in new.modules or new.modules[n].sha != m.sha}
+    comparer.compare_constructors(changed)
+    changes += comparer.changes
     changes += surface_changes(old_index, new_index, changed)
     changes += moved_module_changes(old_index, new_index, moved)
     old_edges, new_edges = edges(old), edges(new)
@@ -82,10 +101,17 @@ def compare_models(old: TreeModel, new: TreeModel, *, old_label: str = "old", ne
     changes += cycle_changes(old, new, mapping, old_edges, new_edges)
     changes += dependency_changes(old, new)
     changes += formatting_only(old, new, mapping, moved, {c.file for c in changes} | comparer.touched)
-    changes = sorted(set(changes), key=Change.sort_key)
+    changes = sorted(_one_removal_per_path(set(changes)), key=Change.sort_key)
     files, lines = cached_text_stats(old.scan, new.scan, cache)
     semantic = sum(1 for c in changes if c.category is not Category.COSMETIC)
     return DiffResult(old_label, new_label, changes, Stats(files, lines, semantic))
+
+
+def _one_removal_per_path(changes: set[Change]) -> list[Change]:
+    """A path removed from the public API by one rule (it left `__all__`) and found still resolvable by another
+    (an import keeps the name) is one breaking removal, not two findings that disagree."""
+    breaking = {c.path for c in changes if c.kind is Kind.OBJECT_REMOVED and c.breaking}
+    return [c for c in changes if not (c.kind is Kind.OBJECT_REMOVED and not c.breaking and c.path in breaking)]
 
 
 def cached_text_stats(old: TreeScan, new: TreeScan, cache: ModelCache | None) -> tuple[int, int]:

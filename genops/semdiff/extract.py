@@ -4,7 +4,9 @@ Like griffe's static visitor: members are the defs, classes and simple assignmen
 or class level, including inside `if`/`try`/`for`/`with` blocks; `self.x = ...` in a class's
 `__init__` makes an instance attribute; `@property` (and the stdlib cached properties) make an
 attribute; `@overload` stubs are not members; a later definition replaces an earlier one except an
-assignment under `if`/`except` that would replace an existing member.
+assignment under `if`/`except` that would replace an existing member. A class also records how a
+generated constructor would read it: its style label (`dataclass`, `attrs`, `pydantic`, with the
+decorator's `kw_only`/`init`/`auto_attribs` options) and its own fields in order (see resolve.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from genops.semdiff.model import (
     POSITIONAL_OR_KEYWORD,
     VAR_KEYWORD,
     VAR_POSITIONAL,
+    Field,
     FileModel,
     Obj,
     Param,
@@ -37,6 +40,14 @@ OVERLOAD_DECORATORS = frozenset({"typing.overload", "typing_extensions.overload"
 LABEL_DECORATORS = {"staticmethod": "staticmethod", "classmethod": "classmethod"}
 COMPOUND: tuple[type[ast.stmt], ...] = (ast.If, ast.Try, ast.For, ast.AsyncFor, ast.While, ast.With,
                                          ast.AsyncWith, ast.Match, *([ast.TryStar] if hasattr(ast, "TryStar") else []))
+DATACLASS_DECORATORS = frozenset({"dataclasses.dataclass", "pydantic.dataclasses.dataclass"})
+ATTRS_DECORATORS = {  # decorator -> its auto_attribs default: None detects, as attrs does
+    **dict.fromkeys(("attr.define", "attr.frozen", "attr.mutable", "attrs.define", "attrs.frozen",
+                     "attrs.mutable"), None),
+    **dict.fromkeys(("attr.s", "attr.attrs", "attr.attributes"), False), "attr.dataclass": True}
+PYDANTIC_BASES = frozenset({"pydantic.BaseModel", "pydantic.main.BaseModel", "pydantic.v1.BaseModel",
+                            "pydantic.v1.main.BaseModel"})
+FIELD_CALLS = frozenset({"field", "Field", "ib", "attrib"})  # dataclasses/attrs/pydantic field declarations
 VALUE_DISPLAY_LIMIT = 120
 TRIVIAL_DUMP = 60  # normalized bodies shorter than this (`pass`, `...`, `return x`) never pair a rename
 
@@ -319,9 +330,41 @@ class _Extractor:
         rest = self.block(body, inner, None)
         self._finish_scope(inner)
         obj.body = digest(norm(node.decorator_list, node.keywords, rest))
+        obj.labels = self.class_style(node, scope)
+        if obj.labels or any(isinstance(stmt, ast.AnnAssign) for stmt in body):
+            obj.fields = class_fields(body)
         members = sorted((name, m.content) for name, m in inner.members.items() if isinstance(m, Obj))
         obj.content = digest(repr((obj.body, obj.bases, members)))
         obj.trivial = not members and not rest
+
+    def class_style(self, node: ast.ClassDef, scope: _Scope) -> tuple[str, ...]:
+        """How a generated constructor reads the class: `dataclass`, `attrs` or `pydantic` (a direct
+        BaseModel base, or a base of this file that is one), with the decorator's options."""
+        labels: set[str] = set()
+        for decorator in node.decorator_list:
+            path = self.decorator_path(decorator)
+            options = {k.arg: k.value for k in decorator.keywords if k.arg} if isinstance(decorator, ast.Call) else {}
+            if path in DATACLASS_DECORATORS:
+                labels.add("dataclass")
+            elif path in ATTRS_DECORATORS:
+                labels.add("attrs")
+                auto = ATTRS_DECORATORS[path]
+                if "auto_attribs" in options and isinstance(options["auto_attribs"], ast.Constant):
+                    auto = bool(options["auto_attribs"].value)
+                if auto is not None:
+                    labels.add("auto_attribs" if auto else "attribs_only")
+            else:
+                continue
+            if _constant(options.get("kw_only")) is True:
+                labels.add("kw_only")
+            if _constant(options.get("init")) is False:
+                labels.add("no_init")
+        for base in node.bases:
+            path = self.decorator_path(base)
+            local = scope.members.get(path)
+            if path in PYDANTIC_BASES or (isinstance(local, Obj) and "pydantic" in local.labels):
+                labels.add("pydantic")
+        return tuple(sorted(labels))
 
     def assignment(self, node: ast.Assign | ast.AnnAssign, scope: _Scope, parent: ast.stmt | None) -> bool:
         """`x = v` / `x: T = v` at module or class level: an attribute (and `__all__` for exports)."""
@@ -440,6 +483,59 @@ class _Extractor:
             elif isinstance(stmt, COMPOUND):
                 for block in _child_blocks(stmt):
                     self._collect_imports(block, top)
+
+
+def class_fields(body: list[ast.stmt]) -> tuple[Field, ...]:
+    """A class body's own fields in order: annotated names, and names assigned a field call (attrs)."""
+    out: list[Field] = []
+    keyword_only = False
+    for stmt in body:
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            annotation = ast.unparse(stmt.annotation)
+            head = annotation.split("[", 1)[0].strip()
+            if head in ("KW_ONLY", "dataclasses.KW_ONLY"):
+                keyword_only = True  # the sentinel: later fields are keyword-only
+                continue
+            default, flags, alias = _field_value(stmt.value)
+            flags += "c" if head.rpartition(".")[2] == "ClassVar" else ""
+            out.append((stmt.target.id, annotation, default, flags + ("k" if keyword_only else ""), alias))
+        elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name) \
+                and _field_call(stmt.value):
+            default, flags, alias = _field_value(stmt.value)
+            out.append((stmt.targets[0].id, None, default, flags, alias))
+    return tuple(out)
+
+
+def _field_call(node: ast.expr | None) -> bool:
+    """`field(...)`, `attr.ib(...)`, `attrs.field(...)`, `Field(...)`: a field declaration."""
+    return isinstance(node, ast.Call) and (dotted(node.func) or "").rpartition(".")[2] in FIELD_CALLS
+
+
+def _field_value(node: ast.expr | None) -> tuple[str | None, str, str | None]:
+    """(default as source text or None, flags, alias) of a field's assigned value."""
+    if node is None:
+        return None, "", None
+    if not isinstance(node, ast.Call) or not _field_call(node):
+        return unparse(node), "", None
+    options = {k.arg: k.value for k in node.keywords if k.arg}
+    default = None
+    if "default" in options:
+        default = unparse(options["default"])
+    elif "default_factory" in options or "factory" in options:
+        default = f"{unparse(options.get('default_factory') or options['factory'])}()"
+    elif node.args and (dotted(node.func) or "").rpartition(".")[2] in ("Field", "ib", "attrib"):
+        default = unparse(node.args[0])  # pydantic's and attrs' first positional is the default
+    if default == "...":
+        default = None  # pydantic's `Field(...)`: required
+    flags = "a" + ("n" if _constant(options.get("init")) is False else "") \
+        + ("k" if _constant(options.get("kw_only")) is True else "")
+    alias = _constant(options.get("alias"))
+    return default, flags, alias if isinstance(alias, str) else None
+
+
+def _constant(node: ast.expr | None) -> object:
+    """A literal option's value (`kw_only=True`), or None."""
+    return node.value if isinstance(node, ast.Constant) else None
 
 
 def _without_imports(stmts: list[ast.stmt]) -> list[ast.stmt]:

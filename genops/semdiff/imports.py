@@ -1,15 +1,19 @@
 """Module naming and import resolution: how files under a tree root become dotted modules and edges.
 
 A module's name is its path under the tree root with `/` turned into `.` and the `.py` dropped;
-`pkg/__init__.py` is `pkg`, and an `__init__.py` at the root itself is named `__init__`.
-Absolute imports that name a module of the tree point at it; everything else is third-party
-(or stdlib) and keeps the dotted name written in the source.
+`pkg/__init__.py` is `pkg`, and an `__init__.py` at the root itself is named `__init__`, unless
+the root is a package folder: then `package_name` gives its dotted name (`old/django` -> `django`)
+and every module is named under it, as Python and griffe name them, so the package's own absolute
+imports resolve. Absolute imports that name a module of the tree point at it; everything else is
+third-party (or stdlib) and keeps the dotted name written in the source.
 """
 
 from __future__ import annotations
 
+import keyword
+import os
 from collections.abc import Iterable, Mapping
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 ROOT_INIT = "__init__"
 
@@ -20,6 +24,28 @@ def module_name(relpath: str) -> str:
     if parts and parts[-1] == "__init__" and len(parts) > 1:
         parts.pop()
     return ".".join(parts) if parts else ROOT_INIT
+
+
+def package_name(root: Path) -> str:
+    """The dotted name of a folder that holds `__init__.py`, walking up while its parents are packages
+    too (`src/app/core` -> `app.core`); "" for a folder that is no package (or has no valid name)."""
+    parts: list[str] = []
+    current = Path(os.path.abspath(root))
+    while (current / "__init__.py").is_file() and current.name.isidentifier() \
+            and not keyword.iskeyword(current.name):
+        parts.append(current.name)
+        if current.parent == current:
+            break
+        current = current.parent
+    return ".".join(reversed(parts))
+
+
+def place(relpath: str, package: str = "") -> str:
+    """Dotted module name of a file under a root that is the package `package` ("" for a plain root)."""
+    name = module_name(relpath)
+    if not package:
+        return name
+    return package if name == ROOT_INIT else f"{package}.{name}"
 
 
 def is_package_file(relpath: str) -> bool:
@@ -74,6 +100,8 @@ def resolve_targets(raw: Iterable[tuple[str, int, tuple[str, ...], bool]],
             edges.add((known or base, line))
             if external_names and known is None:
                 edges.update((f"{base}.{name}", line) for name in names if name != "*")
+        elif not hit and ROOT_INIT in modules:  # `from . import NAME` at a root that is a nameless package
+            edges.add((ROOT_INIT, line))
     return edges
 
 

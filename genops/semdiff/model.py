@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from genops.semdiff.imports import module_name, resolve_relative
+from genops.semdiff.imports import place, resolve_relative
 
 POSITIONAL_ONLY = "positional_only"
 POSITIONAL_OR_KEYWORD = "positional_or_keyword"
@@ -26,7 +26,12 @@ FUNCTION = "function"
 ATTRIBUTE = "attribute"
 MODULE = "module"
 
-MODEL_VERSION = 4  # bump when FileModel's meaning changes, so old cache entries are ignored
+MODEL_VERSION = 5  # bump when FileModel's meaning changes, so old cache entries are ignored
+
+Field = tuple[str, "str | None", "str | None", str, "str | None"]
+"""A class-level field as a generated constructor takes it: (name, annotation, default, flags, alias).
+`default` is None when there is none; flags: "n" left out of `__init__`, "k" keyword-only, "c" a
+ClassVar, "a" declared by a field call (`dataclasses.field`, `attr.ib`, `attrs.field`, pydantic `Field`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,7 @@ class Obj:
     doc: str | None = None  # hash of the normalized docstring
     labels: tuple[str, ...] = ()
     trivial: bool = False  # body too small to pair renames on
+    fields: tuple[Field, ...] = ()  # a class's own fields, for a dataclass-like constructor (see resolve.py)
 
     @property
     def name(self) -> str:
@@ -128,9 +134,9 @@ class Module:
     is_package: bool
 
     @classmethod
-    def at(cls, file: str, sha: str, model: FileModel) -> Module:
-        """Place a model at a POSIX path relative to the tree root."""
-        return cls(module_name(file), file, sha, model, file.rsplit("/", 1)[-1] == "__init__.py")
+    def at(cls, file: str, sha: str, model: FileModel, package: str = "") -> Module:
+        """Place a model at a POSIX path relative to the tree root (a root that is the package `package`)."""
+        return cls(place(file, package), file, sha, model, file.rsplit("/", 1)[-1] == "__init__.py")
 
     @cached_property
     def alias_targets(self) -> dict[str, tuple[str, int]]:

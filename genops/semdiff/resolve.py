@@ -5,6 +5,12 @@ a component of its name starts with `_`; in a public module a member is public i
 non-empty `__all__`, otherwise if its name is not private (`_x`, dunders stay public) and it was
 not imported (star-imported names count as defined); a public class's members are public unless
 private-named, inherited ones included; a public alias makes its target public wherever it lives.
+
+A class without an `__init__` of its own whose constructor is generated from its fields (a
+dataclass, an attrs class, a pydantic model) has that constructor as its signature
+(`constructor`): like griffe's dataclasses extension, the fields of every such class in its MRO,
+bases first, a redefined field keeping its first place, keyword-only fields last; attrs names a
+private field `_x` as `x` (or its alias); a pydantic model takes its public fields by keyword only.
 """
 
 from __future__ import annotations
@@ -13,10 +19,12 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from genops.semdiff.model import CLASS, Module
+from genops.semdiff.model import CLASS, FUNCTION, KEYWORD_ONLY, POSITIONAL_OR_KEYWORD, Field, Module, Obj, Param
 
 _DOTTED = re.compile(r"^[A-Za-z_][\w.]*$")
 MAX_ALIAS_DEPTH = 25
+STYLES = ("dataclass", "attrs", "pydantic")
+SELF = Param("self", POSITIONAL_OR_KEYWORD)
 
 Ref = tuple[str, str]  # (module name, qualname in it; "" for the module itself)
 
@@ -230,6 +238,78 @@ class TreeIndex:
         self._all[ref] = result
         return result
 
+    def obj(self, ref: Ref) -> Obj:
+        """The object a (module, qualname) reference names."""
+        return self.modules[ref[0]].model.objects[ref[1]]
+
+    @cached_property
+    def styled(self) -> dict[Ref, str]:
+        """Classes labelled with a generated-constructor style (their own decorator, or a pydantic base) -> it."""
+        out: dict[Ref, str] = {}
+        for name, module in self.modules.items():
+            for qualname, obj in module.model.objects.items():
+                if obj.kind == CLASS and obj.labels:
+                    style = next((s for s in STYLES if s in obj.labels), None)
+                    if style is not None:
+                        out[(name, qualname)] = style
+        return out
+
+    @cached_property
+    def _generated_names(self) -> set[str]:
+        """Short names of the styled classes and of every class with a base of such a name, transitively: a cheap
+        over-approximation that spares the MRO of every other class."""
+        names = {qualname.rpartition(".")[2] for _, qualname in self.styled}
+        if not names:
+            return names
+        classes = [(o.qualname.rpartition(".")[2], {b.split("[", 1)[0].strip().rpartition(".")[2] for b in o.bases})
+                   for m in self.modules.values() for o in m.model.objects.values() if o.kind == CLASS and o.bases]
+        grew = True
+        while grew:
+            grew = False
+            for name, bases in classes:
+                if name not in names and not bases.isdisjoint(names):
+                    names.add(name)
+                    grew = True
+        return names
+
+    def may_generate(self, qualname: str) -> bool:
+        """False when no class of that name can have a generated constructor here (by names alone)."""
+        return bool(self.styled) and qualname.rpartition(".")[2] in self._generated_names
+
+    def generated(self, ref: Ref) -> bool:
+        """Whether a class or one of its ancestors has a generated-constructor style."""
+        return self.may_generate(ref[1]) and any(c in self.styled for c in self.mro(ref) or [ref])
+
+    def style(self, ref: Ref) -> str | None:
+        """How the class's constructor is generated, if it is: its own decorator, or pydantic through a base."""
+        own = self.styled.get(ref)
+        if own is not None and own != "pydantic":
+            return own
+        return "pydantic" if any(self.styled.get(c) == "pydantic" for c in self.mro(ref) or [ref]) else None
+
+    def constructor(self, ref: Ref) -> tuple[tuple[Param, ...], bool] | None:
+        """(parameters of what `Class(...)` calls, whether they are generated from fields), from the first class
+        of the MRO with an `__init__` of its own or a generated one; None when nothing in the tree decides."""
+        for cls in self.mro(ref) or [ref]:
+            init = self.modules[cls[0]].model.objects.get(f"{cls[1]}.__init__")
+            if init is not None and init.kind == FUNCTION:
+                return init.params, False
+            style = self.style(cls) if self.generated(cls) else None
+            if style is not None and (style == "pydantic" or "no_init" not in self.obj(cls).labels):
+                return self._generated(cls, style), True
+        return None
+
+    def _generated(self, ref: Ref, style: str) -> tuple[Param, ...]:
+        """The generated constructor's parameters (see module docstring)."""
+        params: dict[str, Param] = {}
+        for cls in reversed(self.mro(ref) or [ref]):
+            if self.style(cls) != style or (style != "pydantic" and style not in self.obj(cls).labels):
+                continue
+            for param in _field_params(self.obj(cls), style):
+                params[param.name] = param  # a redefined field keeps its first place
+        ordered = sorted(params.values(), key=lambda p: p.kind == KEYWORD_ONLY)  # stable: keyword-only last
+        return (SELF, *ordered)
+
     @cached_property
     def public(self) -> set[str]:
         """Dotted paths of every public module and object (griffe's rules, see module docstring)."""
@@ -301,6 +381,30 @@ class TreeIndex:
             if public:
                 out[name] = member
         return out
+
+
+def _field_params(cls: Obj, style: str) -> list[Param]:
+    """A class's own fields as constructor parameters, in the given style."""
+    labels = cls.labels
+    fields: list[Field] = [f for f in cls.fields if "c" not in f[3] and "n" not in f[3]]
+    if style == "attrs":
+        declared_only = "attribs_only" in labels or ("auto_attribs" not in labels
+                                                     and any(f[1] is None and "a" in f[3] for f in fields))
+        fields = [f for f in fields if "a" in f[3]] if declared_only else [f for f in fields if f[1] is not None]
+    else:
+        fields = [f for f in fields if f[1] is not None]
+    out = []
+    for name, annotation, default, flags, alias in fields:
+        if style == "pydantic":
+            if name.startswith("_") or name == "model_config":
+                continue
+            out.append(Param(alias or name, KEYWORD_ONLY, default, annotation))
+            continue
+        if style == "attrs":
+            name = alias or name.lstrip("_")
+        kind = KEYWORD_ONLY if "k" in flags or "kw_only" in labels else POSITIONAL_OR_KEYWORD
+        out.append(Param(name, kind, default, annotation))
+    return out
 
 
 def _c3_merge(sequences: list[list[Ref]]) -> list[Ref] | None:

@@ -1,8 +1,10 @@
-"""Public-surface removals no single module shows: inherited members and re-exported names.
+"""Public-surface removals no single module shows: inherited members, re-exported and unexported names.
 
 griffe checks a public class through all its members, inherited ones included, so a method
 removed from a base class (or a base dropped) is a removal on every public subclass; and a public
-module's re-exported names (`__all__` aliases, star-imports) are part of its API too.
+module's re-exported names (`__all__` aliases, star-imports) are part of its API too. A name that
+stays in a module but leaves its `__all__` has left the public API by the rule that decides it
+(`from module import *` stops binding it), so it is a breaking removal too.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from genops.semdiff.resolve import TreeIndex, is_private, join
 def surface_changes(old: TreeIndex, new: TreeIndex, changed: set[str]) -> list[Change]:
     """Breaking removals of inherited members and of re-exported names (`changed`: OLD modules whose
     file changed or went away; nothing else can change what a class inherits or a module re-exports)."""
-    return [*_inherited_removals(old, new, changed), *_reexport_removals(old, new, changed)]
+    return [*_inherited_removals(old, new, changed), *_reexport_removals(old, new, changed),
+            *_unexported(old, new, changed)]
 
 
 def moved_module_changes(old: TreeIndex, new: TreeIndex, moved: dict[str, str]) -> list[Change]:
@@ -90,4 +93,28 @@ def _reexport_removals(old: TreeIndex, new: TreeIndex, changed: set[str]) -> lis
             changes.append(Change(Kind.OBJECT_REMOVED, f"{module}.{name}", f"re-exported name '{name}' (from "
                                   f"{member.target}) removed", True, member.target, None,
                                   new.modules[module].file, 1))
+    return changes
+
+
+def _unexported(old: TreeIndex, new: TreeIndex, changed: set[str]) -> list[Change]:
+    """Public names a module still has but its new `__all__` no longer lists (removed from it, or an
+    `__all__` added that leaves them out): breaking removals from the public API."""
+    changes = []
+    for module in sorted(old.modules):
+        if (module, "") not in old.public_refs or module not in new.modules or not new.exports(module):
+            continue
+        mod = old.modules[module]
+        if module not in changed and not any(t in changed for t, _ in mod.wildcard_targets) \
+                and not any(e.startswith("@") for e in new.modules[module].model.exports or ()):
+            continue
+        new_members, new_public = new.members(module), new.public_names(module)
+        listed = "no longer lists it" if old.exports(module) else "was added and does not list it"
+        for name, member in old.public_names(module).items():
+            after = new_members.get(name)
+            if after is None or name in new_public or member.kind == "module":
+                continue  # gone names are removals of their own; submodules stay importable
+            what = member.target if member.kind == "alias" else f"{module}.{name}"
+            changes.append(Change(Kind.OBJECT_REMOVED, f"{module}.{name}", f"'{name}' left the public API: "
+                                  f"'__all__' {listed}", True, what, None, new.modules[module].file,
+                                  after.line or 1))
     return changes

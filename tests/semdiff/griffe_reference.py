@@ -94,8 +94,11 @@ def classify(change: Change, old: Any, new: Any) -> str:
         return "genops wrong: not public for griffe"
     after = _lookup(new, change.path)
     if change.kind.value in REMOVALS:
-        return ("genops right: public in old, gone in new (griffe's check skips it)" if after is None
-                else "genops wrong: the old path still resolves in new")
+        if after is None:
+            return "genops right: public in old, gone in new (griffe's check skips it)"
+        if _public(after) is False:
+            return "genops right: public in old, not public in new for griffe (its check skips export changes)"
+        return "genops wrong: the old path still resolves in new"
     if after is None:
         return "unverified: griffe's new model has no object at this path"
     return ("genops right: griffe's models show the change (its check does not report it)"
