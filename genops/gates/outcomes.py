@@ -81,11 +81,10 @@ class Stream:
             self.exitstatus = int(record["exitstatus"])  # type: ignore[call-overload]
         elif event == "report":
             self._report(record)
-        elif event == "executed" and isinstance(record.get("functions"), list):
+        elif event == "executed" and isinstance(functions := record.get("functions"), list):
             case = self.cases.setdefault(str(record.get("nodeid", "")),
                                          CaseOutcome(str(record.get("nodeid", ""))))
-            case.executed = [(str(f), int(n)) for f, n in record["functions"]  # type: ignore[union-attr]
-                             if isinstance(n, int)]
+            case.executed = [(str(f), int(n)) for f, n in functions if isinstance(n, int)]
             self.traced = True
         else:
             self.garbled += 1

@@ -18,6 +18,7 @@ from a repository someone else wrote.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shlex
@@ -117,7 +118,7 @@ def _wait_group(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
     return code
 
 
-def _copy_capped(source: IO[bytes], out: IO[bytes], cap: int, dropped: list[int]) -> None:
+def _copy_capped(source: io.BufferedIOBase, out: IO[bytes], cap: int, dropped: list[int]) -> None:
     """Copy the child's output into `out` up to `cap` bytes; count the rest (never block it)."""
     kept = 0
     while chunk := source.read1(65536):
