@@ -195,3 +195,46 @@ def test_marco_refuses_over_the_bus_without_tripping_its_breaker(marco: Marco) -
         assert refused.value.code == "refused"
     assert marco.obs.breaker("marco").state == "closed"
     assert marco.obs.log.recent(event="fetch_refused")
+
+
+SIXTOFOUR_AND_SITE_LOCAL = [
+    ("http://[2002:7f00:1::]/", "loopback (6to4 of 127.0.0.1)"),
+    ("http://[2002:7f00:1::1]/", "loopback (6to4 of 127.0.0.1)"),
+    ("http://[2002:a9fe:a9fe::]/", "link-local (6to4 of 169.254.169.254)"),
+    ("http://[2002:a00:1::]/", "private (6to4 of 10.0.0.1)"),
+    ("http://[2002:c0a8:101::]/", "private (6to4 of 192.168.1.1)"),
+    ("http://[2002::]/", "(6to4 of 0.0.0.0)"),
+    ("http://[fec0::1]/", "site-local"), ("http://[feff:ffff::1]/", "site-local"),
+]
+
+
+@pytest.mark.req("REQ-MARCO-5")
+@pytest.mark.parametrize("url,reason", SIXTOFOUR_AND_SITE_LOCAL)
+def test_req_marco_5_6to4_inward_and_site_local_addresses_are_refused(url: str, reason: str) -> None:
+    """REQ-MARCO-5: a 6to4 address embedding a loopback, link-local or private IPv4 address, and
+    a site-local fec0::/10 address, are refused, spelled directly or as a name resolving to them
+    (r0002 let all of them through)."""
+    with pytest.raises(Refused, match="refused") as refused:
+        check_url(url)
+    assert reason in str(refused.value)
+    host = url.split("[", 1)[1].split("]", 1)[0]
+    with pytest.raises(Refused, match=f"inward.example resolves to {host}"):
+        check_url("https://inward.example/", resolve={"inward.example": ["93.184.216.34", host]})
+
+
+@pytest.mark.req("REQ-MARCO-5")
+def test_req_marco_5_6to4_of_a_public_address_stays_allowed() -> None:
+    """REQ-MARCO-5: 6to4 is refused by what it embeds, not wholesale: a public embedded address passes."""
+    assert check_url("http://[2002:5db8:d822::1]/")[3] == "2002:5db8:d822::1"
+
+
+@pytest.mark.req("REQ-MARCO-6", "REQ-MARCO-5")
+def test_req_marco_6_a_redirect_to_6to4_loopback_or_site_local_is_refused(marco: Marco, site: str) -> None:
+    """REQ-MARCO-6: a redirect hop to a 6to4 address embedding loopback or link-local, or to a
+    site-local address, is refused in the sandbox, like the first URL."""
+    for target, reason in (("http://[2002:7f00:1::]/", "6to4 of 127.0.0.1"),
+                           ("http://[2002:a9fe:a9fe::]/latest/meta-data/", "6to4 of 169.254.169.254"),
+                           ("http://[fec0::1]/", "site-local")):
+        with pytest.raises(MADError) as refused:
+            marco.fetch(f"http://{site}/redirect?to={target}")
+        assert refused.value.code == "refused" and reason in refused.value.message, refused.value

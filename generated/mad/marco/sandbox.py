@@ -12,8 +12,9 @@ it touches the request, then fetches with the SSRF policy applied at every hop:
 
 * only ``http`` and ``https``, no credentials in the URL, only usual ports;
 * the host name is resolved once and *every* address must be public: loopback,
-  private, link-local, shared, multicast, reserved and unspecified addresses
-  (IPv4, IPv6, IPv4-mapped IPv6) are refused, so are names resolving to them;
+  private, link-local, site-local, shared, multicast, reserved and unspecified
+  addresses (IPv4, IPv6, IPv4-mapped IPv6, and 6to4 ``2002::/16`` addresses by the
+  IPv4 address they embed) are refused, so are names resolving to them;
 * the connection goes to the address that was checked (no second lookup, so
   no DNS rebinding); redirects are followed by hand and re-checked each hop.
 """
@@ -46,9 +47,13 @@ def address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | 
     mapped = getattr(ip, "ipv4_mapped", None)
     if mapped is not None:
         return address_problem(mapped)
+    embedded = getattr(ip, "sixtofour", None)  # 2002:AABB:CCDD::/48 routes to IPv4 AA.BB.CC.DD
+    if embedded is not None:
+        inner = address_problem(embedded)
+        return f"{inner} (6to4 of {embedded})" if inner else None
     checks = (("loopback", ip.is_loopback), ("unspecified", ip.is_unspecified),
-              ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
-              ("reserved", ip.is_reserved), ("private", ip.is_private))
+              ("link-local", ip.is_link_local), ("site-local", getattr(ip, "is_site_local", False)),
+              ("multicast", ip.is_multicast), ("reserved", ip.is_reserved), ("private", ip.is_private))
     for label, hit in checks:
         if hit:
             return label
