@@ -27,10 +27,11 @@ from genops.patch.context import Chosen, Selection, select_context
 from genops.patch.match import ApplyResult, BlockFailure, apply_blocks, tree_changes
 from genops.protocol.edits import EDIT_LABEL_PREFIX, EditBlock, parse_edits, render_edit_help
 from genops.synthesis.context import base_context, prefix_cache_key, render_template, request_context
-from genops.synthesis.conversation import ClientLike, RunSettings, Unit
+from genops.synthesis.conversation import ClientLike, RunSettings, Unit, build_request
 from genops.synthesis.journal import RunJournal
 from genops.synthesis.progress import CallRecord, NullProgress, Progress
 from genops.workspace import Workspace
+from genops.workspace.catalog import sent_sampling
 from genops.workspace.config import ModelConfig
 
 REPAIR_INSTRUCTION = ("Send your edit blocks again, corrected: each <edit> closed with </edit>, "
@@ -129,11 +130,19 @@ def round_messages(job: PatchJob, context: dict[str, Any], selection: Selection,
                  "api_summary": selection.map_text,
                  "selection": [{"path": c.path, "reason": c.reason} for c in shown],
                  "file_contents": {c.path: tree[c.path] for c in shown},
-                 "protocol": render_edit_help(),
+                 "protocol": render_edit_help(_example(selection, tree)),
                  "error": "\n\n".join(f.report() for f in failures)}
     full = request_context(context, **overrides)
     return (Message("system", render_template(job.ws, "system", full)),
             Message("user", render_template(job.ws, "patch", full)))
+
+
+def _example(selection: Selection, tree: Mapping[str, str]) -> str | None:
+    """The real file the edit protocol's example names: the file chosen first for the change
+    (the likeliest to be edited), else the tree's first file; None for an empty tree."""
+    chosen = [c.path for c in selection.chosen if c.path in tree]
+    found = chosen or sorted(tree)
+    return found[0] if found else None
 
 
 def _describe(result: ApplyResult) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -152,10 +161,16 @@ def run_patch(job: PatchJob, selection: Selection | None = None) -> PatchResult:
     result = PatchResult(base=dict(job.base), tree=dict(job.base), selection=selection)
     failures: list[BlockFailure] = []
     rounds = job.ws.config.patch.max_repairs + 1
+    previous: str | None = None  # the key of the previous round's first request
     for number in range(1, rounds + 1):
         messages = round_messages(job, context, selection, result.tree, failures)
-        unit = Unit(settings, f"{EDIT_LABEL_PREFIX}{job.label}-r{number}", messages,
-                    cache_key=prefix_cache_key(messages[:1]), repair_instruction=REPAIR_INSTRUCTION)
+        name, cache_key = f"{EDIT_LABEL_PREFIX}{job.label}-r{number}", prefix_cache_key(messages[:1])
+        key = build_request(job.rungs[0][1], messages, cache_key=cache_key, label=name).key()
+        if key == previous:
+            raise _repeated(job, number, failures)
+        previous = key
+        unit = Unit(settings, name, messages, cache_key=cache_key,
+                    repair_instruction=REPAIR_INSTRUCTION)
         blocks: list[EditBlock]
         blocks, _rung = unit.run(parse_edits)
         applied = apply_blocks(result.tree, blocks)
@@ -172,3 +187,21 @@ def run_patch(job: PatchJob, selection: Selection | None = None) -> PatchResult:
                       f"round(s); nothing was written:\n\n{shown}", failures=failures,
                       hint=f"{job.ws.config.project.output}/ is unchanged; make the instruction "
                            "more specific, raise [patch] max_repairs, or regenerate")
+
+
+def _repeated(job: PatchJob, number: int, failures: list[BlockFailure]) -> PatchFailed:
+    """Round `number` would send round `number - 1`'s request again, byte for byte: no block
+    applied and the same blocks failed the same way. At temperature 0 the model answers it the
+    same (and this run's archive would serve the recorded answer anyway), so it is not sent."""
+    rung, cfg = job.rungs[0]
+    temperature = sent_sampling(cfg)["temperature"]
+    why = ("at temperature 0 the model would give the same answer" if temperature == 0 else
+           "the archive answers a request it has already recorded with the same answer")
+    shown = "\n\n".join(f.report() for f in failures)
+    return PatchFailed(
+        f"round {number}'s request would repeat round {number - 1}'s byte for byte (none of the "
+        f"blocks applied and the same {len(failures)} block(s) failed the same way), and {why}, "
+        f"so it was not sent; nothing was written:\n\n{shown}", failures=failures,
+        hint=f"{job.ws.config.project.output}/ is unchanged; the model ({cfg.model} on rung "
+             f"{rung!r}) keeps answering with blocks that match nothing: name the file and the "
+             "lines to change in the instruction, use a more capable model, or regenerate")

@@ -158,25 +158,43 @@ def parse_edits(text: str) -> list[EditBlock]:
     return found
 
 
-def render_edit_help() -> str:
-    """The edit protocol explained, for prompts and for people answering manual requests."""
-    return f"""\
-Answer with edit blocks (text outside the blocks is ignored):
+PLACEHOLDER_PATH = "RELATIVE/PATH/OF/THE/FILE"
 
-<edit path="pkg/module.py">
+
+def render_edit_help(example: str | None = None) -> str:
+    """The edit protocol explained, for prompts and for people answering manual requests.
+
+    The example block names `example`, one of the request's real files (the patch engine passes
+    the file chosen first for the change), else a capitalised placeholder: small models copy an
+    example path into their answer, and an invented one (`pkg/module.py`) matches nothing.
+    """
+    path = example or PLACEHOLDER_PATH
+    if example:
+        intro = f"Answer with edit blocks (text outside the blocks is ignored), for example in {path}:"
+        rule = (f"- `path` is the real path of the file you change, as listed above ({path} in "
+                "the example), a relative POSIX path inside the output tree.")
+    else:
+        intro = "Answer with edit blocks (text outside the blocks is ignored):"
+        rule = (f"- {PLACEHOLDER_PATH} is a placeholder: write the real path of the file you "
+                "change, a relative POSIX path inside the output tree.")
+    return f"""\
+{intro}
+
+<edit path="{path}">
 {SEARCH}
 exact lines from the current file
 {DIVIDER}
 replacement lines
 {REPLACE}
 </edit>
-<delete path="pkg/obsolete.py"/>
 
 Rules:
-- `path` is a relative POSIX path inside the output tree.
+{rule}
 - SEARCH holds exact, contiguous lines of the current file, enough of them to match one place
   only; REPLACE holds the lines that replace them. Several blocks may go in one <edit>; they apply
   in order, and must not overlap.
 - An empty SEARCH creates a new file whose content is the REPLACE lines.
+- Only to remove a file of the current release, write <delete path="{PLACEHOLDER_PATH}"/> with
+  its real path.
 - Do not send whole files, and do not wrap blocks in markdown fences.
 """

@@ -199,12 +199,32 @@ Rules:
 """
 
 
-def render_protocol_help() -> str:
+def render_protocol_help(example: str | None = None) -> str:
     """The file protocol explained, for prompts and for people answering manual requests.
 
-    Placeholders in capitals, not plausible paths: small models copy an example path (and its
-    `<delete>`) into their answer.
+    The example block names `example`, one of the request's real files (synthesis passes a file
+    of the current release), else placeholders in capitals, not plausible paths: small models copy
+    an example path (and its `<delete>`) into their answer.
     """
+    if example:
+        return f"""\
+Return files with the file protocol (text outside the blocks is ignored), for example:
+
+<file path="{example}">
+...the whole file, verbatim, every line...
+</file>
+
+Rules:
+- Write each file under its own real path ({example} in the example is one of this project's
+  files), a relative POSIX path inside the output tree (forward slashes; no leading '/', no
+  '..', no drive letters, no backslashes).
+- Write the complete content of every file, never a fragment, an ellipsis or "unchanged".
+- Put `</file>` on its own line after the last line of the file.
+- Give each path once. Do not wrap the content in markdown fences.
+- Only to remove a file that exists in the current release, write
+  <delete path="RELATIVE/PATH/OF/THE/FILE"/> with its real path; a delete of any other path is
+  refused.
+"""
     return """\
 Return files with the file protocol (text outside the blocks is ignored):
 

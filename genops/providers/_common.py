@@ -24,7 +24,7 @@ import httpx2
 
 from genops.calls import CompletionRequest, Message, StopReason, TokenCallback
 from genops.errors import ProviderError
-from genops.ledger.pricing import estimate_request_tokens
+from genops.ledger.pricing import estimate_request_tokens, estimate_tokens
 
 # The SDKs' own variables, in the order each SDK reads them (google-genai prefers GOOGLE_API_KEY).
 KEY_ENV: dict[str, tuple[str, ...]] = {
@@ -192,6 +192,36 @@ def empty_stream(provider: str, request: CompletionRequest, window: int | None) 
         hint="shrink the request ([synthesis] strategy = \"multi\" sends smaller ones) or start "
              "the server with a larger context (llama.cpp -c / n_ctx) and pin it with "
              "context_window = <tokens> in this model's [models.<rung>] table in genops.toml")
+
+
+# A stream that dies after text, with prompt plus produced output (genops' estimates) at this share
+# of a known window or more, ran into the window: the estimates can run 10-20% under a server's
+# tokenizer, and a request is only sent when its estimate plus max_output_tokens fits the window.
+WINDOW_FULL_SHARE = 0.8
+
+
+def window_filled(request: CompletionRequest, produced: str, window: int | None) -> bool:
+    """Whether a stream cut after `produced` text had filled (about) the context window."""
+    if window is None or not produced:
+        return False
+    return estimate_request_tokens(request) + estimate_tokens(produced) >= WINDOW_FULL_SHARE * window
+
+
+def window_cut_stream(provider: str, request: CompletionRequest, produced: str,
+                      window: int) -> ProviderError:
+    """A stream that ended mid-answer where the context window fills (llama-cpp-python's server
+    closes the stream when n_ctx is full): not a network failure, and a retry would end the same."""
+    prompt, output = estimate_request_tokens(request), estimate_tokens(produced)
+    return ProviderError(
+        f"{provider}: the stream ended mid-answer without a finish reason after ≈{output:,} output "
+        f"tokens on a ≈{prompt:,}-token prompt, which fills its {window:,}-token context window "
+        f"(≈{prompt + output:,} tokens): the server ran out of context, so the request was not "
+        "retried (a retry would stop at the same place)",
+        error_class="context_too_long", retryable=False,
+        hint="lower max_output_tokens, shrink the request ([synthesis] strategy = \"multi\" "
+             "sends smaller ones), or start the server with a larger context (llama.cpp -c / "
+             "n_ctx) and pin it with context_window = <tokens> in this model's [models.<rung>] "
+             "table in genops.toml")
 
 
 class TextSink:

@@ -132,6 +132,7 @@ class ModelClient:
             raise archive_miss_error(self.archive, request,
                                      why=f"offline, and rung {rung!r} uses provider "
                                          f"{provider.name!r}, which needs the network")
+        self._check_window(rung, request, label)
         price = billed_price(self.config, provider.name, request.model)
         record = CallRecord(run_id=self.run_id, provider=request.provider, model=request.model,
                             status="in_flight", rung=rung, archive_key=key, label=label)
@@ -176,6 +177,26 @@ class ModelClient:
         self._book(reservation, record)
         return CallResult(response=response, key=key, cost_usd=cost, latency_s=latency,
                           from_archive=False, rung=rung, attempts=attempts)
+
+    def _check_window(self, rung: str, request: CompletionRequest, label: str) -> None:
+        """Refuse (exit 2) a request whose prompt estimate plus output limit exceeds the rung's
+        pinned context_window: a local server would cut it at the window, or refuse it, after
+        the whole prompt was paid for."""
+        cfg = self.config.models.get(rung)
+        window = cfg.context_window if cfg is not None else None
+        if window is None:
+            return
+        prompt = estimate_request_tokens(request)
+        need = prompt + request.max_output_tokens
+        if need <= window:
+            return
+        raise UsageError(
+            f"{label or rung}: the request does not fit the pinned context window of rung {rung!r} "
+            f"({request.model}): ≈{prompt:,} prompt tokens (genops' estimate) + max_output_tokens "
+            f"{request.max_output_tokens:,} = {need:,} > context_window {window:,}; it was not sent",
+            hint=f"lower max_output_tokens in [models.{rung}] (to at most {max(0, window - prompt):,} "
+                 "for this prompt), shrink the request ([synthesis] strategy = \"multi\"), or "
+                 "start the server with a larger context (llama.cpp -c) and pin that")
 
     def _reserve(self, request: CompletionRequest, price: Price | None,
                  record: CallRecord) -> Reservation | None:

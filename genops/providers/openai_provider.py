@@ -5,7 +5,13 @@
   `max_completion_tokens` for OpenAI and `max_tokens` for compatible servers (vLLM, Ollama,
   llama.cpp and LM Studio all read `max_tokens`; not all read the newer name).
 - `api="responses"`: `responses.create(stream=True, store=False)`; the Responses API has no seed.
-  A cut-off answer ends with `response.incomplete` and `incomplete_details.reason`.
+  A cut-off answer ends with `response.incomplete` and `incomplete_details.reason`. Servers that
+  implement it partially (llama-server) report `completed` for an answer cut at the limit, so an
+  answer whose output tokens reach `max_output_tokens` counts as cut off whatever the status.
+  Every input item is an easy input message with `"type": "message"`: OpenAI takes it for any
+  role, and llama-server refuses an assistant item without it (400 "Cannot determine type of
+  'item'"), which a continuation or repair request carries. A compatible server that still
+  refuses such a request gets an error saying it cannot continue over the Responses API.
 - Prompt caching is automatic at OpenAI; `prompt_cache_key` routes requests that share a prefix to
   the same cache. It names the prefix up to the first cache breakpoint (specs and ADRs), so the
   blueprint request and every group share one key. Not sent to compatible servers.
@@ -17,7 +23,9 @@
 - The SDK retries twice by default (and ignores retry-after over 120 s): `max_retries=0` here.
 - Local servers differ: llama-cpp-python ignores `include_usage` (the response then has an empty
   Usage and the client counts the tokens itself), answers an oversized prompt with an empty 200
-  stream (`empty_stream`), and llama.cpp/Ollama/LM Studio answer 404 on `/responses`.
+  stream (`empty_stream`), closes a stream mid-answer when its context window fills
+  (`window_cut_stream`, not retried), and llama-cpp-python/Ollama/LM Studio answer 404 on
+  `/responses` (llama-server serves it partially, see above).
 """
 
 from __future__ import annotations
@@ -46,11 +54,15 @@ from genops.providers._common import (
     missing_key,
     stop_from,
     truncated,
+    window_cut_stream,
+    window_filled,
     wire_cache_key,
 )
 from genops.providers.errors import classify, classify_body
 
 SDK_ERRORS: tuple[type[BaseException], ...] = (openai.OpenAIError, *TRANSPORT_ERRORS)
+# A connection closed mid-stream: raised as is, or wrapped by the SDK as APIConnectionError.
+STREAM_CUTS: tuple[type[BaseException], ...] = (openai.APIConnectionError, *TRANSPORT_ERRORS)
 
 Api = Literal["chat", "responses"]
 CHAT_STOPS: dict[str, StopReason] = {"stop": "complete", "length": "max_tokens",
@@ -88,14 +100,36 @@ class OpenAIProvider:
             if self.api == "responses":
                 stream = client.responses.create(**self.responses_params(request))
                 with stream:
-                    return self._read_responses(stream, on_text, key_env, key)
+                    return self._read_responses(stream, on_text, key_env, key, request)
             stream = client.chat.completions.create(**self.chat_params(request))
             with stream:
                 return self._read_chat(stream, on_text, request)
         except SDK_ERRORS as exc:
             if self.api == "responses" and _no_responses_api(exc):
                 raise self._responses_missing() from None
-            raise classify(exc, provider=self.name, key_env=key_env, secrets=(key,)) from None
+            error = classify(exc, provider=self.name, key_env=key_env, secrets=(key,))
+            if self.api == "responses" and self.compatible and error.status == 400 and \
+                    any(m.role == "assistant" for m in request.messages):
+                raise self._cannot_continue(error) from None
+            raise error from None
+
+    def _cannot_continue(self, error: ProviderError) -> ProviderError:
+        """A compatible server's Responses API refused a request carrying an earlier answer."""
+        where = self.settings.base_url or os.environ.get("OPENAI_BASE_URL") or "the server"
+        return ProviderError(
+            f"{self.name}: {where} cannot continue or repair an answer over the Responses API: it "
+            "refused (HTTP 400) a request that carries the model's earlier answer as an assistant "
+            f"input item ({error.message})",
+            error_class="bad_request", status=400,
+            hint='set api = "chat" in this model\'s [models.<rung>] table in genops.toml (Chat '
+                 "Completions carries an earlier answer on every OpenAI-compatible server)")
+
+    def _window(self, request: CompletionRequest, produced: str) -> ProviderError | None:
+        """The error for a stream cut where the known context window fills, else None."""
+        window = self.settings.context_window
+        if window is not None and window_filled(request, produced, window):
+            return window_cut_stream(self.name, request, produced, window)
+        return None
 
     def _responses_missing(self) -> ProviderError:
         where = self.settings.base_url or os.environ.get("OPENAI_BASE_URL") or "the server"
@@ -137,7 +171,8 @@ class OpenAIProvider:
         """The `responses.create` arguments for a request (messages stay in order as input)."""
         params: dict[str, Any] = {
             "model": request.model, "stream": True, "store": False,
-            "input": [{"role": m.role, "content": m.content} for m in request.messages],
+            "input": [{"type": "message", "role": m.role, "content": m.content}
+                      for m in request.messages],
             "max_output_tokens": request.max_output_tokens}
         return self._common(params, request)
 
@@ -157,42 +192,54 @@ class OpenAIProvider:
                    request: CompletionRequest) -> CompletionResponse:
         sink, refusal = TextSink(on_text), TextSink(None)
         model, finish, usage = "", None, Usage()
-        for chunk in stream:
-            model = chunk.model or model
-            if chunk.usage is not None:
-                usage = _usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens,
-                               chunk.usage.prompt_tokens_details)
-            for choice in chunk.choices or ():
-                if choice.index != 0:
-                    continue
-                sink.add(choice.delta.content)
-                refusal.add(choice.delta.refusal)
-                finish = choice.finish_reason or finish
+        try:
+            for chunk in stream:
+                model = chunk.model or model
+                if chunk.usage is not None:
+                    usage = _usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens,
+                                   chunk.usage.prompt_tokens_details)
+                for choice in chunk.choices or ():
+                    if choice.index != 0:
+                        continue
+                    sink.add(choice.delta.content)
+                    refusal.add(choice.delta.refusal)
+                    finish = choice.finish_reason or finish
+        except STREAM_CUTS:  # the connection closed mid-stream: at the window, or the network
+            cut = self._window(request, sink.text)
+            if cut is None:
+                raise
+            raise cut from None
         if finish is None and not (sink.text or refusal.text):
             raise empty_stream(self.name, request, self.settings.context_window)
         if finish is None:
-            raise truncated(self.name, "a finish_reason")
+            raise self._window(request, sink.text) or truncated(self.name, "a finish_reason")
         stop = "refused" if refusal.text else stop_from(finish, CHAT_STOPS)
         return CompletionResponse(text=sink.text or refusal.text, stop=stop, usage=usage,
                                   model=model, raw_stop_reason="refusal" if refusal.text else finish)
 
     def _read_responses(self, stream: Any, on_text: TokenCallback | None, key_env: str,
-                        key: str) -> CompletionResponse:
+                        key: str, request: CompletionRequest) -> CompletionResponse:
         sink, refusal = TextSink(on_text), TextSink(None)
         final: Any = None
-        for event in stream:
-            if event.type == "response.output_text.delta":
-                sink.add(event.delta)
-            elif event.type == "response.refusal.delta":
-                refusal.add(event.delta)
-            elif event.type in ("response.completed", "response.incomplete"):
-                final = event.response
-            elif event.type in ("response.failed", "error"):
-                body = _error_of(event)
-                raise classify_body({"error": body}, provider=self.name, key_env=key_env,
-                                    secrets=(key,), fallback_message=event.type)
+        try:
+            for event in stream:
+                if event.type == "response.output_text.delta":
+                    sink.add(event.delta)
+                elif event.type == "response.refusal.delta":
+                    refusal.add(event.delta)
+                elif event.type in ("response.completed", "response.incomplete"):
+                    final = event.response
+                elif event.type in ("response.failed", "error"):
+                    body = _error_of(event)
+                    raise classify_body({"error": body}, provider=self.name, key_env=key_env,
+                                        secrets=(key,), fallback_message=event.type)
+        except STREAM_CUTS:
+            cut = self._window(request, sink.text)
+            if cut is None:
+                raise
+            raise cut from None
         if final is None:
-            raise truncated(self.name, "response.completed")
+            raise self._window(request, sink.text) or truncated(self.name, "response.completed")
         usage = Usage()
         if final.usage is not None:
             usage = _usage(final.usage.input_tokens, final.usage.output_tokens,
@@ -206,6 +253,9 @@ class OpenAIProvider:
         else:
             raw = final.status or ""
             stop = "complete" if raw == "completed" else "other"
+            if stop == "complete" and usage.output_tokens >= request.max_output_tokens:
+                # llama-server says "completed" for an answer cut at max_output_tokens
+                stop, raw = "max_tokens", "completed at max_output_tokens"
         return CompletionResponse(text=sink.text or refusal.text, stop=stop, usage=usage,
                                   model=final.model or "", raw_stop_reason=raw)
 

@@ -96,6 +96,16 @@ def group_dict(group: Group) -> dict[str, Any]:
     return group.model_dump()
 
 
+def example_path(files: list[str]) -> str | None:
+    """The real file a protocol example names: a module of the current release (not a package's
+    `__init__.py`), else any of its files; None on a first release, which has no real path yet
+    (the example then shows placeholders). One per run, so the shared prefix stays cacheable."""
+    ordered = sorted(files)
+    modules = [f for f in ordered if f.endswith(".py") and not f.endswith("__init__.py")]
+    found = modules or ordered
+    return found[0] if found else None
+
+
 def base_context(ws: Workspace, previous_tree: Path | None, *,
                  release: str | None = None) -> dict[str, Any]:
     """Every template variable, filled from the workspace and the previous tree.
@@ -123,7 +133,7 @@ def base_context(ws: Workspace, previous_tree: Path | None, *,
         "file_contents": {},
         "instruction": "",
         "protocol": LEGACY_PROTOCOL_HELP,
-        "file_protocol": render_protocol_help(),
+        "file_protocol": render_protocol_help(example_path(files)),
         "error": "",
         "tail": "",
         "output_dir": project.output,

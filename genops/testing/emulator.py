@@ -24,9 +24,12 @@ does; `pacing` spaces the deltas to simulate time to first token and tokens per 
 
 `local=LocalServer(...)` makes the OpenAI dialect behave like a local server instead of the hosted
 API, as measured on llama.cpp's two servers (`LLAMA_CPP_PYTHON`, `LLAMA_SERVER`): no usage in a
-stream, 404 on `/v1/responses`, a prompt over the context window answered with an empty 200
-stream or a 400 `exceed_context_size_error`, and an answer cut with finish_reason "length" where
-the window fills, below the requested max_tokens.
+stream, 404 on `/v1/responses` (llama-cpp-python) or a partial Responses API (llama-server:
+`status: "completed"` for an answer cut at max_output_tokens, 400 for an assistant input item
+without `"type": "message"`), a prompt over the context window answered with an empty 200
+stream or a 400 `exceed_context_size_error`, and an answer that fills the window cut with
+finish_reason "length" below the requested max_tokens (llama-server) or by closing the
+connection mid-stream (llama-cpp-python).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from genops.testing.emulator_wire import (
     DIALECTS,
+    LLAMA_RESPONSES,
     RESPONSES,
     Dialect,
     Fault,
@@ -77,9 +81,14 @@ class LocalServer:
     """Where a local OpenAI-compatible server departs from the hosted API."""
 
     stream_usage: bool = True  # False: ignores stream_options.include_usage (llama-cpp-python)
-    responses_api: bool = True  # False: 404 on /v1/responses (llama.cpp, Ollama, LM Studio)
+    # False: 404 on /v1/responses (llama-cpp-python, Ollama, LM Studio); "partial": llama-server's
+    # (answers cut at max_output_tokens say "completed"; unplaceable input items are a 400)
+    responses_api: bool | Literal["partial"] = True
     context_window: int | None = None  # n_ctx, in emulator-estimated tokens (4 chars each)
     overflow: Literal["empty_200", "400"] = "empty_200"  # a prompt that does not fit n_ctx
+    # an answer that fills n_ctx: finish_reason "length" (llama-server), or the connection closes
+    # mid-stream with no finish and no terminating chunk (llama-cpp-python's generator raises)
+    window_end: Literal["length", "drop"] = "length"
 
     def prompt_tokens(self, req: Recorded) -> int:
         return estimate_tokens(body_text(req.body))
@@ -96,11 +105,31 @@ class LocalServer:
         return dataclasses.replace(reply, text=reply.text[:room * 4], output_tokens=room,
                                    stop="max_tokens", chunks=None)
 
+    def answer(self, reply: Reply, req: Recorded, responses: bool) -> Reply | Fault:
+        """The reply as this server sends it: cut at max_output_tokens by a partial Responses
+        API (which then says "completed"), cut where the window fills (finish "length", or a
+        connection closed mid-stream)."""
+        body = req.body if isinstance(req.body, dict) else {}
+        limit = body.get("max_output_tokens")
+        if responses and self.responses_api == "partial" and isinstance(limit, int):
+            output = reply.output_tokens if reply.output_tokens is not None else \
+                estimate_tokens(reply.text)
+            if output > limit:
+                reply = dataclasses.replace(reply, text=reply.text[:limit * 4],
+                                            output_tokens=limit, stop="complete", chunks=None)
+        fitted = self.fit(reply, req)
+        if fitted is not reply and self.window_end == "drop":
+            return Fault(kind="drop", after_chunks=1_000_000, text=fitted.text)
+        return fitted
 
-# llama-cpp-python 0.3.x: no stream usage, no Responses API, an oversized prompt ends the stream.
-LLAMA_CPP_PYTHON = LocalServer(stream_usage=False, responses_api=False, overflow="empty_200")
-# upstream llama-server: stream usage (with cached tokens), 400 exceed_context_size_error.
-LLAMA_SERVER = LocalServer(stream_usage=True, responses_api=False, overflow="400")
+
+# llama-cpp-python 0.3.x: no stream usage, no Responses API, an oversized prompt ends the stream,
+# and so does an answer that fills the window (mid-stream, with no finish reason).
+LLAMA_CPP_PYTHON = LocalServer(stream_usage=False, responses_api=False, overflow="empty_200",
+                               window_end="drop")
+# upstream llama-server: stream usage (with cached tokens), 400 exceed_context_size_error, a
+# partial Responses API.
+LLAMA_SERVER = LocalServer(stream_usage=True, responses_api="partial", overflow="400")
 
 
 def _dialect_name(name: str) -> str:
@@ -340,6 +369,11 @@ class _Handler(BaseHTTPRequestHandler):
         if dialect is RESPONSES and not local.responses_api:
             self._send_json(404, {"detail": "Not Found"})  # FastAPI's (llama-cpp-python) 404
             return True
+        if dialect is RESPONSES and local.responses_api == "partial":
+            refused = LLAMA_RESPONSES.input_error(req.body)
+            if refused is not None:
+                self._send_json(400, LLAMA_RESPONSES.error_body(refused))
+                return True
         window = local.context_window
         prompt = local.prompt_tokens(req)
         if window is None or prompt < window:
@@ -358,8 +392,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _local_answer(self, dialect: Dialect, req: Recorded, local: LocalServer,
                       stream: bool) -> None:
         answer = self.emu._answer_for(req)
+        responses = dialect is RESPONSES
         if isinstance(answer, Reply):
-            answer = local.fit(answer, req)
+            answer = local.answer(answer, req, responses)
+        if responses and local.responses_api == "partial":
+            dialect = LLAMA_RESPONSES
         if not local.stream_usage and isinstance(req.body, dict):
             req = dataclasses.replace(req, body={k: v for k, v in req.body.items()
                                                  if k != "stream_options"})

@@ -1,9 +1,10 @@
 """Local OpenAI-compatible servers, as measured on llama.cpp, through the real openai SDK.
 
 The emulator plays llama-cpp-python (`LLAMA_CPP_PYTHON`: no usage in a stream, an empty 200 stream
-for an oversized prompt) and upstream llama-server (`LLAMA_SERVER`: usage with cached tokens, 400
-exceed_context_size_error); both answer 404 on /v1/responses and cut an answer where the window
-fills. Each case goes through genops' `ModelClient` (archive, budget, retries, ledger) or the
+for an oversized prompt, 404 on /v1/responses, a stream closed mid-answer where the window fills)
+and upstream llama-server (`LLAMA_SERVER`: usage with cached tokens, 400
+exceed_context_size_error, a partial /v1/responses, finish_reason "length" where the window
+fills). Each case goes through genops' `ModelClient` (archive, budget, retries, ledger) or the
 synthesis `Unit`, because what a user notices is the ledger row, the exit code and the hint.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from genops.errors import ExitCode, ProviderError
+from genops.errors import ExitCode, ProviderError, UsageError
 from genops.ledger.db import Ledger
 from genops.ledger.pricing import cost_usd, estimate_request_tokens, estimate_tokens, price_for
 from genops.calls import Message, Usage
@@ -23,8 +24,7 @@ from genops.providers.client import ModelClient
 from genops.synthesis.conversation import RunSettings, Unit
 from genops.synthesis.journal import RunJournal
 from genops.synthesis.progress import NullProgress
-from genops.testing.emulator import (LLAMA_CPP_PYTHON, LLAMA_SERVER, Emulator, Fault, LocalServer,
-                                     Reply)
+from genops.testing.emulator import LLAMA_CPP_PYTHON, LLAMA_SERVER, Emulator, Fault, Reply
 from genops.workspace.config import GenopsConfig
 from genops.workspace.toml_config import load_config
 
@@ -129,7 +129,7 @@ def test_cached_tokens_without_a_cache_price_cost_the_input_price(tmp_path: Path
 
 @pytest.mark.parametrize(("window", "error_class", "retryable", "requests"), [
     (None, "context_too_long", False, 1),  # window unknown: not retried blindly
-    (200, "context_too_long", False, 1),  # the prompt is near (over) the pinned window
+    # a prompt over a pinned window is refused before sending (test_a_request_that_cannot_fit...)
 ])
 def test_an_empty_200_stream_on_overflow_is_context_overflow_not_a_network_error(
         tmp_path: Path, window: int | None, error_class: str, retryable: bool,
@@ -198,24 +198,23 @@ def test_a_killed_stream_books_the_tokens_it_produced(tmp_path: Path) -> None:
     assert open_reservations(tmp_path) == 0
 
 
-def _unit(root: Path, config: GenopsConfig, client: ModelClient) -> Unit:
+def _unit(root: Path, config: GenopsConfig, client: ModelClient, repairs: int = 0) -> Unit:
     settings = RunSettings(client=client, rungs=config.rung_models(),
                            journal=RunJournal(root / "run"), progress=NullProgress(),
                            render=lambda name, overrides: "Continue exactly where you stopped.",
-                           max_continuations=3, max_repairs=0, on_failure="stop",
+                           max_continuations=3, max_repairs=repairs, on_failure="stop",
                            on_budget="stop")
     return Unit(settings, "single", (Message("system", "You write code."),
                                      Message("user", "Write mad/bus.py " + "y" * 2400)),
                 cache_key="", repair_instruction="")
 
 
-@pytest.mark.parametrize("server", [LLAMA_SERVER, LLAMA_CPP_PYTHON], ids=["usage", "no-usage"])
-def test_a_cut_at_the_window_below_the_output_limit_is_not_continued(
-        tmp_path: Path, server: LocalServer) -> None:
+def test_a_cut_at_the_window_below_the_output_limit_is_not_continued(tmp_path: Path) -> None:
     # a 1,024-token window, a ~620-token prompt, 800 output tokens allowed: the answer is cut at
-    # the window, below the limit; a continuation would be larger still
-    with Emulator(local=dataclasses.replace(server, context_window=1024)) as emu:
-        config = workspace(tmp_path, emu, max_out=800, window=1024)
+    # the window, below the limit (the server's usage shows it); a continuation would be larger
+    # still. (With the window pinned, this request would not be sent at all: see below.)
+    with Emulator(local=dataclasses.replace(LLAMA_SERVER, context_window=1024)) as emu:
+        config = workspace(tmp_path, emu, max_out=800)
         emu.script("openai", Reply(text=TEXT * 20))
         with pytest.raises(ProviderError) as info:
             _unit(tmp_path, config, client_for(tmp_path, config)).run(lambda text: text)
@@ -227,6 +226,45 @@ def test_a_cut_at_the_window_below_the_output_limit_is_not_continued(
     assert Ledger.for_workspace(tmp_path).calls()[0].usage.output_tokens > 0
 
 
+def test_a_request_that_cannot_fit_a_pinned_window_is_refused_before_sending(
+        tmp_path: Path) -> None:
+    # ~620 prompt tokens + 800 output tokens > a pinned 1,024-token window
+    with Emulator(local=dataclasses.replace(LLAMA_SERVER, context_window=1024)) as emu:
+        config = workspace(tmp_path, emu, max_out=800, window=1024)
+        req = request(config, "Write mad/bus.py " + "y" * 2400)
+        with pytest.raises(UsageError) as info:
+            client_for(tmp_path, config).call("local", req, label="single")
+
+    err = info.value
+    prompt = estimate_request_tokens(req)
+    assert emu.requests == [], "nothing is sent"
+    assert err.exit_code == ExitCode.USAGE
+    assert "'local'" in err.message and "1,024" in err.message and f"{prompt:,}" in err.message
+    assert f"{prompt + 800:,}" in err.message and "max_output_tokens" in (err.hint or "")
+    assert Ledger.for_workspace(tmp_path).calls() == [] and open_reservations(tmp_path) == 0
+
+
+def test_a_stream_closed_where_the_pinned_window_fills_is_not_retried(tmp_path: Path) -> None:
+    # llama-cpp-python closes the stream mid-answer when n_ctx fills. The server was started with
+    # -c 1024 while genops.toml pins 1,100 (or genops' estimate runs under the server's count):
+    # ~620 + 450 fits the pin, so the request is sent, and the answer dies at the real window.
+    with Emulator(local=dataclasses.replace(LLAMA_CPP_PYTHON, context_window=1024)) as emu:
+        config = workspace(tmp_path, emu, max_out=450, window=1_100)
+        emu.script("openai", Reply(text=TEXT * 20), Reply(text="never asked for"))
+        req = request(config, "Write mad/bus.py " + "y" * 2400)
+        with pytest.raises(ProviderError) as info:
+            client_for(tmp_path, config).call("local", req)
+
+    err = info.value
+    assert len(emu.requests) == 1, "not retried as a network error (the prompt is paid once)"
+    assert (err.error_class, err.retryable) == ("context_too_long", False)
+    assert "context window" in err.message and "1,100" in err.message
+    assert "context_window" in (err.hint or "")
+    [row] = Ledger.for_workspace(tmp_path).calls()
+    assert row.error_class == "context_too_long" and row.usage.output_tokens > 0
+    assert open_reservations(tmp_path) == 0
+
+
 def test_a_cut_at_the_output_limit_is_still_continued(tmp_path: Path) -> None:
     with Emulator(local=LLAMA_SERVER) as emu:
         config = workspace(tmp_path, emu, max_out=800, window=32_768)
@@ -235,6 +273,82 @@ def test_a_cut_at_the_output_limit_is_still_continued(tmp_path: Path) -> None:
         text = _unit(tmp_path, config, client_for(tmp_path, config)).run(lambda t: t)[0]
 
     assert text == "part one\npart two\n" and len(emu.requests) == 2
+
+
+# --- llama-server's partial Responses API ---------------------------------------------------------
+
+
+def test_the_emulated_partial_responses_api_behaves_like_llama_server() -> None:
+    import openai
+
+    with Emulator(local=LLAMA_SERVER) as emu:
+        emu.script("openai", Reply(text="z" * 400))
+        sdk = openai.OpenAI(base_url=emu.base_url("openai"), api_key="none", max_retries=0)
+        done = sdk.responses.create(model=MODEL, input="hi", max_output_tokens=20)
+        with pytest.raises(openai.BadRequestError) as info:
+            sdk.responses.create(model=MODEL, input=[{"role": "user", "content": "hi"},
+                                                     {"role": "assistant", "content": "z"}])
+
+    # cut at the limit, and still "completed", with no incomplete_details
+    assert done.status == "completed" and done.incomplete_details is None
+    assert done.usage is not None and done.usage.output_tokens == 20
+    assert done.output_text == "z" * 80
+    assert info.value.status_code == 400 and "Cannot determine type of 'item'" in str(info.value)
+
+
+def test_a_responses_answer_cut_at_the_limit_but_reported_completed_is_continued(
+        tmp_path: Path) -> None:
+    with Emulator(local=LLAMA_SERVER) as emu:
+        config = workspace(tmp_path, emu, api="responses", max_out=100)
+        emu.script("openai", Reply(text="a" * 399 + "\n" + "b" * 400),  # cut at 100 tokens
+                   Reply(text="the end\n", output_tokens=3))
+        text, _rung = _unit(tmp_path, config, client_for(tmp_path, config)).run(lambda t: t)
+
+    first, second = emu.requests
+    assert len(emu.requests) == 2, "the truncated answer is continued, not taken as complete"
+    assert text == "a" * 399 + "\n" + "the end\n"
+    # the continuation carries the answer so far as an item llama-server accepts
+    assert second.body["input"][-2] == {"type": "message", "role": "assistant",
+                                        "content": "a" * 399 + "\n"}
+    assert all(item["type"] == "message" for item in first.body["input"] + second.body["input"])
+    rows = Ledger.for_workspace(tmp_path).calls()
+    assert [r.status for r in rows] == ["ok", "ok"] and rows[0].usage.output_tokens == 100
+
+
+def test_a_repair_request_over_llama_server_responses_is_accepted(tmp_path: Path) -> None:
+    answers = iter(["prose, not code", '<file path="mad/bus.py">\nX = 1\n</file>\n'])
+
+    def parse(text: str) -> str:
+        from genops.protocol.files import parse_protocol
+        parsed = parse_protocol(text)
+        if not parsed.files:
+            from genops.protocol.files import ProtocolError
+            raise ProtocolError("the answer holds no <file> blocks")
+        return text
+
+    with Emulator(local=LLAMA_SERVER) as emu:
+        config = workspace(tmp_path, emu, api="responses", max_out=100)
+        emu.script("openai", Reply(text=next(answers), output_tokens=4),
+                   Reply(text=next(answers), output_tokens=9))
+        text, _rung = _unit(tmp_path, config, client_for(tmp_path, config), repairs=1).run(parse)
+
+    assert text.startswith('<file path="mad/bus.py">') and len(emu.requests) == 2
+    assert emu.requests[1].body["input"][2]["role"] == "assistant"
+
+
+def test_a_server_that_refuses_the_earlier_answer_says_it_cannot_continue(
+        tmp_path: Path) -> None:
+    with Emulator(local=LLAMA_SERVER) as emu:
+        config = workspace(tmp_path, emu, api="responses", max_out=100)
+        emu.script("openai", Reply(text="c" * 800),
+                   Fault(status=400, message="'type' must be one of 'output_text' or 'refusal'"))
+        with pytest.raises(ProviderError) as info:
+            _unit(tmp_path, config, client_for(tmp_path, config)).run(lambda t: t)
+
+    err = info.value
+    assert len(emu.requests) == 2
+    assert err.error_class == "bad_request" and "cannot continue" in err.message
+    assert "'type' must be one of" in err.message and 'api = "chat"' in (err.hint or "")
 
 
 @pytest.mark.parametrize(("window", "fits", "gate"), [

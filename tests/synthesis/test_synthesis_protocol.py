@@ -133,3 +133,24 @@ def test_help_names_both_blocks_with_placeholders_no_model_would_copy() -> None:
     help_text = render_protocol_help()
     assert '<file path="' in help_text and "<delete path=" in help_text and "</file>" in help_text
     assert "pkg/" not in help_text and "obsolete" not in help_text
+
+
+def test_the_file_protocol_example_names_a_real_file_of_the_current_release(
+        tmp_path: Path) -> None:
+    from synth_helpers import write_workspace
+
+    from genops.synthesis.context import base_context
+
+    ws = write_workspace(tmp_path / "ws")
+    tree = tmp_path / "tree"
+    for rel in ("mad/__init__.py", "mad/bus.py", "mad/store.py"):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_text("x = 1\n")
+
+    later = base_context(ws, tree, release="r0001")["file_protocol"]
+    first = base_context(ws, None)["file_protocol"]
+
+    assert '<file path="mad/bus.py">' in later and "RELATIVE/PATH/OF/THE/FILE\">" not in later
+    assert "pkg/" not in later and '<delete path="mad/' not in later  # no real path to delete
+    assert first == render_protocol_help()  # a first release has no real path: placeholders
+    assert render_protocol_help("mad/bus.py") == later
