@@ -22,16 +22,13 @@ WORKSPACE_HELP = "The workspace (default: the one holding the current directory)
 def workspace_root(path: Path | None, *, required: bool = False) -> Path:
     """The workspace root at or above `path` (default: the current directory); `required`: a
     directory with no genops.toml at or above it is a usage error (exit 2)."""
-    from genops.errors import UsageError
     from genops.workspace import find_root
-    from genops.workspace.toml_config import CONFIG_NAME
+    from genops.workspace.toml_config import CONFIG_NAME, not_in_workspace
 
     start = path or Path.cwd()
     root = find_root(start)
     if required and not (root / CONFIG_NAME).is_file():
-        raise UsageError(f"{start} is not inside a genops workspace (no {CONFIG_NAME} here or "
-                         "above)", hint="cd into a workspace, pass --workspace DIR, or create one "
-                                        "with `genops init DIR` (or `genops init --here`)")
+        raise not_in_workspace(start)
     return root
 
 
@@ -39,7 +36,7 @@ def open_workspace(path: Path | None) -> Any:
     """Load and validate the workspace at or above `path`; a bad file raises ConfigError."""
     from genops.workspace import load_workspace
 
-    return load_workspace(workspace_root(path))
+    return load_workspace(workspace_root(path, required=True))
 
 
 JSON_HELP = "Print the result as one JSON document on stdout."
@@ -106,7 +103,7 @@ def mutates(command: str, *, unless: Callable[[dict[str, Any]], bool] | None = N
             from genops.release.recovery import startup_recovery
             from genops.render.release import print_startup_recovery
 
-            root = workspace_root(kwargs.get("workspace"))
+            root = workspace_root(kwargs.get("workspace"), required=True)  # no lock elsewhere
             with workspace_lock(root, command):
                 print_startup_recovery(startup_recovery(root))
                 return func(*args, **kwargs)

@@ -7,17 +7,44 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from genops.errors import ExitCode, GenopsError
+from genops.render.console import plain_output
+
+
+class _PipeClosed(Exception):
+    """The reader of stdout closed the pipe (not an OSError, so click does not make it exit 1)."""
+
+
+class _Group(TyperGroup):
+    """Every write of a command (or of `--help`) that hits a closed pipe raises _PipeClosed."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:
+            raise _PipeClosed() from None
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _PipeClosed() from None
+
 
 app = typer.Typer(
+    cls=_Group,
     name="genops",
     help="Governed regeneration: specs and ADRs in git, a pinned model synthesizes, gates decide.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # never print locals: they may hold keys
     add_completion=False,
+    # `--help` in a pipe: click's plain text (no boxes), written where a closed pipe is caught
+    rich_markup_mode="rich" if not plain_output(sys.stdout) else None,
 )
 
 def _print_version(value: bool) -> None:
@@ -82,7 +109,31 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Entry point: run the app, mapping genops errors to the brief's exit codes."""
+    """Entry point: run the app, mapping genops errors to the brief's exit codes. A reader that
+    closes the pipe early (`genops cost | head`) ends the command quietly, with exit 0."""
+    try:
+        code = _run()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, _PipeClosed):
+        _discard_output()
+        code = 0
+    sys.exit(code)
+
+
+def _discard_output() -> None:
+    """After a closed pipe: nothing more reaches stdout or stderr (nor the flush at exit)."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):  # not a real file (an in-process runner)
+            pass
+
+
+def _run() -> int:
     from typer.exceptions import TyperException
 
     from genops.render.console import print_error, print_error_result
@@ -92,16 +143,16 @@ def main() -> None:
     except GenopsError as exc:
         print_error(exc)
         print_error_result(exc)
-        sys.exit(int(exc.exit_code))
+        return int(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         print_error(GenopsError("interrupted; `genops resume <run>` continues a run"))
-        sys.exit(130)
+        return 130
     except TyperException as exc:  # usage errors: bad option, missing argument
         show = getattr(exc, "show", None)
         if show is not None:
             show()
-        sys.exit(int(getattr(exc, "exit_code", ExitCode.USAGE)))
-    sys.exit(result if isinstance(result, int) else 0)
+        return int(getattr(exc, "exit_code", ExitCode.USAGE))
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

@@ -88,6 +88,9 @@ def register(app: typer.Typer) -> None:
         repair: bool = typer.Option(False, "--repair", help="After a failed tests, adr_rules, "
                                     "parse or traceability gate: ask for a patch that fixes it "
                                     "(at least one round, else [synthesis] gate_repairs)."),
+        allow_breaking: bool = typer.Option(False, "--allow-breaking", help="Let the diff "
+                                            "policy pass breaking API changes (recorded), e.g. "
+                                            "after the diff gate failed the run."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
         jsonl: bool = typer.Option(False, "--jsonl", help=JSONL_HELP),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
@@ -99,6 +102,9 @@ def register(app: typer.Typer) -> None:
         output_mode(json_out, jsonl)
         ws = open_workspace(workspace)
         chosen = pipeline.pick_run(ws, run)
+        if allow_breaking and not chosen.params.get("allow_breaking"):
+            # the run's own flag, as `regenerate --allow-breaking` sets it (and its manifest records)
+            chosen.update(params={**chosen.params, "allow_breaking": True})
         print_resume_start(chosen, explicit=run is not None,
                            resend=len(pipeline.cut_off_calls(ws, chosen)))
         run_with_progress(json_out, jsonl, lambda progress: pipeline.resume(
@@ -116,4 +122,5 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Rebuild a release from its commit and the archive, offline, and compare byte for byte."""
         output_mode(json_out, jsonl)
-        _replay(workspace_root(workspace), release, json_out=json_out, jsonl=jsonl, gates=gates)
+        _replay(workspace_root(workspace, required=True), release, json_out=json_out, jsonl=jsonl,
+                gates=gates)

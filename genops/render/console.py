@@ -3,7 +3,10 @@
 Conventions (README "Output and exit codes"): human output is for terminals. Data and messages are
 never read as rich markup (a `[redacted]` or `[prices."m"]` in an error must print as written), and
 when stdout/stderr is not a terminal, or `NO_COLOR` / `CI` is set, output is plain: no colour, no
-spinners, and no cutting at 80 columns (a pipe or a CI log gets whole lines).
+spinners, and no cutting at 80 columns (a pipe or a CI log gets whole lines). Tables there are
+plain lines too: the title, the column names, then one record per line (columns two spaces apart,
+short ones aligned), no box drawing. A reader closing the pipe early is not an error
+(`genops.cli.main` ends the command quietly).
 """
 
 from __future__ import annotations
@@ -14,13 +17,18 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
 
 from genops.errors import ConfigError, GenopsError
 
 # Width for output that is not a terminal: wide enough that no path, key name or table cell is cut.
 PLAIN_WIDTH = 10_000
+# In a plain table, a column is padded to its widest cell up to this many characters; a longer
+# cell (a reason, a summary) pushes the rest of its own line only.
+PLAIN_ALIGN_MAX = 32
 
 
 def plain_output(stream: TextIO) -> bool:
@@ -31,13 +39,61 @@ def plain_output(stream: TextIO) -> bool:
     return not (isatty and isatty())
 
 
-def make_console(*, stderr: bool) -> Console:
+class GenopsConsole(Console):
+    """rich's Console, with tables as plain lines when `plain`, and a closed pipe raised as
+    BrokenPipeError (rich would exit 1) for the CLI to end quietly."""
+
+    def __init__(self, *args: Any, plain: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plain = plain
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if self.plain:
+            objects = tuple(plain_table(o) if isinstance(o, Table) else o for o in objects)
+        super().print(*objects, **kwargs)
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
+def _cell_text(cell: RenderableType) -> str:
+    """A table cell as one line of plain text (what rich would show, markup applied)."""
+    if isinstance(cell, Text):
+        text = cell.plain
+    elif isinstance(cell, str):
+        text = Text.from_markup(cell).plain
+    else:
+        scratch = Console(width=PLAIN_WIDTH, no_color=True, highlight=False, emoji=False)
+        with scratch.capture() as captured:
+            scratch.print(cell)
+        text = captured.get()
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def plain_table(table: Table) -> Text:
+    """`table` as plain lines: its title, the column names, one line per row, its caption."""
+    columns = [[_cell_text(c.header), *(_cell_text(cell) for cell in c.cells)]
+               for c in table.columns]
+    widths = [min(PLAIN_ALIGN_MAX, max((len(v) for v in col), default=0)) for col in columns]
+    lines = [_cell_text(table.title)] if table.title else []
+    show = range(0 if table.show_header else 1, 1 + table.row_count)
+    for index in show:
+        cells = [col[index] if index < len(col) else "" for col in columns]
+        padded = [v.ljust(w) for v, w in zip(cells[:-1], widths[:-1], strict=True)] + cells[-1:]
+        lines.append("  ".join(padded).rstrip())
+    if table.caption:
+        lines.append(_cell_text(table.caption))
+    return Text("\n".join(lines))
+
+
+def make_console(*, stderr: bool) -> GenopsConsole:
     """A console that is rich on a terminal and plain and uncut everywhere else."""
     stream = sys.stderr if stderr else sys.stdout
     if plain_output(stream):
-        return Console(stderr=stderr, highlight=False, soft_wrap=True, no_color=True,
-                       width=PLAIN_WIDTH, force_terminal=False, emoji=False)
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
+        return GenopsConsole(stderr=stderr, highlight=False, soft_wrap=True, no_color=True,
+                             width=PLAIN_WIDTH, force_terminal=False, emoji=False, plain=True)
+    return GenopsConsole(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
 
 
 out = make_console(stderr=False)

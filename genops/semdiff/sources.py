@@ -27,6 +27,7 @@ from genops.errors import ConfigError, UsageError
 from genops.semdiff.cache import find_workspace
 from genops.store.gitops import open_repo, release_ref
 from genops.store.releases import current_release
+from genops.workspace.toml_config import not_in_workspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +46,9 @@ def resolve_sides(old: str | None, new: str | None, *, cwd: Path | None = None) 
     workspace = find_workspace(here)
     with ExitStack() as stack:
         if old is None:
-            old = _current_release(workspace)
-        new_side = resolve_side(new, here, workspace, stack) if new is not None else _output_side(workspace)
+            old = _current_release(workspace, here)
+        new_side = (resolve_side(new, here, workspace, stack) if new is not None
+                    else _output_side(workspace, here))
         yield resolve_side(old, here, workspace, stack), new_side
 
 
@@ -83,11 +85,11 @@ def output_dir_name(workspace: Path) -> str:
     return str(output).strip("/")
 
 
-def _output_side(workspace: Path | None) -> Side:
+def _output_side(workspace: Path | None, here: Path) -> Side:
     """NEW by default: the workspace's output directory."""
     if workspace is None:
-        raise UsageError("no genops.toml here or above, so there is no default tree to diff",
-                         hint="pass OLD and NEW directories, or run inside a workspace")
+        raise not_in_workspace(here, also="`genops diff OLD NEW` compares two directories "
+                               "anywhere")
     name = output_dir_name(workspace)
     path = workspace / name
     if not path.is_dir():
@@ -100,11 +102,11 @@ def _release_commit(workspace: Path, release: str) -> str:
     return release_ref(open_repo(workspace), release, workspace)
 
 
-def _current_release(workspace: Path | None) -> str:
+def _current_release(workspace: Path | None, here: Path | None = None) -> str:
     """The current release id, or a usage error saying why there is none."""
     if workspace is None:
-        raise UsageError("no genops.toml here or above, so there is no current release",
-                         hint="pass OLD and NEW directories, or run inside a workspace")
+        raise not_in_workspace(here or Path.cwd(), also="`genops diff OLD NEW` compares two directories "
+                               "anywhere")
     current = current_release(workspace)
     if current is None:
         raise UsageError("this workspace has no release yet", hint="pass OLD explicitly, e.g. a directory or HEAD~1")

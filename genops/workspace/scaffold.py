@@ -65,8 +65,8 @@ def _workflow() -> str:
 
 def _temperature_line(provider: str) -> str:
     """Deterministic sampling where the model takes it; its one accepted value where it does not."""
-    caps = capabilities(ModelConfig(provider=provider,
-                                    model=PROVIDER_DEFAULT_MODELS[provider]))
+    caps = capabilities(ModelConfig.model_validate(
+        {"provider": provider, "model": PROVIDER_DEFAULT_MODELS[provider]}))
     if caps.temperature is False:
         return "# temperature: this model takes none"
     if isinstance(caps.temperature, bool):
@@ -135,46 +135,94 @@ def init_here(target: Path, *, name: str | None = None, provider: str = "anthrop
 
     Nothing is overwritten: if any scaffold file, `generated/` or `.genops/` exists, nothing is
     written. An existing .gitignore gets genops's lines appended. Inside a git repository the new
-    files are left for the user to review and commit; elsewhere `git` makes a repository.
+    files are left for the user to review and commit; elsewhere `git` makes a repository whose
+    first commit holds the scaffold (and nothing else of the directory).
+
+    All or nothing: the files are written in a hidden folder inside `target`, then moved into
+    place; any failure (a write, the .gitignore, git) takes back everything this call added, so
+    running it again starts from the same directory.
     """
     target = target.resolve()
     if not target.is_dir():
         raise UsageError(f"{target} is not a directory", hint="`genops init DIR` creates one")
     files = scaffold_files(name or target.name, provider)
     gitignore = target / ".gitignore"
+    original_gitignore: str | None = None
+    missing: list[str] = []
     if gitignore.is_file():
-        present = set(gitignore.read_text(encoding="utf-8").splitlines())
-        missing = [line for line in files[".gitignore"].splitlines() if line not in present]
-        files.pop(".gitignore")
+        original_gitignore = gitignore.read_text(encoding="utf-8")
+        present = set(original_gitignore.splitlines())
+        missing = [line for line in files.pop(".gitignore").splitlines() if line not in present]
+    folders = ("generated", "diffs", ".genops/archive", ".genops/releases")
     taken = sorted(rel for rel in [*files, "generated", "diffs", ".genops"]
-                   if (target / rel).exists())
+                   if (target / rel).exists() or (target / rel).is_symlink())
     if taken:
         raise UsageError(f"{target} already has {', '.join(taken)}",
                          hint="genops init never overwrites files; move them aside, or run "
                               "`genops init NEWDIR`")
-    for rel, text in files.items():
-        path = target / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    if gitignore.is_file() and missing:
-        with gitignore.open("a", encoding="utf-8") as handle:
-            handle.write("\n# genops\n" + "\n".join(missing) + "\n")
-        files[".gitignore"] = ""
-    for folder in ("generated", "diffs", ".genops/archive", ".genops/releases"):
-        (target / folder).mkdir(parents=True)
     in_repo = any((parent / ".git").exists() for parent in (target, *target.parents))
-    if git and not in_repo:
-        _git_init(target)
-    return InitResult(root=target, files=sorted(files), git=git and not in_repo)
+    made_repo = git and not in_repo
+    moved: list[Path] = []
+    tmp = Path(tempfile.mkdtemp(prefix=".genops-init-", dir=target))
+    try:
+        for rel, text in files.items():
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        for folder in folders:
+            (tmp / folder).mkdir(parents=True)
+        for rel in [*files, *folders]:
+            moved.extend(_move_new(tmp, target, rel))
+        if original_gitignore is not None and missing:
+            ends = not original_gitignore or original_gitignore.endswith("\n")
+            with gitignore.open("a", encoding="utf-8") as handle:
+                handle.write(("" if ends else "\n") + "\n# genops\n" + "\n".join(missing) + "\n")
+            files[".gitignore"] = ""
+        if made_repo:
+            _git_init(target, paths=[*files, *folders])
+    except BaseException:
+        _take_back(target, moved, gitignore, original_gitignore, made_repo)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return InitResult(root=target, files=sorted(files), git=made_repo)
 
 
-def _git_init(root: Path) -> None:
-    """A workspace is a git repository: releases are commits and tags."""
+def _move_new(tmp: Path, target: Path, rel: str) -> list[Path]:
+    """Move `rel` from `tmp` into `target` through its first missing ancestor; what was moved."""
+    parts = Path(rel).parts
+    for depth in range(1, len(parts) + 1):
+        dest = target.joinpath(*parts[:depth])
+        if not dest.exists():
+            os.rename(tmp.joinpath(*parts[:depth]), dest)
+            return [dest]
+    return []
+
+
+def _take_back(target: Path, moved: list[Path], gitignore: Path, original: str | None,
+               made_repo: bool) -> None:
+    """Undo a failed `init_here`: the moved files and folders, the .gitignore lines, the repo."""
+    for path in reversed(moved):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if original is not None:
+        gitignore.write_text(original, encoding="utf-8")
+    if made_repo:
+        shutil.rmtree(target / ".git", ignore_errors=True)
+
+
+def _git_init(root: Path, *, paths: list[str] | None = None) -> None:
+    """A workspace is a git repository: releases are commits and tags. The first commit holds
+    `paths` (files, or folders taken whole), default every file under `root`."""
     import git
 
     repo = git.Repo.init(root, initial_branch="main")
-    repo.index.add([p.relative_to(root).as_posix() for p in sorted(root.rglob("*"))
-                    if p.is_file() and ".git" not in p.relative_to(root).parts])
+    tops = [root / p for p in paths] if paths is not None else [root]
+    repo.index.add(sorted({f.relative_to(root).as_posix() for top in tops
+                           for f in ([top] if top.is_file() else top.rglob("*"))
+                           if f.is_file() and ".git" not in f.relative_to(root).parts}))
     with repo.config_writer() as cfg:
         if not _has_identity(repo):
             cfg.set_value("user", "name", "genops")

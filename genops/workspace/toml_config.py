@@ -14,12 +14,20 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from genops.errors import ConfigError
+from genops.errors import ConfigError, UsageError
 from genops.workspace.catalog import refused_pins
 from genops.workspace.config import GenopsConfig
 from genops.workspace.inputs import check_inside
 
 CONFIG_NAME = "genops.toml"
+
+
+def not_in_workspace(start: Path, *, also: str = "") -> UsageError:
+    """The one error every command gives outside a workspace (exit 2); `also` leads the hint
+    with what this command can do without one."""
+    return UsageError(f"{start} is not inside a genops workspace (no {CONFIG_NAME} here or above)",
+                      hint=(f"{also}; or " if also else "") + "cd into a workspace, pass --workspace "
+                           "DIR, or create one with `genops init DIR` (or `genops init --here`)")
 
 
 def _line_of_key(text: str, loc: tuple[Any, ...]) -> int | None:
@@ -53,8 +61,7 @@ def load_config(root: Path) -> GenopsConfig:
     """Parse and validate genops.toml; a ConfigError names the line and the field."""
     path = root / CONFIG_NAME
     if not path.is_file():
-        raise ConfigError(CONFIG_NAME, "not found",
-                          hint=f"run `genops init {root}` to create a workspace, or cd into one")
+        raise not_in_workspace(root)
     check_inside(root, path)
     try:
         text = path.read_text(encoding="utf-8")
