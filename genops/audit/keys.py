@@ -5,7 +5,7 @@ The public half goes to `.genops/keys/<keyid>.pub` (PEM; keys made before pinnin
 first 16 hex digits of the id) and the key id is pinned in genops.toml `[audit] trusted_keys`
 (`pin_key`). A key file alone is trusted by nothing: `genops verify` accepts a signature only by a
 key whose id a committed genops.toml pins and whose committed `.pub` hashes to that id
-(`genops.release.verify`, docs/security-trust.md).
+(`genops.release.verify`, docs/security.md "Trust root").
 """
 
 from __future__ import annotations

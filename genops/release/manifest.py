@@ -5,7 +5,7 @@ run; sha256 of every input and of the relevant genops.toml sections; the price-t
 model used with its provider, pinned id, sampling and price; every call with its archive key,
 tokens, cost, latency and rung; totals against the budget; sha256 of every output file and the
 tree hash; each gate's verdict with pointers to its evidence; the generated tree's dependencies;
-the chain link to the parent (`chain_link`, docs/security-trust.md).
+the chain link to the parent (`chain_link`, docs/security.md "Trust root").
 """
 
 from __future__ import annotations

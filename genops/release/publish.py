@@ -103,7 +103,7 @@ def write_audit_pack(ws: Workspace, out: Path) -> None:
     """The release's SBOM and signed provenance beside its manifest (docs/releases.md).
 
     Refused (before anything outside the run directory changes) when the release would not
-    verify: unsigned, or signed by a key not allowed to sign it (docs/security-trust.md)."""
+    verify: unsigned, or signed by a key not allowed to sign it (docs/security.md "Trust root")."""
     key = signing_key(ws.config.audit.signing_key, ws.root)
     pins = list(ws.config.audit.trusted_keys)
     allowed = None

@@ -1,6 +1,6 @@
 """Whom a release's history allows to sign it: release commits, pins and keys, read from git.
 
-Trust comes from commits, never from the working tree or a tag (docs/security-trust.md):
+Trust comes from commits, never from the working tree or a tag (docs/security.md "Trust root"):
 
 - **Which commit.** A release's commit is the oldest commit whose `Genops-Release:` trailer names
   it and that holds its manifest, else the commit that added its manifest (a squash merge). Tags
@@ -8,10 +8,10 @@ Trust comes from commits, never from the working tree or a tag (docs/security-tr
 - **Which keys.** A release may be signed only by a key pinned (`[audit] trusted_keys`) in
   genops.toml at its parent's commit, the public key read from `.genops/keys/` at that same
   commit and hashing to the pinned id. Before any release pinned a key, the trust root is the
-  first release that pins keys at its own commit, else (for releases made before pinning
-  existed) the keys genops.toml pins as committed at HEAD; a release signed in that era hands its
-  key on to the next release (continuity). Rotation: a release signed by the old key whose commit
-  pins the new one; from then on the new key signs.
+  first release that pins keys at its own commit (the root: trust on first use, printed by
+  `genops verify --all` for an auditor to compare out of band), else (for releases made before
+  pinning existed) the keys genops.toml pins as committed at HEAD. Rotation: a release signed by
+  the old key whose commit pins the new one; from then on the new key signs.
 - **No downgrade.** Once a release is signed, or keys are pinned, every later release must be
   signed by a pinned key and carry its pack; pins may be rotated, never dropped; once a manifest
   records its chain link (`parent_pack_sha256`, `parent_manifest_sha256`), every later one must.
@@ -336,9 +336,12 @@ class Walk:
     next_from: str
 
 
-def walk(history: History, chain: list[Committed], *, require: bool) -> Walk:
-    """The trust verdict of every release of `chain` (first release first); see the docstring."""
+def walk(history: History, chain: list[Committed], *, require: str | None = None) -> Walk:
+    """The trust verdict of every release of `chain` (first release first); see the docstring.
+
+    `require`: the release `[audit] require_signature` applies to (the one being verified)."""
     verdicts: dict[str, Trust] = {}
+    rooted = next((c for c in chain if c.pins and not c.pin_error), None)
     trusted: dict[str, Ed25519PublicKey] | None = None
     trusted_from = ""
     pinned_at = signed_at = packed_at = linked_at = None
@@ -355,6 +358,11 @@ def walk(history: History, chain: list[Committed], *, require: bool) -> Walk:
             trust.source = (f"pinned in {CONFIG_NAME} at {rid}'s own commit {found.short}, the "
                             "first release to pin keys: the trust root")
             trust.checks += [Check("pinned keys", False, f"{rid}: {p}") for p in problems]
+        elif rooted is not None:  # made before the first release that pins keys: its root
+            trust.keys, _ = history.keys_at(rooted.commit, rooted.pins)
+            trust.source = (f"pinned in {CONFIG_NAME} at {rooted.release}'s commit "
+                            f"{rooted.short}, the first release to pin keys: the trust root "
+                            f"({rid} was made before it)")
         else:
             if head_root is None:
                 head = history.head() or ""
@@ -370,7 +378,7 @@ def walk(history: History, chain: list[Committed], *, require: bool) -> Walk:
             (f"{signed_at} before it was signed", signed_at),
             (f"keys are pinned since {pinned_at}", pinned_at),
             (f"its own commit pins keys in {CONFIG_NAME}", found.pins),
-            ("[audit] require_signature is set", require and index == len(chain) - 1)) if hit]
+            ("[audit] require_signature is set", require == rid)) if hit]
         if found.pack is None:
             if packed_at or required:
                 why = f"{packed_at} before it had one" if packed_at else required[0]
@@ -413,9 +421,6 @@ def walk(history: History, chain: list[Committed], *, require: bool) -> Walk:
                                       f"{CONFIG_NAME} at {rid}'s commit {found.short} pins no key, "
                                       f"but {pinned_at} pinned keys: pins may be rotated, never "
                                       "dropped"))
-        elif trusted is None and trust.signature == "signed":
-            trusted = {k: trust.keys[k] for k in trust.keyids}
-            trusted_from = f"the key that signed {rid} (no release had pinned a key yet)"
         if trust.signature == "signed":
             signed_at = signed_at or rid
         if found.pack is not None:
@@ -473,7 +478,7 @@ def next_signers(root: Path, pinned_here: list[str]) -> tuple[list[str], str] | 
         chain = history.chain(committed[-1])
         if history.missing:
             return None  # a shallow clone cannot tell; `genops verify` will
-        after = walk(history, chain, require=False)
+        after = walk(history, chain)
         if after.next_keys is not None:
             return sorted(after.next_keys), after.next_from
     if pinned_here:

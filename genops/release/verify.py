@@ -1,7 +1,7 @@
 """`genops verify`: check releases offline against the keys their own history pinned.
 
 Every check names what it looked at. Who may sign each release is `genops.release.trust` (read
-from commits, never from the working tree or a tag; docs/security-trust.md). Here: the signed
+from commits, never from the working tree or a tag; docs/security.md "Trust root"). Here: the signed
 provenance is the anchor of the digests: its subjects are the tree's files, its byproducts the
 manifest, SBOM and evidence, its resolved dependencies the inputs, the archived answers and the
 lock; each is re-hashed from what the release's commit holds. The release's folder in the working
@@ -296,10 +296,15 @@ def verify(root: Path, release: str | None = None, *, shallow_ok: bool = False) 
     if failed is not None:
         failed.checks += workspace_checks(history)
         return failed
-    chain = history.chain(rid)
+    head = history.head()
+    committed = history.releases_at(head) if head else []
+    chain = history.chain(committed[-1] if committed else rid)  # later releases may hold the root
+    if rid not in {c.release for c in chain}:
+        chain = history.chain(rid)
     if history.missing and not shallow_ok:
         raise shallow_refusal(history.missing)
-    verdicts = walk(history, chain, require=_require(root)).verdicts
+    verdicts = walk(history, chain, require=rid if _require(root) else None).verdicts
+    chain = chain[:[c.release for c in chain].index(rid) + 1]
     report = _release_report(history, chain[-1], verdicts[rid])
     if history.missing:
         report.shallow = history.missing
@@ -338,12 +343,14 @@ def verify_all(root: Path) -> ChainReport:
         chain = history.chain(committed[-1])
         if history.missing:
             raise shallow_refusal(history.missing)
-        verdicts = walk(history, chain, require=_require(root)).verdicts
+        verdicts = walk(history, chain,
+                        require=committed[-1] if _require(root) else None).verdicts
         report.releases[:0] = [_release_report(history, c, verdicts[c.release]) for c in chain]
-        root_release = next((r for r in report.releases if r.signature == "signed"
-                             or "trust root" in r.trusted_keys_from), None)
-        report.trust_root = (f"{', '.join(root_release.trusted_keys) or 'no key'}: "
-                             f"{root_release.trusted_keys_from}") if root_release else \
+        roots = dict.fromkeys(f"{', '.join(r.trusted_keys)}: {r.trusted_keys_from}"
+                              for r in report.releases if r.trusted_keys
+                              and ("trust root" in r.trusted_keys_from
+                                   or (" at HEAD " in r.trusted_keys_from and r.signature == "signed")))
+        report.trust_root = "; ".join(roots) or \
             "none: no release is signed and no committed genops.toml pins a key"
         on_chain = {c.release for c in chain}
         report.checks += [Check(f"{rid}: parent chain", False,

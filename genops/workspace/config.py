@@ -353,7 +353,7 @@ class AuditConfig(_Strict):
     # The package indexes the tree's dependencies may come from (the first is the index, the
     # rest extra indexes). An index the tree names itself is refused (genops help rules).
     indexes: list[str] = Field(default_factory=lambda: ["https://pypi.org/simple"], min_length=1)
-    # The trust root (docs/security-trust.md): sha256 key ids (64 hex) of the keys allowed to sign.
+    # The trust root (docs/security.md "Trust root"): sha256 key ids (64 hex) of the keys allowed to sign.
     # `genops verify` reads them from genops.toml as committed at a release's parent, never here.
     trusted_keys: list[str] = Field(default_factory=list)
 
