@@ -131,7 +131,8 @@ def start_patch(ws: Workspace, *, instruction: str, reason: str, provider_overri
         raise UsageError("the patch instruction is empty",
                          hint='genops patch "what to change" (or --file, or --from-test)')
     _base(ws)
-    run = RunState.create(ws.root, kind="patch", reason=reason or instruction.splitlines()[0][:120],
+    first_line = next(line.strip() for line in instruction.splitlines() if line.strip())
+    run = RunState.create(ws.root, kind="patch", reason=reason or first_line,  # whole, never cut
                           params={"source": SOURCE, "origin": source, "instruction": instruction,
                                   "provider": provider_override, "allow_breaking": allow_breaking},
                           inputs=ws.input_hashes())
