@@ -13,8 +13,9 @@ import threading
 import time
 from typing import Any
 
-CONVERSATION_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+CONVERSATION_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")  # use fullmatch: "$" matches before a final "\n"
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+SURROGATE_RE = re.compile("[\ud800-\udfff]")  # JSON may spell them (\\ud800); UTF-8 cannot encode them
 TASKS = ("chat", "math", "summarize")
 MAX_MESSAGE_CHARS = 4000
 MAX_QUERY_CHARS = 200
@@ -71,8 +72,13 @@ def parse_json_body(content_type: str | None, length: str | None, read: Any, max
         raise HTTPProblem(400, "bad Content-Length") from None
     if size < 0 or size > max_bytes:
         raise HTTPProblem(413, f"body larger than {max_bytes} bytes")
+    raw = read(size)
+    if len(raw) < size:
+        raise HTTPProblem(400, "body is shorter than its Content-Length")
     try:
-        data = json.loads(read(size).decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise HTTPProblem(400, "body is nested too deeply") from None
     except (UnicodeDecodeError, ValueError):
         raise HTTPProblem(400, "body is not valid JSON") from None
     if not isinstance(data, dict):
@@ -90,11 +96,13 @@ def clean_text(value: Any, field: str, max_chars: int) -> str:
         raise HTTPProblem(400, f"{field} is longer than {max_chars} characters")
     if CONTROL_RE.search(value):
         raise HTTPProblem(400, f"{field} contains control characters")
+    if SURROGATE_RE.search(value):
+        raise HTTPProblem(400, f"{field} contains an unpaired surrogate (not valid Unicode text)")
     return value
 
 
 def conversation_id(value: Any) -> str:
-    if not isinstance(value, str) or not CONVERSATION_RE.match(value):
+    if not isinstance(value, str) or not CONVERSATION_RE.fullmatch(value):
         raise HTTPProblem(400, "conversation_id is malformed")
     return value
 

@@ -48,14 +48,23 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+class GraceHTTPServer(ThreadingHTTPServer):
+    """Grace's HTTP server: a listen backlog for real load (socketserver's default is 5)."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class Grace(MAD):
     name = "grace"
 
     def __init__(self, bus: Bus, obs: Observability, users_secret: str = "grace/users",
                  rate: float = 5.0, burst: int = 20, login_rate: float = 1.0, login_burst: int = 10,
-                 max_body: int = 16384, ask_timeout: float = 30.0, users_ttl: float = 30.0) -> None:
+                 max_body: int = 16384, ask_timeout: float = 30.0, users_ttl: float = 30.0,
+                 body_timeout: float = 5.0) -> None:
         super().__init__(bus, obs)
         self.users_secret = users_secret
+        self.body_timeout = body_timeout  # seconds a client may take to send its declared body
         self.limiter = RateLimiter(rate, burst)
         self.login_limiter = RateLimiter(login_rate, login_burst)
         self.max_body = max_body
@@ -64,7 +73,7 @@ class Grace(MAD):
         self._users: dict[str, dict[str, Any]] = {}
         self._users_at = -1e9
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: GraceHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- users ---------------------------------------------------------------
@@ -80,10 +89,13 @@ class Grace(MAD):
         return users
 
     def authenticate(self, header: str | None) -> tuple[str, bool] | None:
-        """(user, is_admin) for a valid ``Authorization: Bearer`` header, else None."""
-        if not header or not header.startswith("Bearer "):
+        """(user, is_admin) for a valid ``Authorization: Bearer`` header, else None.
+
+        The scheme is case-insensitive (RFC 7235 section 2.1): ``bearer`` and ``BEARER`` work too."""
+        scheme, _, token = (header or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
             return None
-        digest = token_hash(header[7:].strip())
+        digest = token_hash(token.strip())
         found = None
         for name, entry in self.users().items():  # compare with every entry: constant work
             if hmac.compare_digest(digest, str(entry.get("sha256", ""))):
@@ -131,8 +143,7 @@ class Grace(MAD):
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
         """Start the HTTP server in a thread; return the address it listens on."""
         handler = type("GraceHandler", (_Handler,), {"grace": self})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = GraceHTTPServer((host, port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name="grace-http", daemon=True)
         self._thread.start()
@@ -215,7 +226,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> dict[str, Any]:
         return parse_json_body(self.headers.get("Content-Type"), self.headers.get("Content-Length"),
-                               self.rfile.read, self.grace.max_body)
+                               self._read_body, self.grace.max_body)
+
+    def _read_body(self, size: int) -> bytes:
+        """The declared body, read within ``body_timeout``: a client that sends less than its
+        Content-Length gets 408 once that passes (not a 500 after the 30 s socket timeout)."""
+        self.connection.settimeout(self.grace.body_timeout)
+        try:
+            return self.rfile.read(size)
+        except OSError:  # socket.timeout is a subclass
+            self.close_connection = True
+            raise HTTPProblem(408, f"body not received within {self.grace.body_timeout:g}s: "
+                                   "shorter than its Content-Length?") from None
+        finally:
+            self.connection.settimeout(self.timeout)
 
     def _route(self, method: str, cid: str) -> int:
         url = urlsplit(self.path)

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
+import time
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import pytest
 
 from mad.app import Ecosystem
+from mad.grace.guard import HTTPProblem, conversation_id, parse_json_body
 from tests.helpers import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, Api, wait_for
 
 
@@ -204,3 +208,88 @@ def test_grace_answers_503_while_fiedlers_breaker_is_open(make_eco: Callable[...
     assert refused.status == 503 and "circuit open for 'fiedler'" in refused.body["error"]
     assert api.call("GET", "/healthz", token=None).body["breakers"]["fiedler"] == "open"
     assert api.call("GET", "/api/metrics").body["mads"]["fiedler"]["errors"] == 2
+
+
+def raw_exchange(url: str, request: bytes, half_close: bool = False) -> tuple[int, bytes, float]:
+    """Send ``request`` as is; return the status, the whole answer and the seconds it took."""
+    parts = urlsplit(url)
+    started = time.monotonic()
+    with socket.create_connection((parts.hostname, parts.port), timeout=40) as sock:
+        sock.sendall(request)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1]), answer, time.monotonic() - started
+
+
+@pytest.mark.req("REQ-GRACE-4", "REQ-GRACE-7")
+def test_req_grace_4_hostile_bodies_are_refused_with_4xx_not_500(eco: Ecosystem, api: Api) -> None:
+    """REQ-GRACE-4: JSON nested 8,000 levels deep (within the 16 KiB limit) and a lone surrogate
+    (\\ud800) in a message are 400 with a message naming the problem (r0002: 500 for both)."""
+    nested = api.call("POST", "/api/chat", raw=b'{"message": ' + b"[" * 8000 + b"]" * 8000 + b"}")
+    assert nested.status == 400 and "nested too deeply" in nested.body["error"], nested.text
+    for raw in (b'{"message": "hi \\ud800 there"}', b'{"message": "\\udfff"}'):
+        lone = api.call("POST", "/api/chat", raw=raw)
+        assert lone.status == 400 and "unpaired surrogate" in lone.body["error"], lone.text
+    paired = api.call("POST", "/api/chat", raw=b'{"message": "smile \\ud83d\\ude00"}')
+    assert paired.status == 200, paired.text  # a surrogate pair is one real character
+    assert eco.obs is not None and not eco.obs.log.recent(event="http_error")
+
+
+@pytest.mark.req("REQ-GRACE-4", "REQ-GRACE-7")
+def test_req_grace_4_a_body_shorter_than_its_content_length_is_4xx_without_hanging(
+        eco: Ecosystem) -> None:
+    """REQ-GRACE-4: a body shorter than its Content-Length is 400 at once when the client has
+    finished sending, and 408 after Grace's body timeout when it stalls (r0002: 500 after 30 s)."""
+    assert eco.url
+    eco.mads["grace"].body_timeout = 1.0  # type: ignore[attr-defined]
+    head = (b"POST /api/chat HTTP/1.1\r\nHost: mad\r\nAuthorization: Bearer " + ADMIN_TOKEN.encode()
+            + b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+    status, answer, took = raw_exchange(eco.url, head + b'{"message": "hi"}')
+    assert status == 408 and b"shorter than its Content-Length" in answer and took < 10, (answer, took)
+    assert b"X-Correlation-ID" in answer and b"nosniff" in answer
+    status, answer, took = raw_exchange(eco.url, head + b'{"message": "hi"}', half_close=True)
+    assert status == 400 and b"shorter than its Content-Length" in answer and took < 10, (answer, took)
+    with pytest.raises(HTTPProblem) as short:
+        parse_json_body("application/json", "10", lambda size: b"{}", 16384)
+    assert short.value.status == 400
+
+
+@pytest.mark.req("REQ-GRACE-3", "REQ-GRACE-4")
+def test_req_grace_3_bearer_scheme_is_case_insensitive_and_ids_end_where_they_end(api: Api) -> None:
+    """REQ-GRACE-3: the auth scheme is case-insensitive (RFC 7235); REQ-GRACE-4: a conversation id
+    ending in a newline is malformed (the check is a full match, not ^...$)."""
+    for scheme in ("bearer", "BEARER", "Bearer"):
+        response = api.call("GET", "/api/conversations", token=None,
+                            headers={"Authorization": f"{scheme} {ADMIN_TOKEN}"})
+        assert response.status == 200, (scheme, response.text)
+    for header in ("Basic " + ADMIN_TOKEN, "Bearer", "bearer ", ADMIN_TOKEN):
+        assert api.call("GET", "/api/conversations", token=None,
+                        headers={"Authorization": header}).status == 401
+    cid = api.chat("hello").body["conversation_id"]
+    newline = api.chat("again", conversation_id=cid + "\n")
+    assert newline.status == 400 and "malformed" in newline.body["error"], newline.text
+    with pytest.raises(HTTPProblem):
+        conversation_id("c-1\n")
+    assert conversation_id("c-1") == "c-1"
+
+
+@pytest.mark.req("REQ-GRACE-8")
+def test_req_grace_8_listen_backlog_is_large_enough_for_load(eco: Ecosystem) -> None:
+    """REQ-GRACE-8: Grace listens with a backlog of at least 128 (socketserver's default of 5
+    gave /healthz a p99 near 1 s at concurrency 20), and 40 connections opened at once are all
+    answered."""
+    assert eco.url
+    server = eco.mads["grace"]._server  # type: ignore[attr-defined]
+    assert server is not None and server.request_queue_size >= 128
+    parts = urlsplit(eco.url)
+    sockets = [socket.create_connection((parts.hostname, parts.port), timeout=20) for _ in range(40)]
+    try:
+        for sock in sockets:
+            sock.sendall(b"GET /healthz HTTP/1.0\r\nHost: mad\r\n\r\n")
+        assert all(sock.recv(12).startswith(b"HTTP/1.0 200") for sock in sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
