@@ -335,15 +335,18 @@ def test_promotion_refuses_a_key_not_allowed_to_sign(chain: Chain, tmp_path: Pat
 
 def test_legacy_releases_enter_the_chain_and_links_cannot_be_dropped(
         tmp_path: Path, venv_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """r0001 and r0002 made before chain links (like this repository's own) verify on their own;
-    r0003 anchors both by digest; a later manifest without the link fails."""
+    """Like this repository: r0001 and r0002 signed before keys were pinned and before chain
+    links. Once HEAD pins the key they verify against that pin; r0003, the first release whose
+    commit pins it, becomes the trust root (and theirs), anchors both by digest; a later manifest
+    without the link fails."""
     import genops.release.manifest as manifest_module
+    from genops.audit.keys import pin_key
 
     root = _workspace(tmp_path)
     env = _env(venv_cache)
     key = tmp_path / "keys" / "release.pem"
-    _keygen(root, key, env)
-    commit_all(root, "key")
+    keyid = _keygen(root, key, env, "--no-pin")
+    commit_all(root, "key, not pinned (before pins existed)")
     real = manifest_module.chain_link
 
     def legacy(*_: Any, **__: Any) -> dict[str, Any]:
@@ -363,6 +366,14 @@ def test_legacy_releases_enter_the_chain_and_links_cannot_be_dropped(
     monkeypatch.setattr(manifest_module, "chain_link", legacy)
     in_process("first")
     in_process("louder", "- **REQ-GREET-3** louder.\n", "!!")
+    code, whole = _verify(root, env, "--all")
+    assert code == 1 and f"signed by key {keyid}, which is not pinned" in json.dumps(whole)
+    toml = root / "genops.toml"
+    toml.write_text(pin_key(toml.read_text(encoding="utf-8"), keyid), encoding="utf-8")
+    commit_all(root, "pin the key")
+    code, whole = _verify(root, env, "--all")
+    assert code == 0, whole
+    assert "at HEAD" in whole["trust_root"] and keyid in whole["trust_root"]
     monkeypatch.setattr(manifest_module, "chain_link", real)
     _release(root, env, key, "first linked", "- **REQ-GREET-4** loudest.\n", "!!!")
     anchors = json.loads((root / RELEASES / "r0003" / "manifest.json").read_text())["legacy_anchors"]
@@ -370,6 +381,8 @@ def test_legacy_releases_enter_the_chain_and_links_cannot_be_dropped(
     code, whole = _verify(root, env, "--all")
     assert code == 0, whole
     assert [r["chain"] for r in whole["releases"]] == ["before the chain"] * 2 + ["linked"]
+    assert "r0003's own commit" in whole["trust_root"] and "HEAD" not in whole["trust_root"]
+    assert all("r0003" in r["trusted_keys_from"] for r in whole["releases"])
     monkeypatch.setattr(manifest_module, "chain_link", legacy)
     in_process("leaves the chain", "- **REQ-GREET-5** even louder.\n", "!!!!")
     code, report = _verify(root, env)
