@@ -355,14 +355,13 @@ def walk(history: History, chain: list[Committed], *, require: str | None = None
             trust.keys, trust.source = trusted, trusted_from
         elif found.pins:
             trust.keys, problems = history.keys_at(found.commit, found.pins)
-            trust.source = (f"pinned in {CONFIG_NAME} at {rid}'s own commit {found.short}, the "
+            trust.source = (f"pinned in {CONFIG_NAME} at {rid}'s commit {found.short}, the "
                             "first release to pin keys: the trust root")
             trust.checks += [Check("pinned keys", False, f"{rid}: {p}") for p in problems]
         elif rooted is not None:  # made before the first release that pins keys: its root
             trust.keys, _ = history.keys_at(rooted.commit, rooted.pins)
             trust.source = (f"pinned in {CONFIG_NAME} at {rooted.release}'s commit "
-                            f"{rooted.short}, the first release to pin keys: the trust root "
-                            f"({rid} was made before it)")
+                            f"{rooted.short}, the first release to pin keys: the trust root")
         else:
             if head_root is None:
                 head = history.head() or ""

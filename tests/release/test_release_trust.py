@@ -252,7 +252,7 @@ def test_verify_all_walks_a_three_release_chain(chain: Chain) -> None:
     assert [r["release"] for r in whole["releases"]] == ["r0001", "r0002", "r0003"]
     assert [r["chain"] for r in whole["releases"]] == ["linked"] * 3
     assert all(r["signature"] == "signed" for r in whole["releases"])
-    assert chain.keyid in whole["trust_root"] and "r0001's own commit" in whole["trust_root"]
+    assert chain.keyid in whole["trust_root"] and "r0001's commit" in whole["trust_root"]
     manifests = [json.loads((chain.root / RELEASES / r / "manifest.json").read_text())
                  for r in ("r0001", "r0002", "r0003")]
     assert manifests[0]["parent_pack_sha256"] is None
@@ -381,7 +381,7 @@ def test_legacy_releases_enter_the_chain_and_links_cannot_be_dropped(
     code, whole = _verify(root, env, "--all")
     assert code == 0, whole
     assert [r["chain"] for r in whole["releases"]] == ["before the chain"] * 2 + ["linked"]
-    assert "r0003's own commit" in whole["trust_root"] and "HEAD" not in whole["trust_root"]
+    assert "r0003's commit" in whole["trust_root"] and "HEAD" not in whole["trust_root"]
     assert all("r0003" in r["trusted_keys_from"] for r in whole["releases"])
     monkeypatch.setattr(manifest_module, "chain_link", legacy)
     in_process("leaves the chain", "- **REQ-GREET-5** even louder.\n", "!!!!")
