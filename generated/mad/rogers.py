@@ -29,6 +29,7 @@ from mad.core.bus import Bus, Message, inbox
 from mad.core.mad import MAD, MADError, ToolSpec
 from mad.core.observability import Observability
 
+# Check ids and tags with fullmatch: "$" also matches before a final newline ("q3\n").
 CONVERSATION_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 MAX_TAGS = 16  # per conversation
@@ -51,6 +52,21 @@ PRIVATE_MADS = ("turing",)  # traffic to and from the secrets manager is never s
 
 def new_conversation_id() -> str:
     return "c-" + uuid.uuid4().hex
+
+
+def valid_tag(tag: Any) -> str:
+    """``tag`` if it is a well-formed tag (REQ-ROGERS-6), else ``bad_request`` (never ``internal``,
+    which would count against Rogers' circuit breaker)."""
+    if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):
+        raise MADError("bad_request", "a tag is 1-32 lowercase letters, digits or '-', "
+                       "starting with a letter or digit")
+    return tag
+
+
+def valid_owner(owner: Any) -> str | None:
+    if owner is not None and not isinstance(owner, str):
+        raise MADError("bad_request", "owner must be a string")
+    return owner
 
 
 def message_text(body: dict[str, Any]) -> str:
@@ -92,7 +108,7 @@ class Rogers(MAD):
             self._db.close()
 
     def receive(self, message: Message) -> None:
-        if (message.conversation_id and CONVERSATION_RE.match(message.conversation_id)
+        if (message.conversation_id and CONVERSATION_RE.fullmatch(message.conversation_id)
                 and message.sender not in PRIVATE_MADS
                 and message.topic not in [inbox(m) for m in PRIVATE_MADS]):
             self.persist(message)
@@ -144,7 +160,7 @@ class Rogers(MAD):
             "SELECT tag FROM conversation_tags WHERE conversation_id = ? ORDER BY tag", (cid,))]
 
     def _require_participant(self, cid: str, mad: str) -> dict[str, Any]:
-        if not isinstance(cid, str) or not CONVERSATION_RE.match(cid):
+        if not isinstance(cid, str) or not CONVERSATION_RE.fullmatch(cid):
             raise MADError("bad_request", "invalid conversation id")
         conversation = self._conversation(cid)
         if conversation is None:
@@ -159,7 +175,7 @@ class Rogers(MAD):
         """Start a conversation (or re-open one the caller is in) with the caller as participant."""
         if conversation_id is None:
             conversation_id = new_conversation_id()
-        elif not CONVERSATION_RE.match(str(conversation_id)):
+        elif not isinstance(conversation_id, str) or not CONVERSATION_RE.fullmatch(conversation_id):
             raise MADError("bad_request", "invalid conversation id")
         existing = self._conversation(conversation_id)
         if existing is not None:
@@ -184,7 +200,8 @@ class Rogers(MAD):
     def do_tag(self, request: Message, conversation_id: str, tags: list[str]) -> dict[str, Any]:
         """A participant adds tags to a conversation (REQ-ROGERS-6)."""
         self._require_participant(conversation_id, request.sender)
-        if not isinstance(tags, list) or not all(isinstance(t, str) and TAG_RE.match(t) for t in tags):
+        if not isinstance(tags, list) or not all(isinstance(t, str) and TAG_RE.fullmatch(t)
+                                                 for t in tags):
             raise MADError("bad_request", "tags must be a list of 1-32 lowercase letters, digits or '-'")
         with self._lock:
             known = set(self._tags(conversation_id))
@@ -198,6 +215,7 @@ class Rogers(MAD):
     def do_untag(self, request: Message, conversation_id: str, tag: str) -> dict[str, Any]:
         """A participant removes a tag from a conversation (REQ-ROGERS-6)."""
         self._require_participant(conversation_id, request.sender)
+        valid_tag(tag)
         with self._lock:
             self._db.execute("DELETE FROM conversation_tags WHERE conversation_id = ? AND tag = ?",
                              (conversation_id, tag))
@@ -218,16 +236,25 @@ class Rogers(MAD):
             m["body"] = json.loads(m["body"])
         return {"conversation": conversation, "messages": messages}
 
-    def do_search(self, request: Message, query: str, limit: int = 20) -> list[dict[str, Any]]:
+    def do_search(self, request: Message, query: str, limit: int = 20,
+                  owner: str | None = None) -> list[dict[str, Any]]:
+        """Newest matching messages of the caller's conversations; with ``owner``, only of the
+        conversations that owner owns (filtered before the limit, so one owner's hits are never
+        crowded out by everyone else's)."""
         if not isinstance(query, str) or not query.strip():
             raise MADError("bad_request", "query must be a non-empty string")
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise MADError("bad_request", "limit must be an integer")
         pattern = "%" + query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        sql = ("SELECT m.conversation_id, m.id, m.sender, m.text, m.ts FROM messages m"
+               " JOIN participants p ON p.conversation_id = m.conversation_id AND p.mad = ?")
+        params: list[Any] = [request.sender]
+        if valid_owner(owner) is not None:
+            sql += " JOIN conversations c ON c.id = m.conversation_id AND c.owner = ?"
+            params.append(owner)
+        sql += " WHERE m.text LIKE ? ESCAPE '\\' ORDER BY m.seq DESC LIMIT ?"
         with self._lock:
-            rows = self._db.execute(
-                "SELECT m.conversation_id, m.id, m.sender, m.text, m.ts FROM messages m"
-                " JOIN participants p ON p.conversation_id = m.conversation_id AND p.mad = ?"
-                " WHERE m.text LIKE ? ESCAPE '\\' ORDER BY m.seq DESC LIMIT ?",
-                (request.sender, pattern, max(1, min(int(limit), 200)))).fetchall()
+            rows = self._db.execute(sql, (*params, pattern, max(1, min(limit, 200)))).fetchall()
         keys = ("conversation_id", "id", "sender", "text", "ts")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
@@ -238,8 +265,8 @@ class Rogers(MAD):
         params: list[Any] = [request.sender]
         if tag is not None:
             query += " JOIN conversation_tags t ON t.conversation_id = c.id AND t.tag = ?"
-            params.append(tag)
-        if owner is not None:
+            params.append(valid_tag(tag))
+        if valid_owner(owner) is not None:
             query += " WHERE c.owner = ?"
             params.append(owner)
         keys = ("id", "owner", "title", "created", "updated")

@@ -154,3 +154,57 @@ def test_participants_tag_and_filter_conversations(cell: tuple[Rogers, dict[str,
     with pytest.raises(MADError, match="at most 16"):
         alpha.ask("rogers", "tag", conversation_id=trip, tags=[f"t{i}" for i in range(16)])
     assert gamma.ask("rogers", "conversations", tag="travel") == []
+
+
+@pytest.mark.req("REQ-ROGERS-6", "REQ-ROGERS-3")
+def test_req_rogers_6_malformed_tags_and_ids_are_bad_request_not_internal(
+        cell: tuple[Rogers, dict[str, Echo], Observability, Bus]) -> None:
+    """REQ-ROGERS-6: a tag or conversation id ending in a newline, a malformed tag given to
+    ``untag`` and a tag that is not a string are ``bad_request``; none is ``internal``, so none
+    counts against Rogers' circuit breaker (r0002: the first two passed, the last was internal)."""
+    rogers, mads, obs, bus = cell
+    alpha = mads["alpha"]
+    cid = alpha.ask("rogers", "open", title="validation")["id"]
+    alpha.ask("rogers", "tag", conversation_id=cid, tags=["keep"])
+    bad_calls: list[tuple[str, dict[str, Any]]] = [
+        ("tag", {"conversation_id": cid, "tags": ["q3\n"]}),
+        ("tag", {"conversation_id": cid, "tags": [7]}),
+        ("untag", {"conversation_id": cid, "tag": "Not OK"}),
+        ("untag", {"conversation_id": cid, "tag": "keep\n"}),
+        ("untag", {"conversation_id": cid, "tag": ["keep"]}),
+        ("untag", {"conversation_id": cid, "tag": {"x": 1}}),
+        ("conversations", {"tag": ["keep"]}),
+        ("conversations", {"tag": "keep\n"}),
+        ("conversations", {"owner": ["alice"]}),
+        ("history", {"conversation_id": cid + "\n"}),
+        ("open", {"conversation_id": "c-new\n"}),
+        ("open", {"conversation_id": 12345}),
+        ("search", {"query": "x", "limit": [1]}),
+        ("search", {"query": "x", "owner": {"name": "alice"}}),
+    ]
+    for _ in range(2):  # twice the breaker's default threshold would have opened it on r0002
+        for action, args in bad_calls:
+            with pytest.raises(MADError) as refused:
+                alpha.ask("rogers", action, **args)
+            assert refused.value.code == "bad_request", (action, args, refused.value)
+    assert obs.breaker("rogers").state == "closed"
+    assert alpha.ask("rogers", "history", conversation_id=cid)["conversation"]["tags"] == ["keep"]
+    assert alpha.ask("rogers", "untag", conversation_id=cid, tag="keep")["tags"] == []
+
+
+@pytest.mark.req("REQ-ROGERS-4")
+def test_req_rogers_4_search_by_owner_filters_before_the_limit(
+        cell: tuple[Rogers, dict[str, Echo], Observability, Bus]) -> None:
+    """REQ-ROGERS-4: ``search(query, limit, owner)`` returns the newest hits of that owner's
+    conversations even when other owners have more than ``limit`` newer ones."""
+    rogers, mads, obs, bus = cell
+    alpha = mads["alpha"]
+    mine = alpha.ask("rogers", "open", owner="ann", title="ann's")["id"]
+    talk(alpha, mine, "kiwi for ann")
+    theirs = alpha.ask("rogers", "open", owner="ben", title="ben's")["id"]
+    for i in range(6):
+        talk(alpha, theirs, f"kiwi for ben {i}")
+    assert {h["conversation_id"] for h in alpha.ask("rogers", "search", query="kiwi", limit=5)} == {theirs}
+    hits = alpha.ask("rogers", "search", query="kiwi", limit=5, owner="ann")
+    assert [h["text"] for h in hits] == ["beta heard: kiwi for ann", "kiwi for ann"]
+    assert alpha.ask("rogers", "search", query="kiwi", owner="nobody") == []

@@ -135,9 +135,9 @@ class Grace(MAD):
         return {"conversation": history["conversation"], "messages": turns}
 
     def search(self, user: str, query: str) -> list[dict[str, Any]]:
-        mine = {c["id"] for c in self.ask("rogers", "conversations", owner=user)}
-        return [hit for hit in self.ask("rogers", "search", query=query, limit=50)
-                if hit["conversation_id"] in mine]
+        """The user's newest 50 hits: Rogers filters by owner before it limits (REQ-GRACE-6), so
+        other users' messages never crowd them out."""
+        return self.ask("rogers", "search", query=query, limit=50, owner=user)
 
     # -- serving -----------------------------------------------------------------------
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:

@@ -293,3 +293,27 @@ def test_req_grace_8_listen_backlog_is_large_enough_for_load(eco: Ecosystem) -> 
     finally:
         for sock in sockets:
             sock.close()
+
+
+@pytest.mark.req("REQ-GRACE-6", "REQ-ROGERS-4")
+def test_req_grace_6_search_is_not_starved_by_other_users(make_eco: Callable[..., Ecosystem]) -> None:
+    """REQ-GRACE-6: a user's search finds their own message even after other users wrote more
+    matching messages than one search returns (r0002 took the newest 50 hits of all users and
+    filtered afterwards, so Alice got nothing)."""
+    eco = make_eco(rate=1000.0, burst=1000)
+    assert eco.url
+    alice, bob = Api(eco.url, ALICE_TOKEN), Api(eco.url, BOB_TOKEN)
+    cid = alice.chat("my pineapple plan").body["conversation_id"]
+    bobs = bob.chat("pineapple 0").body["conversation_id"]
+    for i in range(1, 30):
+        assert bob.chat(f"pineapple {i}", conversation_id=bobs).status == 200
+    rogers_db = eco.config.data_dir / "rogers.db"
+
+    def stored() -> int:
+        with sqlite3.connect(rogers_db) as db:
+            return db.execute("SELECT count(*) FROM messages WHERE text LIKE '%pineapple%'").fetchone()[0]
+
+    wait_for(lambda: stored() >= 61)  # Bob's 30 questions and their echoes outnumber 50 hits
+    hits = alice.call("GET", "/api/search?q=pineapple").body
+    assert hits and {h["conversation_id"] for h in hits} == {cid}, hits
+    assert {h["conversation_id"] for h in bob.call("GET", "/api/search?q=pineapple").body} == {bobs}
