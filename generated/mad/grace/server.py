@@ -164,6 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "MAD-Grace/1"
     sys_version = ""
     timeout = 30  # seconds a client may take to send its request (slow-client defence)
+    max_header_bytes = 16384  # all request headers together; more is 431
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Access logs go to the structured log, not stderr."""
@@ -179,6 +180,32 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._serve("DELETE")
+
+    def do_HEAD(self) -> None:
+        self._serve("HEAD")  # routed as GET; _send leaves the body out
+
+    def parse_request(self) -> bool:
+        """The stdlib's parsing, plus a bound on the headers' total size (431 beyond it)."""
+        if not super().parse_request():
+            return False
+        size = sum(len(name) + len(value) + 4 for name, value in self.headers.items())
+        if size > self.max_header_bytes:
+            self.send_error(431, f"request headers larger than {self.max_header_bytes} bytes")
+            return False
+        return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors the HTTP layer raises itself (400, 414, 431, 501, 505, ...) look like every
+        other error (REQ-GRACE-7): JSON with a short message and a correlation id, the security
+        headers and ``X-Correlation-ID``; never the stdlib's HTML page."""
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # a request line the stdlib could not read:
+            self.request_version = "HTTP/1.0"   # answer with a status line and headers anyway
+        text = message or self.responses.get(code, ("error",))[0]
+        with correlation(None) as cid:
+            self._json(code, {"error": text[:200], "correlation_id": cid}, cid, {"Connection": "close"})
+            self.grace.log("http_request", method=(self.command or "")[:16], status=code,
+                           error=text[:200])
 
     # -- plumbing --------------------------------------------------------------------
     def _send(self, status: int, body: bytes, content_type: str, cid: str,
@@ -242,6 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.settimeout(self.timeout)
 
     def _route(self, method: str, cid: str) -> int:
+        method = "GET" if method == "HEAD" else method
         url = urlsplit(self.path)
         path = url.path
         if method == "GET" and path in ("/", "/index.html"):

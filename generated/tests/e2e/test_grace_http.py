@@ -317,3 +317,42 @@ def test_req_grace_6_search_is_not_starved_by_other_users(make_eco: Callable[...
     hits = alice.call("GET", "/api/search?q=pineapple").body
     assert hits and {h["conversation_id"] for h in hits} == {cid}, hits
     assert {h["conversation_id"] for h in bob.call("GET", "/api/search?q=pineapple").body} == {bobs}
+
+
+@pytest.mark.req("REQ-GRACE-7")
+def test_req_grace_7_http_layer_errors_are_json_with_security_headers(eco: Ecosystem) -> None:
+    """REQ-GRACE-7: errors raised by the HTTP layer itself (unknown method 501, malformed request
+    line 400, too many headers 431, unsupported version 505, headers over 16 KiB 431) are JSON with
+    the correlation id and the security headers, like every other response (r0002: stdlib HTML,
+    no security headers, a malformed request line answered without any headers, and 1.8 MB of
+    headers accepted)."""
+    assert eco.url
+    filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"v" * 1000) for i in range(40))
+    cases = [(b"BREW /healthz HTTP/1.1\r\nHost: mad\r\n\r\n", 501),
+             (b"GARBAGE\r\n\r\n", 400), (b"GET /healthz HTTP/1.x\r\n\r\n", 400),
+             (b"GET /healthz HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(101)) + b"\r\n",
+              431),  # the stdlib's own "too many headers"
+             (b"GET /healthz HTTP/9.9\r\nHost: mad\r\n\r\n", 505),
+             (b"GET /healthz HTTP/1.1\r\nHost: mad\r\n" + filler + b"\r\n", 431)]
+    for request, status in cases:
+        got, answer, _ = raw_exchange(eco.url, request)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert got == status, (request[:40], answer[:300])
+        for header in (b"X-Content-Type-Options: nosniff", b"X-Frame-Options: DENY",
+                       b"Content-Security-Policy: ", b"X-Correlation-ID: ",
+                       b"Content-Type: application/json"):
+            assert header in head, (status, header, head)
+        payload = json.loads(body)
+        assert set(payload) == {"error", "correlation_id"} and b"<html" not in body.lower()
+
+
+@pytest.mark.req("REQ-GRACE-8", "REQ-GRACE-2")
+def test_req_grace_8_head_answers_like_get_without_a_body(eco: Ecosystem) -> None:
+    """REQ-GRACE-8: HEAD /healthz (and HEAD /) answers 200 with GET's headers and no body
+    (r0002: 501)."""
+    assert eco.url
+    for path in (b"/healthz", b"/"):
+        status, answer, _ = raw_exchange(eco.url, b"HEAD " + path + b" HTTP/1.0\r\nHost: mad\r\n\r\n")
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert status == 200 and body == b"" and b"Content-Length: " in head, answer[:300]
+        assert b"X-Correlation-ID: " in head and b"nosniff" in head
