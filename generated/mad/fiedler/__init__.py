@@ -139,7 +139,9 @@ class Fiedler(MAD):
             except ProviderError as exc:
                 answers.append({"model": model.id, "error": str(exc)})
                 continue
-            answers.append({"model": model.id, "text": completion.text})
+            answers.append({"model": model.id, "text": completion.text,
+                            "tokens_in": completion.tokens_in, "tokens_out": completion.tokens_out,
+                            "cost_usd": model.cost(completion.tokens_in, completion.tokens_out)})
         texts = [a["text"] for a in answers if "text" in a]
         if not texts:
             raise MADError("unavailable", "no member of the consulting team answered")
@@ -147,7 +149,11 @@ class Fiedler(MAD):
         count = votes.most_common(1)[0][1]
         # ties go to the best-ranked model's answer
         best = next(t for t in texts if votes[t.strip().lower()] == count)
-        return {"answer": best, "agreement": round(count / len(texts), 3), "team": answers}
+        answered = [a for a in answers if "text" in a]
+        return {"answer": best, "agreement": round(count / len(texts), 3), "team": answers,
+                "tokens_in": sum(a["tokens_in"] for a in answered),
+                "tokens_out": sum(a["tokens_out"] for a in answered),
+                "cost_usd": round(sum(a["cost_usd"] for a in answered), 8)}
 
     def usage_of(self, mad: str) -> dict[str, float]:
         with self._lock:
@@ -181,7 +187,8 @@ class Fiedler(MAD):
         if team and int(team) > 1:
             result = self.consult(task, text, int(team), request.sender)
             return {"text": result["answer"], "model": "team", "team": result["team"],
-                    "agreement": result["agreement"]}
+                    "agreement": result["agreement"], "tokens_in": result["tokens_in"],
+                    "tokens_out": result["tokens_out"], "cost_usd": result["cost_usd"]}
         return self.complete(task, self._context(request.conversation_id, text), request.sender)
 
     def do_ask(self, request: Message, prompt: str, task: str = "chat") -> dict[str, Any]:

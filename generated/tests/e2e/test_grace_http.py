@@ -356,3 +356,18 @@ def test_req_grace_8_head_answers_like_get_without_a_body(eco: Ecosystem) -> Non
         head, _, body = answer.partition(b"\r\n\r\n")
         assert status == 200 and body == b"" and b"Content-Length: " in head, answer[:300]
         assert b"X-Correlation-ID: " in head and b"nosniff" in head
+
+
+@pytest.mark.req("REQ-GRACE-1", "REQ-FIEDLER-3", "REQ-FIEDLER-4")
+def test_req_grace_1_team_replies_report_tokens_and_cost(eco: Ecosystem, api: Api) -> None:
+    """REQ-GRACE-1: a team reply reports its tokens and cost like a single model's (the sum over
+    the members that answered, each member's own in ``team``) instead of null (r0002)."""
+    body = api.chat("12 + 30", task="math", team=3).body
+    assert body["model"] == "team" and body["reply"] == "42"
+    members = [m for m in body["team"] if "text" in m]
+    assert members and all(m["tokens_in"] > 0 and m["tokens_out"] > 0 for m in members)
+    assert body["tokens_in"] == sum(m["tokens_in"] for m in members) > 0
+    assert body["tokens_out"] == sum(m["tokens_out"] for m in members) > 0
+    assert body["cost_usd"] == pytest.approx(sum(m["cost_usd"] for m in members)) and body["cost_usd"] > 0
+    usage = eco.mads["fiedler"].usage_of("grace")  # type: ignore[attr-defined]
+    assert usage["tokens_in"] >= body["tokens_in"] and usage["cost_usd"] >= body["cost_usd"]
