@@ -272,6 +272,11 @@ class Rogers(MAD):
         keys = ("id", "owner", "title", "created", "updated")
         with self._lock:
             rows = self._db.execute(query + " ORDER BY c.updated DESC LIMIT 500", params).fetchall()
-            listed = [{**dict(zip(keys, row, strict=True)), "tags": self._tags(row[0])}
-                      for row in rows]
-        return listed
+            tags: dict[str, list[str]] = {row[0]: [] for row in rows}
+            if rows:  # every listed conversation's tags in one query, not one query per row
+                marks = ", ".join("?" * len(rows))
+                for cid, name in self._db.execute(
+                        "SELECT conversation_id, tag FROM conversation_tags"
+                        f" WHERE conversation_id IN ({marks}) ORDER BY tag", list(tags)):
+                    tags[cid].append(name)
+        return [{**dict(zip(keys, row, strict=True)), "tags": tags[row[0]]} for row in rows]

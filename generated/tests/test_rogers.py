@@ -208,3 +208,27 @@ def test_req_rogers_4_search_by_owner_filters_before_the_limit(
     hits = alpha.ask("rogers", "search", query="kiwi", limit=5, owner="ann")
     assert [h["text"] for h in hits] == ["beta heard: kiwi for ann", "kiwi for ann"]
     assert alpha.ask("rogers", "search", query="kiwi", owner="nobody") == []
+
+
+@pytest.mark.req("REQ-ROGERS-5", "REQ-ROGERS-6")
+def test_req_rogers_5_the_conversation_list_reads_tags_in_one_query(
+        cell: tuple[Rogers, dict[str, Echo], Observability, Bus]) -> None:
+    """REQ-ROGERS-5: ``conversations`` reads the tags of every listed conversation in one query
+    (r0002 ran one query per listed conversation: 4,000 conversations gave 21 requests/s), and
+    still shows each conversation's own tags, sorted."""
+    rogers, mads, obs, bus = cell
+    alpha = mads["alpha"]
+    opened = [alpha.ask("rogers", "open", title=f"c{i}")["id"] for i in range(30)]
+    alpha.ask("rogers", "tag", conversation_id=opened[3], tags=["zeta", "alpha"])
+    alpha.ask("rogers", "tag", conversation_id=opened[7], tags=["beta"])
+    statements: list[str] = []
+    rogers._db.set_trace_callback(statements.append)
+    try:
+        listed = alpha.ask("rogers", "conversations")
+    finally:
+        rogers._db.set_trace_callback(None)
+    assert len([s for s in statements if "conversation_tags" in s]) <= 1, statements
+    tags = {c["id"]: c["tags"] for c in listed}
+    assert len(listed) == 30 and tags[opened[3]] == ["alpha", "zeta"] and tags[opened[7]] == ["beta"]
+    assert sum(1 for t in tags.values() if t) == 2
+    assert [c["id"] for c in alpha.ask("rogers", "conversations", tag="beta")] == [opened[7]]
