@@ -152,7 +152,7 @@ class Ecosystem:
         users = {"admin": {"sha256": token_hash(self.admin_token()), "admin": True}}
         for name, entry in self.config.users.items():
             users[name] = {"sha256": token_hash(entry["token"]), "admin": bool(entry.get("admin"))}
-        turing.put("bootstrap", "grace/users", json.dumps(users, sort_keys=True))
+        turing.put_if_changed("bootstrap", "grace/users", json.dumps(users, sort_keys=True))
 
     def mcp(self, caller: str) -> Any:
         """An in-process MCP client session for MAD ``caller`` (``async with``)."""

@@ -126,6 +126,20 @@ class Turing(MAD):
         self._audit(actor, name, action, "granted")
         return version
 
+    def put_if_changed(self, actor: str, name: str, value: str) -> int:
+        """``put`` only when ``value`` differs from the version served; else that version's number.
+
+        For the composition root's bootstrap: a restart with the same users stores no new
+        version and appends no audit row (r0002 added both on every start, without limit)."""
+        latest = self._latest(name)
+        if latest is not None:
+            try:
+                if self._key.decrypt(latest[1]).decode("utf-8") == value:
+                    return latest[0]
+            except InvalidToken:
+                pass  # not readable with the current key: store the value again
+        return self.put(actor, name, value)
+
     def get(self, actor: str, name: str) -> tuple[int, str]:
         self._check(self.readers, actor, name, "read")
         latest = self._latest(name)

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from mad.app import Ecosystem
+from mad.app import Config, Ecosystem
 from mad.grace.guard import HTTPProblem, conversation_id, parse_json_body
 from tests.helpers import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, Api, wait_for
 
@@ -371,3 +371,26 @@ def test_req_grace_1_team_replies_report_tokens_and_cost(eco: Ecosystem, api: Ap
     assert body["cost_usd"] == pytest.approx(sum(m["cost_usd"] for m in members)) and body["cost_usd"] > 0
     usage = eco.mads["fiedler"].usage_of("grace")  # type: ignore[attr-defined]
     assert usage["tokens_in"] >= body["tokens_in"] and usage["cost_usd"] >= body["cost_usd"]
+
+
+@pytest.mark.req("REQ-GRACE-3", "REQ-TURING-4", "REQ-TURING-3")
+def test_req_grace_3_restarts_do_not_grow_the_users_secret(tmp_path: Any) -> None:
+    """REQ-GRACE-3: the users' token hashes are stored in Turing once per change, not once per
+    start: two starts with the same users keep one version and one write in the audit log, a
+    changed user table adds one of each and is served at once (r0002: a version and an audit row
+    on every start, without limit)."""
+    data = tmp_path / "data"
+    users = {"alice": {"token": ALICE_TOKEN}, "bob": {"token": BOB_TOKEN}}
+    for _ in range(2):
+        with Ecosystem(Config(data_dir=data, port=0, admin_token=ADMIN_TOKEN, users=users)):
+            pass
+    with Ecosystem(Config(data_dir=data, port=0, admin_token=ADMIN_TOKEN,
+                          users={"alice": {"token": ALICE_TOKEN}})) as eco:
+        assert eco.url
+        assert Api(eco.url, ALICE_TOKEN).call("GET", "/api/conversations").status == 200
+        assert Api(eco.url, BOB_TOKEN).call("GET", "/api/conversations").status == 401
+    with sqlite3.connect(data / "turing.db") as db:
+        versions = db.execute("SELECT COUNT(*) FROM secrets WHERE name = 'grace/users'").fetchone()[0]
+        writes = db.execute("SELECT COUNT(*) FROM audit WHERE secret = 'grace/users' AND action = 'put'"
+                            ).fetchone()[0]
+    assert (versions, writes) == (2, 2)
