@@ -1,17 +1,20 @@
 """``python -m mad``: run the MAD ecosystem in one process until SIGTERM or Ctrl-C.
 
-Exit codes: 0 after a clean shutdown, 2 for bad options or an unreachable bus.
+Exit codes: 0 after a clean shutdown, 2 for bad options, an unreachable bus or a store that
+cannot be opened or migrated.
 """
 from __future__ import annotations
 
 import argparse
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
 
 from mad.app import ALL_MADS, Config, Ecosystem
 from mad.core.bus import BusError
+from mad.core.migrations import MigrationError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -32,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     eco = Ecosystem(config)
     try:
         eco.start()
-    except (BusError, ValueError, OSError) as exc:
+    except (BusError, ValueError, OSError, MigrationError, sqlite3.Error) as exc:  # no traceback
         print(f"mad: cannot start: {exc}", file=sys.stderr)
         eco.stop()
         return 2

@@ -125,3 +125,40 @@ def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path) -> None
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert migrate.main(["down", "rogers", "x.db"]) == 2
     assert migrate.main(["up", "nobody", "x.db"]) == 2
+
+
+@pytest.mark.req("REQ-STATE-1")
+def test_req_state_1_an_adopted_database_records_its_version(tmp_path: Path) -> None:
+    """REQ-STATE-1: a database made before migrations is adopted as version 1 and says so in
+    ``user_version`` even when no migration runs (r0002 left an adopted turing.db at 0)."""
+    db = tmp_path / "turing.db"
+    with closing(sqlite3.connect(str(db))) as conn:
+        conn.executescript(V1["turing"])
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+    with closing(sqlite3.connect(str(db))) as conn:
+        assert migrations.upgrade(conn, "turing", adopt="secrets") == 1
+    with closing(sqlite3.connect(str(db))) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert migrations.current_version(conn) == 1
+
+
+@pytest.mark.req("REQ-STATE-1", "REQ-CELL-1")
+@pytest.mark.parametrize("damage,message", [
+    ("CREATE TABLE conversation_tags (x); PRAGMA user_version = 1;", "already exists"),
+    ("PRAGMA user_version = 99;", "newer than this code's latest")])
+def test_req_state_1_python_m_mad_refuses_a_store_it_cannot_migrate(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str, message: str) -> None:
+    """REQ-STATE-1: when Rogers' store cannot be migrated (a migration fails, or the database is
+    newer than the code), ``python -m mad`` exits 2 with one line naming the problem, no
+    traceback (r0002 died with one), and the store keeps its version."""
+    from mad.__main__ import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with closing(sqlite3.connect(str(data / "rogers.db"))) as conn:
+        conn.executescript(V1["rogers"] + damage)
+    assert main(["--port", "0", "--data-dir", str(data), "--mads", "rogers"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mad: cannot start:") and message in err and "Traceback" not in err
+    with closing(sqlite3.connect(str(data / "rogers.db"))) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] in (1, 99)

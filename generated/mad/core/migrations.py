@@ -96,7 +96,11 @@ def upgrade(db: sqlite3.Connection, store: str, adopt: str | None = None,
                              f"code's latest ({len(migrations)}); upgrade the code, not the data")
     for migration in migrations[current:goal]:
         _apply(db, migration.up, migration.version)
-    return max(current, goal)
+    reached = max(current, goal)
+    if reached and int(db.execute("PRAGMA user_version").fetchone()[0]) != reached:
+        db.execute(f"PRAGMA user_version = {int(reached)}")  # an adopted database records it
+        db.commit()
+    return reached
 
 
 def downgrade(db: sqlite3.Connection, store: str, target: int, adopt: str | None = None,
