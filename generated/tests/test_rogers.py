@@ -232,3 +232,25 @@ def test_req_rogers_5_the_conversation_list_reads_tags_in_one_query(
     assert len(listed) == 30 and tags[opened[3]] == ["alpha", "zeta"] and tags[opened[7]] == ["beta"]
     assert sum(1 for t in tags.values() if t) == 2
     assert [c["id"] for c in alpha.ask("rogers", "conversations", tag="beta")] == [opened[7]]
+
+
+@pytest.mark.req("REQ-ROGERS-1", "REQ-CELL-2")
+def test_req_rogers_1_messages_delivered_before_stop_are_stored(tmp_path: Path, memory_bus: Bus) -> None:
+    """REQ-ROGERS-1: every conversation message delivered to Rogers before it stops is stored:
+    stop() returns once its queue is handled, and only then closes the database (r0002 closed it
+    at once, so a chat answered right before SIGTERM was lost, with a traceback on stderr)."""
+    obs = Observability()
+    rogers = Rogers(memory_bus, obs, tmp_path / "r.db")
+    rogers.start()
+    for i in range(300):
+        memory_bus.publish(Message(topic="events.note", sender="alpha", body={"text": f"note {i}"},
+                                   conversation_id="c-shutdown"))
+    rogers.stop()
+    again = Rogers(memory_bus, obs, tmp_path / "r.db")
+    try:
+        with again._lock:
+            stored = again._db.execute("SELECT COUNT(*) FROM messages WHERE conversation_id = ?",
+                                       ("c-shutdown",)).fetchone()[0]
+    finally:
+        again.stop()
+    assert stored == 300

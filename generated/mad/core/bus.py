@@ -132,13 +132,15 @@ class Subscription:
             except Exception:  # a failing handler must not stop delivery
                 _log.exception("handler %s failed on %s", self.name, message.topic)
 
-    def close(self) -> None:
-        """Stop delivery; messages already queued are dropped."""
-        if not self.active:
-            return
-        self.active = False
-        self.bus._remove(self)
-        self._queue.put(None)
+    def close(self, wait: float = 0.0) -> None:
+        """Stop delivery; the messages already queued are still handled. With ``wait``, return
+        only once they are (at most ``wait`` seconds; never waits on its own worker thread)."""
+        if self.active:
+            self.active = False
+            self.bus._remove(self)
+            self._queue.put(None)
+        if wait > 0 and threading.current_thread() is not self._thread:
+            self._thread.join(wait)
 
     def unsubscribe(self) -> None:
         self.close()

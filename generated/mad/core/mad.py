@@ -89,6 +89,7 @@ class MAD:
 
     name: ClassVar[str] = "mad"
     tools: ClassVar[tuple[ToolSpec, ...]] = ()
+    stop_timeout: ClassVar[float] = 10.0  # seconds stop() waits for the messages already delivered
 
     def __init__(self, bus: Bus, obs: Observability) -> None:
         self.bus = bus
@@ -106,8 +107,10 @@ class MAD:
         self.log("started")
 
     def stop(self) -> None:
+        """Stop receiving; returns once the messages already delivered are handled (so a MAD
+        that closes its store after this loses none of them)."""
         for sub in self._subs:
-            sub.close()
+            sub.close(wait=self.stop_timeout)
         self._subs.clear()
         self.log("stopped")
 
