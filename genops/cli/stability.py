@@ -14,8 +14,10 @@ def register(app: typer.Typer) -> None:
     def stability(
         runs: int = typer.Option(3, "--runs", "-n", help="How many regenerations to make."),
         provider: str | None = typer.Option(
-            None, "--provider", help="Send every rung to this provider (e.g. fake; set "
-            "GENOPS_FAKE_VARIATION=SEED for its seeded variation mode)."),
+            None, "--provider", help="Send every rung to this provider. `fake` needs no key "
+            "and no network: on a workspace without .genops/fake-responses.json it answers with "
+            "a placeholder tree derived from specs/ (`genops help providers`); set "
+            "GENOPS_FAKE_VARIATION=SEED for its seeded variation mode."),
         json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
         workspace: Path | None = typer.Option(None, "--workspace", "-w", help=WORKSPACE_HELP),
     ) -> None:

@@ -182,6 +182,34 @@ class Archive:
         self._append_index([_index_record(key, canonical)])
         return key
 
+    def set_aside(self, key: str, folder: Path) -> Path | None:
+        """Move the entry for `key` out of the archive into `folder` (the same bytes, named
+        `<key>.json.gz`), so no later request is answered with it; None if it is not archived.
+        `take_back(folder)` puts it back."""
+        source = self.path_for(key)
+        if not source.is_file():
+            return None
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / source.name
+        os.replace(source, target)
+        return target
+
+    def take_back(self, folder: Path) -> list[str]:
+        """Return the entries `set_aside` moved into `folder` to the archive; an entry whose key
+        has been archived again since (a later run asked the same request) stays where it is.
+        Returns the keys put back."""
+        back = []
+        for item in sorted(folder.glob(f"*{_SUFFIX}")) if folder.is_dir() else []:
+            key = item.name[:-len(_SUFFIX)]
+            if not _KEY.fullmatch(key) or key in self:
+                continue
+            target = self.path_for(key)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._ensure_gitignore()
+            os.replace(item, target)
+            back.append(key)
+        return back
+
     def keys(self) -> list[str]:
         """Every archived key, sorted; temp files of interrupted writes are not entries."""
         if not self.root.is_dir():

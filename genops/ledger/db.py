@@ -38,7 +38,8 @@ from genops.workspace.config import BudgetConfig
 LEDGER_NAME = "ledger.db"
 BUSY_TIMEOUT_S = 60.0
 Status = Literal["ok", "error", "archive_hit", "in_flight"]
-Grouping = Literal["run", "model", "month"]
+Grouping = Literal["run", "model", "month", "release"]
+NO_RELEASE = "(no release)"  # the release group of runs that led to none (yet)
 
 # Append only. Never edit or reorder an entry once released: add a new one.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
@@ -183,8 +184,9 @@ class CallRecord:
 
 @dataclass(frozen=True)
 class SpendRow:
-    """Spend of one group (a run, a model or a month). Tokens count answered calls only; the cost
-    also counts error rows (a stream cut off after producing text is booked on its row)."""
+    """Spend of one group (a run, a model, a month or a release). Tokens and cost count every
+    paid call: answered ones and error rows (a stream cut off after producing text is booked on
+    its row, with the tokens genops counted); archive hits count neither."""
 
     group: str
     calls: int
@@ -395,7 +397,7 @@ class Ledger:
     def spend(self, by: Grouping) -> list[SpendRow]:
         """Spend grouped by run, model or month."""
         column = _GROUP_COLUMN[by]
-        paid = "CASE WHEN status = 'ok' THEN {} ELSE 0 END"
+        paid = "CASE WHEN status IN ('ok', 'error') THEN {} ELSE 0 END"
         sql = (f"SELECT {column} AS grp, SUM(status != 'archive_hit') AS calls, "
                "SUM(status = 'archive_hit') AS hits, SUM(status = 'error') AS errors, "
                + ", ".join(f"SUM({paid.format(c)}) AS {c}" for c in
@@ -449,6 +451,7 @@ class CostReport:
     by_run: list[SpendRow] = field(default_factory=list)
     by_model: list[SpendRow] = field(default_factory=list)
     by_month: list[SpendRow] = field(default_factory=list)
+    by_release: list[SpendRow] = field(default_factory=list)  # the runs that led to each
 
     @property
     def may_have_been_billed_usd(self) -> float:
@@ -469,8 +472,36 @@ class CostReport:
         return data
 
 
-def cost_report(path: Path, budget: BudgetConfig) -> CostReport:
-    """The spend report of the ledger at `path`; a missing ledger is zero spend, not created."""
+def by_release(runs: list[SpendRow], releases: dict[str, str]) -> list[SpendRow]:
+    """Run rows added up per release: each run under the release it led to (`releases`: run id
+    -> release, the run that made it and the runs before it on the same parent), newest
+    release first; runs that led to none under NO_RELEASE, last."""
+    merged: dict[str, SpendRow] = {}
+    for row in runs:
+        group = releases.get(row.group, NO_RELEASE)
+        old = merged.get(group)
+        if old is None:
+            merged[group] = dataclasses.replace(row, group=group)
+            continue
+        merged[group] = SpendRow(
+            group=group, calls=old.calls + row.calls, archive_hits=old.archive_hits + row.archive_hits,
+            errors=old.errors + row.errors, input_tokens=old.input_tokens + row.input_tokens,
+            output_tokens=old.output_tokens + row.output_tokens,
+            cache_read_tokens=old.cache_read_tokens + row.cache_read_tokens,
+            cache_write_tokens=old.cache_write_tokens + row.cache_write_tokens,
+            cost_usd=nano_to_usd(usd_to_nano(old.cost_usd) + usd_to_nano(row.cost_usd)),
+            first=min(old.first, row.first), last=max(old.last, row.last),
+            estimated_calls=old.estimated_calls + row.estimated_calls,
+            unsettled=old.unsettled + row.unsettled)
+    newest_first = sorted((r for r in merged.values() if r.group != NO_RELEASE),
+                          key=lambda r: r.group, reverse=True)
+    return newest_first + [r for r in merged.values() if r.group == NO_RELEASE]
+
+
+def cost_report(path: Path, budget: BudgetConfig,
+                releases: dict[str, str] | None = None) -> CostReport:
+    """The spend report of the ledger at `path`; a missing ledger is zero spend, not created.
+    `releases` (run id -> release) adds the spend by release."""
     month = month_of(utc_now())
     empty = CostReport(month=month, month_total_usd=0.0, in_flight_usd=0.0,
                        per_month_usd=budget.per_month_usd, per_run_usd=budget.per_run_usd)
@@ -485,7 +516,8 @@ def cost_report(path: Path, budget: BudgetConfig) -> CostReport:
                           may_have_been_billed=[c for c in unsettled if not c.alive],
                           month_held_usd=ledger.reserved_usd(month),
                           per_month_usd=budget.per_month_usd, per_run_usd=budget.per_run_usd,
-                          by_run=ledger.spend("run"), by_model=ledger.spend("model"),
-                          by_month=ledger.spend("month"))
+                          by_run=(runs := ledger.spend("run")), by_model=ledger.spend("model"),
+                          by_month=ledger.spend("month"),
+                          by_release=by_release(runs, releases or {}))
     finally:
         ledger.close()

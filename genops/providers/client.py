@@ -11,8 +11,10 @@ order for every provider:
   5. the in-flight row is settled at the real cost, in one transaction.
 A failure settles the row as an error (cost 0) and re-raises; an interrupt (Ctrl-C) leaves it in
 flight, since the provider may have billed a request that was cut off. A stream that died after
-producing text is settled at what it produced (its tokens counted by genops, marked estimated),
-and a server that reports no usage has its tokens counted by genops (`counted_usage`), never $0.
+producing text is settled at what it produced (its tokens counted by genops, marked estimated);
+when such an attempt is retried, it is booked on its own error row before the retry, so its tokens
+and cost stay in the ledger whether the retry succeeds or not. A server that reports no usage has
+its tokens counted by genops (`counted_usage`), never $0.
 """
 
 from __future__ import annotations
@@ -139,7 +141,8 @@ class ModelClient:
         reservation = self._reserve(request, price, record)
         crashpoint("call-in-flight")
         attempts = 0
-        streamed: list[str] = []  # every delta of every attempt: a cut stream's text is counted
+        streamed: list[str] = []  # the deltas of the current attempt: a cut stream is counted
+        attempt_started = time.monotonic()
 
         def tee(delta: str) -> None:
             streamed.append(delta)
@@ -147,14 +150,24 @@ class ModelClient:
                 on_text(delta)
 
         def attempt() -> CompletionResponse:
-            nonlocal attempts
+            nonlocal attempts, attempt_started
             attempts += 1
+            streamed.clear()
+            attempt_started = time.monotonic()
             return provider.complete(request, tee)
+
+        def retrying(error: ProviderError, number: int, delay: float) -> None:
+            # A cut attempt that produced text was billed for it: book it on its own error row
+            # now, whatever the retry brings (its text is not counted again).
+            self._book_cut_attempt(record, error, time.monotonic() - attempt_started,
+                                   self._partial(request, price, "".join(streamed)))
+            streamed.clear()
+            self._on_retry(error, number, delay)
 
         started = time.monotonic()
         try:
             response = call_with_retry(attempt, self.config.retry, sleep=self._sleep,
-                                       on_retry=self._on_retry)
+                                       on_retry=retrying)
         except BaseException as exc:
             if isinstance(exc, ProviderError):
                 exc.attempts = attempts  # the unit's error names how often it was tried
@@ -219,6 +232,17 @@ class ModelClient:
             return Usage(), 0.0
         usage = counted_usage(request, text, Usage())
         return usage, 0.0 if price is None else cost_usd(usage, price)
+
+    def _book_cut_attempt(self, record: CallRecord, error: ProviderError, latency: float,
+                          produced: tuple[Usage, float]) -> None:
+        """An attempt cut off after producing text, about to be retried: its own error row at
+        what it produced (the call's in-flight row is settled by the attempt that ends it)."""
+        usage, cost = produced
+        if usage == Usage():
+            return
+        self.ledger.record(dataclasses.replace(record, status="error", usage=usage,
+                                               cost_usd=cost, latency_s=latency,
+                                               error_class=error.error_class))
 
     def _failed(self, record: CallRecord, reservation: Reservation | None, exc: BaseException,
                 latency: float, produced: tuple[Usage, float]) -> None:

@@ -2,9 +2,12 @@
 
 Like `httpx.MockTransport`, it is a real `Provider` driven by a script rather than a mock: a
 `responder` callable, or a table {substring of the last user message: reply}, given to the
-constructor or read from `.genops/fake-responses.json` when the registry builds it. Without a
-script it answers with text derived from the request hash. Usage comes from the same token
-estimate the budget reserves with, and `max_output_tokens` truncates the answer like a real model.
+constructor or read from `.genops/fake-responses.json` when the registry builds it. Built for a
+workspace without that file, it answers synthesis requests with a placeholder tree derived from
+the workspace's specs (`genops.providers.fake_derived`), so `--provider fake` works on any
+workspace. Otherwise it answers with text derived from the request hash. Usage comes from the same
+token estimate the budget reserves with, and `max_output_tokens` truncates the answer like a real
+model.
 
 Variation mode (`variation=SEED`, or `GENOPS_FAKE_VARIATION=SEED` in the environment) makes it
 behave like a model that is not deterministic, reproducibly: each `.py` file of a file-protocol
@@ -25,6 +28,7 @@ from genops.calls import CompletionRequest, CompletionResponse, StopReason, Toke
 from genops.errors import ConfigError
 from genops.ledger.pricing import BYTES_PER_TOKEN, estimate_request_tokens, estimate_tokens
 from genops.protocol.files import ProtocolError, format_protocol, parse_protocol
+from genops.providers.fake_derived import SpecTree
 
 RESPONSES_FILE = ".genops/fake-responses.json"
 VARIATION_ENV = "GENOPS_FAKE_VARIATION"
@@ -59,10 +63,14 @@ class FakeProvider:
                  variation: int | None = None) -> None:
         if responder is not None and replies is not None:
             raise ValueError("give a responder or a replies table, not both")
+        self._derive_from: Path | None = None  # a workspace whose specs answer synthesis
+        self._derived: SpecTree | None = None
         if responder is None and replies is None and workspace_root is not None:
             path = Path(workspace_root) / RESPONSES_FILE
             if path.is_file():
                 replies = load_replies(path)
+            elif (Path(workspace_root) / "genops.toml").is_file():
+                self._derive_from = Path(workspace_root)
         self._responder = responder
         self._replies = replies or {}
         self._chunk_chars = max(1, chunk_chars)
@@ -81,6 +89,12 @@ class FakeProvider:
         for needle, reply in self._replies.items():
             if needle in last:
                 return reply
+        if self._derive_from is not None:
+            if self._derived is None:
+                self._derived = SpecTree(self._derive_from)
+            derived = self._derived.answer(last, "\n".join(m.content for m in request.messages))
+            if derived is not None:
+                return derived
         return f"fake response {request.key()[:16]}"
 
     def complete(self, request: CompletionRequest, on_text: TokenCallback | None = None

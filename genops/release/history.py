@@ -24,6 +24,7 @@ from genops.store import gitops
 from genops.store.releases import (
     current_release,
     load_manifest,
+    release_cost_usd,
     release_ids,
     resolve_release,
     run_cost_usd,
@@ -39,7 +40,11 @@ def log_entry(manifest: dict[str, Any]) -> dict[str, Any]:
         "kind": manifest["kind"], "reason": manifest.get("reason", ""),
         "created": manifest.get("created", ""),
         "models": sorted({f"{m['provider']}:{m['model']}" for m in manifest.get("models", [])}),
-        "cost_usd": run_cost_usd(manifest.get("totals", {})),
+        # the release's cost: its run and the runs that led to it (genops.release.attribution)
+        "cost_usd": release_cost_usd(manifest),
+        "run_cost_usd": run_cost_usd(manifest.get("totals", {})),
+        "earlier_runs": [{"run": r["run"], "stage": r["stage"], "cost_usd": r["cost_usd"]}
+                         for r in (manifest.get("earlier_runs") or {}).get("runs", [])],
         "calls": manifest.get("totals", {}).get("calls", 0),
         "gates": {g["gate"]: g["verdict"] for g in manifest.get("gates", [])},
         "tree_sha256": manifest["output"]["tree_sha256"],

@@ -20,18 +20,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genops.errors import GateFailed, UsageError
+from genops.errors import GateFailed, GenopsError, UsageError
 from genops.gates.adr_rules import check_rules
 from genops.gates.registry import GateObserver
-from genops.ledger.pricing import estimate_request_tokens, price_for, worst_case_usd
+from genops.ledger.pricing import billed_price, estimate_request_tokens, worst_case_usd
 from genops.patch.context import Selection
 from genops.patch.engine import PatchJob, PatchResult, choose, round_messages, run_patch
 from genops.patch.match import tree_changes
 from genops.pathpolicy import PathPolicy
 from genops.providers.client import ModelClient
 from genops.providers.manual import ManualPending
+from genops.release import answers
+from genops.release.attribution import earlier_runs
 from genops.release.drift_patch import read_tree_text
 from genops.release.manifest import ReleaseFacts
+from genops.release.planning import check_prices
 from genops.release.repair import gate_or_repair
 from genops.release.runs import RunState
 from genops.release.stages import (RunOutcome, ladder, narrate, preflight, promote_run, route,
@@ -113,8 +116,8 @@ def plan_patch(ws: Workspace, instruction: str, override: str | None) -> PatchPl
     rows: list[dict[str, Any]] = []
     for rung, cfg in rungs:
         tokens = estimate_request_tokens(build_request(cfg, messages, cache_key="", label="patch"))
-        worst = None if cfg.provider in ("manual", "replay") else \
-            worst_case_usd(tokens, cfg.max_output_tokens, price_for(ws.config, cfg.model))
+        price = billed_price(ws.config, cfg.provider, cfg.model)  # as the run bills it
+        worst = None if price is None else worst_case_usd(tokens, cfg.max_output_tokens, price)
         rows.append({"rung": rung, "provider": cfg.provider, "model": cfg.model,
                      "input_tokens": tokens, "max_output_tokens": cfg.max_output_tokens,
                      "worst_usd_per_round": worst})
@@ -131,6 +134,7 @@ def start_patch(ws: Workspace, *, instruction: str, reason: str, provider_overri
         raise UsageError("the patch instruction is empty",
                          hint='genops patch "what to change" (or --file, or --from-test)')
     _base(ws)
+    check_prices(ws, ladder(ws, provider_override))  # what `--dry-run` refuses, the run refuses
     first_line = next(line.strip() for line in instruction.splitlines() if line.strip())
     run = RunState.create(ws.root, kind="patch", reason=reason or first_line,  # whole, never cut
                           params={"source": SOURCE, "origin": source, "instruction": instruction,
@@ -141,7 +145,17 @@ def start_patch(ws: Workspace, *, instruction: str, reason: str, provider_overri
 
 def execute_patch(ws: Workspace, run: RunState, *, progress: Any = None,
                   gate_observer: GateObserver | None = None) -> PatchOutcome:
-    """Edit rounds, scope guard, staging, gates (and repairs), promotion; resumable."""
+    """Edit rounds, scope guard, staging, gates (and repairs), promotion; resumable. A run that
+    fails on its answers sets them aside (`genops.release.answers`): a new run asks again."""
+    try:
+        return _execute_patch(ws, run, progress=progress, gate_observer=gate_observer)
+    except Exception as exc:
+        answers.after_failure(ws.root, run, exc, again="genops patch")
+        raise
+
+
+def _execute_patch(ws: Workspace, run: RunState, *, progress: Any,
+                   gate_observer: GateObserver | None) -> PatchOutcome:
     release, base = _base(ws)
     routing = route(ws, run.params.get("provider"), run.dir)
     client = ModelClient(ws.root, ws.config, run_id=run.run_id, providers=routing.providers,
@@ -163,8 +177,12 @@ def execute_patch(ws: Workspace, run: RunState, *, progress: Any = None,
     except Exception as exc:
         run.update(stage="failed", error=str(exc))
         raise
-    staged = stage_tree(written, deleted, run_dir=run.dir, base=ws.output_dir,
-                        policy=PathPolicy.of(ws))
+    try:
+        staged = stage_tree(written, deleted, run_dir=run.dir, base=ws.output_dir,
+                            policy=PathPolicy.of(ws))
+    except GenopsError as exc:
+        run.update(stage="failed", error=str(exc))
+        raise
     run.update(stage="staged", pending=[])
     facts = _facts(ws, run, result, client, release)
     try:
@@ -195,7 +213,8 @@ def _facts(ws: Workspace, run: RunState, result: PatchResult, client: ModelClien
     calls = settled_calls(result.calls, client.ledger.calls(run.run_id))
     written, deleted = result.changes
     flags = {"source": SOURCE, "allow_breaking": bool(run.params.get("allow_breaking"))}
-    return ReleaseFacts(
+    earlier = earlier_runs(ws.root, run)  # the runs on this parent that led here, and their cost
+    facts = ReleaseFacts(
         kind="patch", reason=run.reason, run_id=run.run_id, calls=calls,
         blueprint=load_manifest(ws.root, parent).get("blueprint"),  # the layout is unchanged
         rung_by_group={}, cost_usd=client.ledger.run_total(run.run_id),
@@ -207,6 +226,9 @@ def _facts(ws: Workspace, run: RunState, result: PatchResult, client: ModelClien
                          "rounds": [r.to_dict() for r in result.rounds],
                          "files_written": sorted(written), "files_deleted": deleted,
                          "diff": f"evidence/{DIFF_FILE}"}})
+    if earlier:
+        facts.extra["earlier_runs"] = earlier
+    return facts
 
 
 class ScopeRefused(GateFailed):

@@ -22,11 +22,12 @@ from genops.ledger.db import Ledger
 from genops.pathpolicy import PathPolicy
 from genops.providers.client import ModelClient
 from genops.providers.manual import ManualPending
-from genops.release import patch_fallback
+from genops.release import answers, patch_fallback
+from genops.release.attribution import earlier_runs
 from genops.release.lock import note_run
 from genops.release.manifest import ReleaseFacts
 from genops.release.patch_run import execute_patch
-from genops.release.planning import build_plan
+from genops.release.planning import build_plan, check_prices, up_to_date
 from genops.release.publish import owned_paths
 from genops.release.recovery import startup_recovery
 from genops.release.repair import gate_or_repair
@@ -53,12 +54,20 @@ def regenerate(ws: Workspace, *, reason: str, kind: str = "regenerate",
     `gates` replaces the default gate list (an embedding tool's own gates, or a test's).
     """
     preflight(ws)
+    rungs = ladder(ws, provider_override)
+    check_prices(ws, rungs)  # the plan and the run refuse the same configuration
+    idle = None if full else up_to_date(ws)  # nothing changed: nothing to send or promote
     if dry_run:
-
-        plan = build_plan(ws, ladder(ws, provider_override), previous_tree=previous_tree(ws),
+        choice = None if idle else choose(ws, full=full)
+        plan = build_plan(ws, rungs, previous_tree=previous_tree(ws),
                           release=current_release(ws.root),
-                          month_spent_usd=Ledger.for_workspace(ws.root).month_total())
-        return RunOutcome("planned", plan=plan, scope=estimate(ws, choose(ws, full=full)))
+                          month_spent_usd=Ledger.for_workspace(ws.root).month_total(),
+                          choice=choice, idle=idle)
+        scope = {"mode": "none", "reason": idle} if idle or choice is None \
+            else estimate(ws, choice)
+        return RunOutcome("planned", plan=plan, scope=scope)
+    if idle:
+        return RunOutcome("unchanged", scope={"mode": "none", "reason": idle})
     params: dict[str, Any] = {"provider": provider_override, "allow_breaking": allow_breaking}
     if full:
         params["full"] = True
@@ -146,6 +155,7 @@ def resume(ws: Workspace, run_id: str | None = None, *, progress: Any = None,
         raise UsageError(f"run {run.run_id} is a {run.kind}; start it again",
                          hint=f"`genops {run.kind}` re-uses archived answers, so nothing is paid twice")
     gitops.refuse_dirty(gitops.open_repo(ws.root), owned_paths(ws), tree=ws.output_dir)
+    answers.take_back(ws.root, run)  # answers set aside when it failed answer it again
     if model_patch:
 
         return execute_patch(ws, run, progress=progress, gate_observer=gate_observer)
@@ -170,9 +180,19 @@ def _check_inputs(ws: Workspace, run: RunState) -> None:
 def execute(ws: Workspace, run: RunState, *, progress: Any = None,
             gate_observer: GateObserver | None = None,
             gates: Sequence[Gate] | None = None) -> RunOutcome:
-    """Carry a run through synthesis, staging, gates and promotion."""
+    """Carry a run through synthesis, staging, gates and promotion. A run that fails on its
+    answers sets them aside (`genops.release.answers`): a new run asks the model again."""
 
     _check_inputs(ws, run)
+    try:
+        return _execute(ws, run, progress=progress, gate_observer=gate_observer, gates=gates)
+    except Exception as exc:
+        answers.after_failure(ws.root, run, exc, again="genops regenerate")
+        raise
+
+
+def _execute(ws: Workspace, run: RunState, *, progress: Any,
+             gate_observer: GateObserver | None, gates: Sequence[Gate] | None) -> RunOutcome:
     routing = route(ws, run.params.get("provider"), run.dir)
     client = ModelClient(ws.root, ws.config, run_id=run.run_id, providers=routing.providers,
                          offline=routing.offline)
@@ -213,6 +233,9 @@ def execute(ws: Workspace, run: RunState, *, progress: Any = None,
                          cost_usd=cost, month_spend_usd=client.ledger.month_total(),
                          inputs=run.inputs,
                          extra={"flags": dict(run.params), "selection": selection})
+    earlier = earlier_runs(ws.root, run)  # the runs on this parent that led here, and their cost
+    if earlier:
+        facts.extra["earlier_runs"] = earlier
 
     try:
         results, staged = gate_or_repair(ws, run, staged, facts, client=client,

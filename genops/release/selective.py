@@ -10,7 +10,9 @@ The parent's input hashes are in its manifest and its input files in its commit.
 - templates: system, context, blueprint, group and single shape every request: full run.
 - genops.toml [project], [models], [ladder], [synthesis] (a model pin, sampling): full run.
 - specs/principles.md: full run.
-- nothing at all: a full run (regenerating unchanged inputs asks the model again, as before).
+- nothing at all: a full run here; `genops regenerate` does not get this far (nothing to do,
+  `genops.release.planning.up_to_date`) unless `--full` is given or the parent is a rollback
+  whose restored tree was made from other inputs.
 
 A full run says why (`Choice.full_reason`). `--full` forces one.
 """
@@ -25,6 +27,8 @@ from typing import Any
 
 import git
 
+from genops.errors import ConfigError
+from genops.ledger.pricing import billed_price
 from genops.release.manifest import config_sections
 from genops.store import gitops
 from genops.store.releases import current_release, load_manifest
@@ -260,22 +264,47 @@ def _covers(path: str, modules: list[str], globs: list[str]) -> bool:
     return any(fnmatchcase(name, p) or fnmatchcase(name, p + ".*") for p in modules)
 
 
+def _priced_release(root: Path, parent: str | None) -> tuple[str | None, list[dict[str, Any]]]:
+    """The release whose recorded synthesis calls price an estimate: the parent, or for a parent
+    that made no synthesis (a rollback, a patch) the release its tree came from."""
+    release, seen = parent, set()
+    while release is not None and release not in seen:
+        seen.add(release)
+        manifest = load_manifest(root, release)
+        if manifest.get("kind") not in ("rollback", "patch") and manifest.get("calls"):
+            return release, list(manifest["calls"])
+        release = manifest.get("rollback_of") or manifest.get("parent")
+    return None, []
+
+
 def estimate(ws: Workspace, choice: Choice) -> dict[str, Any]:
     """Dry-run figures: the groups a run would regenerate and its cost against a full run.
 
-    Priced from the parent release's recorded tokens per unit at today's prices; consumers an
-    API change would pull in are not known before the answers.
+    Priced from a release's recorded tokens per unit at today's prices (the parent's; for a
+    rollback or patch parent, the release its tree came from); consumers an API change would
+    pull in are not known before the answers. When nothing recorded can price it (a first run,
+    no release with synthesis calls, a model without a pinned price), the estimate is None and
+    `unknown` says why: never $0 for a cost that is not known.
     """
     parent = current_release(ws.root)
-    calls = load_manifest(ws.root, parent).get("calls", []) if parent else []
+    priced_by, calls = _priced_release(ws.root, parent)
+    unknown: str | None = None
+    if parent is None:
+        unknown = "there is no previous release whose recorded tokens could price it"
+    elif priced_by is None:
+        unknown = f"no release before {parent} recorded synthesis calls to price it from"
     per_unit: dict[str, float] = {}
     for call in calls:
         unit = call["label"].split(".")[0]
-        price = ws.config.prices.get(call["model"])
         tokens = call["tokens"]
-        cost = (tokens["input"] * price.input + tokens["output"] * price.output) / 1e6 \
-            if price else 0.0
-        per_unit[unit] = per_unit.get(unit, 0.0) + cost
+        try:  # billed as the recorded call was: a manual or replay answer costs nothing
+            price = billed_price(ws.config, call.get("provider", ""), call["model"])
+        except ConfigError:
+            unknown = unknown or f"no price pinned for {call['model']} in genops.toml"
+            continue
+        paid = 0.0 if price is None else \
+            (tokens["input"] * price.input + tokens["output"] * price.output) / 1e6
+        per_unit[unit] = per_unit.get(unit, 0.0) + paid
     full = sum(per_unit.values())
     groups: dict[str, list[str]] = {}
     if choice.selection is not None:
@@ -283,11 +312,20 @@ def estimate(ws: Workspace, choice: Choice) -> dict[str, Any]:
         if choice.selection.unplaced:
             groups.setdefault("placement", []).append(
                 "places " + ", ".join(choice.selection.unplaced))
-    cost = sum(per_unit.get(name, per_unit.get("blueprint", 0.0)) for name in groups) \
-        if choice.selective else full
+    cost: float | None = full
+    if choice.selective:
+        unpriced = [name for name in groups if name not in per_unit and "blueprint" not in per_unit]
+        if unpriced and not unknown:
+            unknown = f"{priced_by} recorded no call for {', '.join(unpriced)}"
+        cost = sum(per_unit.get(name, per_unit.get("blueprint", 0.0)) for name in groups)
+    if unknown and (groups or not choice.selective):  # no request to send costs $0, known
+        cost = None
+    full_usd = None if unknown else round(full, 6)
     return {"mode": "selective" if choice.selective else "full",
             "full_reason": choice.full_reason, "groups": groups,
             "requirements": dict(choice.selection.requirements) if choice.selection else {},
             "notes": list(choice.selection.notes) if choice.selection else [],
-            "estimated_usd": round(cost, 6), "full_usd": round(full, 6),
-            "ratio": round(cost / full, 4) if full else None}
+            "estimated_usd": None if cost is None else round(cost, 6), "full_usd": full_usd,
+            "priced_by": priced_by, "unknown": unknown if cost is None or full_usd is None
+            else None,
+            "ratio": round(cost / full, 4) if cost is not None and full and full_usd else None}

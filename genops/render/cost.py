@@ -9,7 +9,8 @@ from rich.text import Text
 from genops.ledger.db import CostReport, Grouping, SpendRow
 from genops.render.console import out, print_json
 
-_TITLES = {"run": "by run", "model": "by model", "month": "by month"}
+_TITLES = {"run": "by run", "model": "by model", "month": "by month",
+           "release": "by release (each with the runs that led to it)"}
 
 
 def _usd(amount: float) -> str:

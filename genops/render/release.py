@@ -203,9 +203,15 @@ def print_log(entries: list[dict[str, Any]], *, as_json: bool) -> None:
     for e in entries:
         kind = e["kind"] + (f" of {e['rollback_of']}" if e.get("rollback_of") else "")
         table.add_row(Text(e["release"]), Text(kind), Text(e["reason"] or ""),
-                      Text(", ".join(e["models"]) or "—"), _usd(e["cost_usd"]),
+                      Text(", ".join(e["models"]) or "—"), _log_cost(e),
                       _gates_summary(e["gates"]), e["created"][:10])
     out.print(table)
+
+
+def _log_cost(entry: dict[str, Any]) -> str:
+    """The release's cost; with the runs that led to it, how many runs it took."""
+    earlier = entry.get("earlier_runs") or []
+    return _usd(entry["cost_usd"]) + (f" ({len(earlier) + 1} runs)" if earlier else "")
 
 
 _FITS = {True: Text("yes", style="green"), False: Text("no", style="bold red"),
@@ -262,9 +268,13 @@ def selection_lines(selection: dict[str, Any] | None) -> list[str]:
         return []
     if selection.get("mode") != "selective":
         reason = selection.get("full_reason") or selection.get("reason")
+        if selection.get("mode") == "none":  # nothing changed: no run (genops.release.planning)
+            return [f"nothing to regenerate: {reason}"]
         lines = [f"full regeneration: {reason}" if reason else "full regeneration"]
         if selection.get("full_usd") is not None:
             lines.append(f"estimated cost {_usd(selection['full_usd'])}")
+        elif selection.get("unknown"):
+            lines.append(f"estimated cost unknown: {selection['unknown']}")
         return lines
     groups = selection.get("groups") or {}
     if "plan" in selection:  # a run's record: every group, regenerated or carried
@@ -278,9 +288,13 @@ def selection_lines(selection: dict[str, Any] | None) -> list[str]:
     lines += [f"  note: {note}" for note in selection.get("notes", [])]
     if selection.get("estimated_usd") is not None:
         ratio = selection.get("ratio")
+        full = selection.get("full_usd")
         lines.append(f"estimated cost {_usd(selection['estimated_usd'])} against "
-                     f"{_usd(selection['full_usd'])} for a full run"
+                     + (f"{_usd(full)} for a full run" if full is not None
+                        else f"an unknown cost for a full run ({selection.get('unknown')})")
                      + (f" ({ratio:.0%})" if ratio is not None else ""))
+    elif selection.get("unknown"):
+        lines.append(f"estimated cost unknown: {selection['unknown']}")
     return lines
 
 
@@ -313,6 +327,9 @@ def print_run_outcome(outcome: Any, *, as_json: bool) -> None:
             out.print(Text(f"  {path}"))
         out.print(Text(f"answer each one in {outcome.responses_dir}/ under the same file name "
                        f"(the whole answer, verbatim), then run `genops resume {outcome.run_id}`"))
+    elif outcome.status == "unchanged" and outcome.run_id is None:
+        out.print(Text("nothing sent and nothing promoted; `genops regenerate --full` "
+                       "regenerates anyway"))
     elif outcome.status == "unchanged":
         out.print(Text(f"nothing to promote: run {outcome.run_id} rebuilt the current release's "
                        f"tree from unchanged inputs ({outcome.calls} calls, "

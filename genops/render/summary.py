@@ -64,8 +64,23 @@ def cost_line(cost: dict[str, Any]) -> str:
     estimated = cost.get("estimated_token_calls", 0)
     counted = (f" · tokens of {estimated} calls estimated by genops (the server reported no usage)"
                if estimated else "")
-    return (f"{spent} · {list_price} · {cost['calls']} calls "
+    return (f"{spent}{_earlier(cost)} · {list_price} · {cost['calls']} calls "
             f"({cost['archive_hits']} from the archive){counted}")
+
+
+def _earlier(cost: dict[str, Any]) -> str:
+    """The runs on the same parent that led to the release, and the release's cost with them."""
+    earlier = cost.get("earlier_runs") or {}
+    runs = earlier.get("runs") or []
+    if not runs:
+        return ""
+    stages: dict[str, int] = {}
+    for run in runs:
+        stages[run["stage"]] = stages.get(run["stage"], 0) + 1
+    how = ", ".join(f"{n} {stage.replace('_', ' ')}" for stage, n in stages.items())
+    return (f" · {_usd(earlier['cost_usd'])} in {len(runs)} earlier run"
+            f"{'s' if len(runs) != 1 else ''} on {earlier.get('parent') or 'no release'} that "
+            f"led to it ({how}) · {_usd(cost['release_usd'])} for the release in all")
 
 
 def _header(manifest: dict[str, Any], review: Any) -> list[str]:

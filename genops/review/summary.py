@@ -16,7 +16,7 @@ from genops.gates.traceability import is_test_file
 from genops.review.architecture import active_adrs
 from genops.review.coverage import junit_cases, requirement_delta
 from genops.review.risk import body_excerpts, rank_risks
-from genops.store.releases import run_cost_usd, side_spend
+from genops.store.releases import release_cost_usd, run_cost_usd, side_spend
 from genops.synthesis.apisummary import api_summary, module_name
 from genops.workspace import Workspace
 
@@ -75,7 +75,9 @@ def cost_facts(manifest: dict[str, Any]) -> dict[str, Any]:
             "budget_usd": totals["budget"]["per_run_usd"], "tokens": totals["tokens"],
             "calls": totals["calls"], "archive_hits": totals["archive_hits"],
             "estimated_token_calls": totals.get("estimated_token_calls", 0),
-            "providers": providers, "answered": [BY_HAND[p] for p in providers if p in BY_HAND]}
+            "providers": providers, "answered": [BY_HAND[p] for p in providers if p in BY_HAND],
+            "earlier_runs": manifest.get("earlier_runs"),
+            "release_usd": release_cost_usd(manifest)}
 
 
 def junit_counts(evidence: Path) -> dict[str, int]:

@@ -100,3 +100,10 @@ def run_cost_usd(totals: dict[str, Any]) -> float:
     """All a release's run paid: the synthesis and the calls beside it (panel, narrative)."""
     return round(float(totals.get("cost_usd", 0.0))
                  + sum(float(block["cost_usd"]) for _, block in side_spend(totals)), 6)
+
+
+def release_cost_usd(manifest: dict[str, Any]) -> float:
+    """All a release cost: its run (`run_cost_usd`) and the runs that led to it on the same
+    parent (`earlier_runs`, genops.release.attribution)."""
+    earlier = float((manifest.get("earlier_runs") or {}).get("cost_usd", 0.0))
+    return round(run_cost_usd(manifest.get("totals", {})) + earlier, 6)

@@ -216,7 +216,7 @@ class Unit:
                 return parse(text)
             except ResponseFormatError as exc:
                 if attempt > self.s.max_repairs:
-                    raise
+                    raise self._unusable(rung, cfg, exc, attempt - 1) from None
                 self.s.progress.message(f"{self.name}: answer unusable ({exc.message}); "
                                         f"asking for a repair")
                 repair = self.s.render("repair", {"error": str(exc),
@@ -224,6 +224,24 @@ class Unit:
                 messages = (*messages, Message("assistant", text), Message("user", repair))
                 text = self._complete(rung, cfg, messages, f"{self.name}.repair{attempt}")
         raise AssertionError("unreachable")
+
+    def _unusable(self, rung: str, cfg: ModelConfig, exc: ResponseFormatError,
+                  repairs: int) -> ResponseFormatError:
+        """The format error as the user sees it: which unit and model, and a hint for a person.
+        The hint the model got with its repair request ("answer with ...") is not advice for
+        the user, so it is replaced (the exception keeps its type: callers match on it)."""
+        asked = (f"after {repairs} repair request{'s' if repairs != 1 else ''}" if repairs
+                 else "with no repair request allowed")
+        exc.message = (f"{self.name}: the answer of rung {rung!r} ({cfg.provider} {cfg.model}) "
+                       f"is unusable {asked}: {exc.message}")
+        exc.hint = ("the model did not answer in the format the request asks for; a more capable "
+                    "model, or [synthesis] max_repairs, may help")
+        if cfg.provider == "fake":
+            exc.hint = ("the fake provider answers with the replies .genops/fake-responses.json "
+                        "scripts, or without that file with a placeholder tree derived from "
+                        "specs/ (synthesis requests only; `genops help providers`)")
+        exc.args = (exc.message,)
+        return exc
 
     def _complete(self, rung: str, cfg: ModelConfig, messages: tuple[Message, ...],
                   label: str) -> str:

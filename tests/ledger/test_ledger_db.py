@@ -107,8 +107,9 @@ def test_rows_round_trip_and_spend_groups_by_run_model_and_month(tmp_path: Path)
     by_model = {row.group: row for row in ledger.spend("model")}
     gpt = by_model["gpt-5-2025-08-07"]
     assert (gpt.calls, gpt.archive_hits, gpt.errors) == (2, 1, 1)
-    # tokens count paid calls only: the archive hit and the error add none
-    assert gpt.input_tokens == 1000 and gpt.output_tokens == 200
+    # tokens count what was paid for: the error row's too (a cut stream's output is booked on
+    # it), the archive hit's not
+    assert gpt.input_tokens == 2000 and gpt.output_tokens == 400
     assert [row.group for row in ledger.spend("run")] == ["r2", "r1"]
     assert ledger.month_total("2025-10") == 0.625 and ledger.month_total("2025-08") == 0.0
     ledger.close()
