@@ -10,6 +10,7 @@ processes sharing a Redis bus.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any, TextIO
 
 from mad.core.bus import Bus, BusError, InMemoryBus
 from mad.core.mad import MAD
-from mad.core.observability import Observability
+from mad.core.observability import LogBridge, Observability
 from mad.core.redis_bus import RedisBus
 from mad.fiedler import Fiedler
 from mad.grace import Grace, token_hash
@@ -122,6 +123,10 @@ class Ecosystem:
                                  cfg.breaker_threshold, cfg.breaker_reset)
         self.bus = bus = make_bus(cfg.bus)
         obs = self.obs
+        self._bridge = LogBridge(obs.log)  # bus handler failures: the JSON log, not stderr
+        mad_logger = logging.getLogger("mad")
+        mad_logger.addHandler(self._bridge)
+        mad_logger.propagate = False
         builders = {
             "turing": lambda: Turing(bus, obs, cfg.data_dir / "turing.db",
                                      load_master_key(cfg.data_dir / "turing.key"), cfg.secret_readers,
@@ -164,6 +169,12 @@ class Ecosystem:
     def stop(self) -> None:
         for mad in reversed(list(self.mads.values())):
             mad.stop()
+        bridge = getattr(self, "_bridge", None)
+        if bridge is not None:
+            mad_logger = logging.getLogger("mad")
+            mad_logger.removeHandler(bridge)
+            mad_logger.propagate = not mad_logger.handlers
+            self._bridge = None
         if self.obs:
             self.obs.log.write("app", "ecosystem_stopped")
         if self.bus:

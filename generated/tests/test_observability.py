@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -121,3 +122,47 @@ def test_an_unsendable_result_still_gets_an_answer(memory_bus: Bus) -> None:
     assert failed.value.code == "internal" and "unsendable reply" in failed.value.message
     assert obs.log.recent(mad="odd", event="reply_failed")
     odd.stop()
+
+
+@pytest.mark.req("REQ-OBS-1")
+def test_req_obs_1_the_json_log_rotates(tmp_path: Path) -> None:
+    """REQ-OBS-1: logs/mad.jsonl rotates before it grows past its size limit, keeping a bounded
+    number of older files (mad.jsonl.1 newest), every line still one JSON object (r0002's log
+    grew without limit)."""
+    from mad.core.observability import StructuredLog
+
+    path = tmp_path / "mad.jsonl"
+    log = StructuredLog(path, max_bytes=2000, backups=2)
+    for i in range(100):
+        log.write("rogers", "note", n=i)
+    log.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["mad.jsonl", "mad.jsonl.1", "mad.jsonl.2"]
+    assert all((tmp_path / name).stat().st_size <= 2000 for name in files)
+    newest = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    older = [json.loads(line) for line in (tmp_path / "mad.jsonl.1").read_text(encoding="utf-8").splitlines()]
+    assert newest[-1]["n"] == 99 and older[-1]["n"] == newest[0]["n"] - 1
+
+
+@pytest.mark.req("REQ-OBS-1")
+def test_req_obs_1_bus_handler_failures_go_to_the_json_log(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """REQ-OBS-1: a bus handler that raises is logged as a JSON record with its traceback
+    (``mad`` "bus", event "log"), in logs/mad.jsonl, not as a traceback on stderr (r0002)."""
+    from mad.app import Config, Ecosystem
+    from tests.helpers import ADMIN_TOKEN, wait_for
+
+    def failing(message: Message) -> None:
+        raise RuntimeError("handler exploded")
+
+    with Ecosystem(Config(data_dir=tmp_path / "data", port=0, admin_token=ADMIN_TOKEN)) as eco:
+        assert eco.bus is not None and eco.obs is not None
+        eco.bus.subscribe("events.boom", failing, name="boomer")
+        eco.bus.publish(Message(topic="events.boom", sender="alpha", body={}))
+        obs = eco.obs
+        record = wait_for(lambda: obs.log.recent(mad="bus", event="log"))[0]
+    assert record["level"] == "error" and "handler boomer failed" in record["message"]
+    assert "RuntimeError: handler exploded" in record["traceback"]
+    logged = (tmp_path / "data" / "logs" / "mad.jsonl").read_text(encoding="utf-8")
+    assert "handler exploded" in logged
+    assert "Traceback" not in capsys.readouterr().err

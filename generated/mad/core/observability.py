@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import logging
 import re
 import threading
 import time
@@ -61,9 +62,13 @@ def _mask(fields: dict[str, Any]) -> dict[str, Any]:
 class StructuredLog:
     """JSON-lines log shared by every MAD of the cell."""
 
-    def __init__(self, path: Path | None = None, stream: TextIO | None = None, keep: int = 5000) -> None:
+    def __init__(self, path: Path | None = None, stream: TextIO | None = None, keep: int = 5000,
+                 max_bytes: int = 10 * 1024 * 1024, backups: int = 5) -> None:
         self._lock = threading.Lock()
         self._recent: deque[dict[str, Any]] = deque(maxlen=keep)
+        self._path = path
+        self.max_bytes = max_bytes  # the file rotates before it would grow past this (0: never)
+        self.backups = backups  # rotated files kept: mad.jsonl.1 (newest) .. mad.jsonl.<backups>
         self._file = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
         self._stream = stream
 
@@ -73,11 +78,28 @@ class StructuredLog:
         line = json.dumps(record, default=str, ensure_ascii=False)
         with self._lock:
             self._recent.append(record)
+            if (self._file is not None and self.max_bytes > 0 and self._file.tell() > 0
+                    and self._file.tell() + len(line.encode("utf-8", "replace")) + 1 > self.max_bytes):
+                self._rotate()
             for out in (self._file, self._stream):
                 if out is not None:
                     out.write(line + "\n")
                     out.flush()
         return record
+
+    def _rotate(self) -> None:
+        """mad.jsonl -> mad.jsonl.1 -> ... -> mad.jsonl.<backups>; the oldest goes (lock held)."""
+        assert self._file is not None and self._path is not None
+        self._file.close()
+        for index in range(self.backups - 1, 0, -1):
+            older = self._path.with_name(f"{self._path.name}.{index}")
+            if older.exists():
+                older.replace(self._path.with_name(f"{self._path.name}.{index + 1}"))
+        if self.backups > 0:
+            self._path.replace(self._path.with_name(f"{self._path.name}.1"))
+        else:
+            self._path.unlink(missing_ok=True)
+        self._file = open(self._path, "a", encoding="utf-8")  # noqa: SIM115
 
     def recent(self, **match: Any) -> list[dict[str, Any]]:
         """Records kept in memory whose fields equal ``match``."""
@@ -90,6 +112,25 @@ class StructuredLog:
             if self._file:
                 self._file.close()
                 self._file = None
+
+
+class LogBridge(logging.Handler):
+    """Warnings and errors of the standard ``logging`` module (the bus's failing handlers) as
+    JSON log records (``mad`` "bus", event "log", the message and the traceback), not stderr."""
+
+    def __init__(self, log: StructuredLog) -> None:
+        super().__init__(logging.WARNING)
+        self._log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields: dict[str, Any] = {"logger": record.name, "message": record.getMessage()[:2000]}
+            if record.exc_info:
+                fields["traceback"] = logging.Formatter().formatException(record.exc_info)[-8000:]
+            self._log.write("bus" if record.name.startswith("mad.bus") else record.name, "log",
+                            record.levelname.lower(), **fields)
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
 
 
 class Metrics:
