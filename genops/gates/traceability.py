@@ -229,9 +229,10 @@ def build_matrix(requirements: list[Any], tree: Path, blueprint: Any,
                 outcomes=None if outcomes is None else outcomes.get(r.id, {}))
             for r in requirements]
     if executed is not None and outcomes is not None:
-        for row in rows:
-            row.exercised_by = exercised((row.outcomes or {}).get("passed", []),
-                                         spans.get(row.id, []), executed)
+        for row in rows:  # no code names it and no group is placed for it: not measurable
+            if spans.get(row.id):
+                row.exercised_by = exercised((row.outcomes or {}).get("passed", []),
+                                             spans[row.id], executed)
     defined = {r.id for r in requirements}
     return rows, sorted(set(refs) - defined), refs
 
