@@ -7,7 +7,9 @@
 - `api="responses"`: `responses.create(stream=True, store=False)`; the Responses API has no seed.
   A cut-off answer ends with `response.incomplete` and `incomplete_details.reason`. Servers that
   implement it partially (llama-server) report `completed` for an answer cut at the limit, so an
-  answer whose output tokens reach `max_output_tokens` counts as cut off whatever the status.
+  answer whose output tokens reach `max_output_tokens` counts as cut off whatever the status, and
+  so does one whose prompt plus output tokens reach the pinned `context_window` (less one: where
+  llama-server stops), which the synthesis layer then reports as a window cut.
   Every input item is an easy input message with `"type": "message"`: OpenAI takes it for any
   role, and llama-server refuses an assistant item without it (400 "Cannot determine type of
   'item'"), which a continuation or repair request carries. A compatible server that still
@@ -123,6 +125,13 @@ class OpenAIProvider:
             error_class="bad_request", status=400,
             hint='set api = "chat" in this model\'s [models.<rung>] table in genops.toml (Chat '
                  "Completions carries an earlier answer on every OpenAI-compatible server)")
+
+    def _at_window(self, usage: Usage) -> bool:
+        """A compatible server's answer that stopped where its (pinned) context window fills:
+        llama-server stops generating when prompt + answer + 1 reaches n_ctx."""
+        window = self.settings.context_window
+        return (self.compatible and window is not None and usage.output_tokens > 0
+                and usage.prompt_tokens + usage.output_tokens + 1 >= window)
 
     def _window(self, request: CompletionRequest, produced: str) -> ProviderError | None:
         """The error for a stream cut where the known context window fills, else None."""
@@ -256,6 +265,9 @@ class OpenAIProvider:
             if stop == "complete" and usage.output_tokens >= request.max_output_tokens:
                 # llama-server says "completed" for an answer cut at max_output_tokens
                 stop, raw = "max_tokens", "completed at max_output_tokens"
+            elif stop == "complete" and self._at_window(usage):
+                # ... and for one cut where its context fills (prompt + answer + 1 >= n_ctx)
+                stop, raw = "max_tokens", "completed at the context window"
         return CompletionResponse(text=sink.text or refusal.text, stop=stop, usage=usage,
                                   model=final.model or "", raw_stop_reason=raw)
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import socket
 import sys
@@ -84,14 +85,26 @@ class LocalServer:
     # False: 404 on /v1/responses (llama-cpp-python, Ollama, LM Studio); "partial": llama-server's
     # (answers cut at max_output_tokens say "completed"; unplaceable input items are a 400)
     responses_api: bool | Literal["partial"] = True
-    context_window: int | None = None  # n_ctx, in emulator-estimated tokens (4 chars each)
+    context_window: int | None = None  # n_ctx, in the server's tokens (`chars_per_token` each)
     overflow: Literal["empty_200", "400"] = "empty_200"  # a prompt that does not fit n_ctx
     # an answer that fills n_ctx: finish_reason "length" (llama-server), or the connection closes
     # mid-stream with no finish and no terminating chunk (llama-cpp-python's generator raises)
     window_end: Literal["length", "drop"] = "length"
+    # the server's tokenizer: fewer characters per token than genops' estimate (4 bytes) makes
+    # the server count more tokens than genops planned with (real tokenizers run 5-30% over it)
+    chars_per_token: float = 4.0
+
+    def tokens(self, text: str) -> int:
+        """How many tokens the server counts in `text`."""
+        if self.chars_per_token == 4.0:
+            return estimate_tokens(text)
+        return math.ceil(len(text) / self.chars_per_token) if text else 0
 
     def prompt_tokens(self, req: Recorded) -> int:
-        return estimate_tokens(body_text(req.body))
+        return self.tokens(body_text(req.body))
+
+    def _chars(self, tokens: int) -> int:
+        return int(tokens * self.chars_per_token)
 
     def fit(self, reply: Reply, req: Recorded) -> Reply:
         """The reply cut where the window fills: finish_reason "length", whatever max_tokens was."""
@@ -99,10 +112,10 @@ class LocalServer:
             return reply
         room = max(1, self.context_window - self.prompt_tokens(req))
         output = reply.output_tokens if reply.output_tokens is not None else \
-            estimate_tokens(reply.text)
+            self.tokens(reply.text)
         if output <= room:
             return reply
-        return dataclasses.replace(reply, text=reply.text[:room * 4], output_tokens=room,
+        return dataclasses.replace(reply, text=reply.text[:self._chars(room)], output_tokens=room,
                                    stop="max_tokens", chunks=None)
 
     def answer(self, reply: Reply, req: Recorded, responses: bool) -> Reply | Fault:
@@ -110,12 +123,17 @@ class LocalServer:
         API (which then says "completed"), cut where the window fills (finish "length", or a
         connection closed mid-stream)."""
         body = req.body if isinstance(req.body, dict) else {}
+        if self.chars_per_token != 4.0:  # report the server's own counts
+            reply = dataclasses.replace(
+                reply, input_tokens=self.prompt_tokens(req) if reply.input_tokens is None
+                else reply.input_tokens, output_tokens=self.tokens(reply.text)
+                if reply.output_tokens is None else reply.output_tokens)
         limit = body.get("max_output_tokens")
         if responses and self.responses_api == "partial" and isinstance(limit, int):
             output = reply.output_tokens if reply.output_tokens is not None else \
-                estimate_tokens(reply.text)
+                self.tokens(reply.text)
             if output > limit:
-                reply = dataclasses.replace(reply, text=reply.text[:limit * 4],
+                reply = dataclasses.replace(reply, text=reply.text[:self._chars(limit)],
                                             output_tokens=limit, stop="complete", chunks=None)
         fitted = self.fit(reply, req)
         if fitted is not reply and self.window_end == "drop":

@@ -336,6 +336,36 @@ def test_a_repair_request_over_llama_server_responses_is_accepted(tmp_path: Path
     assert emu.requests[1].body["input"][2]["role"] == "assistant"
 
 
+def test_a_responses_answer_cut_at_the_window_but_reported_completed_is_a_window_cut(
+        tmp_path: Path) -> None:
+    # As measured on llama-server with a 4,096-token window: a continuation whose prompt genops
+    # estimated well under the server's count was sent, and the answer stopped where the window
+    # filled (prompt 3,244 + 851 output tokens + 1 = n_ctx), below the output limit, "completed".
+    # Here the server's tokenizer counts 3 characters a token where genops estimates 4.
+    server = dataclasses.replace(LLAMA_SERVER, context_window=1024, chars_per_token=3.0)
+    with Emulator(local=server) as emu:
+        config = workspace(tmp_path, emu, api="responses", max_out=600, window=1024)
+        emu.script("openai", Reply(text=TEXT * 20))
+        unit = Unit(RunSettings(client=client_for(tmp_path, config), rungs=config.rung_models(),
+                                journal=RunJournal(tmp_path / "run"), progress=NullProgress(),
+                                render=lambda name, overrides: "Continue.", max_continuations=3,
+                                max_repairs=0, on_failure="stop", on_budget="stop"),
+                    "single", (Message("system", "You write code."),
+                               Message("user", "Write mad/bus.py " + "y" * 1500)),
+                    cache_key="", repair_instruction="")
+        sent = request(config, "Write mad/bus.py " + "y" * 1500)  # the unit's messages
+        assert estimate_request_tokens(sent) + 600 <= 1024, "it fits genops' estimate: it is sent"
+        with pytest.raises(ProviderError) as info:
+            unit.run(lambda text: text)
+
+    err = info.value
+    assert len(emu.requests) == 1, "neither taken as complete nor continued"
+    assert err.error_class == "context_too_long" and "ran out of context window" in err.message
+    [row] = Ledger.for_workspace(tmp_path).calls()
+    assert 0 < row.usage.output_tokens < 600
+    assert row.usage.prompt_tokens + row.usage.output_tokens + 1 >= 1024
+
+
 def test_a_server_that_refuses_the_earlier_answer_says_it_cannot_continue(
         tmp_path: Path) -> None:
     with Emulator(local=LLAMA_SERVER) as emu:
