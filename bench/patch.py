@@ -1,19 +1,24 @@
-"""Benchmark: what a one-function fix costs as a patch, against a full regeneration of the same tree.
+"""Benchmark: what a one-function fix costs as a patch, against every other way to make it with genops.
 
-Both sides use the real rendered requests of this repository's workspace and the token estimate
-the budget reserves with, priced at the senior rung's pinned prices in genops.toml:
+All use the real rendered requests of this repository's workspace and the token estimate the
+budget reserves with, priced at the senior rung's pinned prices in genops.toml:
 
-- regeneration: `synthesize` exactly as the current release's run did (blueprint, then every
-  group; the parent's tree as its previous tree), from that release's committed inputs, each
-  request rendered by genops and answered from the committed archive, so input and output are
-  the real ones; shown without and with the shared prefix
-  billed as a cache read after the first call;
+- full regeneration: `synthesize` exactly as the last synthesized release's run did (blueprint,
+  then every group; the parent's tree as its previous tree; the releases after it are patches),
+  from that release's committed inputs, each request rendered by genops and answered from the
+  committed archive, so input and output are the real ones;
+- selective regeneration of the one group that owns the file (what `genops regenerate` sends when
+  only that group is selected): `synthesize` with a selection of that group over generated/, its
+  request rendered by genops and answered with the synthesized release's archived answer for the
+  group;
 - patch: `run_patch` on generated/ for a one-function fix of Fiedler, the real context selection
   and patch request, answered by a scripted edit block (one line of one method).
 
-Prints the tokens and cost of each and the ratio; the target is a patch at most 5% of the
-regeneration (against the cheaper, cached regeneration). Run by hand: `python bench/patch.py`.
-Nothing is sent anywhere and nothing is written outside a temp directory.
+Each is priced two ways: without prompt caching, and with it (a shared prefix already sent in the
+same run is a cache read; its first sending is a cache write, at the cache-write price). Prints the
+tokens and cost of each and every ratio: the patch against the full regeneration, the cached full
+regeneration and the selective regeneration of the same group. Run by hand:
+`python bench/patch.py`. Nothing is sent anywhere and nothing is written outside a temp directory.
 """
 
 from __future__ import annotations
@@ -34,14 +39,16 @@ from genops.patch.engine import PatchJob, run_patch  # noqa: E402
 from genops.release.drift_patch import read_tree_text  # noqa: E402
 from genops.store import gitops  # noqa: E402
 from genops.release.replay import replay_rungs  # noqa: E402
-from genops.store.releases import current_release, load_manifest  # noqa: E402
+from genops.store.releases import current_release, load_manifest, release_ids  # noqa: E402
 from genops.release.replay import recorded_selection  # noqa: E402
 from genops.calls import CompletionRequest, CompletionResponse, TokenCallback, Usage  # noqa: E402
 from genops.synthesis.engine import synthesize  # noqa: E402
+from genops.synthesis.selective import Selection  # noqa: E402
 from genops.workspace import load_workspace  # noqa: E402
 
 INSTRUCTION = ("Fiedler._check_budget refuses a MAD whose spending equals its budget exactly; it "
                "must refuse only once the spending is over the budget.")
+PATCHED = "mad/fiedler/__init__.py"
 S, D, R = "<<<<<<< SEARCH", "=======", ">>>>>>> REPLACE"
 ANSWER = (f'<edit path="mad/fiedler/__init__.py">\n{S}\n'
           '        if budget is not None and self.usage_of(mad)["cost_usd"] >= budget:\n'
@@ -52,21 +59,26 @@ ANSWER = (f'<edit path="mad/fiedler/__init__.py">\n{S}\n'
 
 @dataclass
 class Tally:
-    """Estimated tokens of every request and answer, and the shared-prefix tokens."""
+    """Estimated tokens of every request and answer, and its shared prefix (tokens and identity)."""
 
-    calls: list[tuple[str, int, int, int]] = field(default_factory=list)  # label, in, out, prefix
+    calls: list[tuple[str, int, int, int, str]] = field(default_factory=list)  # label, in, out, prefix, its text
 
     def add(self, label: str, request: CompletionRequest, text: str) -> None:
-        prefix = sum(estimate_tokens(m.content) for m in request.messages[:2]
-                     if m.cache_prefix or m.role == "system")
-        self.calls.append((label, estimate_request_tokens(request), estimate_tokens(text), prefix))
+        shared = [m.content for m in request.messages[:2] if m.cache_prefix or m.role == "system"]
+        prefix = sum(estimate_tokens(content) for content in shared)
+        self.calls.append((label, estimate_request_tokens(request), estimate_tokens(text), prefix,
+                           "\0".join(shared)))
 
     def cost(self, price: Any, *, cached: bool) -> float:
-        total = 0.0
-        for i, (_label, tokens_in, tokens_out, prefix) in enumerate(self.calls):
-            reads = prefix if cached and i > 0 else 0
-            total += ((tokens_in - reads) * price.input + reads * price.cache_read
-                      + tokens_out * price.output) / 1e6
+        """The run's cost; `cached`: a prefix already sent is read from the cache, its first sending written."""
+        total, seen = 0.0, set()
+        for _label, tokens_in, tokens_out, prefix, text in self.calls:
+            reads = writes = 0
+            if cached and prefix:
+                reads, writes = (prefix, 0) if text in seen else (0, prefix)
+                seen.add(text)
+            total += ((tokens_in - reads - writes) * price.input + reads * price.cache_read
+                      + writes * price.cache_write + tokens_out * price.output) / 1e6
         return total
 
     @property
@@ -99,12 +111,18 @@ class CountingClient:
                                           raw_stop_reason="bench"), request.key())
 
 
+def last_synthesized(root: Path) -> str:
+    """The newest release that was synthesized (it sent a blueprint request), not patched."""
+    for release in reversed(release_ids(root)):
+        if any(call["label"] == "blueprint" for call in load_manifest(root, release)["calls"]):
+            return release
+    raise SystemExit("no synthesized release yet: run from a clone of this repository")
+
+
 def regeneration(root: Path, scratch: Path) -> tuple[str, Tally]:
-    """The current release's synthesis, from its own commit's inputs (and its parent's tree, as
-    the run saw it), answered from the archive: the same requests the release's run sent."""
-    release = current_release(root)
-    if release is None:
-        raise SystemExit("no release yet: run from a clone of this repository")
+    """The last synthesized release's synthesis, from its own commit's inputs (and its parent's tree,
+    as the run saw it), answered from the archive: the same requests the release's run sent."""
+    release = last_synthesized(root)
     manifest = load_manifest(root, release)
     repo = gitops.open_repo(root)
     source = gitops.export_tree(repo, gitops.release_ref(repo, release), scratch / release)
@@ -133,6 +151,31 @@ def regeneration(root: Path, scratch: Path) -> tuple[str, Tally]:
     return release, tally
 
 
+def selective(ws: Any, scratch: Path, release: str, synthesized: str, path: str) -> tuple[str, Tally]:
+    """A selective regeneration of the one group owning `path` over generated/ (the current `release`), as
+    `genops regenerate` sends it with only that group selected, answered with the `synthesized` release's
+    archived answer for that group."""
+    blueprint = load_manifest(REPO, release)["blueprint"]
+    group = next(g["name"] for g in blueprint["groups"] if path in g["files"])
+    archive = Archive.for_workspace(REPO)
+    answers = {}
+    for call in load_manifest(REPO, synthesized)["calls"]:
+        response = archive.get(call["key"])
+        if response is not None:
+            answers[call["label"]] = response.text
+
+    def answer(request: CompletionRequest) -> str:
+        return answers[group]
+
+    tally = Tally()
+    selection = Selection(parent=release, blueprint=blueprint, seeds={group: [INSTRUCTION]})
+    result = synthesize(ws, client=CountingClient(answer, tally), rungs=ws.config.rung_models()[:1],
+                        previous_tree=ws.output_dir, run_dir=scratch / "selective", release=release,
+                        strategy="multi", selection=selection)
+    assert path in result.files and len(tally.calls) == 1, (sorted(result.files), tally.calls)
+    return group, tally
+
+
 def patch(ws: Any, scratch: Path, release: str) -> tuple[Tally, list[str]]:
     tally = Tally()
     job = PatchJob(ws=ws, client=CountingClient(lambda _request: ANSWER, tally),
@@ -148,23 +191,32 @@ def main() -> None:
     ws = load_workspace(REPO)
     name, senior = ws.config.rung_models()[0]
     price = price_for(ws.config, senior.model)
+    current = current_release(REPO)
+    if current is None:
+        raise SystemExit("no release yet: run from a clone of this repository")
     with tempfile.TemporaryDirectory(prefix="genops-bench-patch-") as scratch:
         release, regen = regeneration(REPO, Path(scratch))
-        fix, chosen = patch(ws, Path(scratch), release)
+        group, sel = selective(ws, Path(scratch), current, release, PATCHED)
+        fix, chosen = patch(ws, Path(scratch), current)
+    print(f"generated/ is release {current}; the last synthesized release is {release}")
     print(f"prices: {name} {senior.model} at ${price.input}/M input, ${price.output}/M output, "
-          f"${price.cache_read}/M cache read")
-    regen_in, regen_out = regen.tokens
-    fix_in, fix_out = fix.tokens
-    full, full_cached = regen.cost(price, cached=False), regen.cost(price, cached=True)
-    cost = fix.cost(price, cached=False)
-    print(f"full regeneration of {release}: {len(regen.calls)} requests, {regen_in:,} input + {regen_out:,} "
-          f"output tokens: ${full:.4f} (${full_cached:.4f} with the shared prefix cached)")
-    print(f"one-function patch: {len(fix.calls)} request, {fix_in:,} input + {fix_out:,} output "
-          f"tokens: ${cost:.4f}; context:")
+          f"${price.cache_read}/M cache read, ${price.cache_write}/M cache write")
+    rows = ((f"full regeneration of {release}", regen), (f"selective regeneration of group {group}", sel),
+            ("one-function patch", fix))
+    print(f"{'':42} {'requests':>8} {'input':>9} {'output':>8} {'no caching':>11} {'prefix cached':>14}")
+    for label, tally in rows:
+        tokens_in, tokens_out = tally.tokens
+        print(f"{label:42} {len(tally.calls):8} {tokens_in:9,} {tokens_out:8,} "
+              f"{'$' + format(tally.cost(price, cached=False), '.4f'):>11} "
+              f"{'$' + format(tally.cost(price, cached=True), '.4f'):>14}")
+    print("patch context:")
     for line in chosen:
         print(f"  {line}")
-    print(f"ratio: {cost / full:.1%} of the regeneration, {cost / full_cached:.1%} of the cached "
-          f"regeneration (target <= 5%)")
+    print("the patch's cost as a share of each baseline (each priced the same way as the patch):")
+    for label, tally in rows[:2]:
+        ratios = [fix.cost(price, cached=c) / tally.cost(price, cached=c) for c in (False, True)]
+        print(f"  vs {label:40} {ratios[0]:6.1%} without caching, {ratios[1]:6.1%} with the prefix cached")
+    print("target: a patch at most 5% of the cached full regeneration")
 
 
 if __name__ == "__main__":

@@ -18,10 +18,10 @@ from genops.semdiff.cache import ModelCache, default_cache_dir, from_blob, to_bl
 from genops.semdiff.extract import extract
 from genops.semdiff.imports import resolve_targets
 from genops.semdiff.model import FileModel, Module
-from genops.semdiff.tree import TreeScan, scan_trees
+from genops.semdiff.tree import FileEntry, TreeScan, scan_trees
 
 PARALLEL_THRESHOLD = 200  # uncached files above which parsing is spread across processes
-CHUNK = 24  # files per worker task: big enough to amortize the round trip
+CHUNK = 4  # files per worker task: small, so a worker the machine slows down holds back little at the end
 
 
 @dataclass(slots=True)
@@ -94,7 +94,7 @@ def build_models(scans: list[TreeScan], cache: ModelCache | None, jobs: int | No
                     model = from_blob(blobs[entry.sha])
                     if model is not None:
                         models[entry.sha] = model
-        fresh = _extract_all({e.sha: e.path for scan in scans for e in scan.python.values()
+        fresh = _extract_all({e.sha: e for scan in scans for e in scan.python.values()
                               if e.sha not in models}, jobs)
         for sha, blob in fresh.items():
             models[sha] = from_blob(blob)  # type: ignore[assignment]
@@ -127,9 +127,10 @@ def _place(scan: TreeScan, models: dict[str, FileModel], package: str = "") -> T
     return TreeModel(scan, modules, shadowed, package=package)
 
 
-def _extract_all(paths: dict[str, str], jobs: int | None) -> dict[str, bytes]:
-    """Parse files (by sha -> path), across processes when there are many."""
-    items = sorted(paths.items())
+def _extract_all(entries: dict[str, FileEntry], jobs: int | None) -> dict[str, bytes]:
+    """Parse files (by sha), across processes when there are many: the largest first, so the last tasks are
+    the shortest and both workers finish together."""
+    items = [(sha, entry.path) for sha, entry in sorted(entries.items(), key=lambda item: (-item[1].size, item[0]))]
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     if len(items) <= PARALLEL_THRESHOLD or workers <= 1:
         return dict(_extract_chunk(items))
