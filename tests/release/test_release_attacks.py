@@ -62,14 +62,14 @@ def test_hostile_output_writes_nothing(tmp_path: Path, attack: str) -> None:
     commit_all(root, f"script the {attack} attack")
     before, tree = _everything(tmp_path), output_hash(root)
     with pytest.raises(GenopsError) as refused:
-        regenerate(workspace(root), reason=attack)
+        regenerate(workspace(root), reason=attack, full=True)
     assert refused.value.exit_code == 2  # refused (after the engine's one repair request)
     assert _everything(tmp_path) == before  # not one byte anywhere outside .genops/ and .git/
     assert output_hash(root) == tree
     assert not list(outside.iterdir())
     assert not list((root / ".genops/runs").glob("*/staged"))
     assert tags(root) == ["genops/r0001"]
-    cli = genops(root, "regenerate", "--reason", attack)
+    cli = genops(root, "regenerate", "--full", "--reason", attack)
     assert cli.returncode == 2 and "error:" in cli.stderr
 
 
@@ -87,7 +87,7 @@ def test_path_through_a_committed_symlink_is_refused(tmp_path: Path) -> None:
                                           ("hello/__init__.py", "pyproject.toml", "hello/out/evil.py"))))
     commit_all(root, "script the symlink attack")
     with pytest.raises(GenopsError) as refused:
-        regenerate(workspace(root), reason="symlink")
+        regenerate(workspace(root), reason="symlink", full=True)
     assert refused.value.exit_code == 2
     assert not list(outside.iterdir())
     assert tags(root) == ["genops/r0001"]

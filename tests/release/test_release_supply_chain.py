@@ -301,7 +301,7 @@ def test_a_hostile_clone_replays_without_running_its_build_code(
     files["tests/conftest.py"] = (f"open({str(arena['marker'])!r}, 'w').write('suite ran')\n")
     _script(root, files)
     commit_all(root, "the attacker's second release")
-    assert regenerate(workspace(root), reason="again",
+    assert regenerate(workspace(root), reason="again", full=True,
                       gates=gateset.default_gates(workspace(root), tree_only)).release is not None
     subprocess.run(["git", "-C", str(clone), "pull", "-q"], check=True, env=env)
     replay = genops(clone, "regenerate", "--replay", env=env, timeout=600)
