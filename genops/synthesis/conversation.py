@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TypeVar
 
 from genops.calls import CompletionRequest, CompletionResponse, Message, TokenCallback
-from genops.errors import BudgetExceeded, GenopsError, ProviderError
+from genops.errors import BudgetExceeded, GenopsError, ProviderError, UsageError
 from genops.protocol.files import FENCE_LINE, ResponseFormatError, strip_fence
 from genops.synthesis.journal import RunJournal
 from genops.synthesis.progress import CallRecord, Progress, unit_total
@@ -136,6 +136,34 @@ def window_error(label: str, cfg: ModelConfig, response: CompletionResponse) -> 
         hint="use [synthesis] strategy = \"multi\" (smaller requests), or a model or server "
              "with a larger window (llama.cpp -c / n_ctx), pinned with context_window = <tokens> "
              "in its [models.<rung>] table")
+
+
+def continuation_overflow(label: str, rung: str, cfg: ModelConfig,
+                          response: CompletionResponse) -> UsageError | None:
+    """The refusal (exit 2) of a continuation that cannot fit the rung's pinned context_window.
+
+    A continuation re-sends the prompt and the answer so far, so it needs at least the server's
+    own count of both plus max_output_tokens: a better figure than genops' estimate, which runs
+    well under a real tokenizer on a small model's repetitive output (measured on llama-server:
+    a continuation estimated to fit 4,096 tokens held 3,244 prompt tokens and stopped at the
+    window, 851 tokens into its answer). Servers that report no usage are left to the estimate.
+    """
+    window = cfg.context_window
+    usage = response.usage
+    if window is None or usage.estimated:
+        return None
+    need = usage.prompt_tokens + usage.output_tokens + cfg.max_output_tokens
+    if need <= window:
+        return None
+    return UsageError(
+        f"{label}: the answer was cut off at the output limit, and its continuation does not fit "
+        f"the pinned context window of rung {rung!r} ({cfg.model}): the server counted "
+        f"{usage.prompt_tokens:,} prompt + {usage.output_tokens:,} answer tokens, + "
+        f"max_output_tokens {cfg.max_output_tokens:,} = {need:,} > context_window {window:,}; "
+        "it was not sent",
+        hint="use [synthesis] strategy = \"multi\" (smaller answers), or start the server with a "
+             "larger context (llama.cpp -c) and pin it with context_window in "
+             f"[models.{rung}]")
 
 
 def build_request(cfg: ModelConfig, messages: tuple[Message, ...], *, cache_key: str,
@@ -253,6 +281,9 @@ class Unit:
                 return text
             if window_cut(cfg, response):
                 raise window_error(label, cfg, response)
+            crowded = continuation_overflow(label, rung, cfg, response)
+            if crowded is not None:
+                raise crowded
             self.s.progress.message(f"{label}: cut off at the output limit; continuing ({n})")
             if capabilities(cfg).prefill:  # the catalog's data, not the provider's name
                 # Assistant prefill: the model resumes its own message. The API refuses a final

@@ -265,6 +265,27 @@ def test_a_stream_closed_where_the_pinned_window_fills_is_not_retried(tmp_path: 
     assert open_reservations(tmp_path) == 0
 
 
+def test_a_continuation_that_cannot_fit_the_pinned_window_is_not_sent(tmp_path: Path) -> None:
+    # the server counted 300 prompt + 400 answer tokens; a continuation re-sends both and may
+    # answer 400 more: 1,100 > the pinned 1,024 (genops' estimate of it would have fitted)
+    with Emulator(local=LLAMA_SERVER) as emu:
+        config = workspace(tmp_path, emu, max_out=400, window=1024)
+        emu.script("openai", Reply(text="part one\n", input_tokens=300, output_tokens=400,
+                                   stop="max_tokens"), Reply(text="part two\n"))
+        with pytest.raises(UsageError) as info:
+            Unit(RunSettings(client=client_for(tmp_path, config), rungs=config.rung_models(),
+                             journal=RunJournal(tmp_path / "run"), progress=NullProgress(),
+                             render=lambda name, overrides: "Continue.", max_continuations=3,
+                             max_repairs=0, on_failure="stop", on_budget="stop"),
+                 "single", (Message("user", "Write mad/bus.py"),), cache_key="",
+                 repair_instruction="").run(lambda text: text)
+
+    err = info.value
+    assert len(emu.requests) == 1 and err.exit_code == ExitCode.USAGE
+    assert "'local'" in err.message and "1,100 > context_window 1,024" in err.message
+    assert "not sent" in err.message
+
+
 def test_a_cut_at_the_output_limit_is_still_continued(tmp_path: Path) -> None:
     with Emulator(local=LLAMA_SERVER) as emu:
         config = workspace(tmp_path, emu, max_out=800, window=32_768)
