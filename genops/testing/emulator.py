@@ -51,9 +51,9 @@ from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+from genops.testing.emulator_llama import LLAMA_RESPONSES
 from genops.testing.emulator_wire import (
     DIALECTS,
-    LLAMA_RESPONSES,
     RESPONSES,
     Dialect,
     Fault,
