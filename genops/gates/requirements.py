@@ -150,18 +150,16 @@ def read_declared(tree: Path) -> list[Declared]:
     return found
 
 
-def installed_requirements(declared: Iterable[Declared]) -> list[str]:
-    """The requirement strings an installer is given (normalized spacing, sorted, unique)."""
-    return sorted({" ".join(d.text.split()) for d in declared
-                   if d.kind == "requirement" and d.installed})
-
-
 def read_lock_lines(path: Path) -> list[Declared]:
-    """The lock's entries as declared lines (continuations joined), options kept as options."""
+    """The lock file's entries as declared lines (none when there is no lock)."""
     if not path.is_file():
         return []
+    return lock_lines(path.read_text(encoding="utf-8", errors="replace"), path.name)
+
+
+def lock_lines(text: str, name: str) -> list[Declared]:
+    """A lock's entries as declared lines (continuations joined), options kept as options."""
     found: list[Declared] = []
-    text = path.read_text(encoding="utf-8", errors="replace")
     joined: list[tuple[int, str]] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         if joined and joined[-1][1].endswith("\\"):
@@ -174,9 +172,9 @@ def read_lock_lines(path: Path) -> list[Declared]:
             continue
         requirement = re.sub(r"\s--hash=\S+", "", " " + body).strip()
         if body.startswith("-"):
-            found.append(Declared(path.name, number, body, kind="option"))
+            found.append(Declared(name, number, body, kind="option"))
         else:
-            found.append(Declared(path.name, number, requirement))
+            found.append(Declared(name, number, requirement))
     return found
 
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genops.errors import GenopsError
-from genops.gates.requirements import Declared, check_line, read_declared, read_lock_lines
+from genops.gates.requirements import Declared, check_line, lock_lines, read_declared
 from genops.gates.sandbox import Probe, bwrap_argv, interpreter_roots
 from genops.toolenv import SYSTEM_PATH, tool_env
 
@@ -53,8 +53,8 @@ _SECRET_PATTERN = re.compile(r"(API_?KEY|_TOKEN|SECRET|PASSWORD|CREDENTIALS)", r
 _INTERPRETER_VARS = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "CONDA_PREFIX",
                      "PYTEST_ADDOPTS", "PYTEST_PLUGINS")
 def scrub_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """`environ` without provider keys, credentials or interpreter overrides (a denylist, kept
-    for display code; anything that downloads or resolves uses `tool_env`, an allowlist)."""
+    """`environ` without provider keys, credentials or interpreter overrides (a denylist; no
+    tool genops runs gets it any more: pip and uv get `genops.toolenv.tool_env`, an allowlist)."""
     return {k: v for k, v in environ.items()
             if not k.upper().startswith(_SECRET_PREFIXES)
             and not _SECRET_PATTERN.search(k)
@@ -62,7 +62,6 @@ def scrub_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 MARKER = "genops-venv.json"
-TEST_EXTRAS = ("test", "tests", "testing")
 PIP_TIMEOUT_S = 1800.0
 DEFAULT_INDEXES = ("https://pypi.org/simple",)
 
@@ -133,13 +132,10 @@ def venv_key(requirements: tuple[str, ...] | list[str],
 
 def _checked_lock(lock: str, indexes: Sequence[str]) -> None:
     """The lock passes the policy too (a cloned repository's lock is as untrusted as its tree)."""
-    with tempfile.TemporaryDirectory(prefix="genops-lockcheck-") as tmp:
-        path = Path(tmp) / "generated.lock"
-        path.write_text(lock, encoding="utf-8")
-        for line in read_lock_lines(path):
-            why = check_line(line, indexes=indexes, pinned=True)
-            if why:
-                raise VenvBuildError(f"lock line {line.line}: {line.text!r}: {why}", log="")
+    for line in lock_lines(lock, "generated.lock"):
+        why = check_line(line, indexes=indexes, pinned=True)
+        if why:
+            raise VenvBuildError(f"lock line {line.line}: {line.text!r}: {why}", log="")
 
 
 def _index_args(indexes: Sequence[str]) -> list[str]:
