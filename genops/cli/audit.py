@@ -30,6 +30,11 @@ def register(app: typer.Typer) -> None:
         from genops.render.audit import print_verify
 
         output_mode(json_out)
+        from genops.cli.federation_release import federation_here, verify_federation_command
+
+        federation = federation_here(workspace)
+        if federation is not None and release is None:
+            return verify_federation_command(federation, json_out=json_out)
         ws = open_workspace(workspace)
         if all_releases:
             if release is not None:

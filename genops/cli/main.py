@@ -95,6 +95,9 @@ COMMAND_MODULES = (
     "genops.cli.cost",
     "genops.cli.stability",
     "genops.cli.audit",
+    "genops.cli.federation",
+    "genops.cli.federation_release",
+    "genops.cli.partition",
     "genops.cli.help",
 )
 

@@ -63,8 +63,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Synthesize the tree from specs/ and adr/, gate it, and promote it as a release."""
         from genops.release import pipeline
+        from genops.workspace.federation import is_federation_root
 
         output_mode(json_out, jsonl)
+        if workspace is None and is_federation_root(Path.cwd()) and not (replay or dry_run):
+            from genops.cli.federation import regenerate_root  # the affected members, in waves
+
+            return regenerate_root(Path.cwd(), reason=reason, provider=provider,
+                                   json_out=json_out, allow_breaking=allow_breaking)
         ws = open_workspace(workspace)
         if replay:
             _replay(ws.root, None, json_out=json_out, jsonl=jsonl, gates=True)
@@ -122,5 +128,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Rebuild a release from its commit and the archive, offline, and compare byte for byte."""
         output_mode(json_out, jsonl)
+        from genops.cli.federation_release import federation_here, replay_federation_command
+
+        federation = federation_here(workspace)
+        if federation is not None:
+            return replay_federation_command(federation, release, json_out=json_out, gates=gates)
         _replay(workspace_root(workspace, required=True), release, json_out=json_out, jsonl=jsonl,
                 gates=gates)

@@ -116,11 +116,29 @@ def replay_rungs(ws: Workspace, manifest: dict[str, Any]) -> list[tuple[str, Mod
     return rungs or ws.config.rung_models()
 
 
-def _export(repo: git.Repo, release: str, dest: Path, subpath: str | None = None) -> Path:
-    return gitops.export_tree(repo, gitops.release_ref(repo, release), dest, subpath)
+@dataclass(frozen=True)
+class _Where:
+    """The repository and the workspace inside it (a federation member lives in a subfolder)."""
+
+    repo: git.Repo
+    root: Path
+
+    @property
+    def prefix(self) -> str:
+        top = Path(self.repo.working_tree_dir or self.root).resolve()
+        rel = self.root.resolve().relative_to(top).as_posix()
+        return "" if rel == "." else rel + "/"
 
 
-def _release_workspace(repo: git.Repo, manifest: dict[str, Any], work: Path) -> tuple[Path, Any]:
+def _export(where: _Where, release: str, dest: Path, subpath: str | None = None) -> Path:
+    """`subpath` (workspace-relative, default: the whole workspace) of the release's commit;
+    returns the folder that holds it."""
+    ref = gitops.release_ref(where.repo, release, where.root)
+    inside = f"{where.prefix}{subpath or ''}".rstrip("/") or None
+    return gitops.export_tree(where.repo, ref, dest, inside) / where.prefix
+
+
+def _release_workspace(repo: _Where, manifest: dict[str, Any], work: Path) -> tuple[Path, Any]:
     """The release's own inputs, exported from its commit and loaded, without its output tree
     (the answer must never leak into the rebuild). Pins are not re-checked against today's
     catalog: a past release is rebuilt as it was made."""
@@ -129,7 +147,7 @@ def _release_workspace(repo: git.Repo, manifest: dict[str, Any], work: Path) -> 
     return source, load_workspace(source, check_model_pins=False)
 
 
-def _parent_tree(repo: git.Repo, manifest: dict[str, Any], work: Path) -> Path | None:
+def _parent_tree(repo: _Where, manifest: dict[str, Any], work: Path) -> Path | None:
     """The parent release's output tree, exported from its commit (None for a first release)."""
     parent, output = manifest.get("parent"), manifest["output"]["dir"]
     if not parent:
@@ -155,7 +173,7 @@ def _changed_inputs(ws: Workspace, manifest: dict[str, Any]) -> list[str]:
     return sorted(p for p in set(now) | set(recorded) if now.get(p) != recorded.get(p))
 
 
-def _rebuild_synthesized(repo: git.Repo, manifest: dict[str, Any], work: Path, progress: Any
+def _rebuild_synthesized(repo: _Where, manifest: dict[str, Any], work: Path, progress: Any
                          ) -> tuple[Path, Any, Path | None, int, list[str]]:
     parent = manifest.get("parent")
     source, ws = _release_workspace(repo, manifest, work)
@@ -171,7 +189,7 @@ def _rebuild_synthesized(repo: git.Repo, manifest: dict[str, Any], work: Path, p
     return staged, ws, previous, len(result.calls) + repair_calls, _changed_inputs(ws, manifest)
 
 
-def _rebuild_model_patch(repo: git.Repo, manifest: dict[str, Any], work: Path
+def _rebuild_model_patch(repo: _Where, manifest: dict[str, Any], work: Path
                          ) -> tuple[Path, Any, Path | None, int, list[str]]:
     """A `genops patch` release: the parent's tree, the recorded instruction, archived answers."""
     parent = manifest["parent"]
@@ -197,7 +215,7 @@ def recorded_selection(manifest: dict[str, Any]) -> Any:
     return Selection.from_dict(record["plan"]) if record.get("mode") == "selective" else None
 
 
-def _rebuild_recorded_patch(repo: git.Repo, manifest: dict[str, Any], work: Path
+def _rebuild_recorded_patch(repo: _Where, manifest: dict[str, Any], work: Path
                             ) -> tuple[Path, Any, Path | None, int, list[str]]:
     """A hand edit recorded by `genops patch --from-drift`: the parent's tree plus its edits."""
     source, ws = _release_workspace(repo, manifest, work)
@@ -210,7 +228,7 @@ def _rebuild_recorded_patch(repo: git.Repo, manifest: dict[str, Any], work: Path
     return staged, ws, previous, 0, _changed_inputs(ws, manifest)
 
 
-def _rebuild(root: Path, repo: git.Repo, manifest: dict[str, Any], work: Path, progress: Any
+def _rebuild(root: Path, repo: _Where, manifest: dict[str, Any], work: Path, progress: Any
              ) -> tuple[Path, Any, Path | None, int, list[str]]:
     kind = manifest["kind"]
     if kind in SYNTHESIZED_KINDS:
@@ -240,7 +258,8 @@ def replay(workspace: Workspace | Path, ref: str | None = None, *, progress: Any
     manifest = load_manifest(root, release)
     work = runs_dir(root) / f"replay-{release}-{new_run_id()}"
     work.mkdir(parents=True)
-    staged, ws, previous, calls, changed = _rebuild(root, repo, manifest, work, progress)
+    staged, ws, previous, calls, changed = _rebuild(root, _Where(repo, root), manifest, work,
+                                                    progress)
     files = tree_files(staged)
     expected = manifest["output"]["files"]
     outcome = ReplayOutcome(release, manifest["kind"],
