@@ -103,13 +103,19 @@ class PathPolicy:
 
     allow_hidden: frozenset[str] = frozenset()
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    # top-level packages of interfaces a federation member consumes: shown to the model as
+    # read-only context, never written into its tree (a copy would shadow the provider's)
+    read_only: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, ws: Any) -> PathPolicy:
         """The policy `[project]` of a workspace (or its config) sets."""
         project = getattr(ws, "config", ws).project
+        extra = getattr(ws, "extra", None) or {}
+        read_only = frozenset(m.split(".")[0] for s in extra.get("interfaces", ())
+                              for m in s.get("python", ()))
         return cls(allow_hidden=frozenset(project.allow_hidden),
-                   max_file_bytes=project.max_file_bytes)
+                   max_file_bytes=project.max_file_bytes, read_only=read_only)
 
     def check(self, path: str, *, root: Path | None = None) -> str:
         """The normalized path, or PathRefused saying why; `root`: refuse symlinks along it."""
@@ -122,6 +128,12 @@ class PathPolicy:
             raise PathRefused(f"path is inside {ignored!r}, a name the output tree ignores "
                               "(caches, version control, environments, build leftovers)",
                               "ignored")
+        top = path.split("/")[0]
+        for package in (top, top.removesuffix(".py")):
+            if package in self.read_only:
+                raise PathRefused(f"path {path!r} would define {package!r}, a package of an "
+                                  "interface this member consumes (read-only context: import "
+                                  "it, never write it)", "read-only")
         for part in path.split("/"):
             problem = _component_problem(part, self.allow_hidden)
             if problem is not None:

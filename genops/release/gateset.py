@@ -16,7 +16,9 @@ from genops.gates import (
     budget,
     dependencies,
     context_fit,
+    contracts,
     diff_policy,
+    interface,
     licenses,
     lock,
     migrations,
@@ -36,11 +38,13 @@ GATE_FACTORIES: tuple[tuple[str, GateFactory], ...] = (
     ("parse", parse.make_gate),                # every .py file parses
     ("diff_policy", diff_policy.make_gate),    # semantic diff against the current release
     ("adr_rules", adr_rules.make_gate),        # architecture rules of accepted ADRs
+    ("interface", interface.make_gate),        # a federation member's interface version bump
     ("dependencies", dependencies.make_gate),  # every declared requirement a plain name from
     #                                              the named indexes, before anything installs
     ("lock", lock.make_gate),                  # declared dependencies match the hash-pinned lock
     ("licenses", licenses.make_gate),          # every locked license is allowed
     ("tests", tests.make_gate),                # the generated test suite, isolated, no keys
+    ("contracts", contracts.make_gate),        # its consumers' contract tests, sandboxed
     ("migrations", migrations.make_gate),      # stored data survives up, down, backup, restore
     ("traceability", traceability.make_gate),  # every requirement implemented somewhere
     ("budget", budget.make_gate),              # the run's cost within the budget

@@ -216,6 +216,14 @@ def chain_link(root: Path, parent: str | None) -> dict[str, Any]:
     return link
 
 
+def interface_fields(gates: Sequence[GateResult]) -> dict[str, Any]:
+    """A federation member's published interface version and digest, from the interface gate
+    (optional fields: absent from the manifests of workspaces that publish none)."""
+    gate = next((g for g in gates if g.gate == "interface"), None)
+    facts = gate.facts if gate is not None else {}
+    return {key: facts[key] for key in ("interface_version", "interface_digest") if key in facts}
+
+
 def build_manifest(ws: Workspace, facts: ReleaseFacts, *, release: str, parent: str | None,
                    staged: Path, gates: Sequence[GateResult], evidence_remap: dict[str, str],
                    diff_paths: dict[str, str], diff_stats: dict[str, Any] | None) -> dict[str, Any]:
@@ -245,6 +253,7 @@ def build_manifest(ws: Workspace, facts: ReleaseFacts, *, release: str, parent: 
         "blueprint": _blueprint(facts.blueprint),
         "rung_by_group": dict(facts.rung_by_group),
         "diff": {**diff_paths, "stats": diff_stats},
+        **interface_fields(gates),
         **facts.extra,
     }
 

@@ -20,6 +20,7 @@ import io
 import os
 import shutil
 import tarfile
+import threading
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -154,9 +155,16 @@ def commit_release(repo: git.Repo, paths: list[Path], *, release: str, message: 
 
     A folder in `exact` is committed holding exactly the listed files (see the module docstring).
     """
+    with _COMMITTING:  # members of one repository may promote from parallel threads
+        return _commit_release(repo, paths, release=release, message=message, exact=exact)
+
+
+def _commit_release(repo: git.Repo, paths: list[Path], *, release: str, message: str,
+                    exact: Mapping[Path, Sequence[str]] | None = None) -> str:
     head = _head_commit(repo)
-    if head is not None and release_of_commit(head) == release:
-        return head.hexsha
+    if head is not None and release_of_commit(head) == release \
+            and _touches(repo, head.hexsha, [_rel(repo, p) for p in paths]):
+        return head.hexsha  # (in a monorepo another member's release may have the same id)
     env = _identity_env(repo)
     exact = dict(exact or {})
     try:
@@ -176,6 +184,9 @@ def commit_release(repo: git.Repo, paths: list[Path], *, release: str, message: 
                          hint="fix the repository state, then run any genops command: the "
                          "interrupted promotion is finished from its journal") from None
     return repo.head.commit.hexsha
+
+
+_COMMITTING = threading.RLock()
 
 
 def _known_to_git(repo: git.Repo, spec: str) -> bool:
@@ -202,6 +213,11 @@ def release_of_commit(commit: git.Commit) -> str | None:
 
 def tag_release(repo: git.Repo, release: str, sha: str, message: str) -> None:
     """Create the annotated tag `genops/<release>` on `sha` unless it already points there."""
+    with _COMMITTING:
+        _tag_release(repo, release, sha, message)
+
+
+def _tag_release(repo: git.Repo, release: str, sha: str, message: str) -> None:
     name = TAG_PREFIX + release
     existing = next((t for t in repo.tags if t.name == name), None)
     if existing is not None:
@@ -230,13 +246,14 @@ def release_ref(repo: git.Repo, release: str, root: Path | None = None) -> str:
     the commit that added its manifest when that commit's newest release is this one (what a
     squash merge or a shallow clone leaves). `root` is the workspace (default: the repo's top).
     """
-    if has_tag(repo, release):
-        return TAG_PREFIX + release
     releases = _rel(repo, root / ".genops" / "releases") if root is not None \
         else ".genops/releases"
     manifest = f"{releases}/{release}/manifest.json"
+    if has_tag(repo, release) and (root is None or _touches(
+            repo, str(repo.git.rev_parse(f"{TAG_PREFIX}{release}^{{commit}}")), [manifest])):
+        return TAG_PREFIX + release  # (a tag of another member of a monorepo is not this one's)
     for sha in _git_lines(repo, "log", "-E", f"--grep=^{RELEASE_TRAILER}: {release}$",
-                          "--format=%H"):
+                          "--format=%H", "--", manifest):
         if release_of_commit(repo.commit(sha)) == release and _has_path(repo, sha, manifest):
             return sha
     for sha in _git_lines(repo, "log", "-1", "--diff-filter=A", "--format=%H", "--", manifest):
@@ -247,6 +264,12 @@ def release_ref(repo: git.Repo, release: str, root: Path | None = None) -> str:
                      "this clone's history (no tag, no commit with its trailer)",
                      hint="fetch the history: `git fetch --unshallow` (or actions/checkout with "
                      "fetch-depth: 0); `git fetch --tags` brings the release tags")
+
+
+def _touches(repo: git.Repo, sha: str, paths: list[str]) -> bool:
+    """True when commit `sha` changed anything under one of `paths` (repository-relative)."""
+    return bool(_git_lines(repo, "diff-tree", "--no-commit-id", "--name-only", "-r", "--root",
+                           sha, "--", *paths)) if paths else False
 
 
 def _git_lines(repo: git.Repo, *args: str) -> list[str]:

@@ -142,6 +142,7 @@ def base_context(ws: Workspace, previous_tree: Path | None, *,
         "package": project.package or "",
         "migrations": migration_context(ws, previous_tree, release),
         "selection": [],
+        "interfaces": list(ws.extra.get("interfaces", [])),
     }
     missing = TEMPLATE_VARIABLES - context.keys()
     assert not missing, f"synthesis context lacks template variables {sorted(missing)}"
@@ -173,14 +174,37 @@ def shared_prefix(ws: Workspace, context: dict[str, Any]) -> tuple[Message, Mess
     breakpoint where the blueprint request's context ended (`cache_split`), so every group reads
     the cache entry the blueprint request wrote instead of writing its own.
     """
-    text = render_template(ws, "context", context)
+    consumed = interfaces_text(context.get("interfaces"))  # first: the blueprint split holds
+    text = consumed + render_template(ws, "context", context)
     split = 0
     if context.get("blueprint") is not None:
-        before = render_template(ws, "context", {**context, "blueprint": None})
+        before = consumed + render_template(ws, "context", {**context, "blueprint": None})
         if before and len(before) < len(text) and text.startswith(before):
             split = len(before)
     return (Message("system", render_template(ws, "system", context)),
             Message("user", text, cache_prefix=True, cache_split=split))
+
+
+def interfaces_text(interfaces: list[dict[str, Any]] | None) -> str:
+    """The interfaces a federation member consumes, as read-only context (empty for none, so the
+    requests of every other workspace render as before)."""
+    if not interfaces:
+        return ""
+    out = ["## Interfaces this system consumes (read-only)", "",
+           "Other members of the federation publish these interfaces. Call them as shown; never "
+           "write their packages (" + ", ".join(sorted({m.split('.')[0] for i in interfaces
+                                                        for m in i["python"]})) + ") into "
+           "this tree: paths under them are refused.", ""]
+    for item in interfaces:
+        out.append(f"### {item['provider']} {item['version']} (this member accepts "
+                   f"{item['range'] or 'any version'})")
+        if item["python"]:
+            out += ["", "Python modules: " + ", ".join(item["python"]), "", "```python",
+                    item["surface"].rstrip(), "```"]
+        for name, body in item["schemas"].items():
+            out += ["", f"Message schema `{name}`:", "", "```json", body.rstrip(), "```"]
+        out.append("")
+    return "\n".join(out) + "\n"
 
 
 def prefix_cache_key(prefix: tuple[Message, ...]) -> str:

@@ -16,6 +16,8 @@ from genops.workspace.config import GenopsConfig, ModelConfig, Price
 from genops.workspace.prompts import load_templates, render
 from genops.workspace.rules_schema import validate_adr_rules
 from genops.workspace.specs import Requirement, load_specs
+from genops.workspace.federation import (INTERFACE_NAME, SNAPSHOT_DIR, SNAPSHOT_FILE,
+                                         load_snapshots)
 from genops.workspace.toml_config import CONFIG_NAME, check_pins, load_config
 
 __all__ = ["Workspace", "load_workspace", "find_root", "Adr", "Requirement", "GenopsConfig",
@@ -62,6 +64,9 @@ class Workspace:
         for sub, patterns in (("specs", ("*.md",)), ("adr", ("*.yaml", "*.yml")), ("prompts", ("*.j2",))):
             for pattern in patterns:
                 paths.extend((self.root / sub).glob(pattern))
+        # a federation member's interface.toml and the consumed interfaces' snapshots
+        paths.append(self.root / INTERFACE_NAME)
+        paths.extend((self.root / SNAPSHOT_DIR).glob(f"*/{SNAPSHOT_FILE}"))
         return sorted(p for p in paths if p.is_file())
 
     def input_hashes(self) -> dict[str, str]:
@@ -88,5 +93,7 @@ def load_workspace(root: Path, *, check_model_pins: bool = True) -> Workspace:
     adrs = load_adrs(root)
     validate_adr_rules(adrs, root)
     templates = load_templates(root)
+    snapshots = load_snapshots(root)
     return Workspace(root=root, config=config, requirements=requirements, spec_texts=spec_texts,
-                     adrs=adrs, templates=templates)
+                     adrs=adrs, templates=templates,
+                     extra={"interfaces": snapshots} if snapshots else {})

@@ -33,7 +33,7 @@ TEMPLATE_VARIABLES = frozenset({
     "project", "requirements", "principles", "specs", "adrs", "release", "files", "api_summary",
     "blueprint", "group", "dependencies", "file_contents", "instruction", "protocol",
     "file_protocol", "error", "output_dir", "diff", "package", "tail", "selection", "migrations",
-    "gates",
+    "gates", "interfaces",
 })
 # jinja2's default globals a prompt has no use for; `lipsum` only serves as an escape handle.
 _DROPPED_GLOBALS = ("lipsum",)
