@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import typer
@@ -101,11 +100,7 @@ def add_commands(group: typer.Typer) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Until genops.cli.federation (the `federation` group with `check`) exists, make the group
-    here; once it does, it calls `add_commands` itself."""
-    if importlib.util.find_spec("genops.cli.federation") is not None:
-        return
-    group = typer.Typer(name="federation", help="A federation of member workspaces.",
-                        no_args_is_help=True)
-    add_commands(group)
-    app.add_typer(group, name="federation")
+    """`release` and `workflow` join the `genops federation` group (genops.cli.federation)."""
+    from genops.cli.federation import federation_group
+
+    add_commands(federation_group(app))
