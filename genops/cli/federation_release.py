@@ -29,8 +29,8 @@ def _require_root(path: Path | None) -> Path:
     root = find_federation_root(path or Path.cwd())
     if root is None:
         raise UsageError(f"{(path or Path.cwd()).resolve()} is not inside a federation",
-                         hint="a federation root's genops.toml has a [federation] table "
-                              "(docs/federation.md)")
+                         hint="a federation root's genops.toml has a [federation] table; "
+                              "`genops help federation` describes it")
     return root
 
 

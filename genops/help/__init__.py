@@ -40,6 +40,8 @@ TOPICS: tuple[Topic, ...] = (
     Topic("patch", "targeted patches: instructions, edit blocks, repairs, on_budget = \"patch\"",
           "docs/patch.md"),
     Topic("review", "the review panel, reviewer summaries and ARCHITECTURE.md", "docs/review.md"),
+    Topic("federation", "federations: members, interfaces, federation releases, partition "
+          "plans, CI fan-out", "docs/federation.md"),
 )
 BY_NAME = {topic.name: topic for topic in TOPICS}
 
