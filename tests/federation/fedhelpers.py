@@ -205,3 +205,24 @@ def ledger_calls(member: Path) -> int:
     from genops.ledger.db import Ledger
 
     return sum(1 for c in Ledger.for_workspace(member).calls() if c.status == "ok")
+
+
+def change_member(root: Path, name: str, files: dict[str, str] | None = None, *,
+                  spec: str | None = None, version: str | None = None) -> Path:
+    """Edit a member's inputs (a spec line, its [provides] version), script its model's next
+    answer, commit everything."""
+    member = root / "members" / name
+    if spec:
+        path = member / "specs" / "requirements.md"
+        path.write_text(path.read_text(encoding="utf-8") + spec, encoding="utf-8")
+    if version:
+        path = member / "interface.toml"
+        path.write_text(re.sub(r'version = "[^"]+"', f'version = "{version}"',
+                               path.read_text(encoding="utf-8"), count=1), encoding="utf-8")
+    if files is not None:
+        script(member, files)
+    commit_all(root, f"change {name}")
+    return member
+
+
+LIST_USERS = "\n\ndef list_users() -> list[str]:\n    \"\"\"Every user id.\"\"\"\n    return sorted(_USERS)\n"
