@@ -126,6 +126,11 @@ CREATE INDEX calls_in_flight ON calls (status) WHERE status = 'in_flight';
     ("m004_usage_estimated", """
 ALTER TABLE calls ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
 """),
+    # genops' estimate of the prompt when the call was sent: set against the server's count,
+    # it calibrates the margin later reservations hold (genops.ledger.budget.input_ratio).
+    ("m005_estimated_input", """
+ALTER TABLE calls ADD COLUMN estimated_input_tokens INTEGER NOT NULL DEFAULT 0;
+"""),
 )
 
 
@@ -177,6 +182,7 @@ class CallRecord:
     label: str = ""
     ts: str = ""  # ISO 8601 UTC; filled in when recorded
     reserved_usd: float = 0.0  # what an in_flight row holds against the budgets
+    estimated_input_tokens: int = 0  # genops' estimate of the prompt when it was sent
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -322,13 +328,13 @@ class Ledger:
         cursor = conn.execute(
             "INSERT INTO calls (run_id, ts, month, provider, model, rung, archive_key, "
             "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_nusd, "
-            "latency_s, status, error_class, label, usage_estimated) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "latency_s, status, error_class, label, usage_estimated, estimated_input_tokens) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.run_id, ts, month_of(datetime.fromisoformat(ts)), record.provider,
              record.model, record.rung, record.archive_key, usage.input_tokens,
              usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
              usd_to_nano(record.cost_usd), record.latency_s, record.status, record.error_class,
-             record.label, int(usage.estimated)))
+             record.label, int(usage.estimated), record.estimated_input_tokens))
         return int(cursor.lastrowid or 0)
 
     def record(self, record: CallRecord) -> int:
@@ -370,8 +376,19 @@ class Ledger:
                         r["cache_write_tokens"], bool(r["usage_estimated"])),
             cost_usd=nano_to_usd(r["cost_nusd"]), latency_s=r["latency_s"],
             error_class=r["error_class"], label=r["label"], ts=r["ts"],
-            reserved_usd=nano_to_usd(r["reserved_nusd"]) if r["status"] == "in_flight" else 0.0)
+            reserved_usd=nano_to_usd(r["reserved_nusd"]) if r["status"] == "in_flight" else 0.0,
+            estimated_input_tokens=r["estimated_input_tokens"])
             for r in rows]
+
+    def prompt_ratio(self, provider: str, model: str) -> float | None:
+        """The largest ratio of a server's count of a prompt to genops' estimate of it, over
+        this workspace's answered calls to `model` whose usage the server reported."""
+        row = self.connection().execute(
+            "SELECT MAX(CAST(input_tokens + cache_read_tokens + cache_write_tokens AS REAL) "
+            "/ estimated_input_tokens) FROM calls WHERE status = 'ok' AND usage_estimated = 0 "
+            "AND estimated_input_tokens > 0 AND provider = ? AND model = ?",
+            (provider, model)).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
 
     def unsettled(self, run_id: str | None = None) -> list[UnsettledCall]:
         """Calls written as in flight and never settled, oldest first (of one run if given)."""

@@ -32,9 +32,10 @@ from genops.calls import CompletionRequest, CompletionResponse, Provider, TokenC
 from genops.errors import ProviderError, UsageError
 from genops.faults import crashpoint
 from genops.ledger.archive import Archive
-from genops.ledger.budget import Budget, Reservation
+from genops.ledger.budget import Budget, Reservation, input_ratio
 from genops.ledger.db import CallRecord, Ledger
-from genops.ledger.pricing import billed_price, cost_usd, counted_usage, estimate_request_tokens, worst_case_usd
+from genops.ledger.pricing import (billed_price, cost_usd, counted_usage, estimate_request_tokens,
+                                   reserved_input_tokens, worst_case_usd)
 from genops.providers._common import remember_key_env
 from genops.providers.registry import make_provider
 from genops.providers.replay import archive_miss_error
@@ -213,10 +214,18 @@ class ModelClient:
 
     def _reserve(self, request: CompletionRequest, price: Price | None,
                  record: CallRecord) -> Reservation | None:
+        """Hold the most the request can cost against the server's own count: the prompt at
+        genops' estimate times the margin for estimate error (`input_ratio`), the whole output
+        limit; the estimate goes on the row so later reservations calibrate against it."""
         if price is None:
             return None
-        worst = worst_case_usd(estimate_request_tokens(request), request.max_output_tokens, price)
-        return self.budget.reserve(worst, record.label or record.rung, call=record)
+        estimate = estimate_request_tokens(request)
+        ratio = input_ratio(self.ledger, self.config.budget.estimate_margin, request.provider,
+                            request.model)
+        worst = worst_case_usd(reserved_input_tokens(estimate, ratio), request.max_output_tokens,
+                               price)
+        return self.budget.reserve(worst, record.label or record.rung, call=dataclasses.replace(
+            record, estimated_input_tokens=estimate))
 
     def _book(self, reservation: Reservation | None, record: CallRecord) -> None:
         if reservation is None:

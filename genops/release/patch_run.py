@@ -23,7 +23,9 @@ from typing import Any
 from genops.errors import GateFailed, GenopsError, UsageError
 from genops.gates.adr_rules import check_rules
 from genops.gates.registry import GateObserver
-from genops.ledger.pricing import billed_price, estimate_request_tokens, worst_case_usd
+from genops.ledger.budget import workspace_input_ratio
+from genops.ledger.pricing import (billed_price, estimate_request_tokens, reserved_input_tokens,
+                                   worst_case_usd)
 from genops.patch.context import Selection
 from genops.patch.engine import PatchJob, PatchResult, choose, round_messages, run_patch
 from genops.patch.match import tree_changes
@@ -117,7 +119,9 @@ def plan_patch(ws: Workspace, instruction: str, override: str | None) -> PatchPl
     for rung, cfg in rungs:
         tokens = estimate_request_tokens(build_request(cfg, messages, cache_key="", label="patch"))
         price = billed_price(ws.config, cfg.provider, cfg.model)  # as the run bills it
-        worst = None if price is None else worst_case_usd(tokens, cfg.max_output_tokens, price)
+        held = reserved_input_tokens(tokens, workspace_input_ratio(
+            ws.root, ws.config.budget.estimate_margin, cfg.provider, cfg.model))
+        worst = None if price is None else worst_case_usd(held, cfg.max_output_tokens, price)
         rows.append({"rung": rung, "provider": cfg.provider, "model": cfg.model,
                      "input_tokens": tokens, "max_output_tokens": cfg.max_output_tokens,
                      "worst_usd_per_round": worst})

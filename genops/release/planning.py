@@ -18,7 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genops.ledger.pricing import billed_price, estimate_request_tokens, worst_case_usd
+from genops.ledger.budget import workspace_input_ratio
+from genops.ledger.pricing import (billed_price, estimate_request_tokens, reserved_input_tokens,
+                                   worst_case_usd)
 from genops.providers._common import KEY_ENV, find_key
 from genops.store.releases import current_release, load_manifest
 from genops.synthesis.context import base_context, shared_prefix, task_messages
@@ -75,7 +77,10 @@ def _row(ws: Workspace, label: str, rung: str, cfg: ModelConfig, input_tokens: i
          estimated: bool) -> PlannedRequest:
     window = context_window(cfg.model, cfg.context_window)
     price = billed_price(ws.config, cfg.provider, cfg.model)
-    worst = None if price is None else worst_case_usd(input_tokens, cfg.max_output_tokens, price)
+    worst = None if price is None else worst_case_usd(
+        reserved_input_tokens(input_tokens, workspace_input_ratio(
+            ws.root, ws.config.budget.estimate_margin, cfg.provider, cfg.model)),
+        cfg.max_output_tokens, price)  # what the run's reservation will hold
     fits = None if window is None else input_tokens + cfg.max_output_tokens <= window
     return PlannedRequest(label, rung, cfg.provider, cfg.model, input_tokens,
                           cfg.max_output_tokens, worst, window, fits, estimated)

@@ -19,7 +19,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from genops.calls import CompletionRequest, Message
 from genops.errors import BudgetExceeded, ProviderError
-from genops.ledger.pricing import billed_price, estimate_request_tokens, worst_case_usd
+from genops.ledger.budget import input_ratio
+from genops.ledger.pricing import (billed_price, estimate_request_tokens, reserved_input_tokens,
+                                   worst_case_usd)
 from genops.protocol.answers import REVIEW_LABEL_PREFIX
 from genops.protocol.fence import unfenced
 from genops.providers.client import ModelClient
@@ -107,8 +109,11 @@ def check_budget(ws: Workspace, client: ModelClient, requests: list[CompletionRe
         if price is None or client.archive.get(request.key()) is not None:
             continue
         # a malformed answer costs one repair: the same input again plus its answer
-        worst += 2 * worst_case_usd(estimate_request_tokens(request) + request.max_output_tokens,
-                                    request.max_output_tokens, price)
+        ratio = input_ratio(client.ledger, ws.config.budget.estimate_margin, request.provider,
+                            request.model)  # as each call's reservation will hold it
+        held = reserved_input_tokens(estimate_request_tokens(request) + request.max_output_tokens,
+                                     ratio)
+        worst += 2 * worst_case_usd(held, request.max_output_tokens, price)
     status = client.budget.status()
     left = min(status.run_remaining_usd, status.month_remaining_usd)
     if worst > left + 1e-9:

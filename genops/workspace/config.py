@@ -157,6 +157,9 @@ class RetryConfig(_Strict):
 class BudgetConfig(_Strict):
     per_run_usd: float = Field(20.0, gt=0, le=1_000_000)
     per_month_usd: float = Field(200.0, gt=0, le=10_000_000)
+    # Reservations hold genops' prompt estimate times this margin (or the ledger's largest
+    # measured server/estimate ratio x 1.1 when that is higher); 4.0 is the provable bound.
+    estimate_margin: float = Field(2.0, ge=1.0, le=4.0)
 
 
 class Price(_Strict):

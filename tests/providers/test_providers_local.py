@@ -57,11 +57,12 @@ output = 8.0
 
 
 def workspace(root: Path, emu: Emulator, *, api: str = "chat", max_out: int = 800,
-              window: int | None = None) -> GenopsConfig:
+              window: int | None = None, budget: str = "") -> GenopsConfig:
     root.mkdir(parents=True, exist_ok=True)
     pin = f"context_window = {window}" if window is not None else ""
     (root / "genops.toml").write_text(TOML.format(model=MODEL, base_url=emu.base_url("openai"),
-                                                  api=api, max_out=max_out, window=pin))
+                                                  api=api, max_out=max_out, window=pin)
+                                      + (f"\n[budget]\n{budget}\n" if budget else ""))
     return load_config(root)
 
 
@@ -464,3 +465,82 @@ def test_estimated_tokens_are_marked_in_the_manifest_and_the_reviewer_summary() 
 def load_config_text() -> GenopsConfig:
     return GenopsConfig.model_validate({"project": {"name": "x"}, "models": {
         "senior": {"provider": "openai-compatible", "model": MODEL}}})
+
+
+def _held_and_settled(root: Path) -> list[tuple[float, float]]:
+    """(reserved, settled cost) of every answered call, from the ledger's own columns."""
+    import sqlite3
+
+    with sqlite3.connect(root / ".genops" / "ledger.db") as conn:
+        return [(held / 1e9, cost / 1e9) for held, cost in conn.execute(
+            "SELECT reserved_nusd, cost_nusd FROM calls WHERE status = 'ok' ORDER BY id")]
+
+
+def test_the_per_run_budget_holds_against_a_tokenizer_that_counts_more_than_the_estimate(
+        tmp_path: Path) -> None:
+    # As measured against llama-server with SmolLM2-135M: the server counted 1.8 bytes a token
+    # on a continuation where genops estimates 4. Before the margin, the second call below was
+    # reserved at the estimate ($0.0028: it fitted the $0.009 budget) and the run settled at
+    # $0.00969. Now the first call's measured ratio (2.2) calibrates the second's reservation,
+    # which no longer fits: refused before sending, and the run stays within its budget.
+    server = dataclasses.replace(LLAMA_SERVER, chars_per_token=1.8)
+    with Emulator(local=server) as emu:
+        config = workspace(tmp_path, emu, max_out=100, budget="per_run_usd = 0.009")
+        emu.script("openai", Reply(text="ok " * 20), Reply(text="ok " * 20))
+        client = client_for(tmp_path, config)
+        req = request(config, "Write mad/bus.py " + "z" * 4000)
+        client.call("local", req)
+        from genops.errors import BudgetExceeded
+        with pytest.raises(BudgetExceeded):
+            client.call("local", request(config, "Write mad/bus.py " + "w" * 4000))
+
+    assert len(emu.requests) == 1, "the second request was refused before it was sent"
+    [(held, settled)] = _held_and_settled(tmp_path)
+    assert settled <= 0.009
+    ledger = Ledger.for_workspace(tmp_path)
+    [row] = ledger.calls()
+    assert row.estimated_input_tokens == estimate_request_tokens(req)
+    assert ledger.prompt_ratio("openai-compatible", MODEL) == pytest.approx(
+        row.usage.prompt_tokens / row.estimated_input_tokens)
+
+
+@pytest.mark.parametrize("chars_per_token", [1.0, 1.8, 3.0, 4.0])
+def test_margin_4_reserves_the_provable_bound_whatever_the_tokenizer(
+        tmp_path: Path, chars_per_token: float) -> None:
+    # No tokenizer makes more tokens than bytes: at estimate_margin = 4.0 every call settles at
+    # or under what it held, on a fresh ledger (nothing measured yet) and a server counting down
+    # to one character a token.
+    server = dataclasses.replace(LLAMA_SERVER, chars_per_token=chars_per_token)
+    with Emulator(local=server) as emu:
+        config = workspace(tmp_path, emu, max_out=50, budget="estimate_margin = 4.0")
+        emu.script("openai", Reply(text="a" * 40))
+        client_for(tmp_path, config).call("local", request(config, "Write mad/bus.py " +
+                                                            "é q" * 900))
+
+    [(held, settled)] = _held_and_settled(tmp_path)
+    assert 0 < settled <= held
+
+
+@pytest.mark.parametrize(("measured", "margin", "ratio"), [
+    (None, 2.0, 2.0),     # nothing measured: the configured margin (the default)
+    (1.05, 1.5, 1.5),     # a tokenizer close to the estimate: the margin still holds
+    (2.2, 1.5, 2.42),     # measured above it: the measured ratio with 10% slack
+    (5.0, 1.5, 4.0),      # never above the provable bound
+    (1.0, 4.0, 4.0),      # the bound on request
+])
+def test_the_reservation_margin_is_the_larger_of_the_setting_and_the_measured_ratio(
+        tmp_path: Path, measured: float | None, margin: float, ratio: float) -> None:
+    from genops.ledger.budget import input_ratio, workspace_input_ratio
+    from genops.ledger.db import CallRecord
+
+    assert workspace_input_ratio(tmp_path, margin, "p", "m") == margin
+    assert not (tmp_path / ".genops").exists(), "planning reads a ledger, it never creates one"
+    ledger = Ledger.for_workspace(tmp_path)
+    if measured is not None:
+        ledger.record(CallRecord(run_id="r", provider="p", model="m", status="ok",
+                                 usage=Usage(input_tokens=int(1000 * measured)),
+                                 estimated_input_tokens=1000))
+    ledger.record(CallRecord(run_id="r", provider="p", model="other", status="ok",
+                             usage=Usage(input_tokens=9000), estimated_input_tokens=1000))
+    assert input_ratio(ledger, margin, "p", "m") == pytest.approx(ratio)
+    assert workspace_input_ratio(tmp_path, margin, "p", "m") == pytest.approx(ratio)
