@@ -222,8 +222,10 @@ def _compare_schema(old: Any, new: Any, where: str, result: Classification) -> N
                 result.add(where, f"enum value(s) removed: {gone}", True)
             if [v for v in new_enum if v not in old_enum]:
                 result.add(where, "enum value(s) added", False)
-    old_props = old.get("properties") if isinstance(old.get("properties"), dict) else {}
-    new_props = new.get("properties") if isinstance(new.get("properties"), dict) else {}
+    old_props: dict[str, Any] = old["properties"] if isinstance(old.get("properties"), dict) \
+        else {}
+    new_props: dict[str, Any] = new["properties"] if isinstance(new.get("properties"), dict) \
+        else {}
     for name in sorted(old_props):
         if name not in new_props:
             result.add(f"{where}/properties/{name}", "property removed", True)
