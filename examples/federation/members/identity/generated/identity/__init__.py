@@ -1,1 +1,1 @@
-"""identity: users by id. The published interface is `identity.api` (REQ-ID-1, REQ-ID-2)."""
+"""identity: users by id. The published interface is `identity.api` (REQ-ID-1..3)."""

@@ -1,4 +1,4 @@
-"""The identity interface: create and look up users. Implements REQ-ID-1 and REQ-ID-2."""
+"""The identity interface: create, look up and list users. Implements REQ-ID-1..3."""
 
 from __future__ import annotations
 
@@ -18,3 +18,8 @@ def get_user(user_id: str) -> dict[str, str] | None:
     """The record stored under `user_id`, or None (REQ-ID-2)."""
     user = _USERS.get(user_id)
     return dict(user) if user is not None else None
+
+
+def list_users() -> list[str]:
+    """Every user id, in creation order (REQ-ID-3)."""
+    return list(_USERS)

@@ -1,8 +1,8 @@
-"""Tests of identity.api: REQ-ID-1, REQ-ID-2."""
+"""Tests of identity.api: REQ-ID-1, REQ-ID-2, REQ-ID-3."""
 
 import pytest
 
-from identity.api import create_user, get_user
+from identity.api import create_user, get_user, list_users
 
 
 def test_create_user_numbers_ids_req_id_1():
@@ -23,3 +23,10 @@ def test_get_user_req_id_2():
     user = create_user("cy")
     assert get_user(user["id"]) == user
     assert get_user("nobody") is None
+
+
+def test_list_users_req_id_3():
+    """REQ-ID-3"""
+    user = create_user("dee")
+    ids = list_users()
+    assert ids[-1] == user["id"] and ids == sorted(ids, key=lambda i: int(i[1:]))
