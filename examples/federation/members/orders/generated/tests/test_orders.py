@@ -1,8 +1,8 @@
-"""Tests of orders.api: REQ-ORD-1, REQ-ORD-2."""
+"""Tests of orders.api: REQ-ORD-1, REQ-ORD-2, REQ-ORD-3."""
 
 import pytest
 
-from orders.api import place_order
+from orders.api import order_line, place_order
 
 
 class Users:
@@ -29,3 +29,8 @@ def test_empty_item_is_refused_first_req_ord_2():
     with pytest.raises(ValueError):
         place_order(users, "u1", "")
     assert users.asked == []
+
+
+def test_order_line_req_ord_3():
+    """REQ-ORD-3"""
+    assert order_line(place_order(Users(), "u1", "book")) == "book for u1"
