@@ -169,7 +169,8 @@ def _commit(root: Path, plan: PromotionPlan) -> str:
                                 release=plan.release, message=plan.message,
                                 exact={root / plan.output: sorted(listed)})
     crashpoint("after-commit")
-    gitops.tag_release(repo, plan.release, sha, plan.tag_message)
+    if gitops.tags_releases(repo, root):  # a member in a subfolder writes no tag
+        gitops.tag_release(repo, plan.release, sha, plan.tag_message)
     crashpoint("after-tag")
     return sha
 

@@ -51,6 +51,7 @@ class PublishedRelease:
     tree_sha256: str
     manifest: dict[str, Any]
     summary_path: Path
+    tag: str | None = None  # `genops/<release>`; None for a workspace in a subfolder (no tag)
 
 
 def owned_paths(ws: Workspace) -> list[Path]:
@@ -178,13 +179,13 @@ def publish(ws: Workspace, facts: ReleaseFacts, *, run_dir: Path, staged: Path,
     repo = gitops.open_repo(ws.root)
     with promotion_lock(ws.root):
         gitops.refuse_dirty(repo, owned_paths(ws), tree=ws.output_dir)
-        taken = [t.name.removeprefix(gitops.TAG_PREFIX) for t in repo.tags
-                 if t.name.startswith(gitops.TAG_PREFIX)]
+        taken = gitops.release_tags(repo, ws.root)
         release, parent = next_release(ws.root, taken), current_release(ws.root)
         plan, manifest = prepare(ws, facts, release=release, parent=parent, run_dir=run_dir,
                                  staged=staged, gates=gates)
         crashpoint("after-prepare")
         outcome = run_promotion(ws.root, plan)
+    tag = gitops.TAG_PREFIX + release if gitops.tags_releases(repo, ws.root) else None
     return PublishedRelease(release, parent, facts.kind, outcome.commit,
                             manifest["output"]["tree_sha256"], manifest,
-                            ws.root / "diffs" / f"{release}.md")
+                            ws.root / "diffs" / f"{release}.md", tag)

@@ -338,8 +338,8 @@ def print_run_outcome(outcome: Any, *, as_json: bool) -> None:
         r = outcome.release
         out.print(Text.assemble((f"promoted {r.release}", "green"),
                                 f" ({r.kind}, parent {r.parent or 'none'}) · tree "
-                                f"{r.tree_sha256[:16]} · commit {r.commit[:12]} · tag "
-                                f"genops/{r.release}"))
+                                f"{r.tree_sha256[:16]} · commit {r.commit[:12]}"
+                                + (f" · tag {r.tag}" if r.tag else "")))
         out.print(Text(f"cost {_usd(outcome.cost_usd)} over {outcome.calls} calls · reviewer "
                        f"summary: {r.summary_path}"))
     else:

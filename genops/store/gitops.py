@@ -234,6 +234,22 @@ def _tag_release(repo: git.Repo, release: str, sha: str, message: str) -> None:
                          "interrupted promotion is finished from its journal") from None
 
 
+def tags_releases(repo: git.Repo, root: Path) -> bool:
+    """True when the workspace at `root` owns the repository's `genops/<release>` tags: it is
+    the repository's top folder. A workspace in a subfolder (a federation member, an example)
+    numbers its releases on its own and neither writes nor reads those tags, so its r0001 is
+    never taken for (or blocked by) the top workspace's r0001; its releases are found by their
+    trailer and its own `.genops/releases/` path."""
+    return Path(repo.working_tree_dir or "").resolve() == root.resolve()
+
+
+def release_tags(repo: git.Repo, root: Path) -> list[str]:
+    """Release ids the repository's tags hold, when the workspace at `root` owns them."""
+    if not tags_releases(repo, root):
+        return []
+    return [t.name.removeprefix(TAG_PREFIX) for t in repo.tags if t.name.startswith(TAG_PREFIX)]
+
+
 def has_tag(repo: git.Repo, release: str) -> bool:
     return any(t.name == TAG_PREFIX + release for t in repo.tags)
 
@@ -249,9 +265,8 @@ def release_ref(repo: git.Repo, release: str, root: Path | None = None) -> str:
     releases = _rel(repo, root / ".genops" / "releases") if root is not None \
         else ".genops/releases"
     manifest = f"{releases}/{release}/manifest.json"
-    if has_tag(repo, release) and (root is None or _touches(
-            repo, str(repo.git.rev_parse(f"{TAG_PREFIX}{release}^{{commit}}")), [manifest])):
-        return TAG_PREFIX + release  # (a tag of another member of a monorepo is not this one's)
+    if (root is None or tags_releases(repo, root)) and has_tag(repo, release):
+        return TAG_PREFIX + release  # (a workspace in a subfolder never owns these tags)
     for sha in _git_lines(repo, "log", "-E", f"--grep=^{RELEASE_TRAILER}: {release}$",
                           "--format=%H", "--", manifest):
         if release_of_commit(repo.commit(sha)) == release and _has_path(repo, sha, manifest):

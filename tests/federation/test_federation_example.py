@@ -51,8 +51,8 @@ def test_breaking_change_is_caught_by_the_federation_check(released: Path) -> No
     assert done.returncode == 0, done.stdout + done.stderr  # major bump: the member may release
     check = h.genops(released, "federation", "check")
     assert check.returncode == 1, check.stdout + check.stderr
-    assert ("consumer orders requires identity >=1.0,<2, but identity's release r0005 publishes "
-            "interface 2.0.0; the interface changed since r0004 (1.1.0), breaking: "
+    assert ("consumer orders requires identity >=1.0,<2, but identity's release r0003 publishes "
+            "interface 2.0.0; the interface changed since r0002 (1.1.0), breaking: "
             "identity.api.list_users") in check.stdout
     data = json.loads(h.genops(released, "federation", "check", "--json").stdout)
     bad = [link for link in data["links"] if not link["ok"]]
