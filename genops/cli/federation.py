@@ -19,7 +19,7 @@ def federation_root(path: Path | None) -> Path:
     if found is None:
         raise UsageError(f"{path or Path.cwd()} is not inside a federation (no genops.toml with "
                          "a [federation] table here or above)",
-                         hint="`genops help` and docs/federation.md describe a federation root")
+                         hint="`genops help federation` describes a federation root")
     return found
 
 
@@ -45,14 +45,16 @@ def regenerate_root(root: Path, *, reason: str, provider: str | None, json_out: 
                          allow_breaking=allow_breaking)
     print_run(run, as_json=json_out)
     codes = [m.exit_code for m in run.members if m.exit_code]
-    failed = [m for m in run.members if m.status in ("failed", "refused", "skipped")]
+    awaiting = any(m.status == "awaiting" for m in run.members)
+    failed = [m for m in run.members if m.status in ("failed", "refused")
+              or (m.status == "skipped" and not awaiting)]  # else they wait for the answers too
     if failed:
         first = failed[0]
         code = ExitCode(max(codes)) if codes else ExitCode.GATE_FAILED
         error = GenopsError(f"member {first.name} {first.status}: {first.detail}")
         error.exit_code = code
         raise error
-    if any(m.status == "awaiting" for m in run.members):
+    if awaiting:
         raise typer.Exit(int(ExitCode.AWAITING))
 
 
