@@ -33,6 +33,7 @@ from genops.pathpolicy import DEFAULT_POLICY, PathPolicy
 from genops.protocol.blueprint_json import BlueprintError, extract_json
 from genops.protocol.files import format_protocol
 from genops.semdiff import diff_trees
+from genops.semdiff.changes import Kind
 from genops.synthesis.blueprint import Blueprint, BlueprintLimits, Group, validate_blueprint
 from genops.synthesis.context import (
     prefix_cache_key,
@@ -158,8 +159,14 @@ def instruction_for(selection: Selection, group: Group, reasons: list[str], read
     return "\n\n".join(lines)
 
 
+# Additions leave every consumer's code valid (a new function, class or module; a parameter with
+# a default): a consumer is regenerated for them only if a requirement asks it to use them.
+ADDITIONS = frozenset({Kind.OBJECT_ADDED, Kind.MODULE_ADDED, Kind.PARAMETER_ADDED})
+
+
 def api_changes(old: dict[str, str], new: dict[str, str]) -> list[str]:
-    """Dotted paths whose public API differs between two versions of a group's files."""
+    """Dotted paths whose public API differs between two versions of a group's files in a way
+    a consumer can notice: anything breaking, or changed; pure additions are left out."""
     with tempfile.TemporaryDirectory(prefix="genops-sel-") as tmp:
         roots = (Path(tmp) / "old", Path(tmp) / "new")
         for root, files in zip(roots, (old, new), strict=True):
@@ -169,7 +176,8 @@ def api_changes(old: dict[str, str], new: dict[str, str]) -> list[str]:
                     (root / rel).parent.mkdir(parents=True, exist_ok=True)
                     (root / rel).write_text(text, encoding="utf-8")
         result = diff_trees(roots[0], roots[1], use_cache=False)
-    return sorted({c.path for c in result.changes if c.category.value == "api"})
+    return sorted({c.path for c in result.changes if c.category.value == "api"
+                   and (c.breaking or c.kind not in ADDITIONS)})
 
 
 def synthesize_selected(run: SynthesisRun, selection: Selection) -> SynthesisResult:

@@ -226,3 +226,20 @@ def test_api_change_in_a_regenerated_group_pulls_in_its_consumers(ws: tuple[Path
     assert record["m1"]["status"] == record["m3"]["status"] == "carried"
     assert "m2: consumes group base's changed API" in out
     ok(genops(root, "replay", "r0002", "--no-gates"))
+
+
+def test_an_additive_api_change_leaves_its_consumers_carried(ws: tuple[Path, Model]) -> None:
+    # A parameter with a default (and a new function) keep every consumer's code valid: the
+    # consumers are carried, not asked again (issue 26: Rogers' paging added `limit` and
+    # `before` to `conversations`; before this, every group depending on rogers was re-sent).
+    root, model = ws
+    edit_spec(root, "`base()` returns 10.", "`base()` returns 10; `base(scale)` 10 times scale.")
+    model.files["pkg/base.py"] = ('"""REQ-BASE-1."""\n\n\ndef base(scale: int = 1) -> int:\n'
+                                  "    return 10 * scale\n\n\ndef unit() -> int:\n"
+                                  "    return 1\n")
+    out = ok(genops(root, "regenerate", "--reason", "base takes an optional scale"))
+    assert model.asked == ["base"]
+    record = manifest(root, "r0002")["selection"]["groups"]
+    assert [record[m]["status"] for m in ("m1", "m2", "m3")] == ["carried"] * 3
+    assert "consumes group" not in out
+    ok(genops(root, "replay", "r0002", "--no-gates"))
