@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from genops.calls import Message
 from genops.pathpolicy import DEFAULT_POLICY, PathPolicy
+from genops.protocol.answers import PLACEMENT_LABEL
 from genops.protocol.blueprint_json import BlueprintError, extract_json
 from genops.protocol.files import format_protocol
 from genops.semdiff import diff_trees
@@ -45,7 +46,6 @@ from genops.synthesis.context import (
 from genops.synthesis.conversation import Unit
 from genops.synthesis.levels import SynthesisResult, SynthesisRun, run_level
 
-PLACEMENT_LABEL = "placement"
 
 
 @dataclass
