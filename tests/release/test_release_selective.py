@@ -243,3 +243,18 @@ def test_an_additive_api_change_leaves_its_consumers_carried(ws: tuple[Path, Mod
     assert [record[m]["status"] for m in ("m1", "m2", "m3")] == ["carried"] * 3
     assert "consumes group" not in out
     ok(genops(root, "replay", "r0002", "--no-gates"))
+
+
+@pytest.mark.parametrize(("old", "new", "pulls"), [
+    ("def f(a):\n    return a\n", "def f(a, b=1):\n    return a + b\n", False),  # optional param
+    ("def f(a):\n    return a\n", "def f(a):\n    return a\n\n\ndef g():\n    return 1\n", False),
+    ('PAGE = "<p>old</p>"\n', 'PAGE = "<p>new</p>"\n', False),  # a constant's text
+    ("class C:\n    tools = (1,)\n", "class C:\n    tools = (1, 2)\n", False),
+    ("def f(a):\n    return a\n", "def f(a, b):\n    return a + b\n", True),  # required param
+    ("def f(a):\n    return a\n", "def g(a):\n    return a\n", True),  # removed
+    ("def f(a: int) -> int:\n    return a\n", "def f(a: str) -> int:\n    return 1\n", True),
+])
+def test_which_api_changes_pull_in_consumers(old: str, new: str, pulls: bool) -> None:
+    from genops.synthesis.selective import api_changes
+
+    assert bool(api_changes({"pkg/m.py": old}, {"pkg/m.py": new})) is pulls
