@@ -10,7 +10,8 @@ id in their arguments, not in the envelope, so they are not themselves stored.
 Rogers handles its inbox from the same ordered stream it persists from, so a
 history request always sees every message published before it.
 
-Participants can tag conversations (REQ-ROGERS-6). The store is versioned and
+The conversation list is paged by keyset (REQ-ROGERS-5), so a long list costs one
+small query a page. Participants can tag conversations (REQ-ROGERS-6). The store is versioned and
 migrated up when Rogers opens it (REQ-STATE-1): ``mad/migrations/rogers/``.
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ from mad.core.observability import Observability
 CONVERSATION_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 MAX_TAGS = 16  # per conversation
+MAX_LIST = 500  # conversations in one page of `conversations`
 STORE, ADOPT = "rogers", "conversations"  # migrations folder; the table a pre-migration db has
 # The version-1 schema (migration 0001), kept for r0001's callers; the store's schema is its
 # migrations, applied by mad.core.migrations.
@@ -63,6 +65,15 @@ def valid_tag(tag: Any) -> str:
     return tag
 
 
+def page_cursor(before: Any) -> tuple[float, str]:
+    """``before`` of a ``conversations`` page: the last listed conversation's ``updated`` and ``id``."""
+    if (not isinstance(before, dict) or set(before) != {"updated", "id"}
+            or isinstance(before["updated"], bool) or not isinstance(before["updated"], (int, float))
+            or not isinstance(before["id"], str) or not CONVERSATION_RE.fullmatch(before["id"])):
+        raise MADError("bad_request", "before must be {\"updated\": ..., \"id\": ...} of a listed conversation")
+    return before["updated"], before["id"]
+
+
 def valid_owner(owner: Any) -> str | None:
     if owner is not None and not isinstance(owner, str):
         raise MADError("bad_request", "owner must be a string")
@@ -89,7 +100,9 @@ class Rogers(MAD):
         ToolSpec("history", "Read a conversation the caller took part in.", "history",
                  {"conversation_id": {"type": "string"}, "limit": {"type": "integer"}},
                  ("conversation_id",)),
-        ToolSpec("conversations", "List the conversations the caller took part in.", "conversations"),
+        ToolSpec("conversations", "List the conversations the caller took part in, a page at a time.",
+                 "conversations", {"tag": {"type": "string"}, "limit": {"type": "integer"},
+                                   "before": {"type": "object"}}),
     )
 
     def __init__(self, bus: Bus, obs: Observability, db_path: Path) -> None:
@@ -258,20 +271,34 @@ class Rogers(MAD):
         keys = ("conversation_id", "id", "sender", "text", "ts")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
-    def do_conversations(self, request: Message, owner: str | None = None,
-                         tag: str | None = None) -> list[dict[str, Any]]:
+    def do_conversations(self, request: Message, owner: str | None = None, tag: str | None = None,
+                         limit: int = MAX_LIST, before: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The caller's conversations, most recently updated first (REQ-ROGERS-5): at most
+        ``limit``; ``before`` (the ``updated`` and ``id`` of the last one of the previous page)
+        continues after it, so paging reaches every conversation exactly once (keyset paging:
+        the order is by ``updated`` and then ``id``, both descending)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST:
+            raise MADError("bad_request", f"limit must be an integer from 1 to {MAX_LIST}")
         query = ("SELECT c.id, c.owner, c.title, c.created, c.updated FROM conversations c"
                  " JOIN participants p ON p.conversation_id = c.id AND p.mad = ?")
         params: list[Any] = [request.sender]
         if tag is not None:
             query += " JOIN conversation_tags t ON t.conversation_id = c.id AND t.tag = ?"
             params.append(valid_tag(tag))
+        where: list[str] = []
         if valid_owner(owner) is not None:
-            query += " WHERE c.owner = ?"
+            where.append("c.owner = ?")
             params.append(owner)
+        if before is not None:
+            updated, cid = page_cursor(before)
+            where.append("(c.updated < ? OR (c.updated = ? AND c.id < ?))")
+            params += [updated, updated, cid]
+        if where:
+            query += " WHERE " + " AND ".join(where)
         keys = ("id", "owner", "title", "created", "updated")
         with self._lock:
-            rows = self._db.execute(query + " ORDER BY c.updated DESC LIMIT 500", params).fetchall()
+            rows = self._db.execute(query + " ORDER BY c.updated DESC, c.id DESC LIMIT ?",
+                                    [*params, limit]).fetchall()
             tags: dict[str, list[str]] = {row[0]: [] for row in rows}
             if rows:  # every listed conversation's tags in one query, not one query per row
                 marks = ", ".join("?" * len(rows))

@@ -254,3 +254,45 @@ def test_req_rogers_1_messages_delivered_before_stop_are_stored(tmp_path: Path, 
     finally:
         again.stop()
     assert stored == 300
+
+
+@pytest.mark.req("REQ-ROGERS-5")
+def test_req_rogers_5_paging_reaches_every_conversation_exactly_once(
+        cell: tuple[Rogers, dict[str, Echo], Observability, Bus]) -> None:
+    """REQ-ROGERS-5: ``conversations(limit=, before=)`` pages through the caller's conversations,
+    most recently updated first, each exactly once, also where many share one ``updated`` time
+    (r0012 returned the newest 500 and nothing past them)."""
+    rogers, mads, obs, bus = cell
+    alpha = mads["alpha"]
+    opened = {alpha.ask("rogers", "open", title=f"c{i}")["id"] for i in range(620)}
+    with rogers._lock:  # ties: a third of them updated at the same instant
+        rogers._db.execute("UPDATE conversations SET updated = 1767225600.0 WHERE rowid % 3 = 0")
+        rogers._db.commit()
+    assert len(alpha.ask("rogers", "conversations")) == 500  # the default page is the old cap
+    seen: list[dict] = []
+    before = None
+    while True:
+        page = alpha.ask("rogers", "conversations", limit=97,
+                         **({"before": before} if before else {}))
+        seen += page
+        if len(page) < 97:
+            break
+        before = {"updated": page[-1]["updated"], "id": page[-1]["id"]}
+    assert [c["id"] for c in seen if c["id"] in opened] == [c["id"] for c in seen]
+    assert len(seen) == len(opened) and {c["id"] for c in seen} == opened
+    keys = [(c["updated"], c["id"]) for c in seen]
+    assert keys == sorted(keys, reverse=True)
+
+
+@pytest.mark.req("REQ-ROGERS-5")
+@pytest.mark.parametrize("args", [
+    {"limit": 0}, {"limit": 501}, {"limit": "10"}, {"limit": True},
+    {"before": "c-1"}, {"before": {"updated": 1.5}}, {"before": {"updated": "1", "id": "c-1"}},
+    {"before": {"updated": True, "id": "c-1"}}, {"before": {"updated": 1.5, "id": "c-1\n"}},
+])
+def test_req_rogers_5_malformed_paging_is_bad_request(
+        cell: tuple[Rogers, dict[str, Echo], Observability, Bus], args: dict) -> None:
+    rogers, mads, obs, bus = cell
+    with pytest.raises(MADError) as info:
+        mads["alpha"].ask("rogers", "conversations", **args)
+    assert info.value.code == "bad_request"

@@ -25,6 +25,7 @@ class ReviewAnswerError(ResponseFormatError):
 
 
 AnswerKind = Literal["edits", "narrative", "review", "blueprint", "files"]
+PLACEMENT_LABEL = "placement"  # a selective run's blueprint update: answered with blueprint JSON
 
 
 def answer_kind(label: str) -> AnswerKind:
@@ -37,7 +38,7 @@ def answer_kind(label: str) -> AnswerKind:
         return "narrative"
     if unit.startswith(REVIEW_LABEL_PREFIX):
         return "review"
-    return "blueprint" if unit == "blueprint" else "files"
+    return "blueprint" if unit in ("blueprint", PLACEMENT_LABEL) else "files"
 
 
 def check_answer(text: str, label: str) -> None:

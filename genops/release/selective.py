@@ -28,7 +28,7 @@ from typing import Any
 import git
 
 from genops.errors import ConfigError
-from genops.ledger.pricing import billed_price
+from genops.ledger.pricing import UNPRICED_PROVIDERS, billed_price, price_for
 from genops.release.manifest import config_sections
 from genops.store import gitops
 from genops.store.releases import current_release, load_manifest
@@ -297,8 +297,10 @@ def estimate(ws: Workspace, choice: Choice) -> dict[str, Any]:
     for call in calls:
         unit = call["label"].split(".")[0]
         tokens = call["tokens"]
-        try:  # billed as the recorded call was: a manual or replay answer costs nothing
-            price = billed_price(ws.config, call.get("provider", ""), call["model"])
+        try:  # what the model it recorded costs at today's pinned price: a run sends to it,
+            # even when the recorded answer was given by hand (manual) or replayed ($0 then)
+            price = price_for(ws.config, call["model"]) if call.get("provider") in \
+                UNPRICED_PROVIDERS else billed_price(ws.config, call.get("provider", ""), call["model"])
         except ConfigError:
             unknown = unknown or f"no price pinned for {call['model']} in genops.toml"
             continue

@@ -30,9 +30,11 @@ from pydantic import ValidationError
 
 from genops.calls import Message
 from genops.pathpolicy import DEFAULT_POLICY, PathPolicy
+from genops.protocol.answers import PLACEMENT_LABEL
 from genops.protocol.blueprint_json import BlueprintError, extract_json
 from genops.protocol.files import format_protocol
 from genops.semdiff import diff_trees
+from genops.semdiff.changes import Change, Kind
 from genops.synthesis.blueprint import Blueprint, BlueprintLimits, Group, validate_blueprint
 from genops.synthesis.context import (
     prefix_cache_key,
@@ -44,7 +46,6 @@ from genops.synthesis.context import (
 from genops.synthesis.conversation import Unit
 from genops.synthesis.levels import SynthesisResult, SynthesisRun, run_level
 
-PLACEMENT_LABEL = "placement"
 
 
 @dataclass
@@ -158,8 +159,24 @@ def instruction_for(selection: Selection, group: Group, reasons: list[str], read
     return "\n\n".join(lines)
 
 
+# Changes that leave every consumer's code valid: non-breaking additions (a new function, class
+# or module; a parameter with a default), and a constant's new value (a page's text, a tool
+# list: the semantic diff calls a public value change breaking, as griffe does, since a caller
+# may rely on the old value, but the consumer's code still imports and reads it). A consumer is
+# regenerated for them only if a requirement asks it to be.
+ADDITIONS = frozenset({Kind.OBJECT_ADDED, Kind.MODULE_ADDED, Kind.PARAMETER_ADDED})
+
+
+def pulls_consumers(change: Change) -> bool:
+    """Whether `change` (an API change of a regenerated group) can invalidate a consumer's code."""
+    if change.kind is Kind.ATTRIBUTE_VALUE_CHANGED:
+        return False
+    return change.breaking or change.kind not in ADDITIONS
+
+
 def api_changes(old: dict[str, str], new: dict[str, str]) -> list[str]:
-    """Dotted paths whose public API differs between two versions of a group's files."""
+    """Dotted paths whose public API differs between two versions of a group's files in a way
+    that can invalidate a consumer's code (`pulls_consumers`)."""
     with tempfile.TemporaryDirectory(prefix="genops-sel-") as tmp:
         roots = (Path(tmp) / "old", Path(tmp) / "new")
         for root, files in zip(roots, (old, new), strict=True):
@@ -169,7 +186,8 @@ def api_changes(old: dict[str, str], new: dict[str, str]) -> list[str]:
                     (root / rel).parent.mkdir(parents=True, exist_ok=True)
                     (root / rel).write_text(text, encoding="utf-8")
         result = diff_trees(roots[0], roots[1], use_cache=False)
-    return sorted({c.path for c in result.changes if c.category.value == "api"})
+    return sorted({c.path for c in result.changes if c.category.value == "api"
+                   and pulls_consumers(c)})
 
 
 def synthesize_selected(run: SynthesisRun, selection: Selection) -> SynthesisResult:

@@ -189,6 +189,10 @@ def test_with_the_manual_provider_the_narrative_is_a_request_file_like_any_other
 
 KINDS = [
     ("blueprint", '{"groups": []}', None),
+    # a selective run's placement request is a blueprint update (issue 26: the manual provider
+    # refused this repository's JSON placement answer as "no <file> or <delete> blocks")
+    ("placement", '```json\n{"groups": []}\n```', None),
+    ("placement", '<file path="a.py">\nx = 1\n</file>\n', "holds no JSON object"),
     ("core", "<file path=\"a.py\">\nx = 1\n</file>\n", None),
     ("core", '{"groups": []}', "no <file> or <delete> blocks"),
     ("review-claude", '```json\n{"verdict": "approve", "findings": []}\n```', None),

@@ -96,3 +96,28 @@ def test_a_selective_plan_counts_exactly_the_requests_the_run_sends(released: Pa
     ran = genops(released, "regenerate", "-m", "reworded", "--json")
     assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
     assert json.loads(ran.stdout)["calls"] == 2 == len(paid_keys(released)) - before
+
+
+def test_a_release_answered_by_hand_prices_the_next_run_at_the_pinned_model(
+        released: Path) -> None:
+    # issue 26: this repository's parent releases were answered with --provider manual ($0 each);
+    # the dry-run priced the next run, which goes to the pinned model, at "$0.0000 against
+    # $0.0000 for a full run". The recorded tokens are priced at the model's pinned price.
+    from genops.release.selective import choose, estimate
+    from genops.workspace import load_workspace
+
+    spec = released / "specs" / "requirements.md"
+    spec.write_text(spec.read_text().replace('returns `"Hello, <name>!"`', "greets by name"))
+    commit_all(released, "REQ-GREET-1 reworded")
+    ws = load_workspace(released)
+    as_recorded = estimate(ws, choose(ws))
+    manifest = released / ".genops" / "releases" / "r0001" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    assert data["calls"] and all(c["provider"] == "fake" for c in data["calls"])
+    for call in data["calls"]:  # the same release, as if every answer had been given by hand
+        call["provider"], call["cost_usd"] = "manual", 0.0
+    manifest.write_text(json.dumps(data))
+    by_hand = estimate(ws, choose(ws))
+    assert as_recorded["full_usd"] and as_recorded["estimated_usd"]
+    assert (by_hand["full_usd"], by_hand["estimated_usd"]) == \
+        (as_recorded["full_usd"], as_recorded["estimated_usd"])

@@ -226,3 +226,35 @@ def test_api_change_in_a_regenerated_group_pulls_in_its_consumers(ws: tuple[Path
     assert record["m1"]["status"] == record["m3"]["status"] == "carried"
     assert "m2: consumes group base's changed API" in out
     ok(genops(root, "replay", "r0002", "--no-gates"))
+
+
+def test_an_additive_api_change_leaves_its_consumers_carried(ws: tuple[Path, Model]) -> None:
+    # A parameter with a default (and a new function) keep every consumer's code valid: the
+    # consumers are carried, not asked again (issue 26: Rogers' paging added `limit` and
+    # `before` to `conversations`; before this, every group depending on rogers was re-sent).
+    root, model = ws
+    edit_spec(root, "`base()` returns 10.", "`base()` returns 10; `base(scale)` 10 times scale.")
+    model.files["pkg/base.py"] = ('"""REQ-BASE-1."""\n\n\ndef base(scale: int = 1) -> int:\n'
+                                  "    return 10 * scale\n\n\ndef unit() -> int:\n"
+                                  "    return 1\n")
+    out = ok(genops(root, "regenerate", "--reason", "base takes an optional scale"))
+    assert model.asked == ["base"]
+    record = manifest(root, "r0002")["selection"]["groups"]
+    assert [record[m]["status"] for m in ("m1", "m2", "m3")] == ["carried"] * 3
+    assert "consumes group" not in out
+    ok(genops(root, "replay", "r0002", "--no-gates"))
+
+
+@pytest.mark.parametrize(("old", "new", "pulls"), [
+    ("def f(a):\n    return a\n", "def f(a, b=1):\n    return a + b\n", False),  # optional param
+    ("def f(a):\n    return a\n", "def f(a):\n    return a\n\n\ndef g():\n    return 1\n", False),
+    ('PAGE = "<p>old</p>"\n', 'PAGE = "<p>new</p>"\n', False),  # a constant's text
+    ("class C:\n    tools = (1,)\n", "class C:\n    tools = (1, 2)\n", False),
+    ("def f(a):\n    return a\n", "def f(a, b):\n    return a + b\n", True),  # required param
+    ("def f(a):\n    return a\n", "def g(a):\n    return a\n", True),  # removed
+    ("def f(a: int) -> int:\n    return a\n", "def f(a: str) -> int:\n    return 1\n", True),
+])
+def test_which_api_changes_pull_in_consumers(old: str, new: str, pulls: bool) -> None:
+    from genops.synthesis.selective import api_changes
+
+    assert bool(api_changes({"pkg/m.py": old}, {"pkg/m.py": new})) is pulls

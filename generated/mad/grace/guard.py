@@ -6,6 +6,8 @@ and the caller must be within its rate.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import re
@@ -16,6 +18,9 @@ from typing import Any
 CONVERSATION_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")  # use fullmatch: "$" matches before a final "\n"
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 SURROGATE_RE = re.compile("[\ud800-\udfff]")  # JSON may spell them (\\ud800); UTF-8 cannot encode them
+TAG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")  # as Rogers' (REQ-ROGERS-6); always fullmatch
+MAX_TAGS = 16
+PAGE_DEFAULT, PAGE_MAX = 50, 200  # conversations a page of GET /api/conversations (REQ-GRACE-6)
 TASKS = ("chat", "math", "summarize")
 MAX_MESSAGE_CHARS = 4000
 MAX_QUERY_CHARS = 200
@@ -123,4 +128,61 @@ def validate_chat(body: dict[str, Any]) -> dict[str, Any]:
     if isinstance(team, bool) or not isinstance(team, int) or not 0 <= team <= 5:
         raise HTTPProblem(400, "team must be an integer from 0 to 5")
     out["team"] = team
+    return out
+
+
+def tag_name(value: Any) -> str:
+    if not isinstance(value, str) or not TAG_RE.fullmatch(value):
+        raise HTTPProblem(400, "a tag is 1-32 lowercase letters, digits or '-', starting with a letter or digit")
+    return value
+
+
+def validate_tags(body: dict[str, Any]) -> list[str]:
+    """The body of POST /api/conversations/<id>/tags: ``{"tags": [1-16 tags]}`` (REQ-GRACE-9)."""
+    unknown = sorted(set(body) - {"tags"})
+    if unknown:
+        raise HTTPProblem(400, f"unknown field(s): {', '.join(unknown)}")
+    tags = body.get("tags")
+    if not isinstance(tags, list) or not 1 <= len(tags) <= MAX_TAGS:
+        raise HTTPProblem(400, f"tags must be a list of 1 to {MAX_TAGS} tags")
+    return sorted({tag_name(tag) for tag in tags})
+
+
+def encode_cursor(updated: float, cid: str) -> str:
+    """An opaque page cursor: the last listed conversation's ``updated`` and ``id``."""
+    raw = json.dumps([updated, cid], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(value: str) -> dict[str, Any]:
+    """``before`` for Rogers from a cursor this server gave out; anything else is 400."""
+    try:
+        if len(value) > 200:
+            raise ValueError
+        updated, cid = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        if isinstance(updated, bool) or not isinstance(updated, (int, float)) or \
+                not isinstance(cid, str) or not CONVERSATION_RE.fullmatch(cid):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error):
+        raise HTTPProblem(400, "cursor is malformed: use the one the previous page's Link header gave") from None
+    return {"updated": updated, "id": cid}
+
+
+def page_query(query: dict[str, list[str]]) -> dict[str, Any]:
+    """``limit``, ``cursor`` and ``tag`` of GET /api/conversations, checked (REQ-GRACE-6)."""
+    unknown = sorted(set(query) - {"limit", "cursor", "tag"})
+    if unknown:
+        raise HTTPProblem(400, f"unknown parameter(s): {', '.join(unknown)}")
+    if any(len(values) != 1 for values in query.values()):
+        raise HTTPProblem(400, "each parameter may be given once")
+    out: dict[str, Any] = {"limit": PAGE_DEFAULT}
+    if "limit" in query:
+        raw = query["limit"][0]
+        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= PAGE_MAX:
+            raise HTTPProblem(400, f"limit must be an integer from 1 to {PAGE_MAX}")
+        out["limit"] = int(raw)
+    if "cursor" in query:
+        out["before"] = decode_cursor(query["cursor"][0])
+    if "tag" in query:
+        out["tag"] = tag_name(query["tag"][0])
     return out

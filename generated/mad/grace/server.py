@@ -18,7 +18,7 @@ import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from mad.core.bus import Bus
 from mad.core.mad import MAD, MADError
@@ -29,8 +29,12 @@ from mad.grace.guard import (
     RateLimiter,
     clean_text,
     conversation_id,
+    encode_cursor,
+    page_query,
     parse_json_body,
+    tag_name,
     validate_chat,
+    validate_tags,
 )
 from mad.grace.page import PAGE, SCRIPT
 
@@ -133,6 +137,29 @@ class Grace(MAD):
                  for m in history["messages"]
                  if (m["sender"] == self.name and m["kind"] == "request") or m["recipient"] == self.name]
         return {"conversation": history["conversation"], "messages": turns}
+
+    def conversations(self, user: str, limit: int = 50, before: dict[str, Any] | None = None,
+                      tag: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the user's conversations, newest first, and the next page's cursor (None on
+        the last page): Rogers is asked for one more than the page to know whether there is one."""
+        args: dict[str, Any] = {"owner": user, "limit": limit + 1}
+        if before is not None:
+            args["before"] = before
+        if tag is not None:
+            args["tag"] = tag
+        rows = self.ask("rogers", "conversations", **args)
+        page = rows[:limit]
+        more = len(rows) > limit
+        return page, encode_cursor(page[-1]["updated"], page[-1]["id"]) if more and page else None
+
+    def tag(self, user: str, cid: str, tags: list[str]) -> dict[str, Any]:
+        """Tag the user's own conversation (REQ-GRACE-9); another user's is 404, as when read."""
+        self.owned(user, cid)
+        return {"conversation_id": cid, "tags": self.ask("rogers", "tag", conversation_id=cid, tags=tags)["tags"]}
+
+    def untag(self, user: str, cid: str, tag: str) -> dict[str, Any]:
+        self.owned(user, cid)
+        return {"conversation_id": cid, "tags": self.ask("rogers", "untag", conversation_id=cid, tag=tag)["tags"]}
 
     def search(self, user: str, query: str) -> list[dict[str, Any]]:
         """The user's newest 50 hits: Rogers filters by owner before it limits (REQ-GRACE-6), so
@@ -242,6 +269,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.grace.log("http_request", method=method, path=urlsplit(self.path).path, status=status,
                            latency_ms=round((time.monotonic() - started) * 1000, 3))
 
+    def _tags(self, method: str, user: str, parts: list[str]) -> dict[str, Any]:
+        """``POST /api/conversations/<id>/tags`` and ``DELETE .../tags/<tag>`` (REQ-GRACE-9)."""
+        if parts[1:] == ["tags"]:
+            if method != "POST":
+                raise HTTPProblem(405, "use POST", {"Allow": "POST"})
+            return self.grace.tag(user, conversation_id(parts[0]), validate_tags(self._body()))
+        if len(parts) == 3 and parts[1] == "tags":
+            if method != "DELETE":
+                raise HTTPProblem(405, "use DELETE", {"Allow": "DELETE"})
+            return self.grace.untag(user, conversation_id(parts[0]), tag_name(parts[2]))
+        raise HTTPProblem(404, "not found")
+
     def _user(self) -> tuple[str, bool]:
         client = self.client_address[0]
         user = self.grace.authenticate(self.headers.get("Authorization"))
@@ -289,10 +328,16 @@ class _Handler(BaseHTTPRequestHandler):
             if method != "POST":
                 raise HTTPProblem(405, "use POST", {"Allow": "POST"})
             payload: Any = grace.chat(user, **validate_chat(self._body()))
+        elif path.startswith("/api/conversations/") and path.count("/") >= 4:
+            payload = self._tags(method, user, path.split("/")[3:])
         elif method != "GET":
             raise HTTPProblem(405, "use GET", {"Allow": "GET"})
         elif path == "/api/conversations":
-            payload = grace.ask("rogers", "conversations", owner=user)
+            page, cursor = grace.conversations(user, **page_query(parse_qs(url.query, keep_blank_values=True)))
+            extra = {} if cursor is None else {
+                "Link": f'</api/conversations?{urlencode({**parse_qs(url.query), "cursor": cursor}, doseq=True)}>; rel="next"'}
+            self._json(HTTPStatus.OK, page, cid, extra)
+            return 200
         elif path.startswith("/api/conversations/"):
             payload = grace.transcript(user, conversation_id(path.rsplit("/", 1)[1]))
         elif path == "/api/search":

@@ -142,7 +142,7 @@ def test_chat_page_and_security_headers(api: Api) -> None:
     assert '<form id="chat">' in page.text and '<script src="/chat.js"></script>' in page.text
     assert "<script>" not in page.text  # no inline script: the CSP forbids it
     script = api.call("GET", "/chat.js", token=None)
-    assert script.status == 200 and "fetch('/api/chat'" in script.text
+    assert script.status == 200 and "api('POST', '/api/chat'" in script.text and "fetch(" in script.text
     for response in (page, script, api.call("GET", "/nowhere", token=None), api.chat("hi")):
         headers = response.headers
         assert "script-src 'self'" in headers["Content-Security-Policy"]
@@ -394,3 +394,100 @@ def test_req_grace_3_restarts_do_not_grow_the_users_secret(tmp_path: Any) -> Non
         writes = db.execute("SELECT COUNT(*) FROM audit WHERE secret = 'grace/users' AND action = 'put'"
                             ).fetchone()[0]
     assert (versions, writes) == (2, 2)
+
+
+@pytest.mark.req("REQ-GRACE-9", "REQ-ROGERS-6")
+def test_req_grace_9_users_tag_their_conversations_over_http(eco: Ecosystem) -> None:
+    """REQ-GRACE-9: tags are added and removed over the API and filter the list (r0012 could tag
+    only over the internal bus: these paths were 405 or 404)."""
+    alice, bob = Api(eco.url, ALICE_TOKEN), Api(eco.url, BOB_TOKEN)
+    cid = alice.chat("plan the trip").body["conversation_id"]
+    other = alice.chat("something else").body["conversation_id"]
+    tagged = alice.call("POST", f"/api/conversations/{cid}/tags", {"tags": ["travel", "q3", "travel"]})
+    assert tagged.status == 200, tagged.text
+    assert tagged.body == {"conversation_id": cid, "tags": ["q3", "travel"]}
+    listed = alice.call("GET", "/api/conversations?tag=travel")
+    assert [c["id"] for c in listed.body] == [cid] and listed.body[0]["tags"] == ["q3", "travel"]
+    assert {c["id"] for c in alice.call("GET", "/api/conversations").body} == {cid, other}
+    assert alice.call("GET", f"/api/conversations/{cid}").body["conversation"]["tags"] == ["q3", "travel"]
+    removed = alice.call("DELETE", f"/api/conversations/{cid}/tags/q3")
+    assert removed.status == 200 and removed.body["tags"] == ["travel"]
+    assert alice.call("GET", "/api/conversations?tag=q3").body == []
+    # another user's conversation is 404 whether tagged or untagged, and stays untouched
+    assert bob.call("POST", f"/api/conversations/{cid}/tags", {"tags": ["mine"]}).status == 404
+    assert bob.call("DELETE", f"/api/conversations/{cid}/tags/travel").status == 404
+    assert alice.call("GET", f"/api/conversations/{cid}").body["conversation"]["tags"] == ["travel"]
+    assert bob.call("GET", "/api/conversations?tag=travel").body == []
+
+
+@pytest.mark.req("REQ-GRACE-9", "REQ-GRACE-4")
+@pytest.mark.parametrize(("method", "suffix", "body", "status"), [
+    ("POST", "/tags", {"tags": ["Bad!"]}, 400),
+    ("POST", "/tags", {"tags": ["ok\n"]}, 400),
+    ("POST", "/tags", {"tags": []}, 400),
+    ("POST", "/tags", {"tags": [f"t{i}" for i in range(17)]}, 400),
+    ("POST", "/tags", {"tags": "travel"}, 400),
+    ("POST", "/tags", {"tags": [7]}, 400),
+    ("POST", "/tags", {"tags": ["a"], "extra": 1}, 400),
+    ("GET", "/tags", None, 405),
+    ("DELETE", "/tags/UPPER", None, 400),
+    ("DELETE", "/tags/a%0A", None, 400),
+    ("POST", "/tags/a", {"tags": ["a"]}, 405),
+    ("POST", "/labels", {"tags": ["a"]}, 404),
+])
+def test_req_grace_9_malformed_tag_requests_are_refused_before_rogers(
+        eco: Ecosystem, method: str, suffix: str, body: Any, status: int) -> None:
+    alice = Api(eco.url, ALICE_TOKEN)
+    cid = alice.chat("hello").body["conversation_id"]
+    response = alice.call(method, f"/api/conversations/{cid}{suffix}", body)
+    assert response.status == status, response.text
+    assert response.body["correlation_id"] and "Traceback" not in response.text
+    assert alice.call("GET", f"/api/conversations/{cid}").body["conversation"]["tags"] == []
+
+
+@pytest.mark.req("REQ-GRACE-6", "REQ-ROGERS-5")
+def test_req_grace_6_the_conversation_list_is_paged(eco: Ecosystem) -> None:
+    """REQ-GRACE-6: ``GET /api/conversations`` answers a page (50 by default, ``limit`` up to 200)
+    newest first with a ``Link: <...>; rel="next"`` header; following the links lists every
+    conversation exactly once (r0012 answered all of them in one body, cut at 500)."""
+    grace = eco.mads["grace"]
+    opened = [grace.ask("rogers", "open", owner="alice", title=f"t{i}")["id"] for i in range(130)]
+    grace.ask("rogers", "open", owner="bob", title="bob's")
+    alice = Api(eco.url, ALICE_TOKEN)
+    first = alice.call("GET", "/api/conversations")
+    assert first.status == 200 and len(first.body) == 50
+    seen, response, pages = list(first.body), first, 1
+    while "Link" in response.headers:
+        link = response.headers["Link"]
+        assert link.endswith('>; rel="next"') and link.startswith("</api/conversations?")
+        response = alice.call("GET", link[1:link.index(">")])
+        assert response.status == 200, response.text
+        seen += response.body
+        pages += 1
+    assert pages == 3 and len(seen) == 130 and {c["id"] for c in seen} == set(opened)
+    assert [c["updated"] for c in seen] == sorted((c["updated"] for c in seen), reverse=True)
+    big = alice.call("GET", "/api/conversations?limit=200")
+    assert len(big.body) == 130 and "Link" not in big.headers
+    small = alice.call("GET", "/api/conversations?limit=7")
+    assert len(small.body) == 7 and "limit=7" in small.headers["Link"]
+
+
+@pytest.mark.req("REQ-GRACE-6", "REQ-GRACE-4")
+@pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=ten", "limit=%C2%B2", "cursor=nope",
+                                   "cursor=WzEsImMtMVxuIl0", "tag=Bad", "page=2", "limit=5&limit=6"])
+def test_req_grace_6_malformed_paging_is_400(api: Api, query: str) -> None:
+    response = api.call("GET", f"/api/conversations?{query}")
+    assert response.status == 400, response.text
+    assert response.body["correlation_id"]
+
+
+@pytest.mark.req("REQ-GRACE-2", "REQ-GRACE-9")
+def test_req_grace_9_the_chat_page_lists_filters_and_tags(api: Api) -> None:
+    page = api.call("GET", "/", token=None)
+    script = api.call("GET", "/chat.js", token=None).text
+    for element in ('id="conversations"', 'id="filter-tag"', 'id="tagging"', 'id="new-tag"', 'id="more"'):
+        assert element in page.text
+    assert "<script>" not in page.text and 'src="/chat.js"' in page.text  # still no inline script
+    for call in ("'/tags'", "'/tags/'", "'DELETE'", "'POST'", "?tag=", "rel=\"next\""):
+        assert call in script, call
+    assert "innerHTML" not in script and "textContent" in script
