@@ -85,6 +85,9 @@ PIPE_CASES = [
     (("help", "config"), "[models.<rung>.capabilities]", False),
     (("runs",), "no runs yet", False),
     (("runs", "cancel", "nosuch"), "no run 'nosuch' in", True),
+    (("affected",), "is not inside a federation", True),
+    (("federation", "check"), "is not inside a federation", True),
+    (("partition", "--plan"), "a proposal only: nothing was changed", False),
 ]
 
 

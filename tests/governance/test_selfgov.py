@@ -109,7 +109,7 @@ CI_CASES = [
      "genops.release → genops.gates"),
     ("genops/store/tree.py", "from genops.gates import base", False,
      "error: ADR-0001 rule 1 (layers 'cli down to core'): genops.store.tree → genops.gates.base — "
-     "layer 7"),
+     "layer 8"),
 ]
 
 
