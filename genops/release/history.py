@@ -20,6 +20,7 @@ from genops.gates.registry import GateObserver
 from genops.release.manifest import ReleaseFacts
 from genops.release.runs import RunState
 from genops.release.stages import RunOutcome, gate, preflight, promote_run
+from genops.review.summary import list_price
 from genops.store import gitops
 from genops.store.releases import (
     current_release,
@@ -43,6 +44,9 @@ def log_entry(manifest: dict[str, Any]) -> dict[str, Any]:
         # the release's cost: its run and the runs that led to it (genops.release.attribution)
         "cost_usd": release_cost_usd(manifest),
         "run_cost_usd": run_cost_usd(manifest.get("totals", {})),
+        # the run's tokens at the pinned prices: what answers given by hand or replayed (spent
+        # $0) would have cost from the pinned model
+        "list_usd": list_price(manifest),
         "earlier_runs": [{"run": r["run"], "stage": r["stage"], "cost_usd": r["cost_usd"]}
                          for r in (manifest.get("earlier_runs") or {}).get("runs", [])],
         "calls": manifest.get("totals", {}).get("calls", 0),

@@ -211,7 +211,11 @@ def print_log(entries: list[dict[str, Any]], *, as_json: bool) -> None:
 def _log_cost(entry: dict[str, Any]) -> str:
     """The release's cost; with the runs that led to it, how many runs it took."""
     earlier = entry.get("earlier_runs") or []
-    return _usd(entry["cost_usd"]) + (f" ({len(earlier) + 1} runs)" if earlier else "")
+    text = _usd(entry["cost_usd"]) + (f" ({len(earlier) + 1} runs)" if earlier else "")
+    listed = entry.get("list_usd") or 0.0
+    if round(listed, 4) != round(entry.get("run_cost_usd", entry["cost_usd"]), 4):
+        text += f"; {_usd(listed)} at pinned prices"  # answered by hand or replayed
+    return text
 
 
 _FITS = {True: Text("yes", style="green"), False: Text("no", style="bold red"),
