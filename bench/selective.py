@@ -1,10 +1,11 @@
 """Benchmark: one edited requirement, selective vs full regeneration, on this repo's MAD workspace.
 
 The MAD workspace (genops.toml, specs/, adr/, prompts/, generated/, the release manifests and the
-archive) is copied into a temp git repository at its last synthesized release (the last with a
-blueprint request: r0002 today, the releases after it are patches; its tree, lock, diffs and
-manifests), committed as that release. The wire emulator answers through the real Anthropic SDK
-with that release's archived answers (the scripted replies, at their real sizes), paced
+archive) is copied into a temp git repository at its current release (its specs, ADRs, prompts,
+tree, lock, diffs and manifests), committed as that release. The wire emulator answers through
+the real Anthropic SDK with the answers that reproduce that release (its blueprint, and each
+group's files of its tree, at their real sizes; patches changed the tree after the archived
+answers, so the archive's own would not), paced
 like a fast model shrunk tenfold (0.3 s to first token, 600 output tokens/s). One requirement's
 text is edited (REQ-MARCO-3 by default); then, on two identical copies:
 
@@ -34,7 +35,6 @@ from typing import Any
 
 import git
 
-from genops.ledger.archive import Archive
 from genops.ledger.pricing import estimate_tokens, price_for
 from genops.release import pipeline
 from genops.store import gitops
@@ -48,30 +48,25 @@ COPY = ("genops.toml", "specs", "adr", "prompts", "generated", "generated.lock",
 CURRENT = current_release(REPO) or "r0001"  # found from the committed manifests, not a tag
 
 
-def last_synthesized(root: Path) -> str:
-    """The newest release that was synthesized (it sent a blueprint request), not patched."""
-    for release in reversed(release_ids(root)):
-        if any(call["label"] == "blueprint" for call in load_manifest(root, release)["calls"]):
-            return release
-    raise SystemExit("no synthesized release to take the answers from")
-
-
-SYNTHESIZED = last_synthesized(REPO)
-AT_RELEASE = ("generated", "generated.lock", "diffs")  # taken from that release's commit, not the checkout
+AT_RELEASE = ("specs", "adr", "prompts", "generated", "generated.lock", "diffs")  # from its commit
 GROUP_RE = re.compile(r"Write the files of group `([^`]+)`")
 PACING = Pacing(ttft_s=0.3, tokens_per_s=600.0, chunk_chars=256)
 
 
-def archived_answers(root: Path) -> dict[str, str]:
-    """The last synthesized release's answer text per unit label (blueprint, group names), from the
-    archive."""
-    manifest = load_manifest(root, SYNTHESIZED)
-    archive = Archive.for_workspace(root)
-    answers = {}
-    for call in manifest["calls"]:
-        response = archive.get(call["key"])
-        assert response is not None, f"archive lacks {call['label']}"
-        answers[call["label"]] = response.text
+def current_answers(root: Path) -> dict[str, str]:
+    """The answers that reproduce the current release: its blueprint (JSON, from its manifest)
+    and, per group, the group's files of its tree in the file protocol, at their real sizes. (The
+    archive holds the answers of the runs that made it, but patches changed the tree after them.)"""
+    manifest = load_manifest(root, CURRENT)
+    blueprint = manifest["blueprint"]
+    fields = ("name", "description", "files", "requirements", "depends_on")
+    answers = {"blueprint": "```json\n" + json.dumps(
+        {"groups": [{k: g[k] for k in fields if k in g} for g in blueprint["groups"]]},
+        indent=1) + "\n```\n"}
+    for group in blueprint["groups"]:
+        answers[group["name"]] = "".join(
+            f'<file path="{rel}">\n{(root / "generated" / rel).read_text(encoding="utf-8")}</file>\n\n'
+            for rel in group["files"])
     return answers
 
 
@@ -124,7 +119,7 @@ def make_copy(dest: Path, base_url: str, requirement: str) -> Path:
     and manifests, so a full run answered with its answers passes the gates), pointed at the emulator,
     one edit."""
     release_tree = gitops.export_tree(gitops.open_repo(REPO), gitops.release_ref(gitops.open_repo(REPO),
-                                      SYNTHESIZED, REPO), dest.parent / f"{dest.name}-{SYNTHESIZED}")
+                                      CURRENT, REPO), dest.parent / f"{dest.name}-{CURRENT}")
     for rel in COPY:
         src = release_tree / rel if rel in AT_RELEASE else REPO / rel
         if src.is_dir():
@@ -133,7 +128,7 @@ def make_copy(dest: Path, base_url: str, requirement: str) -> Path:
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
     shutil.rmtree(release_tree)
-    for later in release_ids(REPO)[release_ids(REPO).index(SYNTHESIZED) + 1:]:
+    for later in release_ids(REPO)[release_ids(REPO).index(CURRENT) + 1:]:
         shutil.rmtree(dest / ".genops" / "releases" / later, ignore_errors=True)
     (dest / ".gitignore").write_text(".genops/ledger.db*\n.genops/runs/\n.genops/cache/\n"
                                      ".genops/trash/\n.genops/venvs/\n.genops/promote.*\n")
@@ -142,7 +137,7 @@ def make_copy(dest: Path, base_url: str, requirement: str) -> Path:
            "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@example.invalid"}
     with repo.git.custom_environment(**env):
         repo.git.add("-A")
-        repo.git.commit("-m", f"release {SYNTHESIZED}\n\nGenops-Release: {SYNTHESIZED}")
+        repo.git.commit("-m", f"release {CURRENT}\n\nGenops-Release: {CURRENT}")
         toml = (dest / "genops.toml").read_text()
         toml = toml.replace("[models.senior]\n", f'[models.senior]\nbase_url = "{base_url}"\n', 1)
         (dest / "genops.toml").write_text(toml)
@@ -173,7 +168,7 @@ def main() -> None:
                         ("GIT_COMMITTER_NAME", "bench"), ("GIT_COMMITTER_EMAIL", "b@example.invalid")):
         os.environ.setdefault(name, value)
     requirement = sys.argv[1] if len(sys.argv) > 1 else "REQ-MARCO-3"
-    answers = archived_answers(REPO)
+    answers = current_answers(REPO)
     senior = load_workspace(REPO).config.rung_models()[0][1]
     price = price_for(load_workspace(REPO).config, senior.model)
     results: dict[str, dict[str, Any]] = {}
@@ -190,8 +185,8 @@ def main() -> None:
             results[mode] = {**run(root, full=mode == "full"), "asked": list(model.asked),
                              "uncached": model.cost(price, cached=False), "cached": model.cost(price, cached=True)}
     full, sel = results["full"], results["selective"]
-    print(f"workspace copied at {SYNTHESIZED}, its last synthesized release (the checkout is at {CURRENT}); "
-          "answers from its archive")
+    print(f"workspace copied at the current release {CURRENT}; the emulator answers with its "
+          "blueprint and its tree's files")
     print(f"prices: {senior.model} at ${price.input}/M input, ${price.output}/M output, ${price.cache_read}/M "
           f"cache read, ${price.cache_write}/M cache write")
     for mode, r in results.items():
