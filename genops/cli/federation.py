@@ -17,7 +17,7 @@ def federation_root(path: Path | None) -> Path:
 
     found = find_federation_root(path or Path.cwd())
     if found is None:
-        raise UsageError(f"{path or Path.cwd()} is not inside a federation (no genops.toml with "
+        raise UsageError(f"{(path or Path.cwd()).resolve()} is not inside a federation (no genops.toml with "
                          "a [federation] table here or above)",
                          hint="`genops help federation` describes a federation root")
     return found

@@ -23,15 +23,10 @@ def federation_here(path: Path | None) -> Path | None:
 
 
 def _require_root(path: Path | None) -> Path:
-    from genops.errors import UsageError
-    from genops.workspace.federation import find_federation_root
+    """One "not inside a federation" error, from one place (genops.cli.federation)."""
+    from genops.cli.federation import federation_root
 
-    root = find_federation_root(path or Path.cwd())
-    if root is None:
-        raise UsageError(f"{(path or Path.cwd()).resolve()} is not inside a federation",
-                         hint="a federation root's genops.toml has a [federation] table; "
-                              "`genops help federation` describes it")
-    return root
+    return federation_root(path)
 
 
 def verify_federation_command(root: Path, *, json_out: bool) -> None:
