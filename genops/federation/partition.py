@@ -36,6 +36,7 @@ from typing import Any
 from genops.gates.rules_tree import TreeFacts
 from genops.gates.traceability import implementing_spans, is_test_file
 from genops.ledger.pricing import estimate_tokens
+from genops.semdiff.architecture import cycles
 from genops.semdiff.build import build_model
 
 REQ_WEIGHT = 1
@@ -123,59 +124,9 @@ def _longest(name: str, known: dict[str, Any]) -> str | None:
 # --- the partitioning ------------------------------------------------------------------------
 
 
-def _sccs(nodes: list[str], adjacent: dict[str, set[str]]) -> list[list[str]]:
-    """Tarjan's strongly connected components, iterative, deterministic."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on: set[str] = set()
-    found: list[list[str]] = []
-    counter = 0
-    for start in nodes:
-        if start in index:
-            continue
-        work = [(start, iter(sorted(adjacent.get(start, ()))))]
-        index[start] = low[start] = counter
-        counter += 1
-        stack.append(start)
-        on.add(start)
-        while work:
-            node, children = work[-1]
-            advanced = False
-            for child in children:
-                if child not in index:
-                    index[child] = low[child] = counter
-                    counter += 1
-                    stack.append(child)
-                    on.add(child)
-                    work.append((child, iter(sorted(adjacent.get(child, ())))))
-                    advanced = True
-                    break
-                if child in on:
-                    low[node] = min(low[node], index[child])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    top = stack.pop()
-                    on.discard(top)
-                    component.append(top)
-                    if top == node:
-                        break
-                found.append(sorted(component))
-    return found
-
-
 def atoms(graph: Graph) -> list[list[str]]:
     """Files that move together: import cycles, merged with their package folder's files."""
     nodes = sorted(f for f in graph.tokens if f not in graph.shared)
-    adjacent: dict[str, set[str]] = defaultdict(set)
-    for importer, imported in graph.names:
-        adjacent[importer].add(imported)
     parent = {n: n for n in nodes}
 
     def find(x: str) -> str:
@@ -189,7 +140,7 @@ def atoms(graph: Graph) -> list[list[str]]:
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
 
-    for component in _sccs(nodes, adjacent):
+    for component in cycles((a, b) for a, b in graph.names if a in parent and b in parent):
         for other in component[1:]:
             union(component[0], other)
     by_folder: dict[str, list[str]] = defaultdict(list)
