@@ -66,10 +66,20 @@ def register(app: typer.Typer) -> None:
         from genops.workspace.federation import is_federation_root
 
         output_mode(json_out, jsonl)
-        if workspace is None and is_federation_root(Path.cwd()) and not (replay or dry_run):
+        if workspace is None and is_federation_root(Path.cwd()):
+            root = Path.cwd()
+            if replay:  # every member release the current federation release pins
+                from genops.cli.federation_release import replay_federation_command
+
+                return replay_federation_command(root, None, json_out=json_out, gates=True)
+            if dry_run:  # the plan: which members would run, in which waves, and why
+                from genops.federation.affected import affected_plan
+                from genops.render.federation import print_affected
+
+                return print_affected(affected_plan(root, None), as_json=json_out or jsonl)
             from genops.cli.federation import regenerate_root  # the affected members, in waves
 
-            return regenerate_root(Path.cwd(), reason=reason, provider=provider,
+            return regenerate_root(root, reason=reason, provider=provider,
                                    json_out=json_out, allow_breaking=allow_breaking)
         ws = open_workspace(workspace)
         if replay:

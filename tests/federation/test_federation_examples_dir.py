@@ -42,3 +42,14 @@ def test_the_federation_release_verifies() -> None:
     result = h.genops(EXAMPLE, "verify", "--all", timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "f0001" in result.stdout
+
+
+def test_a_dry_run_at_the_root_prints_the_affected_plan() -> None:
+    # At a federation root, `regenerate --dry-run` used to read the root's genops.toml as a
+    # workspace's ("project: Field required"); it plans the federation run instead.
+    planned = h.genops(EXAMPLE, "regenerate", "--dry-run", "--json")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    plan = json.loads(planned.stdout)
+    assert plan == json.loads(h.genops(EXAMPLE, "affected", "--json").stdout)
+    text = h.genops(EXAMPLE, "regenerate", "--dry-run")
+    assert text.returncode == 0 and "project: Field required" not in text.stdout + text.stderr
