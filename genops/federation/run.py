@@ -167,11 +167,17 @@ def run_member(federation: Federation, member: Member, budget: FederationBudget,
 
 
 def _waiting_run(ws: Any) -> Any:
-    """The member's newest unfinished run on its current release (manual answers), if any."""
+    """The member's newest run on its current release that waits for manual answers, if any.
+
+    Only a run awaiting answers is continued: a run whose gates failed (an interface bump
+    refused, say) is left for `genops resume RUN` in the member, and a new run starts on the
+    fixed inputs (the archive answers what was already asked, at no cost).
+    """
     try:
-        return pipeline.pick_run(ws)
+        run = pipeline.pick_run(ws)
     except GenopsError:
         return None
+    return run if run.stage == "awaiting" else None
 
 
 def run_federation(root: Path, *, reason: str = "", provider: str | None = None,

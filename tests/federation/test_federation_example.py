@@ -88,3 +88,22 @@ def test_affected_regeneration_sends_requests_only_where_needed(released: Path) 
                               "orders": after_web["orders"] + 1}
     snapshot = json.loads((members["orders"] / "interfaces/identity/interface.json").read_text())
     assert snapshot["version"] == "1.1.0" and "def list_users" in snapshot["surface"]
+
+
+def test_a_member_run_that_failed_its_gates_does_not_block_the_next_root_run(
+        released: Path) -> None:
+    # At the root, a member's run whose interface gate refused the release used to be resumed
+    # by the next root run, which then stopped with exit 2 ("inputs changed since run ...
+    # started: interface.toml") until someone ran `genops runs cancel` in the member.
+    h.change_member(released, "identity", h.identity_files(more=h.LIST_USERS),
+                    spec="- **REQ-ID-2** users can be listed.\n")
+    refused = h.genops(released, "regenerate")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "needs version 1.1.0 or later" in refused.stdout + refused.stderr
+    h.change_member(released, "identity", version="1.1.0")
+    again = h.genops(released, "regenerate")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "inputs changed since run" not in again.stdout + again.stderr
+    identity = released / "members" / "identity"
+    latest = sorted(p.name for p in (identity / ".genops" / "releases").iterdir())[-1]
+    assert _manifest(identity, latest)["interface_version"] == "1.1.0"
