@@ -7,8 +7,10 @@ from typing import Any
 from rich.table import Table
 
 from genops.render.console import out, print_json
+from genops.semdiff.classify import FILE_CLASSES
 
-COLUMNS = ("identical", "cosmetic", "behaviour", "api", "added", "removed")
+COLUMNS = FILE_CLASSES  # every class the semantic diff gives a file, in its order of severity
+SHOWN = frozenset(FILE_CLASSES) - {"identical", "cosmetic"}  # named file by file below the table
 
 
 def _rate(tests: dict[str, Any]) -> str:
@@ -43,7 +45,7 @@ def print_stability(report: Any, *, as_json: bool) -> None:
             pairs.add_row(f"{a} vs {b}", *(str(pair["counts"].get(c, 0)) for c in COLUMNS))
         out.print(pairs)
     for run in data["runs"]:
-        varied = {p: c for p, c in run["files"].items() if c in ("behaviour", "api")}
+        varied = {p: c for p, c in run["files"].items() if c in SHOWN}
         for path, cls in varied.items():
             out.print(f"run {run['run']}: {path}: {cls} differs", markup=False, highlight=False)
     out.print(f"total cost ${data['cost_usd']:.4f} · trees kept under {data['directory']}",

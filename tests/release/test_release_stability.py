@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from genops.providers.fake import VARIATION_ENV, variation_class
 from release_helpers import clean_env, genops, make_workspace
 
@@ -51,3 +53,27 @@ def test_stability_reports_the_variation_classes_the_fake_produced(tmp_path: Pat
                   env=clean_env(**{VARIATION_ENV: str(SEED)}))
     assert text.returncode == 0, text.stdout + text.stderr
     assert "between runs" in text.stdout and "hello/__init__.py: api differs" in text.stdout
+
+
+def test_the_text_report_has_a_column_for_every_class_the_diff_gives(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # issue 25 added dependency, architecture and error classes to `genops diff`; the stability
+    # table showed only identical/cosmetic/behaviour/api, so a run that changed an import or a
+    # dependency read as if nothing had varied.
+    from types import SimpleNamespace
+
+    from genops.render.stability import print_stability
+    from genops.semdiff.classify import FILE_CLASSES
+
+    files = {"a.py": "architecture", "pyproject.toml": "dependency", "b.py": "identical"}
+    counts = {"architecture": 1, "dependency": 1, "identical": 1}
+    report = SimpleNamespace(to_dict=lambda: {
+        "release": "r0001", "directory": "/tmp/x", "cost_usd": 0.0, "pairs": [],
+        "runs": [{"run": 1, "counts": counts, "files": files, "cost_usd": 0.0,
+                  "tests": {"rate": 1.0, "passed": 1, "total": 1}}]})
+    print_stability(report, as_json=False)
+    text = capsys.readouterr().out
+    for cls in FILE_CLASSES:
+        assert cls in text, cls
+    assert "a.py: architecture differs" in text and "pyproject.toml: dependency differs" in text
+    assert "b.py" not in text
