@@ -41,6 +41,7 @@ class Declared:
     text: str
     kind: Kind = "requirement"
     installed: bool = True  # False: declared (build-system, other extras) but never installed
+    build: bool = False  # a `[build-system] requires` line: what builds the tree, not what it needs
 
 
 @dataclass(frozen=True)
@@ -79,14 +80,14 @@ def _pyproject(tree: Path) -> Iterator[Declared]:
         return
     project = data.get("project", {}) if isinstance(data.get("project"), dict) else {}
     extras = project.get("optional-dependencies", {}) or {}
-    groups: list[tuple[object, bool]] = [(project.get("dependencies", []), True)]
-    groups += [(values, name in TEST_EXTRAS) for name, values in sorted(extras.items())]
+    groups: list[tuple[object, bool, bool]] = [(project.get("dependencies", []), True, False)]
+    groups += [(values, name in TEST_EXTRAS, False) for name, values in sorted(extras.items())]
     build = data.get("build-system", {}) if isinstance(data.get("build-system"), dict) else {}
-    groups.append((build.get("requires", []), False))
-    for values, installed in groups:
+    groups.append((build.get("requires", []), False, True))
+    for values, installed, builds in groups:
         for value in values if isinstance(values, list) else [values]:
             yield Declared("pyproject.toml", _line_of(text, str(value)), str(value),
-                           installed=installed)
+                           installed=installed, build=builds)
     uv = (data.get("tool", {}) or {}).get("uv", {})
     for key in UV_SOURCE_KEYS if isinstance(uv, dict) else ():
         if key in uv:

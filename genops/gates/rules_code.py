@@ -12,7 +12,6 @@ import ast
 import builtins
 import re
 import sys
-import tomllib
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from genops.gates.requirements import Declared, read_declared
 from genops.gates.rules_tree import RuleRef, TreeFacts, Violation
 from genops.semdiff.imports import module_name, resolve_relative
 from genops.workspace.rules_schema import as_list, matches_any
@@ -80,10 +80,14 @@ def check_allowed_dependencies(facts: TreeFacts, ref: RuleRef, rule: dict[str, A
                 message=f"{ref.label}: {module} imports third-party package {top!r}, which is "
                         f"not allowed (allowed: {listed or 'none'}; the stdlib always is)"))
     exact = {" ".join(str(r).split()) for r in as_list(rule.get("requirements"))}
-    for file, at, name, spec in declared_requirements(facts):
+    for declared in declared_requirements(facts):
+        file, at, spec = declared.file, declared.line, declared.text
+        match = _REQ_NAME.match(spec)
+        name = match.group(1) if match and declared.kind == "requirement" else None
         if " ".join(spec.split()) in exact:
             continue
-        problem = _whole_requirement_problem(spec)
+        problem = "an installer option" if declared.kind == "option" else \
+            _whole_requirement_problem(spec)
         if problem:
             found.append(Violation(
                 rule=ref, file=file, line=at, subjects=(name or spec,),
@@ -111,38 +115,13 @@ def _whole_requirement_problem(spec: str) -> str | None:
     return None
 
 
-def declared_requirements(facts: TreeFacts) -> Iterator[tuple[str, int | None, str | None, str]]:
-    """(file, line, name or None, whole line) of every dependency line the tree declares."""
-    files = facts.all_files
-    if "pyproject.toml" in files:
-        text = facts.text("pyproject.toml")
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError:
-            data = {}
-        project = data.get("project", {}) if isinstance(data, dict) else {}
-        specs = list(project.get("dependencies", []))
-        for extra in project.get("optional-dependencies", {}).values():
-            specs.extend(extra)
-        for spec in specs:
-            match = _REQ_NAME.match(str(spec))
-            yield ("pyproject.toml", _line_containing(text, str(spec)),
-                   match.group(1) if match else None, str(spec))
-    for rel in files:
-        if "/" not in rel and fnmatchcase(rel, "requirements*.txt"):
-            for number, raw in enumerate(facts.text(rel).splitlines(), start=1):
-                line = raw.split(" #")[0].strip()
-                if not line or line.startswith("#") or re.match(r"^(-r|--requirement)\s", line):
-                    continue
-                match = _REQ_NAME.match(line)
-                yield rel, number, match.group(1) if match and not line.startswith("-") else None, line
-
-
-def _line_containing(text: str, needle: str) -> int | None:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if needle in line:
-            return number
-    return None
+def declared_requirements(facts: TreeFacts) -> Iterator[Declared]:
+    """Every dependency line the tree declares, as the dependencies gate reads them
+    (`genops.gates.requirements.read_declared`: pyproject dependencies and extras, `[tool.uv]`
+    sources, requirements*.txt with `-r` includes, setup.cfg), less what only builds the tree."""
+    for declared in read_declared(facts.root):
+        if not declared.build and not declared.text.startswith("(unparseable"):
+            yield declared
 
 
 @dataclass

@@ -331,3 +331,26 @@ def test_forbid_import_sees_every_spelling_of_a_third_party_submodule(
     rule = {"kind": "forbid_import", "from": "mad", "to": "redis.asyncio"}
     case = Case("spelling", rule, {}, [], {}, [], "")
     assert_found(run_case(tmp_path, case, {"mad/util.py": text}), expected)
+
+
+ALLOWED = CASES[[c.id for c in CASES].index("allowed_dependencies")]
+
+
+@pytest.mark.parametrize(("files", "where"), [
+    # the dependencies gate always read these; allowed_dependencies did not (one reader now)
+    ({"requirements.txt": "-r more/reqs.txt\n", "more/reqs.txt": "pyyaml\nredis==5.0\n"},
+     ("more/reqs.txt", 2, "declares dependency 'redis'")),
+    ({"setup.cfg": "[options]\ninstall_requires =\n    pyyaml\n    redis\n"},
+     ("setup.cfg", 4, "declares dependency 'redis'")),
+    ({"pyproject.toml": "[project]\nname = 'mad'\n[tool.uv]\nindex-url = 'https://x.invalid'\n"},
+     ("pyproject.toml", 4, "'[tool.uv] index-url', an installer option")),
+])
+def test_allowed_dependencies_reads_every_declaration_the_dependencies_gate_reads(
+        tmp_path: Path, files: Changes, where: tuple[str, int, str]) -> None:
+    assert_found(run_case(tmp_path, ALLOWED, files), [where])
+
+
+def test_what_only_builds_the_tree_is_not_a_dependency(tmp_path: Path) -> None:
+    build = {"pyproject.toml": "[build-system]\nrequires = ['setuptools>=61']\n"
+                               "[project]\nname = 'mad'\ndependencies = ['pyyaml']\n"}
+    assert run_case(tmp_path, ALLOWED, build).violations == []
