@@ -136,3 +136,16 @@ def test_verify_and_replay_byte_for_byte_from_a_fresh_clone(released: Path,
 def test_no_federation_release_yet_is_a_usage_error(released: Path, args: tuple[str, ...]) -> None:
     done = genops(released, *args)
     assert done.returncode == 2 and "no federation release yet" in done.stderr
+
+
+def test_keygen_at_the_root_pins_a_key_that_signs_federation_releases(
+        released: Path, tmp_path: Path) -> None:
+    made = genops(released, "keygen", str(tmp_path / "root.pem"), "--json")
+    assert made.returncode == 0, made.stdout + made.stderr
+    keyid = json.loads(made.stdout)["keyid"]
+    assert keyid in (released / "genops.toml").read_text()
+    assert (released / ".genops" / "keys" / f"{keyid}.pub").is_file()
+    commit_all(released, "pin the federation's key")
+    env = {**git_env(), "GENOPS_SIGNING_KEY": str(tmp_path / "root.pem")}
+    assert ok_json(released, "federation", "release", "--json", env=env)["signed_by"] == keyid
+    assert ok_json(released, "verify", "--all", "--json")["releases"][0]["signature"] == "signed"
