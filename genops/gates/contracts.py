@@ -27,6 +27,18 @@ from genops.workspace.federation import Federation, Member
 FOLDER = "_contracts"
 
 
+def _where(consumer: Member, folder: Path, file: str | None) -> str | None:
+    """A finding's file as the consumer keeps it (`members/orders/contracts/identity/test_x.py`),
+    not where the run copied it (`_contracts/orders/test_x.py` in a scratch tree)."""
+    if not file:
+        return None
+    copied = f"{FOLDER}/{consumer.name}/"
+    if file.startswith(copied):
+        kept = folder.resolve().relative_to(Path(consumer.path).resolve()).as_posix()
+        return f"{consumer.rel}/{kept}/{file[len(copied):]}"
+    return f"{consumer.rel}/{file}"
+
+
 def _contract_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()
                   and "__pycache__" not in p.parts)
@@ -66,7 +78,7 @@ class ContractsGate:
             if not result.passed:
                 failed.append(consumer.name)
                 findings.extend(Finding(f"consumer {consumer.name}: {f.message}",
-                                        f"{consumer.rel}/{f.file}" if f.file else None, f.line,
+                                        _where(consumer, folder, f.file), f.line,
                                         rule="contract") for f in result.findings)
                 if not result.findings:
                     findings.append(Finding(f"consumer {consumer.name}: {result.summary}",

@@ -22,6 +22,8 @@ def test_failing_contract_blocks_the_provider_release(released: Path) -> None:
     out = result.stdout + result.stderr
     assert "consumer orders" in out and "test_missing_user_is_none" in out, out
     assert (identity / "generated" / "identity" / "api.py").read_text() == head  # not promoted
+    # the failure is located where the consumer keeps the test, not in the run's scratch copy
+    assert "members/orders/contracts/identity/" in out and "_contracts/" not in out, out
 
 
 HOSTILE = '''"""A hostile contract: writes outside its run folder, reads a secret, spawns a shell."""
