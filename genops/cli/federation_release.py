@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from genops.cli.common import JSON_HELP, output_mode
+from genops.cli.federation import federation_root
 
 ROOT_HELP = "The federation root (default: the nearest one at or above the current directory)."
 
@@ -20,13 +21,6 @@ def federation_here(path: Path | None) -> Path | None:
 
     root = find_root(path or Path.cwd())
     return root if is_federation_root(root) else None
-
-
-def _require_root(path: Path | None) -> Path:
-    """One "not inside a federation" error, from one place (genops.cli.federation)."""
-    from genops.cli.federation import federation_root
-
-    return federation_root(path)
 
 
 def verify_federation_command(root: Path, *, json_out: bool) -> None:
@@ -72,7 +66,7 @@ def add_commands(group: typer.Typer) -> None:
         from genops.render.federation_release import print_made
 
         as_json = output_mode(json_out)
-        print_made(make_release(_require_root(root), reason), as_json=as_json)
+        print_made(make_release(federation_root(root), reason), as_json=as_json)
 
     @group.command("workflow")
     def workflow(
@@ -86,7 +80,7 @@ def add_commands(group: typer.Typer) -> None:
         from genops.federation.workflow import write_workflow
         from genops.render.console import out
 
-        found = _require_root(root)
+        found = federation_root(root)
         text, path = write_workflow(found, output, dry_run=stdout)
         if stdout:
             typer.echo(text, nl=False)

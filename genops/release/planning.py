@@ -73,14 +73,19 @@ def _previous_groups(root: Path) -> int:
     return max(1, len(blueprint.get("groups", [])))
 
 
+def _ratio(ws: Workspace, cfg: ModelConfig) -> float:
+    """The margin a run's reservations hold for this rung's model (read once per rung)."""
+    return workspace_input_ratio(ws.root, ws.config.budget.estimate_margin, cfg.provider,
+                                 cfg.model)
+
+
 def _row(ws: Workspace, label: str, rung: str, cfg: ModelConfig, input_tokens: int,
-         estimated: bool) -> PlannedRequest:
+         estimated: bool, ratio: float) -> PlannedRequest:
     window = context_window(cfg.model, cfg.context_window)
     price = billed_price(ws.config, cfg.provider, cfg.model)
     worst = None if price is None else worst_case_usd(
-        reserved_input_tokens(input_tokens, workspace_input_ratio(
-            ws.root, ws.config.budget.estimate_margin, cfg.provider, cfg.model)),
-        cfg.max_output_tokens, price)  # what the run's reservation will hold
+        reserved_input_tokens(input_tokens, ratio), cfg.max_output_tokens,
+        price)  # what the run's reservation will hold
     fits = None if window is None else input_tokens + cfg.max_output_tokens <= window
     return PlannedRequest(label, rung, cfg.provider, cfg.model, input_tokens,
                           cfg.max_output_tokens, worst, window, fits, estimated)
@@ -164,9 +169,10 @@ def build_plan(ws: Workspace, rungs: list[tuple[str, ModelConfig]], *,
     rows: list[PlannedRequest] = []
     for rung, cfg in rungs:
         request = build_request(cfg, messages, cache_key="", label=first)
-        rows.append(_row(ws, first, rung, cfg, estimate_request_tokens(request), False))
+        ratio = _ratio(ws, cfg)
+        rows.append(_row(ws, first, rung, cfg, estimate_request_tokens(request), False, ratio))
         if groups:
-            rows.append(_row(ws, f"group ×{groups}", rung, cfg, prefix_tokens, True))
+            rows.append(_row(ws, f"group ×{groups}", rung, cfg, prefix_tokens, True, ratio))
     top = [r for r in rows if r.rung == rungs[0][0]]
     worst = sum((r.worst_usd or 0.0) * (groups if r.estimated else 1) for r in top)
     notes = _notes(ws, rungs, rows, prefix_tokens)
@@ -197,10 +203,11 @@ def _selective_plan(ws: Workspace, rungs: list[tuple[str, ModelConfig]], selecti
     placing = bool(selection.unplaced)
     rows: list[PlannedRequest] = []
     for rung, cfg in rungs:
+        ratio = _ratio(ws, cfg)
         if placing:
-            rows.append(_row(ws, "placement", rung, cfg, prefix_tokens, True))
+            rows.append(_row(ws, "placement", rung, cfg, prefix_tokens, True, ratio))
         if groups:
-            rows.append(_row(ws, f"group ×{groups}", rung, cfg, prefix_tokens, True))
+            rows.append(_row(ws, f"group ×{groups}", rung, cfg, prefix_tokens, True, ratio))
     top = [r for r in rows if r.rung == rungs[0][0]]
     worst = sum((r.worst_usd or 0.0) * (groups if r.label.startswith("group") else 1)
                 for r in top)
